@@ -1,0 +1,1 @@
+//! Test fixtures: payloads, torrents, an embedded tracker and seeder.

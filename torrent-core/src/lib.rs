@@ -1,0 +1,19 @@
+//! torrent-core: the BitTorrent library behind the toolkit's command-line tools.
+//!
+//! Protocol logic here is sans-IO: parsers, encoders and state machines take
+//! bytes and return values or events; they never own a socket. The CLI tools
+//! drive them with blocking sockets (`peer-fetch`, `tracker-query`) or a `mio`
+//! event loop (`torrent-get`).
+
+pub mod bencode;
+pub mod create;
+pub mod infohash;
+pub mod magnet;
+pub mod metainfo;
+pub mod path;
+pub mod source;
+pub mod storage;
+
+pub use infohash::InfoHash;
+pub use magnet::Magnet;
+pub use metainfo::{Info, Metainfo};
