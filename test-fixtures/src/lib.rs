@@ -1,1 +1,7 @@
-//! Test fixtures: payloads, torrents, an embedded tracker and seeder.
+//! Test fixtures: deterministic payloads and torrents, an embedded tracker
+//! (HTTP and UDP) and an embedded seeder, all on loopback. Used by the tests
+//! of every crate and by the demo swarm.
+
+pub mod payload;
+pub mod seeder;
+pub mod tracker;

@@ -11,8 +11,10 @@ pub mod infohash;
 pub mod magnet;
 pub mod metainfo;
 pub mod path;
+pub mod peer;
 pub mod source;
 pub mod storage;
+pub mod tracker;
 
 pub use infohash::InfoHash;
 pub use magnet::Magnet;

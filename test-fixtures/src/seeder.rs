@@ -1,0 +1,1 @@
+//! Embedded seeder on loopback. (filled in by the peer wire work)

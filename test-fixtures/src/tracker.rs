@@ -1,0 +1,1 @@
+//! Embedded tracker (HTTP and UDP) on loopback. (filled in by the tracker work)
