@@ -1,0 +1,545 @@
+//! The piece picker: which blocks to request from which peer.
+//!
+//! Sans-IO bookkeeping for one torrent. It tracks how many peers have each
+//! piece (availability), which pieces are verified, which blocks of pieces
+//! in progress are missing, requested (and by whom) or received.
+//!
+//! Policy: finish pieces already in progress first; then rarest first, with
+//! random tie-breaks (and a random piece while we have fewer than
+//! [`RANDOM_FIRST_PIECES`], so a new peer soon has something to trade); when
+//! every missing block is already requested, endgame mode lets a second peer
+//! request the same block (at most [`ENDGAME_DUPLICATES`] requesters), and the
+//! caller cancels the losers when the block arrives.
+
+use rand::Rng;
+use std::collections::BTreeMap;
+
+/// Size of a block request (the de-facto standard; peers may refuse more).
+pub const BLOCK_SIZE: u32 = 16 * 1024;
+/// Pick random pieces until this many are verified.
+pub const RANDOM_FIRST_PIECES: usize = 4;
+/// In endgame, at most this many peers request the same block.
+pub const ENDGAME_DUPLICATES: usize = 2;
+
+/// The caller's handle for a peer.
+pub type PeerKey = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Block {
+    pub piece: u32,
+    pub begin: u32,
+    pub len: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BlockState {
+    Missing,
+    Requested(Vec<PeerKey>),
+    Received,
+}
+
+#[derive(Debug, Clone)]
+struct Partial {
+    blocks: Vec<BlockState>,
+    received: usize,
+    /// Peers that sent at least one block of this piece (for blame).
+    contributors: Vec<PeerKey>,
+}
+
+/// What happened to a received block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// Not a block we want (never requested, already received, piece done
+    /// or unknown): drop the data.
+    Unwanted,
+    /// Stored. `cancel` lists other peers that had requested the same block
+    /// (endgame) and should be sent a cancel. When `piece_complete`, every
+    /// block of the piece is in and it can be verified.
+    Accepted {
+        piece_complete: bool,
+        cancel: Vec<PeerKey>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Picker {
+    piece_length: u64,
+    total_length: u64,
+    have: Vec<bool>,
+    have_count: usize,
+    wanted: Vec<bool>,
+    /// All blocks received, waiting for the hash check.
+    pending: Vec<bool>,
+    availability: Vec<u32>,
+    partial: BTreeMap<u32, Partial>,
+}
+
+impl Picker {
+    pub fn new(piece_length: u64, total_length: u64) -> Picker {
+        let n = total_length.div_ceil(piece_length) as usize;
+        Picker {
+            piece_length,
+            total_length,
+            have: vec![false; n],
+            have_count: 0,
+            wanted: vec![true; n],
+            pending: vec![false; n],
+            availability: vec![0; n],
+            partial: BTreeMap::new(),
+        }
+    }
+
+    pub fn num_pieces(&self) -> usize {
+        self.have.len()
+    }
+
+    pub fn piece_len(&self, index: u32) -> u32 {
+        let start = index as u64 * self.piece_length;
+        self.piece_length
+            .min(self.total_length.saturating_sub(start)) as u32
+    }
+
+    fn block_count(&self, index: u32) -> usize {
+        self.piece_len(index).div_ceil(BLOCK_SIZE) as usize
+    }
+
+    fn block_at(&self, index: u32, b: usize) -> Block {
+        let begin = b as u32 * BLOCK_SIZE;
+        Block {
+            piece: index,
+            begin,
+            len: BLOCK_SIZE.min(self.piece_len(index) - begin),
+        }
+    }
+
+    /// Only pieces with `wanted[i]` are picked (file selection).
+    pub fn set_wanted(&mut self, wanted: Vec<bool>) {
+        assert_eq!(wanted.len(), self.have.len());
+        self.wanted = wanted;
+    }
+
+    pub fn is_wanted(&self, index: u32) -> bool {
+        self.wanted[index as usize]
+    }
+
+    pub fn has(&self, index: u32) -> bool {
+        self.have[index as usize]
+    }
+
+    pub fn have_count(&self) -> usize {
+        self.have_count
+    }
+
+    pub fn have_slice(&self) -> &[bool] {
+        &self.have
+    }
+
+    /// All wanted pieces are verified.
+    pub fn is_complete(&self) -> bool {
+        self.have
+            .iter()
+            .zip(&self.wanted)
+            .all(|(h, w)| *h || !*w)
+    }
+
+    /// Bytes of wanted pieces not yet verified.
+    pub fn left_bytes(&self) -> u64 {
+        (0..self.have.len())
+            .filter(|&i| self.wanted[i] && !self.have[i])
+            .map(|i| self.piece_len(i as u32) as u64)
+            .sum()
+    }
+
+    /// Bytes of verified pieces.
+    pub fn have_bytes(&self) -> u64 {
+        (0..self.have.len())
+            .filter(|&i| self.have[i])
+            .map(|i| self.piece_len(i as u32) as u64)
+            .sum()
+    }
+
+    // --- availability -----------------------------------------------------
+
+    pub fn peer_has_piece(&mut self, index: u32) {
+        if let Some(a) = self.availability.get_mut(index as usize) {
+            *a += 1;
+        }
+    }
+
+    pub fn peer_has_pieces(&mut self, has: impl Fn(usize) -> bool) {
+        for i in 0..self.availability.len() {
+            if has(i) {
+                self.availability[i] += 1;
+            }
+        }
+    }
+
+    /// A peer left: forget its pieces and release its requests.
+    pub fn peer_gone(&mut self, peer: PeerKey, has: impl Fn(usize) -> bool) {
+        for i in 0..self.availability.len() {
+            if has(i) {
+                self.availability[i] = self.availability[i].saturating_sub(1);
+            }
+        }
+        self.release_peer(peer);
+    }
+
+    pub fn availability(&self, index: u32) -> u32 {
+        self.availability[index as usize]
+    }
+
+    /// Release every block `peer` had requested (choked, timed out, gone).
+    pub fn release_peer(&mut self, peer: PeerKey) {
+        for p in self.partial.values_mut() {
+            for b in &mut p.blocks {
+                if let BlockState::Requested(who) = b {
+                    who.retain(|k| *k != peer);
+                    if who.is_empty() {
+                        *b = BlockState::Missing;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Release one block `peer` had requested (rejected or cancelled).
+    pub fn release_block(&mut self, peer: PeerKey, block: Block) {
+        let Some(p) = self.partial.get_mut(&block.piece) else {
+            return;
+        };
+        let b = (block.begin / BLOCK_SIZE) as usize;
+        if let Some(BlockState::Requested(who)) = p.blocks.get_mut(b) {
+            who.retain(|k| *k != peer);
+            if who.is_empty() {
+                p.blocks[b] = BlockState::Missing;
+            }
+        }
+    }
+
+    // --- picking ------------------------------------------------------------
+
+    fn candidate(&self, i: usize, peer_has: &impl Fn(usize) -> bool) -> bool {
+        self.wanted[i]
+            && !self.have[i]
+            && !self.pending[i]
+            && !self.partial.contains_key(&(i as u32))
+            && peer_has(i)
+    }
+
+    /// Choose a new piece to start for a peer that has `peer_has`.
+    fn choose_new_piece(&self, peer_has: &impl Fn(usize) -> bool, rng: &mut impl Rng) -> Option<u32> {
+        let n = self.have.len();
+        if self.have_count < RANDOM_FIRST_PIECES {
+            // Random among candidates: start at a random index and scan.
+            let start = if n > 0 { rng.gen_range(0..n) } else { 0 };
+            return (0..n)
+                .map(|k| (start + k) % n)
+                .find(|&i| self.candidate(i, peer_has))
+                .map(|i| i as u32);
+        }
+        let mut best: Option<(u32, usize)> = None;
+        let mut ties = 0u32;
+        for i in 0..n {
+            if !self.candidate(i, peer_has) {
+                continue;
+            }
+            let a = self.availability[i];
+            match best {
+                Some((ba, _)) if a > ba => {}
+                Some((ba, _)) if a == ba => {
+                    ties += 1;
+                    if rng.gen_range(0..=ties) == 0 {
+                        best = Some((a, i));
+                    }
+                }
+                _ => {
+                    best = Some((a, i));
+                    ties = 0;
+                }
+            }
+        }
+        best.map(|(_, i)| i as u32)
+    }
+
+    /// Pick up to `max` blocks for `peer` to request. `peer_has(i)` says
+    /// whether the peer has piece i.
+    pub fn pick(
+        &mut self,
+        peer: PeerKey,
+        peer_has: impl Fn(usize) -> bool,
+        max: usize,
+        rng: &mut impl Rng,
+    ) -> Vec<Block> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return out;
+        }
+        // 1. Missing blocks of pieces in progress.
+        let keys: Vec<u32> = self.partial.keys().copied().collect();
+        for &idx in &keys {
+            if out.len() >= max {
+                return out;
+            }
+            if !peer_has(idx as usize) {
+                continue;
+            }
+            self.take_missing(idx, peer, max, &mut out);
+        }
+        // 2. New pieces.
+        while out.len() < max {
+            let Some(idx) = self.choose_new_piece(&peer_has, rng) else {
+                break;
+            };
+            let nb = self.block_count(idx);
+            self.partial.insert(
+                idx,
+                Partial {
+                    blocks: vec![BlockState::Missing; nb],
+                    received: 0,
+                    contributors: Vec::new(),
+                },
+            );
+            self.take_missing(idx, peer, max, &mut out);
+        }
+        // 3. Endgame: nothing left to start; duplicate outstanding requests.
+        if out.len() < max && self.in_endgame() {
+            for &idx in &keys {
+                if !peer_has(idx as usize) {
+                    continue;
+                }
+                let blocks: Vec<usize> = match self.partial.get(&idx) {
+                    Some(p) => p
+                        .blocks
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| matches!(s, BlockState::Requested(w) if w.len() < ENDGAME_DUPLICATES && !w.contains(&peer)))
+                        .map(|(b, _)| b)
+                        .collect(),
+                    None => continue,
+                };
+                for b in blocks {
+                    if out.len() >= max {
+                        return out;
+                    }
+                    if let Some(BlockState::Requested(w)) =
+                        self.partial.get_mut(&idx).map(|p| &mut p.blocks[b])
+                    {
+                        w.push(peer);
+                    }
+                    out.push(self.block_at(idx, b));
+                }
+            }
+        }
+        out
+    }
+
+    fn take_missing(&mut self, idx: u32, peer: PeerKey, max: usize, out: &mut Vec<Block>) {
+        let nb = self.block_count(idx);
+        for b in 0..nb {
+            if out.len() >= max {
+                return;
+            }
+            let p = self.partial.get_mut(&idx).expect("partial piece");
+            if p.blocks[b] == BlockState::Missing {
+                p.blocks[b] = BlockState::Requested(vec![peer]);
+                out.push(self.block_at(idx, b));
+            }
+        }
+    }
+
+    /// True when no wanted piece is left to start and no block is missing:
+    /// everything outstanding is already requested.
+    pub fn in_endgame(&self) -> bool {
+        let nothing_new = (0..self.have.len()).all(|i| {
+            !self.wanted[i] || self.have[i] || self.pending[i] || self.partial.contains_key(&(i as u32))
+        });
+        nothing_new
+            && self
+                .partial
+                .values()
+                .all(|p| !p.blocks.iter().any(|b| *b == BlockState::Missing))
+    }
+
+    // --- results ------------------------------------------------------------
+
+    /// A block arrived from `peer`.
+    pub fn block_received(&mut self, peer: PeerKey, block: Block) -> BlockOutcome {
+        let expected_len = match self.partial.get(&block.piece) {
+            Some(_) if block.begin % BLOCK_SIZE == 0 && block.begin < self.piece_len(block.piece) => {
+                self.block_at(block.piece, (block.begin / BLOCK_SIZE) as usize).len
+            }
+            _ => return BlockOutcome::Unwanted,
+        };
+        if block.len != expected_len {
+            return BlockOutcome::Unwanted;
+        }
+        let p = self.partial.get_mut(&block.piece).expect("checked above");
+        let b = (block.begin / BLOCK_SIZE) as usize;
+        let cancel = match std::mem::replace(&mut p.blocks[b], BlockState::Received) {
+            BlockState::Received => {
+                p.blocks[b] = BlockState::Received;
+                return BlockOutcome::Unwanted;
+            }
+            BlockState::Missing => Vec::new(),
+            BlockState::Requested(who) => who.into_iter().filter(|k| *k != peer).collect(),
+        };
+        p.received += 1;
+        if !p.contributors.contains(&peer) {
+            p.contributors.push(peer);
+        }
+        let piece_complete = p.received == p.blocks.len();
+        if piece_complete {
+            self.pending[block.piece as usize] = true;
+        }
+        BlockOutcome::Accepted {
+            piece_complete,
+            cancel,
+        }
+    }
+
+    /// Peers that sent blocks of a piece in progress or pending its check.
+    pub fn contributors(&self, index: u32) -> &[PeerKey] {
+        self.partial
+            .get(&index)
+            .map(|p| p.contributors.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// The hash check passed.
+    pub fn piece_verified(&mut self, index: u32) {
+        self.partial.remove(&index);
+        let i = index as usize;
+        self.pending[i] = false;
+        if !self.have[i] {
+            self.have[i] = true;
+            self.have_count += 1;
+        }
+    }
+
+    /// The hash check failed: the piece starts over.
+    pub fn piece_failed(&mut self, index: u32) {
+        self.partial.remove(&index);
+        self.pending[index as usize] = false;
+    }
+
+    /// Mark pieces found verified on disk at start-up.
+    pub fn mark_have(&mut self, index: u32) {
+        self.piece_verified(index);
+    }
+
+    /// Number of pieces currently in progress (some blocks requested).
+    pub fn partial_count(&self) -> usize {
+        self.partial.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn rng() -> StdRng {
+        StdRng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn blocks_cover_piece_exactly() {
+        // 3 pieces of 40000 bytes, last one short.
+        let mut p = Picker::new(40_000, 100_000);
+        let all = |_: usize| true;
+        let blocks = p.pick(1, all, 1000, &mut rng());
+        let mut per_piece = [0u32; 3];
+        for b in &blocks {
+            per_piece[b.piece as usize] += b.len;
+            assert_eq!(b.begin % BLOCK_SIZE, 0);
+        }
+        assert_eq!(per_piece, [40_000, 40_000, 20_000]);
+        // Everything is requested now: endgame, but the same peer gets no duplicates.
+        assert!(p.in_endgame());
+        assert!(p.pick(1, all, 10, &mut rng()).is_empty());
+        // A second peer gets duplicates in endgame.
+        let dup = p.pick(2, all, 100, &mut rng());
+        assert_eq!(dup.len(), 8);
+        // Nobody gets a third copy.
+        assert!(p.pick(3, all, 100, &mut rng()).is_empty());
+        // First arrival cancels the other requester.
+        let b = dup[0];
+        assert_eq!(
+            p.block_received(2, b),
+            BlockOutcome::Accepted { piece_complete: false, cancel: vec![1] }
+        );
+        assert_eq!(p.block_received(1, b), BlockOutcome::Unwanted);
+    }
+
+    #[test]
+    fn piece_completion_and_failure() {
+        let mut p = Picker::new(32_768, 32_768);
+        let blocks = p.pick(1, |_| true, 10, &mut rng());
+        assert_eq!(blocks.len(), 2);
+        assert!(matches!(p.block_received(1, blocks[0]), BlockOutcome::Accepted { piece_complete: false, .. }));
+        assert!(matches!(p.block_received(3, blocks[1]), BlockOutcome::Accepted { piece_complete: true, .. }));
+        assert_eq!(p.contributors(0), &[1, 3]);
+        p.piece_failed(0);
+        assert!(!p.is_complete());
+        let again = p.pick(2, |_| true, 10, &mut rng());
+        assert_eq!(again, blocks);
+        for b in again {
+            p.block_received(2, b);
+        }
+        p.piece_verified(0);
+        assert!(p.is_complete());
+        assert_eq!(p.left_bytes(), 0);
+    }
+
+    #[test]
+    fn rarest_first_after_random_start() {
+        let mut p = Picker::new(16_384, 16_384 * 10);
+        for i in 0..RANDOM_FIRST_PIECES as u32 {
+            p.mark_have(i);
+        }
+        // Pieces 4..10 available from 3 peers, piece 7 only from 1.
+        for _ in 0..3 {
+            p.peer_has_pieces(|i| i != 7);
+        }
+        p.peer_has_piece(7);
+        let b = p.pick(9, |_| true, 1, &mut rng());
+        assert_eq!(b[0].piece, 7);
+    }
+
+    #[test]
+    fn released_blocks_are_picked_again() {
+        let mut p = Picker::new(16_384 * 4, 16_384 * 4);
+        let a = p.pick(1, |_| true, 2, &mut rng());
+        assert_eq!(a.len(), 2);
+        p.release_peer(1);
+        let b = p.pick(2, |_| true, 4, &mut rng());
+        assert_eq!(b.len(), 4);
+        assert_eq!(&b[..2], &a[..]);
+        p.release_block(2, b[3]);
+        // The released block comes first, then endgame duplicates.
+        let c = p.pick(3, |_| true, 4, &mut rng());
+        assert_eq!(c[0], b[3]);
+        assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn respects_wanted_and_peer_bitfield() {
+        let mut p = Picker::new(16_384, 16_384 * 4);
+        p.set_wanted(vec![false, true, true, false]);
+        let got = p.pick(1, |i| i != 2, 10, &mut rng());
+        assert_eq!(got.iter().map(|b| b.piece).collect::<Vec<_>>(), vec![1]);
+        assert!(!p.in_endgame());
+        assert_eq!(p.left_bytes(), 2 * 16_384);
+    }
+
+    #[test]
+    fn wrong_blocks_unwanted() {
+        let mut p = Picker::new(32_768, 32_768);
+        assert_eq!(p.block_received(1, Block { piece: 0, begin: 0, len: BLOCK_SIZE }), BlockOutcome::Unwanted);
+        p.pick(1, |_| true, 1, &mut rng());
+        assert_eq!(p.block_received(1, Block { piece: 0, begin: 1, len: BLOCK_SIZE }), BlockOutcome::Unwanted);
+        assert_eq!(p.block_received(1, Block { piece: 0, begin: 0, len: 5 }), BlockOutcome::Unwanted);
+        assert_eq!(p.block_received(1, Block { piece: 5, begin: 0, len: BLOCK_SIZE }), BlockOutcome::Unwanted);
+    }
+}
