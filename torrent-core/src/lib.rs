@@ -12,6 +12,7 @@ pub mod magnet;
 pub mod metainfo;
 pub mod path;
 pub mod peer;
+pub mod peer_id;
 pub mod picker;
 pub mod source;
 pub mod storage;
