@@ -1,0 +1,563 @@
+//! Per-connection protocol state (sans-IO): choke/interest flags, the
+//! peer's pieces, the fast-extension sets, our outstanding requests and the
+//! peer's requests to us. Incoming messages go through
+//! [`PeerState::on_receive`], which checks them against the state and
+//! returns an [`Event`]; outgoing messages are recorded with
+//! [`PeerState::on_send`].
+
+use super::bitfield::Bitfield;
+use super::error::ProtocolError;
+use super::extension::{ExtendedHandshake, EXTENDED_HANDSHAKE_ID};
+use super::message::{BlockRef, Message};
+use std::collections::{BTreeSet, HashSet, VecDeque};
+
+/// Largest block a peer may request from us.
+pub const MAX_REQUEST_LEN: u32 = 128 * 1024;
+/// Most requests a peer may have queued with us.
+pub const DEFAULT_MAX_PEER_REQUESTS: usize = 500;
+/// Most allowed-fast / suggested pieces remembered per peer.
+const MAX_FAST_SET: usize = 256;
+/// Most piece bits remembered before the piece count is known (magnet).
+const MAX_PENDING_BITS: usize = 8 * 2 * 1024 * 1024;
+
+/// What an incoming message means for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Nothing to do (keep-alive, repeated state).
+    None,
+    /// The peer choked us. `dropped`: our requests that are now void and
+    /// must be re-issued (empty with the fast extension, where the peer
+    /// rejects them explicitly).
+    Choked { dropped: Vec<BlockRef> },
+    Unchoked,
+    Interested,
+    NotInterested,
+    Have(u32),
+    /// The peer's piece set is now known (bitfield, have all, have none).
+    PiecesKnown,
+    Block { index: u32, begin: u32, data: Vec<u8> },
+    /// A block arrived for a request we had cancelled (not an error).
+    LateBlock { index: u32, begin: u32, length: u32 },
+    /// The peer asks us for a block (queued; see `pop_peer_request`).
+    Request(BlockRef),
+    /// A request while we choke the peer and it is not allowed fast: with
+    /// the fast extension answer with a reject, else ignore it.
+    RequestWhileChoked(BlockRef),
+    Cancel(BlockRef),
+    Rejected(BlockRef),
+    AllowedFast(u32),
+    Suggest(u32),
+    ExtendedHandshake,
+    Extended { id: u8, payload: Vec<u8> },
+    Port(u16),
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    Unknown,
+    All,
+    None,
+    Bits(Vec<u8>),
+}
+
+#[derive(Debug)]
+pub struct PeerState {
+    pub am_choking: bool,
+    pub am_interested: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    /// Both sides set the fast-extension bit.
+    pub fast: bool,
+    /// Both sides set the extension-protocol bit.
+    pub extended: bool,
+    /// The peer's extended handshake, once received.
+    pub ext: Option<ExtendedHandshake>,
+    /// Pieces the peer lets us request while choked.
+    pub allowed_fast: BTreeSet<u32>,
+    /// Pieces we let the peer request while we choke it.
+    pub we_allow_fast: BTreeSet<u32>,
+    pub suggested: BTreeSet<u32>,
+    geometry: Option<(usize, u64, u64)>,
+    have: Option<Bitfield>,
+    pending: Pending,
+    pieces_msg_seen: bool,
+    requested: HashSet<BlockRef>,
+    cancelled: HashSet<BlockRef>,
+    peer_requests: VecDeque<BlockRef>,
+    max_peer_requests: usize,
+}
+
+impl PeerState {
+    /// `fast` / `extended`: whether both handshakes set those bits.
+    pub fn new(fast: bool, extended: bool) -> PeerState {
+        PeerState {
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            fast,
+            extended,
+            ext: None,
+            allowed_fast: BTreeSet::new(),
+            we_allow_fast: BTreeSet::new(),
+            suggested: BTreeSet::new(),
+            geometry: None,
+            have: None,
+            pending: Pending::Unknown,
+            pieces_msg_seen: false,
+            requested: HashSet::new(),
+            cancelled: HashSet::new(),
+            peer_requests: VecDeque::new(),
+            max_peer_requests: DEFAULT_MAX_PEER_REQUESTS,
+        }
+    }
+
+    pub fn with_max_peer_requests(mut self, n: usize) -> PeerState {
+        self.max_peer_requests = n;
+        self
+    }
+
+    /// Set the torrent's shape (from the start, or once a magnet's metadata
+    /// is known). Bits and haves received before are checked now.
+    pub fn set_geometry(&mut self, num_pieces: usize, piece_length: u64, total_length: u64) -> Result<(), ProtocolError> {
+        self.geometry = Some((num_pieces, piece_length, total_length));
+        let have = match std::mem::replace(&mut self.pending, Pending::Unknown) {
+            Pending::Unknown => {
+                self.pieces_msg_seen.then(|| Bitfield::new(num_pieces))
+            }
+            Pending::All => Some(Bitfield::full(num_pieces)),
+            Pending::None => Some(Bitfield::new(num_pieces)),
+            Pending::Bits(mut b) => {
+                let want = num_pieces.div_ceil(8);
+                if b.len() > want {
+                    if let Some(i) = b[want..].iter().position(|&x| x != 0) {
+                        let byte = b[want + i];
+                        let bit = (want + i) * 8 + byte.leading_zeros() as usize;
+                        return Err(ProtocolError::PieceOutOfRange {
+                            msg: "have/bitfield",
+                            index: bit as u32,
+                            num_pieces,
+                        });
+                    }
+                }
+                b.resize(want, 0);
+                Some(Bitfield::from_bytes(&b, num_pieces)?)
+            }
+        };
+        self.have = have;
+        Ok(())
+    }
+
+    pub fn num_pieces(&self) -> Option<usize> {
+        self.geometry.map(|g| g.0)
+    }
+
+    /// The peer's pieces, once the piece count and the peer's set are known.
+    pub fn peer_pieces(&self) -> Option<&Bitfield> {
+        self.have.as_ref()
+    }
+
+    pub fn peer_has(&self, index: u32) -> bool {
+        self.have.as_ref().is_some_and(|b| b.get(index as usize))
+    }
+
+    /// May we request blocks of piece `index` now?
+    pub fn can_request(&self, index: u32) -> bool {
+        self.peer_has(index) && (!self.peer_choking || (self.fast && self.allowed_fast.contains(&index)))
+    }
+
+    /// Our requests still outstanding.
+    pub fn outstanding(&self) -> usize {
+        self.requested.len()
+    }
+
+    pub fn pop_peer_request(&mut self) -> Option<BlockRef> {
+        self.peer_requests.pop_front()
+    }
+
+    pub fn peer_request_count(&self) -> usize {
+        self.peer_requests.len()
+    }
+
+    fn piece_len(&self, index: u32) -> Option<u64> {
+        let (n, plen, total) = self.geometry?;
+        ((index as usize) < n).then(|| plen.min(total - index as u64 * plen))
+    }
+
+    fn check_index(&self, msg: &'static str, index: u32) -> Result<(), ProtocolError> {
+        if let Some(n) = self.num_pieces() {
+            if index as usize >= n {
+                return Err(ProtocolError::PieceOutOfRange { msg, index, num_pieces: n });
+            }
+        }
+        Ok(())
+    }
+
+    fn need_fast(&self, msg: &'static str) -> Result<(), ProtocolError> {
+        if self.fast {
+            Ok(())
+        } else {
+            Err(ProtocolError::FastNotNegotiated { msg })
+        }
+    }
+
+    fn first_pieces_msg(&mut self, msg: &'static str) -> Result<(), ProtocolError> {
+        if self.pieces_msg_seen {
+            return Err(ProtocolError::NotFirstMessage { msg });
+        }
+        self.pieces_msg_seen = true;
+        Ok(())
+    }
+
+    /// Record a message we send (choke state, interest, requests, cancels).
+    pub fn on_send(&mut self, msg: &Message) {
+        match msg {
+            Message::Choke => {
+                self.am_choking = true;
+                if !self.fast {
+                    // BEP 3: choking discards the peer's pending requests.
+                    self.peer_requests.clear();
+                }
+            }
+            Message::Unchoke => self.am_choking = false,
+            Message::Interested => self.am_interested = true,
+            Message::NotInterested => self.am_interested = false,
+            Message::Request { index, begin, length } => {
+                self.requested.insert(BlockRef { index: *index, begin: *begin, length: *length });
+            }
+            Message::Cancel { index, begin, length } => {
+                let b = BlockRef { index: *index, begin: *begin, length: *length };
+                if self.requested.remove(&b) && self.cancelled.len() < 4096 {
+                    self.cancelled.insert(b);
+                }
+            }
+            Message::AllowedFast(i) if self.we_allow_fast.len() < MAX_FAST_SET => {
+                self.we_allow_fast.insert(*i);
+            }
+            Message::RejectRequest { index, begin, length } => {
+                let b = BlockRef { index: *index, begin: *begin, length: *length };
+                self.peer_requests.retain(|r| *r != b);
+            }
+            _ => {}
+        }
+    }
+
+    /// Check an incoming message against the state and update it.
+    pub fn on_receive(&mut self, msg: Message) -> Result<Event, ProtocolError> {
+        Ok(match msg {
+            Message::KeepAlive => Event::None,
+            Message::Choke => {
+                self.peer_choking = true;
+                if self.fast {
+                    Event::Choked { dropped: Vec::new() }
+                } else {
+                    let mut dropped: Vec<BlockRef> = self.requested.drain().collect();
+                    dropped.sort();
+                    Event::Choked { dropped }
+                }
+            }
+            Message::Unchoke => {
+                self.peer_choking = false;
+                Event::Unchoked
+            }
+            Message::Interested => {
+                self.peer_interested = true;
+                Event::Interested
+            }
+            Message::NotInterested => {
+                self.peer_interested = false;
+                Event::NotInterested
+            }
+            Message::Have(i) => {
+                self.check_index("have", i)?;
+                self.pieces_msg_seen = true;
+                match (&mut self.have, self.geometry) {
+                    (Some(b), _) => {
+                        b.set(i as usize, true);
+                    }
+                    (None, Some((n, _, _))) => {
+                        let mut b = Bitfield::new(n);
+                        b.set(i as usize, true);
+                        self.have = Some(b);
+                    }
+                    (None, None) => {
+                        if i as usize >= MAX_PENDING_BITS {
+                            return Err(ProtocolError::PieceOutOfRange {
+                                msg: "have",
+                                index: i,
+                                num_pieces: MAX_PENDING_BITS,
+                            });
+                        }
+                        match &mut self.pending {
+                            Pending::All => {}
+                            p @ (Pending::Unknown | Pending::None) => {
+                                *p = Pending::Bits(Vec::new());
+                                if let Pending::Bits(v) = p {
+                                    set_growing(v, i as usize);
+                                }
+                            }
+                            Pending::Bits(v) => set_growing(v, i as usize),
+                        }
+                    }
+                }
+                Event::Have(i)
+            }
+            Message::Bitfield(bytes) => {
+                self.first_pieces_msg("bitfield")?;
+                match self.num_pieces() {
+                    Some(n) => self.have = Some(Bitfield::from_bytes(&bytes, n)?),
+                    None => self.pending = Pending::Bits(bytes),
+                }
+                Event::PiecesKnown
+            }
+            Message::HaveAll | Message::HaveNone => {
+                let all = msg == Message::HaveAll;
+                let name = if all { "have all" } else { "have none" };
+                self.need_fast(name)?;
+                self.first_pieces_msg(name)?;
+                match self.num_pieces() {
+                    Some(n) => {
+                        self.have = Some(if all { Bitfield::full(n) } else { Bitfield::new(n) })
+                    }
+                    None => self.pending = if all { Pending::All } else { Pending::None },
+                }
+                Event::PiecesKnown
+            }
+            Message::Request { index, begin, length } => {
+                let b = BlockRef { index, begin, length };
+                self.check_index("request", index)?;
+                let bad = |why| ProtocolError::BadRequest { index, begin, length, why };
+                if length == 0 || length > MAX_REQUEST_LEN {
+                    return Err(bad("length must be 1..=131072"));
+                }
+                if let Some(plen) = self.piece_len(index) {
+                    if begin as u64 + length as u64 > plen {
+                        return Err(bad("runs past the end of the piece"));
+                    }
+                }
+                if self.am_choking && !(self.fast && self.we_allow_fast.contains(&index)) {
+                    return Ok(Event::RequestWhileChoked(b));
+                }
+                if self.peer_requests.len() >= self.max_peer_requests {
+                    return Err(ProtocolError::TooManyRequests(self.peer_requests.len() + 1));
+                }
+                self.peer_requests.push_back(b);
+                Event::Request(b)
+            }
+            Message::Cancel { index, begin, length } => {
+                let b = BlockRef { index, begin, length };
+                self.peer_requests.retain(|r| *r != b);
+                Event::Cancel(b)
+            }
+            Message::Piece { index, begin, data } => {
+                let b = BlockRef { index, begin, length: data.len() as u32 };
+                if self.requested.remove(&b) {
+                    Event::Block { index, begin, data }
+                } else if self.cancelled.remove(&b) {
+                    Event::LateBlock { index, begin, length: b.length }
+                } else {
+                    return Err(ProtocolError::UnrequestedBlock { index, begin, length: b.length });
+                }
+            }
+            Message::RejectRequest { index, begin, length } => {
+                self.need_fast("reject request")?;
+                let b = BlockRef { index, begin, length };
+                if !self.requested.remove(&b) && !self.cancelled.remove(&b) {
+                    return Err(ProtocolError::UnrequestedReject { index, begin, length });
+                }
+                Event::Rejected(b)
+            }
+            Message::AllowedFast(i) => {
+                self.need_fast("allowed fast")?;
+                self.check_index("allowed fast", i)?;
+                if self.allowed_fast.len() < MAX_FAST_SET {
+                    self.allowed_fast.insert(i);
+                }
+                Event::AllowedFast(i)
+            }
+            Message::SuggestPiece(i) => {
+                self.need_fast("suggest piece")?;
+                self.check_index("suggest piece", i)?;
+                if self.suggested.len() < MAX_FAST_SET {
+                    self.suggested.insert(i);
+                }
+                Event::Suggest(i)
+            }
+            Message::Port(p) => Event::Port(p),
+            Message::Extended { id, payload } => {
+                if !self.extended {
+                    return Err(ProtocolError::ExtendedNotNegotiated);
+                }
+                if id == EXTENDED_HANDSHAKE_ID {
+                    self.ext = Some(ExtendedHandshake::parse(&payload)?);
+                    Event::ExtendedHandshake
+                } else {
+                    Event::Extended { id, payload }
+                }
+            }
+        })
+    }
+}
+
+fn set_growing(v: &mut Vec<u8>, i: usize) {
+    if v.len() <= i / 8 {
+        v.resize(i / 8 + 1, 0);
+    }
+    v[i / 8] |= 0x80 >> (i % 8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(fast: bool) -> PeerState {
+        let mut s = PeerState::new(fast, true);
+        s.set_geometry(10, 32768, 9 * 32768 + 100).unwrap();
+        s
+    }
+
+    #[test]
+    fn choke_and_requests_without_fast() {
+        let mut s = state(false);
+        assert_eq!(s.on_receive(Message::Bitfield(vec![0xff, 0xc0])).unwrap(), Event::PiecesKnown);
+        assert!(!s.can_request(0));
+        assert_eq!(s.on_receive(Message::Unchoke).unwrap(), Event::Unchoked);
+        assert!(s.can_request(9));
+        let r = Message::Request { index: 1, begin: 0, length: 16384 };
+        s.on_send(&r);
+        assert_eq!(s.outstanding(), 1);
+        // A piece never requested is a violation.
+        assert_eq!(
+            s.on_receive(Message::Piece { index: 1, begin: 16384, data: vec![0; 16384] }).unwrap_err(),
+            ProtocolError::UnrequestedBlock { index: 1, begin: 16384, length: 16384 }
+        );
+        // Wrong length too.
+        assert!(s.on_receive(Message::Piece { index: 1, begin: 0, data: vec![0; 10] }).is_err());
+        assert!(matches!(
+            s.on_receive(Message::Piece { index: 1, begin: 0, data: vec![0; 16384] }).unwrap(),
+            Event::Block { index: 1, begin: 0, .. }
+        ));
+        s.on_send(&Message::Request { index: 2, begin: 0, length: 16384 });
+        s.on_send(&Message::Request { index: 2, begin: 16384, length: 16384 });
+        let ev = s.on_receive(Message::Choke).unwrap();
+        assert_eq!(
+            ev,
+            Event::Choked {
+                dropped: vec![
+                    BlockRef { index: 2, begin: 0, length: 16384 },
+                    BlockRef { index: 2, begin: 16384, length: 16384 }
+                ]
+            }
+        );
+        assert_eq!(s.outstanding(), 0);
+        // Fast messages without the fast extension.
+        assert_eq!(
+            s.on_receive(Message::AllowedFast(1)).unwrap_err(),
+            ProtocolError::FastNotNegotiated { msg: "allowed fast" }
+        );
+        assert!(s.on_receive(Message::HaveAll).is_err());
+        // Second bitfield.
+        assert_eq!(
+            s.on_receive(Message::Bitfield(vec![0xff, 0xc0])).unwrap_err(),
+            ProtocolError::NotFirstMessage { msg: "bitfield" }
+        );
+        assert_eq!(
+            s.on_receive(Message::Have(10)).unwrap_err().to_string(),
+            "have: piece index 10 out of range (torrent has 10 pieces)"
+        );
+    }
+
+    #[test]
+    fn fast_extension() {
+        let mut s = state(true);
+        assert_eq!(s.on_receive(Message::HaveNone).unwrap(), Event::PiecesKnown);
+        assert_eq!(s.peer_pieces().unwrap().count(), 0);
+        assert_eq!(s.on_receive(Message::Have(3)).unwrap(), Event::Have(3));
+        assert_eq!(s.on_receive(Message::AllowedFast(3)).unwrap(), Event::AllowedFast(3));
+        assert!(s.can_request(3), "allowed fast while choked");
+        assert!(!s.can_request(4));
+        let b = BlockRef { index: 3, begin: 0, length: 16384 };
+        s.on_send(&Message::Request { index: 3, begin: 0, length: 16384 });
+        assert_eq!(s.on_receive(Message::Choke).unwrap(), Event::Choked { dropped: vec![] });
+        assert_eq!(s.outstanding(), 1, "fast: requests survive a choke");
+        assert_eq!(
+            s.on_receive(Message::RejectRequest { index: 3, begin: 0, length: 16384 }).unwrap(),
+            Event::Rejected(b)
+        );
+        assert_eq!(
+            s.on_receive(Message::RejectRequest { index: 3, begin: 0, length: 16384 }).unwrap_err(),
+            ProtocolError::UnrequestedReject { index: 3, begin: 0, length: 16384 }
+        );
+        // Cancelled then arrives: late, not an error.
+        s.on_send(&Message::Request { index: 3, begin: 16384, length: 16384 });
+        s.on_send(&Message::Cancel { index: 3, begin: 16384, length: 16384 });
+        assert!(matches!(
+            s.on_receive(Message::Piece { index: 3, begin: 16384, data: vec![0; 16384] }).unwrap(),
+            Event::LateBlock { .. }
+        ));
+    }
+
+    #[test]
+    fn peer_requests() {
+        let mut s = state(true).with_max_peer_requests(2);
+        let req = |i, b, l| Message::Request { index: i, begin: b, length: l };
+        assert!(matches!(s.on_receive(req(0, 0, 16384)).unwrap(), Event::RequestWhileChoked(_)));
+        s.on_send(&Message::AllowedFast(0));
+        assert!(matches!(s.on_receive(req(0, 0, 16384)).unwrap(), Event::Request(_)));
+        s.on_send(&Message::Unchoke);
+        assert!(matches!(s.on_receive(req(9, 0, 100)).unwrap(), Event::Request(_)));
+        assert!(matches!(s.on_receive(req(9, 0, 100)).unwrap_err(), ProtocolError::TooManyRequests(3)));
+        assert_eq!(s.on_receive(Message::Cancel { index: 9, begin: 0, length: 100 }).unwrap(),
+            Event::Cancel(BlockRef { index: 9, begin: 0, length: 100 }));
+        assert_eq!(s.peer_request_count(), 1);
+        assert_eq!(s.pop_peer_request(), Some(BlockRef { index: 0, begin: 0, length: 16384 }));
+        // Past the end of the (short) last piece.
+        assert!(matches!(s.on_receive(req(9, 0, 101)).unwrap_err(), ProtocolError::BadRequest { .. }));
+        assert!(matches!(s.on_receive(req(0, 0, 0)).unwrap_err(), ProtocolError::BadRequest { .. }));
+        assert!(matches!(s.on_receive(req(10, 0, 1)).unwrap_err(), ProtocolError::PieceOutOfRange { .. }));
+    }
+
+    #[test]
+    fn pieces_before_geometry_known() {
+        let mut s = PeerState::new(true, true);
+        s.on_receive(Message::Bitfield(vec![0xa0])).unwrap();
+        s.on_receive(Message::Have(1)).unwrap();
+        assert!(s.peer_pieces().is_none());
+        s.set_geometry(3, 16384, 40000).unwrap();
+        assert_eq!(s.peer_pieces().unwrap().count(), 3);
+        // A have past the real piece count is caught once it is known.
+        let mut s = PeerState::new(true, true);
+        s.on_receive(Message::Have(20)).unwrap();
+        assert!(matches!(
+            s.set_geometry(10, 16384, 10 * 16384),
+            Err(ProtocolError::PieceOutOfRange { index: 20, .. })
+        ));
+        let mut s = PeerState::new(true, true);
+        s.on_receive(Message::HaveAll).unwrap();
+        s.set_geometry(5, 16384, 5 * 16384).unwrap();
+        assert!(s.peer_pieces().unwrap().is_complete());
+        let mut s = PeerState::new(true, true);
+        s.on_receive(Message::Bitfield(vec![0xff, 0xff])).unwrap();
+        assert!(matches!(s.set_geometry(10, 1, 10), Err(ProtocolError::BitfieldSpareBits { .. })));
+    }
+
+    #[test]
+    fn extended_messages() {
+        let mut s = PeerState::new(false, false);
+        assert_eq!(
+            s.on_receive(Message::Extended { id: 0, payload: b"de".to_vec() }).unwrap_err(),
+            ProtocolError::ExtendedNotNegotiated
+        );
+        let mut s = PeerState::new(false, true);
+        assert_eq!(
+            s.on_receive(Message::Extended { id: 0, payload: b"d1:md11:ut_metadatai2eee".to_vec() }).unwrap(),
+            Event::ExtendedHandshake
+        );
+        assert_eq!(s.ext.as_ref().unwrap().extension_id("ut_metadata"), Some(2));
+        assert!(s.on_receive(Message::Extended { id: 0, payload: b"junk".to_vec() }).is_err());
+        assert_eq!(
+            s.on_receive(Message::Extended { id: 2, payload: b"x".to_vec() }).unwrap(),
+            Event::Extended { id: 2, payload: b"x".to_vec() }
+        );
+    }
+}
