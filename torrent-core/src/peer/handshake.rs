@@ -7,8 +7,9 @@ use crate::infohash::InfoHash;
 pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
 pub const HANDSHAKE_LEN: usize = 68;
 
-/// Our client code in Azureus-style peer ids (BEP 20): `-TK0100-`.
-pub const CLIENT_PREFIX: &[u8; 8] = b"-TK0100-";
+/// Our client code in Azureus-style peer ids (BEP 20), shared with
+/// [`crate::peer_id`].
+pub const CLIENT_PREFIX: &[u8; 8] = crate::peer_id::PREFIX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handshake {
@@ -124,7 +125,8 @@ pub(crate) fn check_prefix(b: &[u8]) -> Result<(), ProtocolError> {
     Ok(())
 }
 
-/// A fresh peer id: `-TK0100-` followed by 12 random alphanumerics.
+/// A fresh peer id: our prefix followed by 12 random alphanumerics
+/// (printable, unlike [`crate::peer_id::generate`]).
 pub fn generate_peer_id() -> [u8; 20] {
     use rand::Rng;
     const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -184,7 +186,7 @@ mod tests {
     fn peer_ids_are_ours_and_differ() {
         let a = generate_peer_id();
         let b = generate_peer_id();
-        assert_eq!(&a[..8], b"-TK0100-");
+        assert_eq!(&a[..8], CLIENT_PREFIX);
         assert_ne!(a, b);
         assert!(a.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-'));
     }
