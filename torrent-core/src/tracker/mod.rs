@@ -22,7 +22,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// Default limit on the number of peers accepted from one response.
-pub const DEFAULT_MAX_PEERS: usize = 5000;
+pub const DEFAULT_MAX_PEERS: usize = 2000;
 
 /// The `event` of an announce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

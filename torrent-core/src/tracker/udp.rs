@@ -263,6 +263,7 @@ pub struct Transaction {
     packet: Vec<u8>,
     ignored: u32,
     last_ignored: Option<String>,
+    conn: Option<Connection>,
 }
 
 impl Transaction {
@@ -289,6 +290,7 @@ impl Transaction {
             packet: Vec::new(),
             ignored: 0,
             last_ignored: None,
+            conn: None,
         };
         let first = match cached.filter(|c| c.is_valid(now)) {
             Some(c) => t.enter_request(c, now),
@@ -313,6 +315,7 @@ impl Transaction {
 
     fn enter_connect(&mut self, now: Instant) -> Action {
         self.phase = Phase::Connecting;
+        self.conn = None;
         self.new_tid();
         self.attempt = 0;
         self.packet = encode_connect(self.tid).to_vec();
@@ -322,6 +325,7 @@ impl Transaction {
 
     fn enter_request(&mut self, c: Connection, now: Instant) -> Action {
         self.phase = Phase::Requesting(c);
+        self.conn = Some(c);
         self.new_tid();
         self.attempt = 0;
         self.packet = match &self.request {
@@ -349,12 +353,10 @@ impl Transaction {
         self.phase == Phase::Finished
     }
 
-    /// The connection id in use (to cache for later transactions).
+    /// The connection id in use or last used (to cache for later
+    /// transactions).
     pub fn connection(&self) -> Option<Connection> {
-        match self.phase {
-            Phase::Requesting(c) => Some(c),
-            _ => None,
-        }
+        self.conn
     }
 
     /// How many datagrams were ignored (wrong transaction id, too short).
@@ -718,6 +720,7 @@ mod tests {
         };
         assert_eq!(a.peers.len(), 1);
         assert!(tx.is_finished());
+        assert_eq!(tx.connection().map(|c| c.id), Some(0xabc), "kept for the cache");
     }
 
     #[test]
