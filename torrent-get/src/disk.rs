@@ -1,0 +1,203 @@
+//! The disk worker: one thread that owns every torrent's files. It writes
+//! blocks where they belong, hashes finished pieces (reading them back, so a
+//! piece is only "done" once its bytes on disk match), reads blocks for
+//! uploads, checks existing data at start and writes resume files.
+//!
+//! The event loop sends [`DiskJob`]s over a channel; the worker answers with
+//! [`DiskEvent`]s on another channel and wakes the loop with a `mio::Waker`.
+//! Jobs run in order, so a `Verify` always sees the writes sent before it.
+
+use crate::resume;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use torrent_core::storage::{piece_hash_ok, Storage};
+use torrent_core::{Info, InfoHash};
+
+pub type TorrentId = usize;
+
+pub enum DiskJob {
+    /// Register a torrent and check what is already on disk.
+    Open {
+        torrent: TorrentId,
+        dir: PathBuf,
+        info: Box<Info>,
+        info_hash: InfoHash,
+    },
+    Write {
+        torrent: TorrentId,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    Verify {
+        torrent: TorrentId,
+        piece: u32,
+    },
+    Read {
+        torrent: TorrentId,
+        peer: usize,
+        piece: u32,
+        begin: u32,
+        len: u32,
+    },
+    /// Flush files and record the verified pieces.
+    SaveResume {
+        torrent: TorrentId,
+        have: Vec<bool>,
+    },
+    Shutdown,
+}
+
+pub enum DiskEvent {
+    Opened {
+        torrent: TorrentId,
+        have: Vec<bool>,
+        /// True if the data was hashed (no usable resume file).
+        rechecked: bool,
+    },
+    Verified {
+        torrent: TorrentId,
+        piece: u32,
+        ok: bool,
+    },
+    ReadDone {
+        torrent: TorrentId,
+        peer: usize,
+        piece: u32,
+        begin: u32,
+        data: Vec<u8>,
+    },
+    /// A failure that stops the torrent (disk full, permission denied...).
+    Error {
+        torrent: TorrentId,
+        msg: String,
+    },
+}
+
+/// Bytes of block data sent to the worker and not yet written: the loop
+/// stops requesting when this is high, so memory stays bounded when the
+/// disk is slower than the network.
+#[derive(Clone, Default)]
+pub struct Backlog(Arc<AtomicU64>);
+
+impl Backlog {
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn sub(&self, n: u64) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Slot {
+    storage: Storage,
+    dir: PathBuf,
+    info_hash: InfoHash,
+    failed: bool,
+}
+
+pub fn spawn(
+    jobs: Receiver<DiskJob>,
+    events: Sender<DiskEvent>,
+    waker: Arc<mio::Waker>,
+    backlog: Backlog,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("disk".into())
+        .spawn(move || run(jobs, events, waker, backlog))
+        .expect("spawn disk thread")
+}
+
+fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker>, backlog: Backlog) {
+    let mut slots: Vec<Option<Slot>> = Vec::new();
+    let send = |e: DiskEvent| {
+        let _ = events.send(e);
+        let _ = waker.wake();
+    };
+    while let Ok(job) = jobs.recv() {
+        match job {
+            DiskJob::Open { torrent, dir, info, info_hash } => {
+                let storage = match Storage::new(&dir, &info) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        send(DiskEvent::Error { torrent, msg: e });
+                        continue;
+                    }
+                };
+                if slots.len() <= torrent {
+                    slots.resize_with(torrent + 1, || None);
+                }
+                let mut slot = Slot { storage, dir, info_hash, failed: false };
+                let (have, rechecked) = match resume::load(&slot.dir, &slot.info_hash, &slot.storage) {
+                    Some(h) => (h, false),
+                    None => match check_all(&mut slot.storage) {
+                        Ok(h) => (h, true),
+                        Err(e) => {
+                            send(DiskEvent::Error { torrent, msg: format!("checking existing data: {e}") });
+                            continue;
+                        }
+                    },
+                };
+                slots[torrent] = Some(slot);
+                send(DiskEvent::Opened { torrent, have, rechecked });
+            }
+            DiskJob::Write { torrent, offset, data } => {
+                backlog.sub(data.len() as u64);
+                let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
+                if slot.failed {
+                    continue;
+                }
+                if let Err(e) = slot.storage.write(offset, &data) {
+                    slot.failed = true;
+                    send(DiskEvent::Error { torrent, msg: format!("writing data: {e}") });
+                }
+            }
+            DiskJob::Verify { torrent, piece } => {
+                let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
+                if slot.failed {
+                    continue;
+                }
+                let ok = match slot.storage.read_piece(piece as usize) {
+                    Ok(data) => piece_hash_ok(slot.storage.info(), piece as usize, &data),
+                    Err(_) => false,
+                };
+                send(DiskEvent::Verified { torrent, piece, ok });
+            }
+            DiskJob::Read { torrent, peer, piece, begin, len } => {
+                let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
+                let offset = slot.storage.piece_offset(piece as usize) + begin as u64;
+                let mut data = vec![0u8; len as usize];
+                match slot.storage.read(offset, &mut data) {
+                    Ok(()) => send(DiskEvent::ReadDone { torrent, peer, piece, begin, data }),
+                    Err(e) => send(DiskEvent::Error { torrent, msg: format!("reading data: {e}") }),
+                }
+            }
+            DiskJob::SaveResume { torrent, have } => {
+                let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
+                let res = slot
+                    .storage
+                    .sync()
+                    .and_then(|_| resume::save(&slot.dir, &slot.info_hash, &have, &slot.storage));
+                if let Err(e) = res {
+                    send(DiskEvent::Error { torrent, msg: format!("saving resume data: {e}") });
+                }
+            }
+            DiskJob::Shutdown => break,
+        }
+    }
+}
+
+/// Hash every piece present on disk. Missing files simply mean missing pieces.
+fn check_all(storage: &mut Storage) -> std::io::Result<Vec<bool>> {
+    let n = storage.info().piece_count();
+    let any_file = (0..storage.info().files.len())
+        .any(|i| storage.path(i).map(|p| p.exists()).unwrap_or(false));
+    if !any_file {
+        return Ok(vec![false; n]);
+    }
+    (0..n).map(|i| storage.verify_piece(i)).collect()
+}

@@ -1,0 +1,107 @@
+//! The resume file: which pieces were verified, and the state of the files
+//! when that was written. If the files still have the recorded sizes and
+//! modification times, the bitfield is trusted (a quick start); otherwise
+//! every piece is checked again.
+//!
+//! Stored at `DIR/.torrent-get/<info-hash>.resume` as bencode:
+//! `{ "files": [[size, mtime_s, mtime_ns], ...], "info-hash": <20 bytes>,
+//!    "pieces": <bitfield bytes> }`. Written to a temporary file and renamed.
+
+use std::path::{Path, PathBuf};
+use torrent_core::bencode::{self, OwnedValue as O};
+use torrent_core::storage::Storage;
+use torrent_core::InfoHash;
+
+pub fn resume_path(dir: &Path, hash: &InfoHash) -> PathBuf {
+    dir.join(".torrent-get").join(format!("{hash}.resume"))
+}
+
+/// (size, mtime seconds, mtime nanoseconds) of each file; None if missing.
+pub fn file_stats(storage: &Storage) -> Vec<Option<(u64, i64, i64)>> {
+    use std::os::unix::fs::MetadataExt;
+    (0..storage.info().files.len())
+        .map(|i| {
+            let p = storage.path(i)?;
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.len(), m.mtime(), m.mtime_nsec()))
+        })
+        .collect()
+}
+
+fn pack_bits(have: &[bool]) -> Vec<u8> {
+    let mut out = vec![0u8; have.len().div_ceil(8)];
+    for (i, h) in have.iter().enumerate() {
+        if *h {
+            out[i / 8] |= 0x80 >> (i % 8);
+        }
+    }
+    out
+}
+
+pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage) -> std::io::Result<()> {
+    let files = file_stats(storage)
+        .into_iter()
+        .map(|s| match s {
+            Some((len, s, ns)) => O::List(vec![O::Int(len as i64), O::Int(s), O::Int(ns)]),
+            None => O::List(vec![]),
+        })
+        .collect();
+    let v = O::dict()
+        .with("files", O::List(files))
+        .with("info-hash", O::Bytes(hash.0.to_vec()))
+        .with("pieces", O::Bytes(pack_bits(have)));
+    let path = resume_path(dir, hash);
+    std::fs::create_dir_all(path.parent().expect("has parent"))?;
+    let tmp = path.with_extension("resume.tmp");
+    std::fs::write(&tmp, v.encode())?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// The verified pieces recorded in the resume file, if it exists, belongs to
+/// this torrent and the files are unchanged since it was written.
+pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>> {
+    let buf = std::fs::read(resume_path(dir, hash)).ok()?;
+    let v = bencode::decode(&buf).ok()?;
+    if v.get("info-hash")?.as_bytes()? != hash.0 {
+        return None;
+    }
+    let recorded: Vec<Option<(u64, i64, i64)>> = v
+        .get("files")?
+        .as_list()?
+        .iter()
+        .map(|f| {
+            let l = f.as_list()?;
+            Some((l.first()?.as_int()? as u64, l.get(1)?.as_int()?, l.get(2)?.as_int()?))
+        })
+        .collect();
+    if recorded != file_stats(storage) {
+        return None;
+    }
+    let bits = v.get("pieces")?.as_bytes()?;
+    let n = storage.info().piece_count();
+    if bits.len() != n.div_ceil(8) {
+        return None;
+    }
+    Some((0..n).map(|i| bits[i / 8] & (0x80 >> (i % 8)) != 0).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_invalidation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = test_fixtures::payload::make_payload(dir.path(), "r", &[("a", 50_000), ("b", 10)], 16384, &[], 3)
+            .unwrap();
+        let st = Storage::new(dir.path(), &p.meta.info).unwrap();
+        let have = vec![true, false, true, true];
+        save(dir.path(), &p.meta.info_hash, &have, &st).unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(have));
+        assert_eq!(load(dir.path(), &InfoHash([1; 20]), &st), None);
+        // Touching a file invalidates the record.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("r/b"), b"0123456789").unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), None);
+    }
+}

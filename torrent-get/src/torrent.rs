@@ -1,0 +1,196 @@
+//! Per-torrent state owned by the event loop: metadata, the piece picker,
+//! known peer addresses with reconnection back-off and bans, tracker
+//! schedule and transfer totals.
+
+use crate::rate::RateMeter;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use torrent_core::picker::Picker;
+use torrent_core::{InfoHash, Metainfo};
+
+/// Hash failures a peer may be part of before it is banned.
+pub const BAN_AFTER_FAILURES: u32 = 2;
+/// Give up on an address after this many failed connections in a row.
+pub const MAX_CONNECT_FAILURES: u32 = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Magnet link: fetching the info dictionary from peers (BEP 9).
+    Metadata,
+    /// Checking data already on disk.
+    Checking,
+    Downloading,
+    /// Complete; serving others.
+    Seeding,
+    /// Complete and finished (not seeding).
+    Done,
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub failures: u32,
+    pub next_try: Instant,
+    pub connected: bool,
+}
+
+pub struct Torrent {
+    pub id: usize,
+    pub info_hash: InfoHash,
+    pub name: String,
+    pub meta: Option<Metainfo>,
+    pub picker: Option<Picker>,
+    pub state: State,
+    pub dir: PathBuf,
+    /// File indices to download (None: all).
+    pub select: Option<Vec<usize>>,
+    pub trackers: Vec<Vec<String>>,
+    pub next_announce: Instant,
+    pub announcing: bool,
+    pub announced_started: bool,
+    pub announced_completed: bool,
+    pub candidates: HashMap<SocketAddr, Candidate>,
+    pub banned: HashMap<IpAddr, ()>,
+    pub strikes: HashMap<IpAddr, u32>,
+    pub peers: Vec<usize>,
+    pub down: RateMeter,
+    pub up: RateMeter,
+    /// Payload bytes received and sent (not counting protocol overhead).
+    pub downloaded: u64,
+    pub uploaded: u64,
+    /// Bytes received that were not needed (duplicates, unrequested).
+    pub wasted: u64,
+    pub hash_failures: u32,
+    /// Metadata (BEP 9) assembly for magnet links.
+    pub metadata: Option<torrent_core::peer::extension::MetadataAssembler>,
+    pub completed_at: Option<Instant>,
+    pub started_at: Instant,
+    /// Verified pieces not yet in the resume file.
+    pub unsaved: usize,
+}
+
+impl Torrent {
+    pub fn new(id: usize, info_hash: InfoHash, name: String, dir: PathBuf, now: Instant) -> Torrent {
+        Torrent {
+            id,
+            info_hash,
+            name,
+            meta: None,
+            picker: None,
+            state: State::Metadata,
+            dir,
+            select: None,
+            trackers: Vec::new(),
+            next_announce: now,
+            announcing: false,
+            announced_started: false,
+            announced_completed: false,
+            candidates: HashMap::new(),
+            banned: HashMap::new(),
+            strikes: HashMap::new(),
+            peers: Vec::new(),
+            down: RateMeter::new(now),
+            up: RateMeter::new(now),
+            downloaded: 0,
+            uploaded: 0,
+            wasted: 0,
+            hash_failures: 0,
+            metadata: None,
+            completed_at: None,
+            started_at: now,
+            unsaved: 0,
+        }
+    }
+
+    pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
+        if self.banned.contains_key(&addr.ip()) {
+            return;
+        }
+        self.candidates.entry(addr).or_insert(Candidate {
+            failures: 0,
+            next_try: now,
+            connected: false,
+        });
+    }
+
+    /// A connection to `addr` failed or ended: try again later, with
+    /// exponential back-off (5 s, 10 s, ... up to 10 minutes).
+    pub fn connection_failed(&mut self, addr: SocketAddr, now: Instant, had_data: bool) {
+        if let Some(c) = self.candidates.get_mut(&addr) {
+            c.connected = false;
+            if had_data {
+                c.failures = 0;
+            } else {
+                c.failures += 1;
+            }
+            let backoff = Duration::from_secs(5u64 << c.failures.min(7)).min(Duration::from_secs(600));
+            c.next_try = now + backoff;
+            if c.failures >= MAX_CONNECT_FAILURES {
+                self.candidates.remove(&addr);
+            }
+        }
+    }
+
+    /// Addresses to connect to now.
+    pub fn ready_candidates(&self, now: Instant, max: usize) -> Vec<SocketAddr> {
+        let mut v: Vec<(&SocketAddr, &Candidate)> = self
+            .candidates
+            .iter()
+            .filter(|(a, c)| !c.connected && c.next_try <= now && !self.banned.contains_key(&a.ip()))
+            .collect();
+        v.sort_by_key(|(_, c)| (c.failures, c.next_try));
+        v.into_iter().take(max).map(|(a, _)| *a).collect()
+    }
+
+    /// Record a hash failure against a peer; true if it is now banned.
+    pub fn strike(&mut self, ip: IpAddr) -> bool {
+        let s = self.strikes.entry(ip).or_insert(0);
+        *s += 1;
+        if *s >= BAN_AFTER_FAILURES {
+            self.banned.insert(ip, ());
+            self.candidates.retain(|a, _| a.ip() != ip);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.picker.as_ref().map(|p| p.is_complete()).unwrap_or(false)
+    }
+
+    fn have_wanted_bytes(&self) -> u64 {
+        let Some(p) = &self.picker else { return 0 };
+        (0..p.num_pieces() as u32)
+            .filter(|&i| p.has(i) && p.is_wanted(i))
+            .map(|i| p.piece_len(i) as u64)
+            .sum()
+    }
+
+    pub fn left(&self) -> u64 {
+        self.picker.as_ref().map(|p| p.left_bytes()).unwrap_or(u64::MAX / 2)
+    }
+
+    pub fn snapshot(&mut self, now: Instant) -> crate::progress::Snapshot {
+        let (have_bytes, have_pieces, pieces, total) = match &self.picker {
+            Some(p) => (self.have_wanted_bytes(), p.have_count(), p.num_pieces(), p.left_bytes() + self.have_wanted_bytes()),
+            None => (0, 0, 0, 0),
+        };
+        crate::progress::Snapshot {
+            name: self.name.clone(),
+            info_hash: self.info_hash.to_hex(),
+            total,
+            have_bytes,
+            have_pieces,
+            pieces,
+            down_rate: self.down.rate(now),
+            up_rate: self.up.rate(now),
+            downloaded: self.downloaded,
+            uploaded: self.uploaded,
+            peers: self.peers.len(),
+            seeding: self.state == State::Seeding,
+        }
+    }
+}
