@@ -194,7 +194,11 @@ impl Shared {
     fn announce(&self, a: &Announce, same_family_only: bool) -> AnnounceResult {
         let mut st = self.state.lock().unwrap();
         let swarm = st.swarms.entry(a.info_hash).or_default();
-        swarm.peers.retain(|p| p.peer_id != a.peer_id);
+        // A peer is known by its id and by its address (a client that
+        // restarts with a new peer id replaces its old entry).
+        swarm
+            .peers
+            .retain(|p| p.peer_id != a.peer_id && p.addr != a.addr);
         if a.event != "stopped" {
             swarm.peers.push(Peer {
                 peer_id: a.peer_id,
