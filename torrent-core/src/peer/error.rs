@@ -64,4 +64,6 @@ pub enum ProtocolError {
     BadMetadataMessage(String),
     #[error("metadata: {0}")]
     Metadata(String),
+    #[error("ut_pex: {0}")]
+    BadPex(String),
 }

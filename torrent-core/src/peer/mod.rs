@@ -9,6 +9,7 @@
 //! - [`connection`]: per-connection state that checks incoming messages.
 //! - [`pipeline`]: block requests and piece assembly.
 //! - [`client_id`]: peer ids to client names (BEP 20).
+//! - [`pex`]: peer exchange messages (BEP 11, ut_pex).
 
 pub mod bitfield;
 pub mod client_id;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod extension;
 pub mod handshake;
 pub mod message;
+pub mod pex;
 pub mod pipeline;
 
 pub use bitfield::Bitfield;
