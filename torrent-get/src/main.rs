@@ -88,6 +88,9 @@ struct Cli {
     /// Timeout for one tracker request, seconds
     #[arg(long, default_value_t = 15, value_name = "SECS")]
     tracker_timeout: u64,
+    /// Do not exchange peers with peers (BEP 11 PEX; never used for private torrents)
+    #[arg(long)]
+    no_pex: bool,
     /// JSON events on stdout, one per line
     #[arg(long)]
     json: bool,
@@ -210,6 +213,7 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         quiet: cli.quiet,
         tracker_timeout: Duration::from_secs(cli.tracker_timeout.max(1)),
         announce_interval_min: Duration::from_secs(if cli.demo { 5 } else { 30 }),
+        pex: !cli.no_pex,
     };
     let mut session = match Session::new(cfg.clone(), jobs, stop.clone()) {
         Ok(s) => s,

@@ -62,6 +62,12 @@ pub struct Peer {
     /// The peer's `reqq` (how many requests it queues), if it said.
     pub reqq: Option<usize>,
     pub metadata_in_flight: usize,
+    /// The peer's ut_pex message id (BEP 11), what we told it so far, when.
+    pub ut_pex: Option<u8>,
+    pub pex_sent: HashSet<SocketAddr>,
+    pub last_pex: Option<Instant>,
+    /// The port the peer accepts connections on (from its BEP 10 handshake).
+    pub listen_port: Option<u16>,
 
     pub have: Option<Bitfield>,
     pub early: EarlyHave,
@@ -109,6 +115,10 @@ impl Peer {
             metadata_size: None,
             reqq: None,
             metadata_in_flight: 0,
+            ut_pex: None,
+            pex_sent: HashSet::new(),
+            last_pex: None,
+            listen_port: None,
             have: None,
             early: EarlyHave::default(),
             allowed_fast: HashSet::new(),
@@ -134,6 +144,16 @@ impl Peer {
     pub fn close(&mut self, why: impl Into<String>) {
         if self.closing.is_none() {
             self.closing = Some(why.into());
+        }
+    }
+
+    /// Where others can connect to this peer: its own address for outgoing
+    /// connections, its announced listen port for incoming ones.
+    pub fn reachable_addr(&self) -> Option<SocketAddr> {
+        if self.outgoing {
+            Some(self.addr)
+        } else {
+            self.listen_port.filter(|p| *p != 0).map(|p| SocketAddr::new(self.addr.ip(), p))
         }
     }
 

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use torrent_core::peer::bitfield::Bitfield;
 use torrent_core::peer::extension::{ExtendedHandshake, MetadataAssembler, MetadataMessage, UT_METADATA};
 use torrent_core::peer::handshake::Handshake;
+use torrent_core::peer::pex::{PexMessage, MAX_ADDED, UT_PEX};
 use torrent_core::peer::message::{piece_header, Message};
 use torrent_core::picker::{Block, BlockOutcome, Picker};
 use torrent_core::{InfoHash, Metainfo};
@@ -36,6 +37,9 @@ const FIRST_PEER: usize = 2;
 
 /// The id we ask peers to use for ut_metadata messages to us.
 const OUR_UT_METADATA: u8 = 1;
+/// The id we ask peers to use for ut_pex messages to us.
+const OUR_UT_PEX: u8 = 2;
+const PEX_EVERY: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
@@ -69,6 +73,8 @@ pub struct Config {
     pub quiet: bool,
     pub tracker_timeout: Duration,
     pub announce_interval_min: Duration,
+    /// Peer exchange (BEP 11), never for private torrents.
+    pub pex: bool,
 }
 
 /// A torrent to add: a parsed .torrent or a magnet link.
@@ -516,10 +522,14 @@ impl Session {
         let port = (self.listen_port != 0).then_some(self.listen_port);
         let have = t.picker.as_ref().map(|pk| pk.have_slice().to_vec());
         let (extended, fast) = (p.extended, p.fast);
+        let pex = self.cfg.pex && !t.is_private();
         let p = self.peers[key].as_mut().expect("live peer");
         if extended {
             let mut hs = ExtendedHandshake::ours(OUR_UT_METADATA, meta_size, port);
             hs.reqq = Some(MAX_PEER_REQUESTS as i64);
+            if pex {
+                hs.m.insert(UT_PEX.to_string(), OUR_UT_PEX as i64);
+            }
             p.send(&Message::Extended { id: 0, payload: hs.encode() }, now);
         }
         match have {
@@ -886,6 +896,8 @@ impl Session {
                     p.ut_metadata = hs.extension_id(UT_METADATA);
                     p.metadata_size = hs.metadata_size.and_then(|s| usize::try_from(s).ok());
                     p.reqq = hs.reqq.and_then(|r| usize::try_from(r).ok()).map(|r| r.clamp(1, MAX_PIPELINE));
+                    p.ut_pex = hs.extension_id(UT_PEX);
+                    p.listen_port = hs.port();
                 }
                 Err(e) => {
                     p.close(format!("bad extension handshake: {e}"));
@@ -893,6 +905,21 @@ impl Session {
                 }
             }
             self.request_metadata(key, tid, now);
+            return;
+        }
+        if id == OUR_UT_PEX {
+            let t = &mut self.torrents[tid];
+            if !self.cfg.pex || t.is_private() {
+                return; // not offered
+            }
+            match PexMessage::parse(payload) {
+                Ok(m) => {
+                    for (a, _) in m.added {
+                        t.add_candidate(a, now);
+                    }
+                }
+                Err(e) => p.close(format!("bad ut_pex message: {e}")),
+            }
             return;
         }
         if id != OUR_UT_METADATA {
@@ -1278,6 +1305,7 @@ impl Session {
             }
         }
         self.rechoke(now);
+        self.send_pex(now);
         self.connect_more(now);
         self.announce_due(now);
         self.seed_limits(now);
@@ -1285,6 +1313,54 @@ impl Session {
             let snap = self.torrents[i].snapshot(now);
             if !matches!(self.torrents[i].state, State::Done | State::Failed(_)) {
                 self.reporter.update(i, &snap);
+            }
+        }
+    }
+
+    /// Tell each PEX-capable peer, once a minute, which peers of the same
+    /// torrent we are connected to now (added) and no longer (dropped).
+    fn send_pex(&mut self, now: Instant) {
+        if !self.cfg.pex {
+            return;
+        }
+        for tid in 0..self.torrents.len() {
+            let t = &self.torrents[tid];
+            if t.is_private() {
+                continue;
+            }
+            let current: Vec<SocketAddr> = t
+                .peers
+                .iter()
+                .filter_map(|k| self.peers[*k].as_ref())
+                .filter(|p| p.phase == Phase::Active && p.closing.is_none())
+                .filter_map(|p| p.reachable_addr())
+                .collect();
+            for &k in &t.peers {
+                let Some(p) = self.peers[k].as_mut() else { continue };
+                let Some(id) = p.ut_pex else { continue };
+                if p.phase != Phase::Active || p.last_pex.is_some_and(|l| now.duration_since(l) < PEX_EVERY) {
+                    continue;
+                }
+                let me = p.reachable_addr();
+                let added: Vec<(SocketAddr, u8)> = current
+                    .iter()
+                    .filter(|a| Some(**a) != me && !p.pex_sent.contains(a))
+                    .take(MAX_ADDED)
+                    .map(|a| (*a, 0))
+                    .collect();
+                let dropped: Vec<SocketAddr> =
+                    p.pex_sent.iter().filter(|a| !current.contains(a)).take(MAX_ADDED).copied().collect();
+                if added.is_empty() && dropped.is_empty() {
+                    continue;
+                }
+                for (a, _) in &added {
+                    p.pex_sent.insert(*a);
+                }
+                for a in &dropped {
+                    p.pex_sent.remove(a);
+                }
+                p.last_pex = Some(now);
+                p.send(&Message::Extended { id, payload: PexMessage { added, dropped }.encode() }, now);
             }
         }
     }

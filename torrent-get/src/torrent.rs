@@ -14,6 +14,8 @@ use torrent_core::{InfoHash, Metainfo};
 pub const BAN_AFTER_FAILURES: u32 = 2;
 /// Give up on an address after this many failed connections in a row.
 pub const MAX_CONNECT_FAILURES: u32 = 8;
+/// Most peer addresses remembered per torrent (from trackers, PEX, DHT).
+pub const MAX_CANDIDATES: usize = 2000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
@@ -105,7 +107,10 @@ impl Torrent {
     }
 
     pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
-        if self.banned.contains_key(&addr.ip()) {
+        if self.banned.contains_key(&addr.ip()) || addr.port() == 0 {
+            return;
+        }
+        if self.candidates.len() >= MAX_CANDIDATES && !self.candidates.contains_key(&addr) {
             return;
         }
         self.candidates.entry(addr).or_insert(Candidate {
@@ -155,6 +160,11 @@ impl Torrent {
         } else {
             false
         }
+    }
+
+    /// Private torrents (BEP 27) get peers from their trackers only.
+    pub fn is_private(&self) -> bool {
+        self.meta.as_ref().is_some_and(|m| m.info.private)
     }
 
     pub fn is_complete(&self) -> bool {
