@@ -1,5 +1,6 @@
-//! A real client (aria2c) announces to the embedded tracker, and
-//! tracker-query then lists it. Fails (does not skip) without aria2c.
+//! Real clients (aria2c over HTTP and UDP, transmission-cli over HTTP)
+//! announce to the embedded tracker, and
+//! tracker-query then lists them. Fails (does not skip) without the clients.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -112,4 +113,64 @@ fn aria2c_announce_over_http_is_listed() {
 #[test]
 fn aria2c_announce_over_udp_is_listed() {
     aria2_shows_up(true);
+}
+
+/// transmission-cli seeding a torrent announces to the embedded tracker
+/// over HTTP; its peer port shows up in tracker-query's list.
+#[test]
+fn transmission_announce_is_listed() {
+    let t = Tracker::start(TrackerOptions::default());
+    let url = t.http_announce_url();
+    let dir = tempfile::tempdir().unwrap();
+    let p = make_payload(dir.path(), "tr.bin", &[("", 100_000)], 16384, &[&url], 12).unwrap();
+    let port = free_port();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    // transmission-cli has no bind flags; its settings.json keeps it on
+    // loopback with DHT, LPD, PEX, uTP, port mapping and RPC off.
+    std::fs::write(
+        state.join("settings.json"),
+        format!(
+            r#"{{"bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+  "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+  "port-forwarding-enabled": false, "peer-port": {port}, "peer-port-random-on-start": false,
+  "rpc-enabled": false, "download-dir": "{d}", "incomplete-dir-enabled": false,
+  "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
+  "blocklist-enabled": false, "start-added-torrents": true, "message-level": 1,
+  "watch-dir-enabled": false}}"#,
+            d = p.dir.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("transmission-cli")
+        .arg("-g")
+        .arg(&state)
+        .args(["-p", &port.to_string(), "-w"])
+        .arg(&p.dir)
+        .arg(&p.torrent_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("transmission-cli must be installed (apt-get install transmission-cli)");
+    let _guard = Kill(child);
+    let want = format!("127.0.0.1:{port}");
+    let start = Instant::now();
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_tracker-query"))
+            .args(["announce", p.torrent_path.to_str().unwrap(), "--timeout", "3", "--port", "1"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && stdout.lines().any(|l| l == want) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "transmission ({want}) never showed up; swarm: {:?}",
+            t.peers(&p.meta.info_hash)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
