@@ -49,6 +49,8 @@ const SNUB_TIMEOUT: Duration = Duration::from_secs(15);
 /// Stop requesting while this many bytes wait for the disk thread.
 const MAX_DISK_BACKLOG: u64 = 32 * 1024 * 1024;
 const MAX_HALF_OPEN: usize = 16;
+/// Request pipeline depth per peer in endgame mode.
+const ENDGAME_DEPTH: usize = 8;
 const RECHOKE_EVERY: Duration = Duration::from_secs(10);
 const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
 /// Most reads for one peer's requests waiting for the disk at once.
@@ -781,9 +783,17 @@ impl Session {
         if self.backlog.get() > MAX_DISK_BACKLOG {
             return;
         }
-        let depth = if p.snubbed { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
-        if p.requests.len() >= depth {
-            return;
+        let mut depth = if p.snubbed { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
+        if p.requests.len() >= depth.min(ENDGAME_DEPTH) {
+            // In endgame, only peers that drained their own queue duplicate
+            // others' blocks, a few at a time: little over-download.
+            let Some(picker) = t.picker.as_ref() else { return };
+            if p.requests.len() >= depth || picker.in_endgame() {
+                return;
+            }
+        }
+        if t.picker.as_ref().is_some_and(|pk| pk.in_endgame()) {
+            depth = depth.min(ENDGAME_DEPTH);
         }
         let mut want = depth - p.requests.len();
         if !self.down_bucket.unlimited() {
