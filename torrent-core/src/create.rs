@@ -79,6 +79,10 @@ pub fn create_torrent(root: &Path, opts: &CreateOptions) -> io::Result<Vec<u8>> 
     if root.is_dir() && files.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "directory has no files"));
     }
+    // libtorrent and transmission reject a torrent of 0 bytes.
+    if total == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no data to share: every file is empty"));
+    }
 
     // Hash pieces over the concatenation of all files.
     let mut pieces = Vec::with_capacity((total.div_ceil(piece_length) * 20) as usize);
@@ -183,6 +187,16 @@ mod tests {
         for i in 0..m.info.piece_count() {
             assert!(st.verify_piece(i).unwrap(), "piece {i}");
         }
+    }
+
+    #[test]
+    fn empty_data_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty"), b"").unwrap();
+        let e = create_torrent(&dir.path().join("empty"), &CreateOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+        let e = create_torrent(dir.path(), &CreateOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
     }
 
     #[test]
