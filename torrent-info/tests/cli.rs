@@ -416,6 +416,8 @@ fn create_bad_input_exits_2() {
     expect_input_error(run(&["create", s(&d.join("f")), "-o", s(&out), "--name", "../evil"]), &["name"]);
     std::fs::create_dir(d.join("empty")).unwrap();
     expect_input_error(run(&["create", s(&d.join("empty")), "-o", s(&out)]), &["no files"]);
+    std::fs::write(d.join("zero"), b"").unwrap();
+    expect_input_error(run(&["create", s(&d.join("zero")), "-o", s(&out)]), &["every file is empty"]);
     assert!(!out.exists());
     // Missing -o is a usage error.
     assert_eq!(run(&["create", s(&d.join("f"))]).code, 2);
