@@ -52,7 +52,9 @@ pub fn tracker_tiers(flags: &[String]) -> Vec<Vec<String>> {
 pub fn check_name(name: &str) -> Result<(), String> {
     match sanitize_component(name.as_bytes()) {
         Ok(s) if s == name => Ok(()),
-        Ok(_) => Err(format!("name {name:?} has characters that cannot be stored")),
+        Ok(_) => Err(format!(
+            "name {name:?} has characters that cannot be stored"
+        )),
         Err(e) => Err(format!("name: {e}")),
     }
 }
@@ -88,7 +90,11 @@ mod tests {
 
     #[test]
     fn tiers() {
-        let t = tracker_tiers(&["http://a/announce".into(), "udp://b:1,udp://c:2".into(), ",".into()]);
+        let t = tracker_tiers(&[
+            "http://a/announce".into(),
+            "udp://b:1,udp://c:2".into(),
+            ",".into(),
+        ]);
         assert_eq!(
             t,
             vec![

@@ -70,7 +70,13 @@ pub fn to_ranges(indices: &[usize]) -> Vec<(usize, usize)> {
 pub fn format_ranges(ranges: &[(usize, usize)]) -> String {
     ranges
         .iter()
-        .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -133,7 +139,10 @@ mod tests {
         assert_eq!(iso8601_utc(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
         assert_eq!(iso8601_utc(1_700_000_000).unwrap(), "2023-11-14T22:13:20Z");
         assert_eq!(iso8601_utc(-1).unwrap(), "1969-12-31T23:59:59Z");
-        assert_eq!(iso8601_utc(253_402_300_799).unwrap(), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            iso8601_utc(253_402_300_799).unwrap(),
+            "9999-12-31T23:59:59Z"
+        );
         assert_eq!(iso8601_utc(i64::MAX), None);
         assert_eq!(iso8601_utc(i64::MIN), None);
     }

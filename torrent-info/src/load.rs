@@ -196,8 +196,14 @@ mod tests {
     fn locate_fields() {
         let at = |needle: &[u8]| T.windows(needle.len()).position(|w| w == needle).unwrap();
         assert_eq!(field_at(T, at(b"3:abc") + 1).as_deref(), Some("announce"));
-        assert_eq!(field_at(T, at(b"2:bb")).as_deref(), Some("info.files[0].path[1]"));
-        assert_eq!(field_at(T, at(b"i5e") + 1).as_deref(), Some("info.files[0].length"));
+        assert_eq!(
+            field_at(T, at(b"2:bb")).as_deref(),
+            Some("info.files[0].path[1]")
+        );
+        assert_eq!(
+            field_at(T, at(b"i5e") + 1).as_deref(),
+            Some("info.files[0].length")
+        );
         assert_eq!(field_at(T, at(b"20:aaa")).as_deref(), Some("info.pieces"));
         // Truncated inside `pieces`: the string runs past the end.
         let cut = &T[..at(b"20:aaa") + 8];

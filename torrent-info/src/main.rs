@@ -157,7 +157,9 @@ fn load_arg(arg: &str) -> Result<Loaded, Failure> {
 
 fn run_show(a: ShowArgs) -> Result<u8, Failure> {
     let Some(source) = a.source else {
-        return Err(Failure("no torrent, magnet link or info-hash given (see --help)".into()));
+        return Err(Failure(
+            "no torrent, magnet link or info-hash given (see --help)".into(),
+        ));
     };
     let loaded = load_arg(&source)?;
     if a.json {
@@ -251,8 +253,15 @@ fn run_create(a: CreateArgs) -> Result<u8, Failure> {
     };
     let (bytes, meta) =
         create::build(&a.path, &opts).map_err(|e| Failure(format!("{}: {e}", a.path.display())))?;
-    std::fs::write(&a.output, &bytes)
-        .map_err(|e| Failure(format!("{}: {e}", a.output.display())))?;
+    // create_new: never replace a file that appeared while we were hashing.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .create_new(!a.force)
+        .open(&a.output)
+        .and_then(|mut f| io::Write::write_all(&mut f, &bytes));
+    written.map_err(|e| Failure(format!("{}: {e}", a.output.display())))?;
     emit(&format!("{}\n", meta.info_hash))?;
     Ok(0)
 }

@@ -129,7 +129,12 @@ pub fn torrent_json(meta: &Metainfo) -> TorrentJson {
         version: info.version,
         name: info.name.clone(),
         total_size: info.total_length,
-        padding_size: info.files.iter().filter(|f| f.padding).map(|f| f.length).sum(),
+        padding_size: info
+            .files
+            .iter()
+            .filter(|f| f.padding)
+            .map(|f| f.length)
+            .sum(),
         piece_length: info.piece_length,
         piece_count: info.piece_count(),
         private: info.private,
@@ -261,10 +266,17 @@ fn human_torrent(m: &Metainfo, show_padding: bool) -> String {
     let pads = j.files.len() - real.len();
     let mut count = real.len().to_string();
     if pads > 0 && !show_padding {
-        count.push_str(&format!(" (+{pads} padding files not shown; --padding lists them)"));
+        count.push_str(&format!(
+            " (+{pads} padding files not shown; --padding lists them)"
+        ));
     }
     line(&mut out, "files", &count);
-    let width = j.files.iter().map(|f| f.length.to_string().len()).max().unwrap_or(1);
+    let width = j
+        .files
+        .iter()
+        .map(|f| f.length.to_string().len())
+        .max()
+        .unwrap_or(1);
     for f in j.files.iter().filter(|f| show_padding || !f.padding) {
         let mark = if f.padding { "  [padding]" } else { "" };
         let _ = writeln!(out, "  {:>width$}  {}{mark}", f.length, clean(&f.path));
@@ -292,13 +304,19 @@ mod tests {
     fn hybrid_like() -> Metainfo {
         // A v1 multi-file torrent with a padding file and `meta version` 2.
         let files = O::List(vec![
-            O::dict().with("length", O::Int(10)).with("path", O::List(vec!["a".into()])),
+            O::dict()
+                .with("length", O::Int(10))
+                .with("path", O::List(vec!["a".into()])),
             O::dict()
                 .with("attr", "p".into())
                 .with("length", O::Int(6))
                 .with("path", O::List(vec![".pad".into(), "6".into()])),
-            O::dict().with("length", O::Int(0)).with("path", O::List(vec!["e".into()])),
-            O::dict().with("length", O::Int(20)).with("path", O::List(vec!["d".into(), "b".into()])),
+            O::dict()
+                .with("length", O::Int(0))
+                .with("path", O::List(vec!["e".into()])),
+            O::dict()
+                .with("length", O::Int(20))
+                .with("path", O::List(vec!["d".into(), "b".into()])),
         ]);
         let info = O::dict()
             .with("files", files)
@@ -323,19 +341,33 @@ mod tests {
         assert_eq!(j.padding_size, 6);
         assert_eq!(j.piece_count, 3);
         assert_eq!(j.files[0].path, "root/a");
-        assert_eq!((j.files[0].first_piece, j.files[0].last_piece), (Some(0), Some(0)));
+        assert_eq!(
+            (j.files[0].first_piece, j.files[0].last_piece),
+            (Some(0), Some(0))
+        );
         assert!(j.files[1].padding);
-        assert_eq!((j.files[2].first_piece, j.files[2].last_piece), (None, None));
+        assert_eq!(
+            (j.files[2].first_piece, j.files[2].last_piece),
+            (None, None)
+        );
         assert_eq!(j.files[3].offset, 16);
-        assert_eq!((j.files[3].first_piece, j.files[3].last_piece), (Some(1), Some(2)));
+        assert_eq!(
+            (j.files[3].first_piece, j.files[3].last_piece),
+            (Some(1), Some(2))
+        );
         assert_eq!(j.creation_date.as_deref(), Some("2023-11-14T22:13:20Z"));
         assert_eq!(j.trackers, vec![vec!["http://127.0.0.1:1/a".to_string()]]);
         let v2 = j.info_hash_v2.clone().unwrap();
         assert_eq!(v2.len(), 64);
-        assert!(j.magnet.contains(&format!("&xt=urn:btmh:1220{v2}&dn=root")), "{}", j.magnet);
+        assert!(
+            j.magnet.contains(&format!("&xt=urn:btmh:1220{v2}&dn=root")),
+            "{}",
+            j.magnet
+        );
         let parsed = Magnet::parse(&j.magnet).unwrap();
         assert_eq!(parsed.info_hash, m.info_hash);
-        let v: serde_json::Value = serde_json::from_str(&json(&Loaded::Torrent(Box::new(m)))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&json(&Loaded::Torrent(Box::new(m)))).unwrap();
         assert_eq!(v["version"], "hybrid");
         assert_eq!(v["files"][3]["path"], "root/d/b");
     }
@@ -347,7 +379,10 @@ mod tests {
         assert!(h.contains("comment:       line1\\nline2\n"), "{h}");
         assert!(h.contains("files:         3 (+1 padding files"), "{h}");
         assert!(!h.contains(".pad"), "{h}");
-        assert!(h.contains("total size:    30 bytes (30 B) + 6 bytes padding"), "{h}");
+        assert!(
+            h.contains("total size:    30 bytes (30 B) + 6 bytes padding"),
+            "{h}"
+        );
         let h = human(&m, true);
         assert!(h.contains("   6  root/.pad/6  [padding]"), "{h}");
     }

@@ -42,9 +42,13 @@ pub enum FileState {
     Damaged,
     Missing,
     /// Shorter than the torrent says.
-    Short { actual: u64 },
+    Short {
+        actual: u64,
+    },
     /// Exists but is not a regular file, or cannot be opened.
-    Unreadable { error: String },
+    Unreadable {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,9 +107,10 @@ impl Report {
             .iter()
             .filter_map(|f| match &f.state {
                 FileState::Missing => Some(format!("{} (missing)", f.path)),
-                FileState::Short { actual } => {
-                    Some(format!("{} (short: {actual} of {} bytes)", f.path, f.length))
-                }
+                FileState::Short { actual } => Some(format!(
+                    "{} (short: {actual} of {} bytes)",
+                    f.path, f.length
+                )),
                 FileState::Unreadable { error } => Some(format!("{} ({error})", f.path)),
                 _ => None,
             })
@@ -179,12 +184,16 @@ pub fn verify(
         };
         let state = match std::fs::metadata(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => FileState::Missing,
-            Err(e) => FileState::Unreadable { error: e.to_string() },
+            Err(e) => FileState::Unreadable {
+                error: e.to_string(),
+            },
             Ok(md) if !md.is_file() => FileState::Unreadable {
                 error: "not a regular file".into(),
             },
             Ok(md) => match std::fs::File::open(path) {
-                Err(e) => FileState::Unreadable { error: e.to_string() },
+                Err(e) => FileState::Unreadable {
+                    error: e.to_string(),
+                },
                 Ok(_) if md.len() < f.length => FileState::Short { actual: md.len() },
                 Ok(_) => FileState::Ok,
             },
@@ -261,8 +270,10 @@ pub fn verify(
                     let dst = &mut buf[off..off + plen_k];
                     if let Err(e) = storage.read(offset + off as u64, dst) {
                         *r = false;
-                        if !matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof)
-                            && read_errors.len() < 10
+                        if !matches!(
+                            e.kind(),
+                            io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof
+                        ) && read_errors.len() < 10
                         {
                             read_errors.push(format!("piece {}: {e}", first + k));
                         }

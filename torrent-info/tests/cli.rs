@@ -55,13 +55,29 @@ fn show_is_the_default_command() {
     let ih = p.meta.info_hash.to_hex();
     assert!(h.starts_with("name:          multi\n"), "{h}");
     assert!(h.contains(&format!("\ninfo hash:     {ih}\n")), "{h}");
-    assert!(h.contains("\ntotal size:    70005 bytes (68.4 KiB)\n"), "{h}");
+    assert!(
+        h.contains("\ntotal size:    70005 bytes (68.4 KiB)\n"),
+        "{h}"
+    );
     assert!(h.contains("\npiece length:  16384 bytes (16 KiB)\n"), "{h}");
     assert!(h.contains("\npieces:        5\n"), "{h}");
     assert!(h.contains("\nprivate:       no\n"), "{h}");
-    assert!(h.contains("\ncreated by:    torrent-toolkit test-fixtures\n"), "{h}");
-    assert!(h.contains(&format!("\ntrackers:      tier 1: {TRACKER}\n               tier 2: udp://127.0.0.1:6970\n")), "{h}");
-    assert!(h.contains(&format!("\nmagnet:        magnet:?xt=urn:btih:{ih}&dn=multi&tr=")), "{h}");
+    assert!(
+        h.contains("\ncreated by:    torrent-toolkit test-fixtures\n"),
+        "{h}"
+    );
+    assert!(
+        h.contains(&format!(
+            "\ntrackers:      tier 1: {TRACKER}\n               tier 2: udp://127.0.0.1:6970\n"
+        )),
+        "{h}"
+    );
+    assert!(
+        h.contains(&format!(
+            "\nmagnet:        magnet:?xt=urn:btih:{ih}&dn=multi&tr="
+        )),
+        "{h}"
+    );
     assert!(h.ends_with("files:         3\n  40000  multi/a.bin\n  30000  multi/d/e/b.bin\n      5  multi/d/small\n"), "{h}");
     // Flags may come before or after the path, with or without `show`.
     let j1 = run(&["--json", t]).expect_code(0).stdout;
@@ -75,7 +91,9 @@ fn show_is_the_default_command() {
 fn show_json_has_derived_fields() {
     let dir = tempfile::tempdir().unwrap();
     let p = multi(dir.path());
-    let j = run(&["show", "--json", s(&p.torrent_path)]).expect_code(0).json();
+    let j = run(&["show", "--json", s(&p.torrent_path)])
+        .expect_code(0)
+        .json();
     assert_eq!(j["type"], "torrent");
     assert_eq!(j["info_hash"], p.meta.info_hash.to_hex());
     assert_eq!(j["info_hash_v2"], serde_json::Value::Null);
@@ -87,7 +105,10 @@ fn show_json_has_derived_fields() {
     assert_eq!(j["created_by"], "torrent-toolkit test-fixtures");
     assert_eq!(j["creation_date"], serde_json::Value::Null);
     assert_eq!(j["comment"], serde_json::Value::Null);
-    assert_eq!(j["trackers"], serde_json::json!([[TRACKER], ["udp://127.0.0.1:6970"]]));
+    assert_eq!(
+        j["trackers"],
+        serde_json::json!([[TRACKER], ["udp://127.0.0.1:6970"]])
+    );
     assert_eq!(j["web_seeds"], serde_json::json!([]));
     assert_eq!(
         j["files"],
@@ -100,7 +121,10 @@ fn show_json_has_derived_fields() {
     let magnet = j["magnet"].as_str().unwrap();
     let m = torrent_core::Magnet::parse(magnet).unwrap();
     assert_eq!(m.info_hash, p.meta.info_hash);
-    assert_eq!(m.trackers, vec![TRACKER.to_string(), "udp://127.0.0.1:6970".into()]);
+    assert_eq!(
+        m.trackers,
+        vec![TRACKER.to_string(), "udp://127.0.0.1:6970".into()]
+    );
     // One line of JSON.
     let text = run(&["show", "--json", s(&p.torrent_path)]).stdout;
     assert_eq!(text.lines().count(), 1);
@@ -123,9 +147,15 @@ fn show_reads_stdin() {
 fn show_magnet_and_info_hash() {
     let link = "magnet:?xt=urn:btih:c12fe1c06bba254a9dc9f519b335aa7c1367a88a&dn=My+File&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce&x.pe=127.0.0.1:6881";
     let h = run(&[link]).expect_code(0).stdout;
-    assert!(h.contains("info hash:     c12fe1c06bba254a9dc9f519b335aa7c1367a88a\n"), "{h}");
+    assert!(
+        h.contains("info hash:     c12fe1c06bba254a9dc9f519b335aa7c1367a88a\n"),
+        "{h}"
+    );
     assert!(h.contains("name:          My File\n"), "{h}");
-    assert!(h.contains(&format!("trackers:      tier 1: {TRACKER}\n")), "{h}");
+    assert!(
+        h.contains(&format!("trackers:      tier 1: {TRACKER}\n")),
+        "{h}"
+    );
     assert!(h.contains("peers:         127.0.0.1:6881\n"), "{h}");
     let j = run(&["show", "--json", link]).expect_code(0).json();
     assert_eq!(j["type"], "magnet");
@@ -133,10 +163,15 @@ fn show_magnet_and_info_hash() {
     assert_eq!(j["trackers"], serde_json::json!([[TRACKER]]));
     assert_eq!(j["peers"], serde_json::json!(["127.0.0.1:6881"]));
     // Base32 info-hash alone.
-    let j = run(&["--json", "YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK"]).expect_code(0).json();
+    let j = run(&["--json", "YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK"])
+        .expect_code(0)
+        .json();
     assert_eq!(j["info_hash"], "c12fe1c06bba254a9dc9f519b335aa7c1367a88a");
     assert_eq!(j["name"], serde_json::Value::Null);
-    expect_input_error(run(&["magnet:?xt=urn:btih:1234"]), &["magnet:?xt=urn:btih:1234: ", "xt"]);
+    expect_input_error(
+        run(&["magnet:?xt=urn:btih:1234"]),
+        &["magnet:?xt=urn:btih:1234: ", "xt"],
+    );
 }
 
 #[test]
@@ -173,7 +208,10 @@ fn info_multi(paths: &[&[&str]]) -> O {
 }
 
 fn write_torrent(dir: &Path, name: &str, info: O) -> String {
-    let bytes = O::dict().with("announce", TRACKER.into()).with("info", info).encode();
+    let bytes = O::dict()
+        .with("announce", TRACKER.into())
+        .with("info", info)
+        .encode();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path.to_str().unwrap().to_string()
@@ -184,21 +222,48 @@ fn malformed_torrents_exit_2_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
-    let t = write_torrent(d, "traversal.torrent", info_multi(&[&["ok"], &["..", "etc", "passwd"]]));
+    let t = write_torrent(
+        d,
+        "traversal.torrent",
+        info_multi(&[&["ok"], &["..", "etc", "passwd"]]),
+    );
     for cmd in [&["show"][..], &["magnet"], &["verify"]] {
         let mut args = cmd.to_vec();
         args.push(&t);
-        expect_input_error(run(&args), &[&format!("torrent-info: {t}: "), "info.files[1].path[0]", ".."]);
+        expect_input_error(
+            run(&args),
+            &[
+                &format!("torrent-info: {t}: "),
+                "info.files[1].path[0]",
+                "..",
+            ],
+        );
     }
-    let t = write_torrent(d, "name.torrent", info_multi(&[&["a"]]).with("name", "..".into()));
+    let t = write_torrent(
+        d,
+        "name.torrent",
+        info_multi(&[&["a"]]).with("name", "..".into()),
+    );
     expect_input_error(run(&[&t]), &["info.name"]);
     let t = write_torrent(d, "sep.torrent", info_multi(&[&["a/b"]]));
     expect_input_error(run(&[&t]), &["info.files[0].path[0]", "separator"]);
-    let t = write_torrent(d, "count.torrent", info_multi(&[&["a"]]).with("pieces", O::Bytes(vec![0; 40])));
+    let t = write_torrent(
+        d,
+        "count.torrent",
+        info_multi(&[&["a"]]).with("pieces", O::Bytes(vec![0; 40])),
+    );
     expect_input_error(run(&[&t]), &["info.pieces"]);
-    let t = write_torrent(d, "plen.torrent", info_multi(&[&["a"]]).with("piece length", O::Int(0)));
+    let t = write_torrent(
+        d,
+        "plen.torrent",
+        info_multi(&[&["a"]]).with("piece length", O::Int(0)),
+    );
     expect_input_error(run(&[&t]), &["info.piece length"]);
-    let t = write_torrent(d, "type.torrent", info_multi(&[&["a"]]).with("files", O::Int(3)));
+    let t = write_torrent(
+        d,
+        "type.torrent",
+        info_multi(&[&["a"]]).with("files", O::Int(3)),
+    );
     expect_input_error(run(&[&t]), &["info.files", "expected list"]);
 
     // Truncated in the middle of the piece hashes: the bencode error is
@@ -207,15 +272,24 @@ fn malformed_torrents_exit_2_naming_the_field() {
     let full = std::fs::read(&p.torrent_path).unwrap();
     let cut = d.join("truncated.torrent");
     std::fs::write(&cut, &full[..full.len() - 30]).unwrap();
-    expect_input_error(run(&[s(&cut)]), &["truncated.torrent: info.pieces: bencode error at byte"]);
+    expect_input_error(
+        run(&[s(&cut)]),
+        &["truncated.torrent: info.pieces: bencode error at byte"],
+    );
     std::fs::write(&cut, &full[..full.len() - 1]).unwrap();
     expect_input_error(run(&[s(&cut)]), &["bencode error", "unexpected end"]);
 
     std::fs::write(d.join("empty.torrent"), b"").unwrap();
     expect_input_error(run(&[s(&d.join("empty.torrent"))]), &["empty"]);
     std::fs::write(d.join("list.torrent"), b"le").unwrap();
-    expect_input_error(run(&[s(&d.join("list.torrent"))]), &["torrent: expected dictionary"]);
-    expect_input_error(run(&[s(&d.join("nope.torrent"))]), &["nope.torrent: No such file"]);
+    expect_input_error(
+        run(&[s(&d.join("list.torrent"))]),
+        &["torrent: expected dictionary"],
+    );
+    expect_input_error(
+        run(&[s(&d.join("nope.torrent"))]),
+        &["nope.torrent: No such file"],
+    );
     expect_input_error(run(&[s(d)]), &["is a directory"]);
 }
 
@@ -229,7 +303,8 @@ fn damaged_torrents_never_panic() {
     let full = p.torrent_bytes.clone();
     let mut rejected = 0;
     for len in 0..full.len() {
-        let e = torrent_info::load::parse_torrent(&full[..len]).expect_err("a truncated torrent must be rejected");
+        let e = torrent_info::load::parse_torrent(&full[..len])
+            .expect_err("a truncated torrent must be rejected");
         assert!(!e.is_empty());
         rejected += 1;
     }
@@ -263,7 +338,11 @@ fn verify_good_damaged_and_missing_data() {
     let r = run(&["verify", t, d]).expect_code(0);
     assert_eq!(r.stdout, "pieces ok: 5/5\n");
     // stderr is not a terminal here: no progress bar, just the summary.
-    assert!(!r.stderr.contains('\r') && !r.stderr.contains('\u{1b}'), "{:?}", r.stderr);
+    assert!(
+        !r.stderr.contains('\r') && !r.stderr.contains('\u{1b}'),
+        "{:?}",
+        r.stderr
+    );
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("MB/s"), "{}", r.stderr);
     // DIR defaults to the current directory.
@@ -273,11 +352,17 @@ fn verify_good_damaged_and_missing_data() {
     let b = p.dir.join("multi/d/e/b.bin");
     flip_byte(&b, 10_000);
     let r = run(&["verify", t, d]).expect_code(1);
-    assert_eq!(r.stdout, "pieces ok: 4/5\ndamaged: pieces 3  files: multi/d/e/b.bin\n");
+    assert_eq!(
+        r.stdout,
+        "pieces ok: 4/5\ndamaged: pieces 3  files: multi/d/e/b.bin\n"
+    );
     // A byte of a.bin in piece 2, which a.bin shares with b.bin.
     flip_byte(&p.dir.join("multi/a.bin"), 35_000);
     let r = run(&["verify", t, d]).expect_code(1);
-    assert_eq!(r.stdout, "pieces ok: 3/5\ndamaged: pieces 2-3  files: multi/a.bin, multi/d/e/b.bin\n");
+    assert_eq!(
+        r.stdout,
+        "pieces ok: 3/5\ndamaged: pieces 2-3  files: multi/a.bin, multi/d/e/b.bin\n"
+    );
 
     std::fs::remove_file(p.dir.join("multi/d/small")).unwrap();
     let r = run(&["verify", t, d]).expect_code(1);
@@ -289,8 +374,14 @@ fn verify_good_damaged_and_missing_data() {
     assert_eq!(j["pieces_total"], 5);
     assert_eq!(j["pieces_ok"], 2);
     assert_eq!(j["complete"], false);
-    assert_eq!(j["damaged_pieces"], serde_json::json!([{"first": 2, "last": 3}]));
-    assert_eq!(j["missing_pieces"], serde_json::json!([{"first": 4, "last": 4}]));
+    assert_eq!(
+        j["damaged_pieces"],
+        serde_json::json!([{"first": 2, "last": 3}])
+    );
+    assert_eq!(
+        j["missing_pieces"],
+        serde_json::json!([{"first": 4, "last": 4}])
+    );
     assert_eq!(
         j["files"],
         serde_json::json!([
@@ -301,10 +392,18 @@ fn verify_good_damaged_and_missing_data() {
     );
 
     // A short file.
-    let a = std::fs::OpenOptions::new().write(true).open(p.dir.join("multi/a.bin")).unwrap();
+    let a = std::fs::OpenOptions::new()
+        .write(true)
+        .open(p.dir.join("multi/a.bin"))
+        .unwrap();
     a.set_len(20_000).unwrap();
     let r = run(&["verify", t, d]).expect_code(1);
-    assert!(r.stdout.contains("multi/a.bin (short: 20000 of 40000 bytes)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("multi/a.bin (short: 20000 of 40000 bytes)"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.starts_with("pieces ok: 1/5\n"), "{}", r.stdout);
 }
 
@@ -313,12 +412,18 @@ fn verify_bad_input_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let p = multi(dir.path());
     let t = s(&p.torrent_path);
-    expect_input_error(run(&["verify", t, s(&dir.path().join("nope"))]), &["not a directory"]);
+    expect_input_error(
+        run(&["verify", t, s(&dir.path().join("nope"))]),
+        &["not a directory"],
+    );
     expect_input_error(
         run(&["verify", "c12fe1c06bba254a9dc9f519b335aa7c1367a88a", "."]),
         &["no piece hashes"],
     );
-    expect_input_error(run(&["verify", s(&dir.path().join("x.torrent"))]), &["x.torrent"]);
+    expect_input_error(
+        run(&["verify", s(&dir.path().join("x.torrent"))]),
+        &["x.torrent"],
+    );
     let r = run(&["verify", t, s(&p.dir), "--threads", "0"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
@@ -328,14 +433,24 @@ fn verify_single_file_and_threads() {
     let dir = tempfile::tempdir().unwrap();
     let p = make_payload(dir.path(), "one.bin", &[("", 1_000_003)], 16_384, &[], 3).unwrap();
     for threads in ["1", "2", "5"] {
-        let r = run(&["verify", "--threads", threads, s(&p.torrent_path), s(&p.dir)]).expect_code(0);
+        let r = run(&[
+            "verify",
+            "--threads",
+            threads,
+            s(&p.torrent_path),
+            s(&p.dir),
+        ])
+        .expect_code(0);
         assert_eq!(r.stdout, "pieces ok: 62/62\n");
     }
     // Damage the last (short) piece and one in the middle of a batch.
     flip_byte(&p.dir.join("one.bin"), 1_000_002);
     flip_byte(&p.dir.join("one.bin"), 300 * 1024);
     let r = run(&["verify", s(&p.torrent_path), s(&p.dir)]).expect_code(1);
-    assert_eq!(r.stdout, "pieces ok: 60/62\ndamaged: pieces 18,61  files: one.bin\n");
+    assert_eq!(
+        r.stdout,
+        "pieces ok: 60/62\ndamaged: pieces 18,61  files: one.bin\n"
+    );
 }
 
 // --------------------------------------------------------------- create --
@@ -349,9 +464,24 @@ fn create_options() {
     test_fixtures::payload::write_pseudo_random_file(&d.join("src/inner/y.bin"), 10, 2).unwrap();
     let out = d.join("out.torrent");
     let r = run(&[
-        "create", s(&d.join("src")), "-o", s(&out), "--piece-length", "256K",
-        "--tracker", "http://127.0.0.1:1/a,http://127.0.0.1:2/a", "--tracker", "udp://127.0.0.1:3",
-        "--web-seed", "http://127.0.0.1:4/w", "--private", "--comment", "hello", "--no-date", "--name", "given",
+        "create",
+        s(&d.join("src")),
+        "-o",
+        s(&out),
+        "--piece-length",
+        "256K",
+        "--tracker",
+        "http://127.0.0.1:1/a,http://127.0.0.1:2/a",
+        "--tracker",
+        "udp://127.0.0.1:3",
+        "--web-seed",
+        "http://127.0.0.1:4/w",
+        "--private",
+        "--comment",
+        "hello",
+        "--no-date",
+        "--name",
+        "given",
     ])
     .expect_code(0);
     let bytes = std::fs::read(&out).unwrap();
@@ -363,24 +493,50 @@ fn create_options() {
     assert_eq!(
         m.tracker_tiers(),
         vec![
-            vec!["http://127.0.0.1:1/a".to_string(), "http://127.0.0.1:2/a".to_string()],
+            vec![
+                "http://127.0.0.1:1/a".to_string(),
+                "http://127.0.0.1:2/a".to_string()
+            ],
             vec!["udp://127.0.0.1:3".to_string()]
         ]
     );
     assert_eq!(m.url_list, vec!["http://127.0.0.1:4/w".to_string()]);
     assert_eq!(m.comment.as_deref(), Some("hello"));
     assert_eq!(m.creation_date, None);
-    assert!(m.created_by.as_deref().unwrap().starts_with("torrent-info "));
+    assert!(m
+        .created_by
+        .as_deref()
+        .unwrap()
+        .starts_with("torrent-info "));
     let paths: Vec<String> = m.info.files.iter().map(|f| f.path_string()).collect();
     assert_eq!(paths, vec!["inner/y.bin", "x.bin"]);
 
     // Existing output is kept unless --force; the same input and options
     // with --no-date give the same bytes.
-    expect_input_error(run(&["create", s(&d.join("src")), "-o", s(&out)]), &["already exists"]);
+    expect_input_error(
+        run(&["create", s(&d.join("src")), "-o", s(&out)]),
+        &["already exists"],
+    );
     let r2 = run(&[
-        "create", s(&d.join("src")), "-o", s(&out), "--force", "-l", "262144",
-        "--tracker", "http://127.0.0.1:1/a,http://127.0.0.1:2/a", "--tracker", "udp://127.0.0.1:3",
-        "--web-seed", "http://127.0.0.1:4/w", "--private", "--comment", "hello", "--no-date", "--name", "given",
+        "create",
+        s(&d.join("src")),
+        "-o",
+        s(&out),
+        "--force",
+        "-l",
+        "262144",
+        "--tracker",
+        "http://127.0.0.1:1/a,http://127.0.0.1:2/a",
+        "--tracker",
+        "udp://127.0.0.1:3",
+        "--web-seed",
+        "http://127.0.0.1:4/w",
+        "--private",
+        "--comment",
+        "hello",
+        "--no-date",
+        "--name",
+        "given",
     ])
     .expect_code(0);
     assert_eq!(r2.stdout, r.stdout);
@@ -393,9 +549,15 @@ fn create_options() {
     let m = torrent_core::Metainfo::from_bytes(&std::fs::read(&out2).unwrap()).unwrap();
     assert_eq!(m.info.name, "src");
     assert_eq!(m.info.piece_length, 16_384);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     assert!((now - m.creation_date.unwrap()).abs() < 300);
-    assert_eq!(run(&["verify", s(&out2), s(d)]).expect_code(0).stdout, "pieces ok: 37/37\n");
+    assert_eq!(
+        run(&["verify", s(&out2), s(d)]).expect_code(0).stdout,
+        "pieces ok: 37/37\n"
+    );
 }
 
 #[test]
@@ -405,19 +567,49 @@ fn create_bad_input_exits_2() {
     std::fs::write(d.join("f"), b"data").unwrap();
     let out = d.join("o.torrent");
     for pl in ["15", "100K", "abc", "8K"] {
-        let r = run(&["create", s(&d.join("f")), "-o", s(&out), "--piece-length", pl]);
+        let r = run(&[
+            "create",
+            s(&d.join("f")),
+            "-o",
+            s(&out),
+            "--piece-length",
+            pl,
+        ]);
         assert_eq!(r.code, 2, "piece length {pl}: {}", r.stderr);
-        assert!(r.stderr.contains("piece length") || r.stderr.contains("size"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("piece length") || r.stderr.contains("size"),
+            "{}",
+            r.stderr
+        );
     }
     expect_input_error(
         run(&["create", s(&d.join("missing")), "-o", s(&out)]),
-        &[&format!("torrent-info: {}: ", d.join("missing").display()), "No such file"],
+        &[
+            &format!("torrent-info: {}: ", d.join("missing").display()),
+            "No such file",
+        ],
     );
-    expect_input_error(run(&["create", s(&d.join("f")), "-o", s(&out), "--name", "../evil"]), &["name"]);
+    expect_input_error(
+        run(&[
+            "create",
+            s(&d.join("f")),
+            "-o",
+            s(&out),
+            "--name",
+            "../evil",
+        ]),
+        &["name"],
+    );
     std::fs::create_dir(d.join("empty")).unwrap();
-    expect_input_error(run(&["create", s(&d.join("empty")), "-o", s(&out)]), &["no files"]);
+    expect_input_error(
+        run(&["create", s(&d.join("empty")), "-o", s(&out)]),
+        &["no files"],
+    );
     std::fs::write(d.join("zero"), b"").unwrap();
-    expect_input_error(run(&["create", s(&d.join("zero")), "-o", s(&out)]), &["every file is empty"]);
+    expect_input_error(
+        run(&["create", s(&d.join("zero")), "-o", s(&out)]),
+        &["every file is empty"],
+    );
     assert!(!out.exists());
     // Missing -o is a usage error.
     assert_eq!(run(&["create", s(&d.join("f"))]).code, 2);
@@ -427,10 +619,18 @@ fn create_bad_input_exits_2() {
 
 #[test]
 fn help_documents_exit_codes() {
-    for args in [&["--help"][..], &["verify", "--help"], &["create", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["verify", "--help"],
+        &["create", "--help"],
+    ] {
         let r = run(args).expect_code(0);
         assert!(r.stdout.contains("Exit codes:"), "{}", r.stdout);
-        assert!(r.stdout.contains("1  verify: data is damaged or missing"), "{}", r.stdout);
+        assert!(
+            r.stdout.contains("1  verify: data is damaged or missing"),
+            "{}",
+            r.stdout
+        );
     }
     // No arguments: usage on stderr, exit 2.
     let r = run(&[]);
@@ -442,13 +642,16 @@ fn help_documents_exit_codes() {
 
 /// A torrent with many files, so `show` writes far more than a pipe holds.
 fn big_listing(dir: &Path) -> String {
-    let paths: Vec<Vec<String>> = (0..20_000).map(|i| vec![format!("dir{}", i / 100), format!("file-{i:05}.dat")]).collect();
+    let paths: Vec<Vec<String>> = (0..20_000)
+        .map(|i| vec![format!("dir{}", i / 100), format!("file-{i:05}.dat")])
+        .collect();
     let files = paths
         .iter()
         .map(|p| {
-            O::dict()
-                .with("length", O::Int(1))
-                .with("path", O::List(p.iter().map(|c| O::from(c.as_str())).collect()))
+            O::dict().with("length", O::Int(1)).with(
+                "path",
+                O::List(p.iter().map(|c| O::from(c.as_str())).collect()),
+            )
         })
         .collect();
     let info = O::dict()
@@ -463,7 +666,11 @@ fn big_listing(dir: &Path) -> String {
 fn closed_stdout_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let t = big_listing(dir.path());
-    for args in [&[t.as_str()][..], &["show", "--json", t.as_str()], &["show", "--padding", t.as_str()]] {
+    for args in [
+        &[t.as_str()][..],
+        &["show", "--json", t.as_str()],
+        &["show", "--padding", t.as_str()],
+    ] {
         let mut child = Command::new(BIN)
             .args(args)
             .stdout(Stdio::piped())
@@ -471,19 +678,39 @@ fn closed_stdout_ends_quietly() {
             .spawn()
             .unwrap();
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
         // The reader is dropped here: the pipe is closed mid-output.
         assert!(!first.is_empty());
         let o = child.wait_with_output().unwrap();
-        assert_eq!(o.status.code(), Some(0), "{args:?}: stderr {}", String::from_utf8_lossy(&o.stderr));
-        assert!(o.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?}: stderr {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            o.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     // The same through a shell pipeline, as a user would type it.
     let o = Command::new("bash")
         .args(["-c", &format!("set -o pipefail; '{BIN}' '{t}' | head -1")])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "name:          many\n");
-    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -46,7 +46,9 @@ fn check_tools() -> Result<(), String> {
     let o = Command::new(PYTHON)
         .args(["-c", "import libtorrent; print(libtorrent.__version__)"])
         .output()
-        .map_err(|e| format!("{PYTHON} cannot be run ({e}); install python3 and python3-libtorrent"))?;
+        .map_err(|e| {
+            format!("{PYTHON} cannot be run ({e}); install python3 and python3-libtorrent")
+        })?;
     if !o.status.success() {
         return Err(format!(
             "python3-libtorrent is required by this test (import failed: {}); install the Debian package python3-libtorrent",
@@ -58,7 +60,9 @@ fn check_tools() -> Result<(), String> {
 
 /// Run an external command; panics with its output if it fails.
 fn sh(cmd: &mut Command) -> String {
-    let o = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         o.status.success(),
         "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
@@ -153,7 +157,8 @@ fn lt_create(src: &Path, out: &Path, plen: u32, mode: &str) {
 
 fn lt_info(torrent: &Path) -> Value {
     let out = sh(Command::new(PYTHON).args(["-c", LT_INFO, torrent.to_str().unwrap()]));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("libtorrent output is not JSON ({e}): {out}"))
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("libtorrent output is not JSON ({e}): {out}"))
 }
 
 // ---------------------------------------------------------- transmission --
@@ -214,18 +219,25 @@ fn tr_show(torrent: &Path) -> Option<TrShow> {
                 if l.starts_with("Tier #") {
                     t.tiers.push(Vec::new());
                 } else {
-                    t.tiers.last_mut().expect("tier header first").push(l.to_string());
+                    t.tiers
+                        .last_mut()
+                        .expect("tier header first")
+                        .push(l.to_string());
                 }
             }
             "WEBSEEDS" => t.web_seeds.push(l.to_string()),
             "FILES" => {
                 let open = l.rfind(" (").unwrap_or_else(|| panic!("file line {l:?}"));
-                t.files.push((l[..open].to_string(), l[open + 2..l.len() - 1].to_string()));
+                t.files
+                    .push((l[..open].to_string(), l[open + 2..l.len() - 1].to_string()));
             }
             _ => {}
         }
     }
-    assert!(!t.hash.is_empty(), "no Hash line in transmission-show output:\n{text}");
+    assert!(
+        !t.hash.is_empty(),
+        "no Hash line in transmission-show output:\n{text}"
+    );
     Some(t)
 }
 
@@ -266,7 +278,9 @@ fn transmission_formatter_matches_known_output() {
 
 /// Our `show --json` for a torrent.
 fn ours(torrent: &Path) -> Value {
-    run(&["show", "--json", torrent.to_str().unwrap()]).expect_code(0).json()
+    run(&["show", "--json", torrent.to_str().unwrap()])
+        .expect_code(0)
+        .json()
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -278,7 +292,11 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 fn tiers(v: &Value) -> Vec<Vec<String>> {
-    v.as_array().expect("array of tiers").iter().map(strings).collect()
+    v.as_array()
+        .expect("array of tiers")
+        .iter()
+        .map(strings)
+        .collect()
 }
 
 /// Compare our reading of `torrent` with libtorrent's and (when it can read
@@ -289,13 +307,31 @@ fn compare_with_references(torrent: &Path, expect_transmission: bool) -> Value {
 
     // libtorrent
     let lt = lt_info(torrent);
-    assert_eq!(me["info_hash"], lt["v1"], "{ctx}: v1 info-hash vs libtorrent");
-    assert_eq!(me["info_hash_v2"], lt["v2"], "{ctx}: v2 info-hash vs libtorrent");
-    assert_eq!(me["piece_count"], lt["num_pieces"], "{ctx}: piece count vs libtorrent");
-    assert_eq!(me["piece_length"], lt["piece_length"], "{ctx}: piece length vs libtorrent");
-    assert_eq!(me["total_size"], lt["total_size"], "{ctx}: total size vs libtorrent");
+    assert_eq!(
+        me["info_hash"], lt["v1"],
+        "{ctx}: v1 info-hash vs libtorrent"
+    );
+    assert_eq!(
+        me["info_hash_v2"], lt["v2"],
+        "{ctx}: v2 info-hash vs libtorrent"
+    );
+    assert_eq!(
+        me["piece_count"], lt["num_pieces"],
+        "{ctx}: piece count vs libtorrent"
+    );
+    assert_eq!(
+        me["piece_length"], lt["piece_length"],
+        "{ctx}: piece length vs libtorrent"
+    );
+    assert_eq!(
+        me["total_size"], lt["total_size"],
+        "{ctx}: total size vs libtorrent"
+    );
     assert_eq!(me["name"], lt["name"], "{ctx}: name vs libtorrent");
-    assert_eq!(me["private"], lt["private"], "{ctx}: private flag vs libtorrent");
+    assert_eq!(
+        me["private"], lt["private"],
+        "{ctx}: private flag vs libtorrent"
+    );
     // libtorrent shuffles the URLs inside a tier (as BEP 12 asks).
     let sort_tiers = |t: Vec<Vec<String>>| -> Vec<Vec<String>> {
         t.into_iter()
@@ -313,9 +349,15 @@ fn compare_with_references(torrent: &Path, expect_transmission: bool) -> Value {
     // Both libtorrent and transmission add a '/' to a multi-file torrent's
     // web seeds (BEP 19: the URL names a directory then).
     let trim = |v: Vec<String>| -> Vec<String> {
-        v.into_iter().map(|w| w.trim_end_matches('/').to_string()).collect()
+        v.into_iter()
+            .map(|w| w.trim_end_matches('/').to_string())
+            .collect()
     };
-    assert_eq!(trim(strings(&me["web_seeds"])), trim(strings(&lt["web_seeds"])), "{ctx}: web seeds vs libtorrent");
+    assert_eq!(
+        trim(strings(&me["web_seeds"])),
+        trim(strings(&lt["web_seeds"])),
+        "{ctx}: web seeds vs libtorrent"
+    );
     let my_files = me["files"].as_array().unwrap();
     let lt_files = lt["files"].as_array().unwrap();
     let mine: Vec<(&str, u64, u64, bool)> = my_files
@@ -340,7 +382,10 @@ fn compare_with_references(torrent: &Path, expect_transmission: bool) -> Value {
             )
         })
         .collect();
-    assert_eq!(mine, theirs, "{ctx}: files (path, size, offset, padding) vs libtorrent");
+    assert_eq!(
+        mine, theirs,
+        "{ctx}: files (path, size, offset, padding) vs libtorrent"
+    );
 
     // transmission-show
     match tr_show(torrent) {
@@ -349,18 +394,55 @@ fn compare_with_references(torrent: &Path, expect_transmission: bool) -> Value {
             "{ctx}: transmission-show could not read a torrent it should read"
         ),
         Some(tr) => {
-            assert_eq!(me["info_hash"].as_str().unwrap(), tr.hash, "{ctx}: hash vs transmission-show");
-            assert_eq!(me["name"].as_str().unwrap(), tr.name, "{ctx}: name vs transmission-show");
-            assert_eq!(me["piece_count"].as_u64().unwrap() as usize, tr.piece_count, "{ctx}: piece count vs transmission-show");
-            assert_eq!(tr_mem(me["piece_length"].as_u64().unwrap()), tr.piece_size, "{ctx}: piece size vs transmission-show");
-            assert_eq!(tr_size(me["total_size"].as_u64().unwrap()), tr.total_size, "{ctx}: total size vs transmission-show");
-            assert_eq!(me["private"].as_bool().unwrap(), tr.private, "{ctx}: private vs transmission-show");
-            assert_eq!(tiers(&me["trackers"]), tr.tiers, "{ctx}: trackers vs transmission-show");
-            assert_eq!(trim(strings(&me["web_seeds"])), trim(tr.web_seeds.clone()), "{ctx}: web seeds vs transmission-show");
+            assert_eq!(
+                me["info_hash"].as_str().unwrap(),
+                tr.hash,
+                "{ctx}: hash vs transmission-show"
+            );
+            assert_eq!(
+                me["name"].as_str().unwrap(),
+                tr.name,
+                "{ctx}: name vs transmission-show"
+            );
+            assert_eq!(
+                me["piece_count"].as_u64().unwrap() as usize,
+                tr.piece_count,
+                "{ctx}: piece count vs transmission-show"
+            );
+            assert_eq!(
+                tr_mem(me["piece_length"].as_u64().unwrap()),
+                tr.piece_size,
+                "{ctx}: piece size vs transmission-show"
+            );
+            assert_eq!(
+                tr_size(me["total_size"].as_u64().unwrap()),
+                tr.total_size,
+                "{ctx}: total size vs transmission-show"
+            );
+            assert_eq!(
+                me["private"].as_bool().unwrap(),
+                tr.private,
+                "{ctx}: private vs transmission-show"
+            );
+            assert_eq!(
+                tiers(&me["trackers"]),
+                tr.tiers,
+                "{ctx}: trackers vs transmission-show"
+            );
+            assert_eq!(
+                trim(strings(&me["web_seeds"])),
+                trim(tr.web_seeds.clone()),
+                "{ctx}: web seeds vs transmission-show"
+            );
             let mine: Vec<(String, String)> = my_files
                 .iter()
                 .filter(|f| !f["padding"].as_bool().unwrap())
-                .map(|f| (f["path"].as_str().unwrap().to_string(), tr_size(f["length"].as_u64().unwrap())))
+                .map(|f| {
+                    (
+                        f["path"].as_str().unwrap().to_string(),
+                        tr_size(f["length"].as_u64().unwrap()),
+                    )
+                })
                 .collect();
             assert_eq!(mine, tr.files, "{ctx}: files vs transmission-show");
         }
@@ -379,7 +461,12 @@ fn check_verify(torrent: &Path, data_dir: &Path, file: &str, file_offset: u64) {
     let n = lt["num_pieces"].as_u64().unwrap();
     let plen = lt["piece_length"].as_u64().unwrap();
     let r = run(&["verify", t, d]).expect_code(0);
-    assert_eq!(r.stdout, format!("pieces ok: {n}/{n}\n"), "{}", torrent.display());
+    assert_eq!(
+        r.stdout,
+        format!("pieces ok: {n}/{n}\n"),
+        "{}",
+        torrent.display()
+    );
 
     let file_start = lt["files"]
         .as_array()
@@ -391,18 +478,27 @@ fn check_verify(torrent: &Path, data_dir: &Path, file: &str, file_offset: u64) {
         .unwrap();
     let piece = (file_start + file_offset) / plen;
     // Pick offsets whose piece lies inside the one file.
-    assert!(piece * plen >= file_start, "test offset too close to the file start");
+    assert!(
+        piece * plen >= file_start,
+        "test offset too close to the file start"
+    );
     let path = data_dir.join(file);
     let old = flip_byte(&path, file_offset);
     let r = run(&["verify", t, d]).expect_code(1);
     assert_eq!(
         r.stdout,
-        format!("pieces ok: {}/{n}\ndamaged: pieces {piece}  files: {file}\n", n - 1),
+        format!(
+            "pieces ok: {}/{n}\ndamaged: pieces {piece}  files: {file}\n",
+            n - 1
+        ),
         "{}",
         torrent.display()
     );
     let j = run(&["verify", "--json", t, d]).expect_code(1).json();
-    assert_eq!(j["damaged_pieces"], serde_json::json!([{"first": piece, "last": piece}]));
+    assert_eq!(
+        j["damaged_pieces"],
+        serde_json::json!([{"first": piece, "last": piece}])
+    );
     restore_byte(&path, file_offset, old);
     run(&["verify", t, d]).expect_code(0);
 }
@@ -413,7 +509,12 @@ fn file_list(me: &Value) -> Vec<(String, u64)> {
         .unwrap()
         .iter()
         .filter(|f| !f["padding"].as_bool().unwrap())
-        .map(|f| (f["path"].as_str().unwrap().to_string(), f["length"].as_u64().unwrap()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["length"].as_u64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -478,7 +579,15 @@ fn transmission_create_torrents() {
     let data = Data::new();
     let multi = data.path("tr-multi.torrent");
     sh(Command::new("transmission-create")
-        .args(["-s", "64", "-t", TRACKER, "-t", "udp://127.0.0.1:6971", "-o"])
+        .args([
+            "-s",
+            "64",
+            "-t",
+            TRACKER,
+            "-t",
+            "udp://127.0.0.1:6971",
+            "-o",
+        ])
         .arg(&multi)
         .arg(data.path("payload")));
     let me = compare_with_references(&multi, true);
@@ -532,9 +641,15 @@ fn libtorrent_default_hybrid_torrents() {
     } else {
         assert_eq!(me["version"], "hybrid");
         assert_eq!(me["info_hash_v2"], lt["v2"]);
-        assert!(me["padding_size"].as_u64().unwrap() > 0, "hybrid multi-file torrents have padding");
+        assert!(
+            me["padding_size"].as_u64().unwrap() > 0,
+            "hybrid multi-file torrents have padding"
+        );
         let magnet = me["magnet"].as_str().unwrap();
-        assert!(magnet.contains(&format!("xt=urn:btmh:1220{}", lt["v2"].as_str().unwrap())), "{magnet}");
+        assert!(
+            magnet.contains(&format!("xt=urn:btmh:1220{}", lt["v2"].as_str().unwrap())),
+            "{magnet}"
+        );
     }
     assert_eq!(sorted(file_list(&me)), expected_multi());
     // Padding files are not on disk; verify reads them as zeros.
@@ -579,17 +694,41 @@ fn our_torrents_are_read_alike_by_transmission_and_libtorrent() {
     // Same data, piece length and flags as mktorrent: the same info
     // dictionary, hence the same info-hash.
     let ours_plain = data.path("ours-plain.torrent");
-    let r = run(&["create", &data.s("payload"), "-o", ours_plain.to_str().unwrap(), "-l", "32K", "--no-date"])
-        .expect_code(0);
+    let r = run(&[
+        "create",
+        &data.s("payload"),
+        "-o",
+        ours_plain.to_str().unwrap(),
+        "-l",
+        "32K",
+        "--no-date",
+    ])
+    .expect_code(0);
     let mk = data.path("mk-plain.torrent");
-    sh(Command::new("mktorrent").args(["-l", "15", "-a", TRACKER, "-o"]).arg(&mk).arg(data.path("payload")));
+    sh(Command::new("mktorrent")
+        .args(["-l", "15", "-a", TRACKER, "-o"])
+        .arg(&mk)
+        .arg(data.path("payload")));
     let tr = tr_show(&mk).expect("transmission-show reads mktorrent's torrent");
-    assert_eq!(r.stdout.trim(), tr.hash, "torrent-info create vs mktorrent info-hash");
+    assert_eq!(
+        r.stdout.trim(),
+        tr.hash,
+        "torrent-info create vs mktorrent info-hash"
+    );
 
     // Single file with a custom name: the data must then be at DIR/<name>.
     let single = data.path("ours-single.torrent");
-    run(&["create", &data.s("single.bin"), "-o", single.to_str().unwrap(), "-l", "16384", "--name", "renamed.bin"])
-        .expect_code(0);
+    run(&[
+        "create",
+        &data.s("single.bin"),
+        "-o",
+        single.to_str().unwrap(),
+        "-l",
+        "16384",
+        "--name",
+        "renamed.bin",
+    ])
+    .expect_code(0);
     let me = compare_with_references(&single, true);
     assert_eq!(me["name"], "renamed.bin");
     std::fs::create_dir(data.path("renamed")).unwrap();
