@@ -579,9 +579,8 @@ fn handle_http(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             Ok(())
         }
     }
-    .and_then(|_| {
+    .map(|_| {
         let _ = stream.shutdown(Shutdown::Write);
-        Ok(())
     })
 }
 

@@ -228,7 +228,7 @@ pub fn parse_compact_v6(buf: &[u8], max: usize) -> Result<Vec<SocketAddr>, Error
 }
 
 fn parse_compact(buf: &[u8], entry: usize, max: usize) -> Result<Vec<SocketAddr>, ErrorKind> {
-    if buf.len() % entry != 0 {
+    if !buf.len().is_multiple_of(entry) {
         return Err(ErrorKind::Malformed(format!(
             "compact peer list of {} bytes is not a multiple of {entry}",
             buf.len()

@@ -172,7 +172,7 @@ pub fn parse_response(
             })
         }
         ACTION_SCRAPE => {
-            if body.len() % 12 != 0 {
+            if !body.len().is_multiple_of(12) {
                 return Err(ErrorKind::Malformed(format!(
                     "scrape response body of {} bytes is not a multiple of 12",
                     body.len()
