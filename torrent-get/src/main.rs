@@ -52,9 +52,10 @@ struct Cli {
     /// Most connections per torrent
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
-    /// Address to accept incoming peers on (port 0: any free port)
-    #[arg(long, default_value = "0.0.0.0:6881", value_name = "IP:PORT")]
-    listen: SocketAddr,
+    /// Address to accept incoming peers on (port 0: any free port). Default:
+    /// [::]:6881 (IPv6 and IPv4), else 0.0.0.0:6881, else any free port
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<SocketAddr>,
     /// Do not accept incoming connections
     #[arg(long)]
     no_listen: bool,
@@ -166,7 +167,7 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         let swarm = demo::start(&cli.output, cli.demo_size)?;
         cli.sources = vec![swarm.torrent_path.display().to_string()];
         cli.output = swarm.download_dir.clone();
-        cli.listen = "127.0.0.1:0".parse().expect("valid address");
+        cli.listen = Some("127.0.0.1:0".parse().expect("valid address"));
         _demo_swarm = Some(swarm);
     }
 
@@ -194,7 +195,14 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("{}: cannot create the download directory: {e}", cli.output.display()))?;
     check_writable(&cli.output)?;
 
-    let listen = if cli.no_listen { None } else { Some(cli.listen) };
+    let listen: Vec<SocketAddr> = match (cli.no_listen, cli.listen) {
+        (true, _) => Vec::new(),
+        (false, Some(a)) => vec![a],
+        (false, None) => ["[::]:6881", "0.0.0.0:6881", "[::]:0", "0.0.0.0:0"]
+            .iter()
+            .map(|a| a.parse().expect("valid address"))
+            .collect(),
+    };
     let seed = cli.seed || cli.seed_only || cli.seed_ratio.is_some() || cli.seed_time.is_some();
     let cfg = Config {
         out_dir: cli.output.clone(),
@@ -215,35 +223,12 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         announce_interval_min: Duration::from_secs(if cli.demo { 5 } else { 30 }),
         pex: !cli.no_pex,
     };
-    let mut session = match Session::new(cfg.clone(), jobs, stop.clone()) {
-        Ok(s) => s,
-        Err(e) if !cli.no_listen && cli.listen.port() == 6881 => {
-            // The default port is taken: any free port will do.
-            let mut cfg = cfg;
-            cfg.listen = Some(SocketAddr::new(cli.listen.ip(), 0));
-            let jobs = reload(&cli.sources, &select)?;
-            Session::new(cfg, jobs, stop).map_err(|e2| anyhow::anyhow!("{e}; {e2}"))?
-        }
-        Err(e) => return Err(e),
-    };
-    let _ = session.listen_port();
+    let mut session = Session::new(cfg, jobs, stop)?;
     Ok(match session.run() {
         Outcome::Done => 0,
         Outcome::Partial => 1,
         Outcome::Failed => 3,
     })
-}
-
-fn reload(sources: &[String], select: &Option<Vec<usize>>) -> anyhow::Result<Vec<Job>> {
-    sources
-        .iter()
-        .map(|s| {
-            Ok(match Source::load(s).map_err(anyhow::Error::msg)? {
-                Source::Torrent(meta) => Job::Torrent { meta, select: select.clone() },
-                Source::Magnet(m) => Job::Magnet { magnet: m, select: select.clone() },
-            })
-        })
-        .collect()
 }
 
 /// Fail early, with a clear message, on a read-only download directory.

@@ -61,7 +61,9 @@ const MAX_READS_PER_PEER: usize = 8;
 pub struct Config {
     pub out_dir: PathBuf,
     pub max_peers: usize,
-    pub listen: Option<SocketAddr>,
+    /// Addresses to try, in order, for accepting peers (first that binds);
+    /// empty: do not listen.
+    pub listen: Vec<SocketAddr>,
     pub extra_peers: Vec<SocketAddr>,
     pub seed: bool,
     pub seed_only: bool,
@@ -135,12 +137,20 @@ impl Session {
         let (ann_tx, ann_rx) = mpsc::channel();
         let mut listener = None;
         let mut listen_port = 0;
-        if let Some(addr) = cfg.listen {
-            let mut l = TcpListener::bind(addr)
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-            listen_port = l.local_addr()?.port();
-            poll.registry().register(&mut l, LISTENER, Interest::READABLE)?;
-            listener = Some(l);
+        let mut bind_errors = Vec::new();
+        for addr in &cfg.listen {
+            match TcpListener::bind(*addr) {
+                Ok(mut l) => {
+                    listen_port = l.local_addr()?.port();
+                    poll.registry().register(&mut l, LISTENER, Interest::READABLE)?;
+                    listener = Some(l);
+                    break;
+                }
+                Err(e) => bind_errors.push(format!("{addr}: {e}")),
+            }
+        }
+        if !cfg.listen.is_empty() && listener.is_none() {
+            anyhow::bail!("cannot listen: {}", bind_errors.join("; "));
         }
         let now = Instant::now();
         let mut s = Session {
@@ -171,15 +181,12 @@ impl Session {
         };
         if s.listener.is_some() {
             s.reporter.log(&format!("listening on port {}", s.listen_port));
+            s.reporter.event(json!({"event": "listening", "port": s.listen_port}));
         }
         for job in jobs {
             s.add_job(job, now);
         }
         Ok(s)
-    }
-
-    pub fn listen_port(&self) -> u16 {
-        self.listen_port
     }
 
     fn add_job(&mut self, job: Job, now: Instant) {
@@ -408,6 +415,8 @@ impl Session {
             let Some(l) = self.listener.as_ref() else { return };
             match l.accept() {
                 Ok((stream, addr)) => {
+                    // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
+                    let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
                     let total: usize = self.torrents.iter().map(|t| t.peers.len()).sum();
                     if total >= self.cfg.max_peers * self.torrents.len().max(1) {
                         continue; // drop: over the limit
