@@ -7,6 +7,7 @@
 
 pub mod bencode;
 pub mod create;
+pub mod dht;
 pub mod infohash;
 pub mod magnet;
 pub mod metainfo;
