@@ -71,7 +71,7 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
     /// Seconds to wait for connecting and for each reply (progress resets it)
-    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
+    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS")]
     timeout: f64,
     /// Block requests (16 KiB each) kept in flight
     #[arg(long, global = true, default_value_t = 32, value_name = "N")]
