@@ -2,6 +2,8 @@
 //! link or info-hash, over HTTP(S) and UDP. Peers go to stdout one per
 //! line, ready for `peer-fetch`; per-tracker details go to stderr.
 
+mod dht_cmd;
+
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -62,6 +64,9 @@ enum Cmd {
     /// Ask trackers for seeders, leechers and completed downloads
     #[command(after_help = AFTER_HELP)]
     Scrape(Common),
+    /// Find peers through the Mainline DHT (BEP 5)
+    #[command(after_help = dht_cmd::DHT_AFTER_HELP)]
+    Dht(dht_cmd::DhtArgs),
 }
 
 #[derive(Args, Debug)]
@@ -415,5 +420,6 @@ fn main() -> ExitCode {
     match &cli.cmd {
         Cmd::Announce(a) => announce(a),
         Cmd::Scrape(c) => scrape(c),
+        Cmd::Dht(a) => dht_cmd::run(a),
     }
 }
