@@ -166,13 +166,18 @@ fn read_peers(input: impl Read) -> Result<Vec<SocketAddr>, String> {
     let mut out = Vec::new();
     for (n, line) in reader.lines().enumerate().take(10_000) {
         let line = line.map_err(|e| format!("reading peers from stdin: {e}"))?;
-        let Some(word) = line.split_whitespace().next() else { continue };
+        let Some(word) = line.split_whitespace().next() else {
+            continue;
+        };
         if word.starts_with('#') {
             continue;
         }
         match word.parse::<SocketAddr>() {
             Ok(a) => out.push(a),
-            Err(_) => eprintln!("peer-fetch: stdin line {}: {word:?} is not ip:port, skipped", n + 1),
+            Err(_) => eprintln!(
+                "peer-fetch: stdin line {}: {word:?} is not ip:port, skipped",
+                n + 1
+            ),
         }
     }
     if out.is_empty() {
@@ -207,7 +212,11 @@ fn parse_range(s: &str) -> Result<(u32, u32), String> {
 enum Sink {
     Stdout(io::BufWriter<io::Stdout>),
     /// Written to `part`, renamed to `path` when everything is in.
-    File { path: PathBuf, part: PathBuf, f: io::BufWriter<File> },
+    File {
+        path: PathBuf,
+        part: PathBuf,
+        f: io::BufWriter<File>,
+    },
     Dir(Box<Storage>, PathBuf),
 }
 
@@ -279,25 +288,40 @@ struct Job {
 
 fn run(cli: Cli) -> Result<(), Fail> {
     if !(cli.timeout > 0.0 && cli.timeout <= 86_400.0) {
-        return Err(Fail::Usage(format!("--timeout {} must be in (0, 86400]", cli.timeout)));
+        return Err(Fail::Usage(format!(
+            "--timeout {} must be in (0, 86400]",
+            cli.timeout
+        )));
     }
     if cli.depth == 0 || cli.depth > 1024 {
-        return Err(Fail::Usage(format!("--depth {} must be in 1..=1024", cli.depth)));
+        return Err(Fail::Usage(format!(
+            "--depth {} must be in 1..=1024",
+            cli.depth
+        )));
     }
     if cli.source == "-" && cli.peer == "-" {
-        return Err(Fail::Usage("the torrent and the peer list cannot both come from stdin".into()));
+        return Err(Fail::Usage(
+            "the torrent and the peer list cannot both come from stdin".into(),
+        ));
     }
     let data_cmd_output = match &cli.cmd {
         Cmd::Handshake => None,
-        Cmd::Piece { output, .. } | Cmd::Pieces { output, .. } | Cmd::All { output } | Cmd::Metadata { output } => {
-            Some(output.clone())
-        }
+        Cmd::Piece { output, .. }
+        | Cmd::Pieces { output, .. }
+        | Cmd::All { output }
+        | Cmd::Metadata { output } => Some(output.clone()),
     };
     if let Some(None) = data_cmd_output {
         if cli.json {
-            return Err(Fail::Usage("--json needs -o for commands that output data".into()));
+            return Err(Fail::Usage(
+                "--json needs -o for commands that output data".into(),
+            ));
         }
-        refuse_tty(if matches!(cli.cmd, Cmd::Metadata { .. }) { "a .torrent" } else { "binary piece data" })?;
+        refuse_tty(if matches!(cli.cmd, Cmd::Metadata { .. }) {
+            "a .torrent"
+        } else {
+            "binary piece data"
+        })?;
     }
     if let Cmd::Pieces { range, .. } = &cli.cmd {
         parse_range(range).map_err(Fail::Usage)?;
@@ -324,7 +348,11 @@ fn run(cli: Cli) -> Result<(), Fail> {
             Ok(()) => return Ok(()),
             Err(Fail::Peer(e)) => {
                 if peers.len() > 1 {
-                    eprintln!("peer-fetch: peer {addr} ({}/{}) failed: {e:#}", n + 1, peers.len());
+                    eprintln!(
+                        "peer-fetch: peer {addr} ({}/{}) failed: {e:#}",
+                        n + 1,
+                        peers.len()
+                    );
                 }
                 last = Some(e.context(format!("peer {addr}")));
             }
@@ -333,7 +361,10 @@ fn run(cli: Cli) -> Result<(), Fail> {
     }
     let e = last.expect("at least one peer");
     if peers.len() > 1 {
-        return Err(Fail::Peer(anyhow!("no peer worked ({} tried); last error: {e:#}", peers.len())));
+        return Err(Fail::Peer(anyhow!(
+            "no peer worked ({} tried); last error: {e:#}",
+            peers.len()
+        )));
     }
     Err(Fail::Peer(e))
 }
@@ -368,12 +399,17 @@ impl Job {
                             .and_then(|_| std::fs::rename(&part, path))
                             .map_err(|e| {
                                 let _ = std::fs::remove_file(&part);
-                                Fail::Output(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+                                Fail::Output(io::Error::new(
+                                    e.kind(),
+                                    format!("{}: {e}", path.display()),
+                                ))
                             })?;
                     }
                     None => {
                         let mut out = io::stdout().lock();
-                        out.write_all(&bytes).and_then(|_| out.flush()).map_err(Fail::Output)?;
+                        out.write_all(&bytes)
+                            .and_then(|_| out.flush())
+                            .map_err(Fail::Output)?;
                     }
                 }
                 let summary = json!({
@@ -403,7 +439,10 @@ impl Job {
             Cmd::Piece { .. } | Cmd::Pieces { .. } | Cmd::All { .. } => {
                 if self.meta.is_none() {
                     let m = s.fetch_metadata(self.source.tracker_tiers())?;
-                    eprintln!("peer-fetch: fetched metadata for {} from {addr}", m.info.name);
+                    eprintln!(
+                        "peer-fetch: fetched metadata for {} from {addr}",
+                        m.info.name
+                    );
                     s.set_info(&m.info)?;
                     self.meta = Some(m);
                 }
@@ -469,7 +508,9 @@ impl Job {
         let n = meta.info.piece_count() as u32;
         let check = |i: u32| {
             if i >= n {
-                Err(Fail::Usage(format!("piece {i} is out of range: the torrent has {n} pieces (0..{n})")))
+                Err(Fail::Usage(format!(
+                    "piece {i} is out of range: the torrent has {n} pieces (0..{n})"
+                )))
             } else {
                 Ok(())
             }
@@ -497,8 +538,13 @@ impl Job {
             }
             Some(path) => {
                 let part = part_path(&path);
-                let f = File::create(&part).map_err(|e| Fail::Usage(format!("{}: {e}", part.display())))?;
-                Sink::File { path, part, f: io::BufWriter::new(f) }
+                let f = File::create(&part)
+                    .map_err(|e| Fail::Usage(format!("{}: {e}", part.display())))?;
+                Sink::File {
+                    path,
+                    part,
+                    f: io::BufWriter::new(f),
+                }
             }
         };
         self.remaining = Some(list);
@@ -561,14 +607,22 @@ impl Job {
         let mut lines = vec![
             format!("peer: {}", s.addr),
             format!("info_hash: {}", s.info_hash),
-            format!("peer_id: {} {}", hex::encode(h.peer_id), printable(&h.peer_id)),
+            format!(
+                "peer_id: {} {}",
+                hex::encode(h.peer_id),
+                printable(&h.peer_id)
+            ),
             format!("client: {}", client.as_deref().unwrap_or("unknown")),
             format!("reserved: {}", hex::encode(h.reserved)),
         ];
         let names = h.extension_names();
         lines.push(format!(
             "extensions: {}",
-            if names.is_empty() { "none".to_string() } else { names.join(" ") }
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(" ")
+            }
         ));
         if let Some(e) = ext {
             if let Some(v) = e.client() {
@@ -591,7 +645,9 @@ impl Job {
         }
         lines.push(format!(
             "pieces: {}/{}",
-            have_count.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+            have_count
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "?".into()),
             total.map(|c| c.to_string()).unwrap_or_else(|| "?".into())
         ));
         lines.push(format!("piece_set: {piece_set}"));
@@ -601,7 +657,9 @@ impl Job {
 
 fn println_out(s: &str) -> Result<(), Fail> {
     let mut out = io::stdout().lock();
-    writeln!(out, "{s}").and_then(|_| out.flush()).map_err(Fail::Output)
+    writeln!(out, "{s}")
+        .and_then(|_| out.flush())
+        .map_err(Fail::Output)
 }
 
 #[cfg(test)]
@@ -622,7 +680,13 @@ mod tests {
     fn peers_from_text() {
         let text = "127.0.0.1:6881\n\n# comment\nnot-an-address\n[::1]:7000 extra words\n";
         let p = read_peers(text.as_bytes()).unwrap();
-        assert_eq!(p, vec!["127.0.0.1:6881".parse().unwrap(), "[::1]:7000".parse().unwrap()]);
+        assert_eq!(
+            p,
+            vec![
+                "127.0.0.1:6881".parse().unwrap(),
+                "[::1]:7000".parse().unwrap()
+            ]
+        );
         assert!(read_peers("".as_bytes()).is_err());
     }
 }

@@ -65,7 +65,13 @@ fn secs(d: Duration) -> String {
 impl Session {
     /// Connect, exchange handshakes (ours advertises the extension protocol
     /// and the fast extension) and send our extended handshake.
-    pub fn connect(addr: SocketAddr, info_hash: InfoHash, info: Option<&Info>, metadata_size: Option<usize>, timeout: Duration) -> Result<Session> {
+    pub fn connect(
+        addr: SocketAddr,
+        info_hash: InfoHash,
+        info: Option<&Info>,
+        metadata_size: Option<usize>,
+        timeout: Duration,
+    ) -> Result<Session> {
         let stream = TcpStream::connect_timeout(&addr, timeout)
             .with_context(|| format!("connecting to {addr}"))?;
         stream.set_write_timeout(Some(timeout))?;
@@ -84,7 +90,9 @@ impl Session {
             haves: 0,
             bytes_received: 0,
         };
-        s.stream.write_all(&ours.encode()).context("sending the handshake")?;
+        s.stream
+            .write_all(&ours.encode())
+            .context("sending the handshake")?;
         let deadline = Instant::now() + timeout;
         let theirs = loop {
             if let Some(h) = s.dec.next_handshake().map_err(|e| anyhow!("{e}"))? {
@@ -92,7 +100,9 @@ impl Session {
             }
             s.fill(deadline, "the peer's handshake")?;
         };
-        theirs.check_info_hash(&info_hash).map_err(|e| anyhow!("{e}"))?;
+        theirs
+            .check_info_hash(&info_hash)
+            .map_err(|e| anyhow!("{e}"))?;
         s.theirs = theirs;
         let fast = theirs.supports_fast();
         let extended = theirs.supports_extended();
@@ -102,7 +112,10 @@ impl Session {
         }
         if extended {
             let eh = ExtendedHandshake::ours(OUR_UT_METADATA_ID, metadata_size, None);
-            s.send(Message::Extended { id: 0, payload: eh.encode() })?;
+            s.send(Message::Extended {
+                id: 0,
+                payload: eh.encode(),
+            })?;
         }
         Ok(s)
     }
@@ -119,9 +132,14 @@ impl Session {
         loop {
             let now = Instant::now();
             if now >= deadline {
-                return Err(TimedOut(format!("timed out after {} s waiting for {what}", secs(self.timeout))).into());
+                return Err(TimedOut(format!(
+                    "timed out after {} s waiting for {what}",
+                    secs(self.timeout)
+                ))
+                .into());
             }
-            self.stream.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))?;
+            self.stream
+                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))?;
             let buf = self.dec.spare(64 * 1024);
             if buf.is_empty() {
                 bail!("receive buffer full (internal error)");
@@ -138,8 +156,21 @@ impl Session {
                     self.dec.advance(n);
                     return Ok(());
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => continue,
-                Err(e) => return Err(anyhow!(e).context(format!("reading from the peer (waiting for {what})"))),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    return Err(
+                        anyhow!(e).context(format!("reading from the peer (waiting for {what})"))
+                    )
+                }
             }
         }
     }
@@ -158,7 +189,9 @@ impl Session {
         if self.out.is_empty() {
             return Ok(());
         }
-        self.stream.write_all(&self.out).context("sending to the peer")
+        self.stream
+            .write_all(&self.out)
+            .context("sending to the peer")
     }
 
     /// The next event from the peer, before `deadline`.
@@ -167,8 +200,12 @@ impl Session {
             match self.dec.next_message() {
                 Ok(Some(m)) => {
                     match &m {
-                        Message::HaveAll if self.pieces_info.is_none() => self.pieces_info = Some(PiecesInfo::HaveAll),
-                        Message::HaveNone if self.pieces_info.is_none() => self.pieces_info = Some(PiecesInfo::HaveNone),
+                        Message::HaveAll if self.pieces_info.is_none() => {
+                            self.pieces_info = Some(PiecesInfo::HaveAll)
+                        }
+                        Message::HaveNone if self.pieces_info.is_none() => {
+                            self.pieces_info = Some(PiecesInfo::HaveNone)
+                        }
                         Message::Bitfield(b) if self.pieces_info.is_none() => {
                             self.pieces_info = Some(PiecesInfo::Bitfield {
                                 set: b.iter().map(|x| x.count_ones() as usize).sum(),
@@ -217,7 +254,9 @@ impl Session {
     /// against the info-hash.
     pub fn fetch_metadata(&mut self, trackers: Vec<Vec<String>>) -> Result<Metainfo> {
         if !self.state.extended {
-            bail!("peer does not support the extension protocol (BEP 10), so it cannot send metadata");
+            bail!(
+                "peer does not support the extension protocol (BEP 10), so it cannot send metadata"
+            );
         }
         let mut deadline = Instant::now() + self.timeout;
         while self.state.ext.is_none() {
@@ -235,7 +274,9 @@ impl Session {
         loop {
             let mut reqs = Vec::new();
             while outstanding < 8 {
-                let Some(piece) = asm.next_request() else { break };
+                let Some(piece) = asm.next_request() else {
+                    break;
+                };
                 reqs.push(Message::Extended {
                     id: their_id,
                     payload: MetadataMessage::Request { piece }.encode(),
@@ -243,31 +284,39 @@ impl Session {
                 outstanding += 1;
             }
             self.send_all(reqs)?;
-            match self.recv(deadline, "metadata pieces")? {
-                Event::Extended { id: OUR_UT_METADATA_ID, payload } => {
-                    match MetadataMessage::parse(&payload).map_err(|e| anyhow!("{e}"))? {
-                        MetadataMessage::Data { piece, total_size, data } => {
-                            outstanding -= 1;
-                            deadline = Instant::now() + self.timeout;
-                            if asm.add_piece(piece, total_size, &data).map_err(|e| anyhow!("{e}"))? {
-                                return asm
-                                    .finish(trackers)
-                                    .map_err(|e| anyhow!("bad metadata from the peer: {e}"));
-                            }
-                        }
-                        MetadataMessage::Reject { piece } => {
-                            bail!("peer rejected our request for metadata piece {piece}")
-                        }
-                        MetadataMessage::Request { piece } => {
-                            // We have nothing to offer yet.
-                            self.send(Message::Extended {
-                                id: their_id,
-                                payload: MetadataMessage::Reject { piece }.encode(),
-                            })?;
+            if let Event::Extended {
+                id: OUR_UT_METADATA_ID,
+                payload,
+            } = self.recv(deadline, "metadata pieces")?
+            {
+                match MetadataMessage::parse(&payload).map_err(|e| anyhow!("{e}"))? {
+                    MetadataMessage::Data {
+                        piece,
+                        total_size,
+                        data,
+                    } => {
+                        outstanding -= 1;
+                        deadline = Instant::now() + self.timeout;
+                        if asm
+                            .add_piece(piece, total_size, &data)
+                            .map_err(|e| anyhow!("{e}"))?
+                        {
+                            return asm
+                                .finish(trackers)
+                                .map_err(|e| anyhow!("bad metadata from the peer: {e}"));
                         }
                     }
+                    MetadataMessage::Reject { piece } => {
+                        bail!("peer rejected our request for metadata piece {piece}")
+                    }
+                    MetadataMessage::Request { piece } => {
+                        // We have nothing to offer yet.
+                        self.send(Message::Extended {
+                            id: their_id,
+                            payload: MetadataMessage::Reject { piece }.encode(),
+                        })?;
+                    }
                 }
-                _ => {}
             }
         }
     }
@@ -292,13 +341,20 @@ impl Session {
             match self.recv(deadline, "the peer's bitfield") {
                 Ok(_) => {}
                 Err(e) if is_timeout(&e) => {
-                    bail!("peer did not say which pieces it has within {} s", secs(self.timeout))
+                    bail!(
+                        "peer did not say which pieces it has within {} s",
+                        secs(self.timeout)
+                    )
                 }
                 Err(e) => return Err(e),
             }
         }
         let have = self.state.peer_pieces().expect("checked");
-        let missing: Vec<u32> = pieces.iter().copied().filter(|&i| !have.get(i as usize)).collect();
+        let missing: Vec<u32> = pieces
+            .iter()
+            .copied()
+            .filter(|&i| !have.get(i as usize))
+            .collect();
         if !missing.is_empty() {
             bail!(
                 "peer does not have piece{} {} (it has {}/{})",
@@ -310,7 +366,9 @@ impl Session {
         }
         self.send(Message::Interested)?;
         let mut pipeline = Pipeline::new(
-            pieces.iter().map(|&i| (i, info.piece_len(i as usize) as u32)),
+            pieces
+                .iter()
+                .map(|&i| (i, info.piece_len(i as usize) as u32)),
             depth,
         );
         // Verified pieces waiting for earlier ones, to emit in order.
@@ -358,18 +416,19 @@ impl Session {
                         next_out += 1;
                     }
                 }
-                Event::Choked { .. } => {
-                    if !self.state.fast {
-                        // BEP 3: a choke voids every outstanding request.
-                        pipeline.requeue_all();
-                    }
-                }
+                // BEP 3: without the fast extension a choke voids every
+                // outstanding request.
+                Event::Choked { .. } if !self.state.fast => pipeline.requeue_all(),
                 Event::Rejected(b) => {
                     pipeline.on_reject(b);
                     if !self.state.peer_choking {
                         rejects_unchoked += 1;
                         if rejects_unchoked > 64 {
-                            bail!("peer keeps rejecting our requests (last: piece {} offset {})", b.index, b.begin);
+                            bail!(
+                                "peer keeps rejecting our requests (last: piece {} offset {})",
+                                b.index,
+                                b.begin
+                            );
                         }
                     }
                 }

@@ -20,7 +20,10 @@ fn run(args: &[&str]) -> Output {
 
 fn run_stdin(args: &[&str], stdin: Option<&str>) -> Output {
     let mut c = bin();
-    c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     let mut si = child.stdin.take().unwrap();
     if let Some(s) = stdin {
@@ -36,8 +39,15 @@ fn stderr(o: &Output) -> String {
 
 fn payload(dir: &Path) -> Payload {
     // 5 pieces of 64 KiB (4 blocks each) + a short last piece, two files.
-    make_payload(dir, "pl", &[("a.bin", 200_000), ("sub/b.bin", 100_000)], 65536, &["http://127.0.0.1:1/announce"], 11)
-        .unwrap()
+    make_payload(
+        dir,
+        "pl",
+        &[("a.bin", 200_000), ("sub/b.bin", 100_000)],
+        65536,
+        &["http://127.0.0.1:1/announce"],
+        11,
+    )
+    .unwrap()
 }
 
 fn payload_bytes(p: &Payload) -> Vec<u8> {
@@ -52,7 +62,15 @@ fn handshake_text_and_json() {
     let p = payload(dir.path());
     let n = p.meta.info.piece_count();
     let have: Vec<bool> = (0..n).map(|i| i != 1).collect();
-    let seeder = Seeder::start(&p.meta, &p.dir, SeederOptions { have: Some(have), ..Default::default() }).unwrap();
+    let seeder = Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions {
+            have: Some(have),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let t = p.torrent_path.to_str().unwrap();
     let addr = seeder.addr().to_string();
     let o = run(&[t, &addr, "handshake"]);
@@ -64,8 +82,14 @@ fn handshake_text_and_json() {
     assert!(out.contains("extensions: extended fast\n"), "{out}");
     assert!(out.contains("ext_client: test-fixtures seeder"), "{out}");
     assert!(out.contains("ext_m: ut_metadata=3"), "{out}");
-    assert!(out.contains(&format!("metadata_size: {}", p.meta.info_bytes.len())), "{out}");
-    assert!(out.contains(&format!("pieces: {}/{}\npiece_set: bitfield", n - 1, n)), "{out}");
+    assert!(
+        out.contains(&format!("metadata_size: {}", p.meta.info_bytes.len())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("pieces: {}/{}\npiece_set: bitfield", n - 1, n)),
+        "{out}"
+    );
 
     let o = run(&[t, &addr, "handshake", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -80,7 +104,11 @@ fn handshake_text_and_json() {
 
     // A magnet: piece total unknown, have_all reported.
     let full = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
-    let o = run(&[&p.meta.info_hash.to_hex(), &full.addr().to_string(), "handshake"]);
+    let o = run(&[
+        &p.meta.info_hash.to_hex(),
+        &full.addr().to_string(),
+        "handshake",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.contains("pieces: ?/?\npiece_set: have_all"), "{out}");
@@ -123,8 +151,14 @@ fn piece_pieces_and_all() {
     let out = dir.path().join("out");
     let o = run(&[t, &addr, "all", "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(std::fs::read(out.join("pl/a.bin")).unwrap(), &data[..200_000]);
-    assert_eq!(std::fs::read(out.join("pl/sub/b.bin")).unwrap(), &data[200_000..]);
+    assert_eq!(
+        std::fs::read(out.join("pl/a.bin")).unwrap(),
+        &data[..200_000]
+    );
+    assert_eq!(
+        std::fs::read(out.join("pl/sub/b.bin")).unwrap(),
+        &data[200_000..]
+    );
     // And to stdout.
     let o = run(&[t, &addr, "all"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -134,7 +168,11 @@ fn piece_pieces_and_all() {
     // Out-of-range piece: usage error (2), nothing fetched.
     let o = run(&[t, &addr, "piece", "5"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("piece 5 is out of range: the torrent has 5 pieces"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("piece 5 is out of range: the torrent has 5 pieces"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -150,7 +188,10 @@ fn magnet_metadata_and_pieces() {
     let m = Metainfo::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(m.info_hash, p.meta.info_hash);
     assert_eq!(m.info_bytes, p.meta.info_bytes);
-    assert_eq!(m.tracker_tiers(), vec![vec!["http://127.0.0.1:1/announce".to_string()]]);
+    assert_eq!(
+        m.tracker_tiers(),
+        vec![vec!["http://127.0.0.1:1/announce".to_string()]]
+    );
     assert!(seeder.metadata_pieces_sent() >= 1);
 
     // Metadata to stdout with JSON refused (needs -o); to a pipe works.
@@ -158,7 +199,10 @@ fn magnet_metadata_and_pieces() {
     assert_eq!(o.status.code(), Some(2));
     let o = run(&[&p.meta.info_hash.to_hex(), &addr, "metadata"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(Metainfo::from_bytes(&o.stdout).unwrap().info_hash, p.meta.info_hash);
+    assert_eq!(
+        Metainfo::from_bytes(&o.stdout).unwrap().info_hash,
+        p.meta.info_hash
+    );
 
     // A piece straight from a magnet: metadata first, then the piece.
     let o = run(&[&magnet, &addr, "piece", "0"]);
@@ -166,15 +210,51 @@ fn magnet_metadata_and_pieces() {
     assert_eq!(o.stdout, &payload_bytes(&p)[..65536]);
 
     // A seeder that refuses metadata.
-    let refuse = Seeder::start(&p.meta, &p.dir, SeederOptions { serve_metadata: false, ..Default::default() }).unwrap();
-    let o = run(&[&magnet, &refuse.addr().to_string(), "metadata", "-o", out.to_str().unwrap()]);
+    let refuse = Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions {
+            serve_metadata: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let o = run(&[
+        &magnet,
+        &refuse.addr().to_string(),
+        "metadata",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("rejected our request for metadata piece 0"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rejected our request for metadata piece 0"),
+        "{}",
+        stderr(&o)
+    );
     // Without the extension protocol.
-    let noext = Seeder::start(&p.meta, &p.dir, SeederOptions { extended: false, ..Default::default() }).unwrap();
-    let o = run(&[&magnet, &noext.addr().to_string(), "metadata", "-o", out.to_str().unwrap()]);
+    let noext = Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions {
+            extended: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let o = run(&[
+        &magnet,
+        &noext.addr().to_string(),
+        "metadata",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("does not support the extension protocol"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not support the extension protocol"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Run a fetch against a misbehaving seeder; returns (exit code, stderr,
@@ -197,7 +277,10 @@ fn misbehaving(b: Behaviour, timeout: &str) -> (Option<i32>, String, Duration) {
     ]);
     let el = t0.elapsed();
     assert!(!out.exists(), "{b:?}: output written despite failure");
-    assert!(!dir.path().join("out.bin.part").exists(), "{b:?}: partial file left");
+    assert!(
+        !dir.path().join("out.bin.part").exists(),
+        "{b:?}: partial file left"
+    );
     (o.status.code(), stderr(&o), el)
 }
 
@@ -205,16 +288,33 @@ fn misbehaving(b: Behaviour, timeout: &str) -> (Option<i32>, String, Duration) {
 fn wrong_data_is_never_written() {
     let (code, err, _) = misbehaving(Behaviour::WrongData, "5");
     assert_eq!(code, Some(1));
-    assert!(err.contains("piece 0 from the peer failed its SHA-1 check"), "{err}");
+    assert!(
+        err.contains("piece 0 from the peer failed its SHA-1 check"),
+        "{err}"
+    );
     // Also to a directory: no file content from bad data.
     let dir = tempfile::tempdir().unwrap();
     let p = payload(dir.path());
-    let seeder = Seeder::start(&p.meta, &p.dir, SeederOptions::behaviour(Behaviour::WrongData)).unwrap();
+    let seeder = Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions::behaviour(Behaviour::WrongData),
+    )
+    .unwrap();
     let out = dir.path().join("outdir");
-    let o = run(&[p.torrent_path.to_str().unwrap(), &seeder.addr().to_string(), "all", "-o", out.to_str().unwrap()]);
+    let o = run(&[
+        p.torrent_path.to_str().unwrap(),
+        &seeder.addr().to_string(),
+        "all",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let written = std::fs::read(out.join("pl/a.bin")).unwrap_or_default();
-    assert!(written.iter().all(|&b| b == 0), "unverified data reached the disk");
+    assert!(
+        written.iter().all(|&b| b == 0),
+        "unverified data reached the disk"
+    );
 }
 
 #[test]
@@ -230,7 +330,10 @@ fn slow_peer_times_out() {
     // 16 KiB blocks at 2 KiB/s: 8 s per block, timeout 1 s.
     let (code, err, el) = misbehaving(Behaviour::Slow(2048), "1");
     assert_eq!(code, Some(1));
-    assert!(err.contains("timed out after 1.0 s waiting for blocks"), "{err}");
+    assert!(
+        err.contains("timed out after 1.0 s waiting for blocks"),
+        "{err}"
+    );
     assert!(el < Duration::from_secs(8), "{el:?}");
 }
 
@@ -239,8 +342,20 @@ fn slow_but_steady_peer_succeeds() {
     // 1 MiB/s: progress keeps the per-step timeout from firing.
     let dir = tempfile::tempdir().unwrap();
     let p = payload(dir.path());
-    let seeder = Seeder::start(&p.meta, &p.dir, SeederOptions::behaviour(Behaviour::Slow(1 << 20))).unwrap();
-    let o = run(&[p.torrent_path.to_str().unwrap(), &seeder.addr().to_string(), "pieces", "0..2", "--timeout", "2"]);
+    let seeder = Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions::behaviour(Behaviour::Slow(1 << 20)),
+    )
+    .unwrap();
+    let o = run(&[
+        p.torrent_path.to_str().unwrap(),
+        &seeder.addr().to_string(),
+        "pieces",
+        "0..2",
+        "--timeout",
+        "2",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(o.stdout, &payload_bytes(&p)[..131072]);
 }
@@ -249,7 +364,10 @@ fn slow_but_steady_peer_succeeds() {
 fn disconnect_mid_piece() {
     let (code, err, _) = misbehaving(Behaviour::DisconnectMidPiece, "5");
     assert_eq!(code, Some(1));
-    assert!(err.contains("peer closed the connection in the middle of a message"), "{err}");
+    assert!(
+        err.contains("peer closed the connection in the middle of a message"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -263,7 +381,12 @@ fn oversized_message() {
 fn peers_from_stdin_first_bad_then_good() {
     let dir = tempfile::tempdir().unwrap();
     let p = payload(dir.path());
-    let bad = Seeder::start(&p.meta, &p.dir, SeederOptions::behaviour(Behaviour::WrongData)).unwrap();
+    let bad = Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions::behaviour(Behaviour::WrongData),
+    )
+    .unwrap();
     let good = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
     // A closed port, a liar, then an honest seeder.
     let closed = {
@@ -276,13 +399,20 @@ fn peers_from_stdin_first_bad_then_good() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(o.stdout, payload_bytes(&p));
     let err = stderr(&o);
-    assert!(err.contains(&format!("peer {closed} (1/3) failed")), "{err}");
+    assert!(
+        err.contains(&format!("peer {closed} (1/3) failed")),
+        "{err}"
+    );
     assert!(err.contains("failed its SHA-1 check"), "{err}");
     // All peers failing: exit 1 with a summary.
     let list = format!("{closed}\n{}\n", bad.addr());
     let o = run_stdin(&[t, "-", "piece", "0", "--timeout", "3"], Some(&list));
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no peer worked (2 tried)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no peer worked (2 tried)"),
+        "{}",
+        stderr(&o)
+    );
     // Nothing usable on stdin: usage error.
     let o = run_stdin(&[t, "-", "piece", "0"], Some("garbage\n"));
     assert_eq!(o.status.code(), Some(2));
@@ -308,8 +438,42 @@ fn usage_errors() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("Exit status:"));
     // Nothing listening: exit 1, quickly.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let o = run(&[t, &closed.to_string(), "handshake"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("connecting to"), "{}", stderr(&o));
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    // Big enough that the output cannot all sit in the pipe buffer.
+    let p = make_payload(dir.path(), "big.bin", &[("", 3 << 20)], 262144, &[], 5).unwrap();
+    let seeder = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
+    let mut child = bin()
+        .args([
+            p.torrent_path.to_str().unwrap(),
+            &seeder.addr().to_string(),
+            "all",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 100];
+    out.read_exact(&mut buf).unwrap();
+    drop(out);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert_eq!(
+        &buf[..],
+        &std::fs::read(dir.path().join("big.bin")).unwrap()[..100]
+    );
 }

@@ -15,9 +15,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use torrent_core::peer::extension::{ExtendedHandshake, MetadataMessage, METADATA_PIECE_SIZE, UT_METADATA};
+use torrent_core::peer::extension::{
+    ExtendedHandshake, MetadataMessage, METADATA_PIECE_SIZE, UT_METADATA,
+};
 use torrent_core::peer::message::piece_header;
-use torrent_core::peer::{generate_peer_id, Bitfield, BlockRef, Decoder, Event, Handshake, Message, PeerState};
+use torrent_core::peer::{
+    generate_peer_id, Bitfield, BlockRef, Decoder, Event, Handshake, Message, PeerState,
+};
 use torrent_core::storage::Storage;
 use torrent_core::Metainfo;
 
@@ -119,12 +123,17 @@ impl Seeder {
             if h.len() != meta.info.piece_count() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("have has {} entries, torrent has {} pieces", h.len(), meta.info.piece_count()),
+                    format!(
+                        "have has {} entries, torrent has {} pieces",
+                        h.len(),
+                        meta.info.piece_count()
+                    ),
                 ));
             }
         }
         // Fail early if the data is not there.
-        Storage::new(data_dir, &meta.info).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        Storage::new(data_dir, &meta.info)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -172,7 +181,10 @@ impl Seeder {
     }
 
     pub fn metadata_pieces_sent(&self) -> u64 {
-        self.shared.stats.metadata_pieces_sent.load(Ordering::SeqCst)
+        self.shared
+            .stats
+            .metadata_pieces_sent
+            .load(Ordering::SeqCst)
     }
 
     /// The last connection error (protocol violation or I/O), if any.
@@ -266,12 +278,22 @@ impl Conn<'_> {
             return Err(proto("receive buffer full"));
         }
         match self.stream.read(buf) {
-            Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the connection")),
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed the connection",
+            )),
             Ok(n) => {
                 self.dec.advance(n);
                 Ok(true)
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(false),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -313,7 +335,11 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
         .map_err(proto)?;
 
     if extended {
-        let mut eh = ExtendedHandshake::ours(SEEDER_UT_METADATA_ID, Some(sh.meta.info_bytes.len()), Some(sh.port));
+        let mut eh = ExtendedHandshake::ours(
+            SEEDER_UT_METADATA_ID,
+            Some(sh.meta.info_bytes.len()),
+            Some(sh.port),
+        );
         eh.v = Some(b"test-fixtures seeder".to_vec().into());
         if let Ok(ip) = c.stream.peer_addr().map(|a| a.ip()) {
             eh.yourip = Some(match ip {
@@ -321,7 +347,10 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
                 std::net::IpAddr::V6(v6) => v6.octets().to_vec().into(),
             });
         }
-        c.send(Message::Extended { id: 0, payload: eh.encode() })?;
+        c.send(Message::Extended {
+            id: 0,
+            payload: eh.encode(),
+        })?;
     }
     let have = match &sh.opts.have {
         Some(v) => Bitfield::from_bools(v),
@@ -350,24 +379,33 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
             }
         };
         match c.state.on_receive(msg).map_err(proto)? {
-            Event::Interested => {
-                if sh.opts.behaviour != Behaviour::ChokeForever && c.state.am_choking {
-                    c.send(Message::Unchoke)?;
-                }
+            Event::Interested
+                if sh.opts.behaviour != Behaviour::ChokeForever && c.state.am_choking =>
+            {
+                c.send(Message::Unchoke)?;
             }
-            Event::RequestWhileChoked(b) => {
-                if fast {
-                    c.send(Message::RejectRequest { index: b.index, begin: b.begin, length: b.length })?;
-                }
+            Event::RequestWhileChoked(b) if fast => {
+                c.send(Message::RejectRequest {
+                    index: b.index,
+                    begin: b.begin,
+                    length: b.length,
+                })?;
             }
             Event::Request(_) => {
                 while let Some(b) = c.state.pop_peer_request() {
                     if !have.get(b.index as usize) {
                         if fast {
-                            c.send(Message::RejectRequest { index: b.index, begin: b.begin, length: b.length })?;
+                            c.send(Message::RejectRequest {
+                                index: b.index,
+                                begin: b.begin,
+                                length: b.length,
+                            })?;
                             continue;
                         }
-                        return Err(proto(format!("peer requested piece {} which we do not have", b.index)));
+                        return Err(proto(format!(
+                            "peer requested piece {} which we do not have",
+                            b.index
+                        )));
                     }
                     if !misbehaved {
                         match sh.opts.behaviour {
@@ -395,8 +433,15 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
                 }
             }
             Event::Extended { id, payload } if id == SEEDER_UT_METADATA_ID => {
-                let Some(their_id) = c.state.ext.as_ref().and_then(|e| e.extension_id(UT_METADATA)) else {
-                    return Err(proto("ut_metadata message from a peer that did not enable ut_metadata"));
+                let Some(their_id) = c
+                    .state
+                    .ext
+                    .as_ref()
+                    .and_then(|e| e.extension_id(UT_METADATA))
+                else {
+                    return Err(proto(
+                        "ut_metadata message from a peer that did not enable ut_metadata",
+                    ));
                 };
                 match MetadataMessage::parse(&payload).map_err(proto)? {
                     MetadataMessage::Request { piece } => {
@@ -413,9 +458,14 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
                         } else {
                             MetadataMessage::Reject { piece }
                         };
-                        c.send(Message::Extended { id: their_id, payload: reply.encode() })?;
+                        c.send(Message::Extended {
+                            id: their_id,
+                            payload: reply.encode(),
+                        })?;
                     }
-                    other => return Err(proto(format!("unexpected ut_metadata message {other:?}"))),
+                    other => {
+                        return Err(proto(format!("unexpected ut_metadata message {other:?}")))
+                    }
                 }
             }
             _ => {}
@@ -423,12 +473,22 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
     }
 }
 
-fn read_block(storage: &mut Storage, piece_length: u64, b: BlockRef, buf: &mut Vec<u8>) -> io::Result<()> {
+fn read_block(
+    storage: &mut Storage,
+    piece_length: u64,
+    b: BlockRef,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
     buf.resize(b.length as usize, 0);
     storage.read(b.index as u64 * piece_length + b.begin as u64, buf)
 }
 
-fn send_block(c: &mut Conn<'_>, storage: &mut Storage, b: BlockRef, block: &mut Vec<u8>) -> io::Result<()> {
+fn send_block(
+    c: &mut Conn<'_>,
+    storage: &mut Storage,
+    b: BlockRef,
+    block: &mut Vec<u8>,
+) -> io::Result<()> {
     let sh = c.sh;
     read_block(storage, sh.meta.info.piece_length, b, block)?;
     if sh.opts.behaviour == Behaviour::WrongData {
@@ -443,13 +503,18 @@ fn send_block(c: &mut Conn<'_>, storage: &mut Storage, b: BlockRef, block: &mut 
             if c.stopped() {
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())));
+            std::thread::sleep(
+                Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())),
+            );
         }
     }
     // Counted before sending, so a client that has the block sees the count.
-    sh.stats.bytes_uploaded.fetch_add(block.len() as u64, Ordering::SeqCst);
+    sh.stats
+        .bytes_uploaded
+        .fetch_add(block.len() as u64, Ordering::SeqCst);
     sh.stats.blocks_uploaded.fetch_add(1, Ordering::SeqCst);
-    c.stream.write_all(&piece_header(b.index, b.begin, block.len()))?;
+    c.stream
+        .write_all(&piece_header(b.index, b.begin, block.len()))?;
     c.stream.write_all(block)?;
     Ok(())
 }

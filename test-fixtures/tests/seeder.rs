@@ -18,8 +18,12 @@ impl Client {
     fn connect(seeder: &Seeder, ih: torrent_core::InfoHash) -> (Client, Handshake) {
         let s = TcpStream::connect(seeder.addr()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut c = Client { s, dec: Decoder::new() };
-        c.s.write_all(&Handshake::new(ih, *b"-TK0001-testclient00").encode()).unwrap();
+        let mut c = Client {
+            s,
+            dec: Decoder::new(),
+        };
+        c.s.write_all(&Handshake::new(ih, *b"-TK0001-testclient00").encode())
+            .unwrap();
         let h = loop {
             if let Some(h) = c.dec.next_handshake().unwrap() {
                 break h;
@@ -60,34 +64,67 @@ fn serves_blocks_metadata_and_stops_on_drop() {
     assert!(h.supports_extended() && h.supports_fast());
 
     // Extended handshake then have-all.
-    let Message::Extended { id: 0, payload } = c.next() else { panic!("expected extended handshake") };
+    let Message::Extended { id: 0, payload } = c.next() else {
+        panic!("expected extended handshake")
+    };
     let eh = ExtendedHandshake::parse(&payload).unwrap();
     assert_eq!(eh.extension_id(UT_METADATA), Some(SEEDER_UT_METADATA_ID));
     assert_eq!(eh.metadata_size, Some(p.meta.info_bytes.len() as i64));
     assert_eq!(c.next(), Message::HaveAll);
 
     // Request while choked: rejected (fast extension).
-    c.send(Message::Request { index: 0, begin: 0, length: 16384 });
-    assert_eq!(c.next(), Message::RejectRequest { index: 0, begin: 0, length: 16384 });
+    c.send(Message::Request {
+        index: 0,
+        begin: 0,
+        length: 16384,
+    });
+    assert_eq!(
+        c.next(),
+        Message::RejectRequest {
+            index: 0,
+            begin: 0,
+            length: 16384
+        }
+    );
     c.send(Message::Interested);
     assert_eq!(c.next(), Message::Unchoke);
     // Last piece is short: 100000 - 3*32768 = 1696 bytes.
-    c.send(Message::Request { index: 3, begin: 0, length: 1696 });
-    let Message::Piece { index: 3, begin: 0, data } = c.next() else { panic!("expected piece") };
+    c.send(Message::Request {
+        index: 3,
+        begin: 0,
+        length: 1696,
+    });
+    let Message::Piece {
+        index: 3,
+        begin: 0,
+        data,
+    } = c.next()
+    else {
+        panic!("expected piece")
+    };
     let file = std::fs::read(dir.path().join("f.bin")).unwrap();
     assert_eq!(data, &file[3 * 32768..]);
     assert_eq!(seeder.bytes_uploaded(), 1696);
 
     // Metadata: we advertise ut_metadata on id 9, the seeder must answer there.
     let ours = ExtendedHandshake::ours(9, None, None);
-    c.send(Message::Extended { id: 0, payload: ours.encode() });
+    c.send(Message::Extended {
+        id: 0,
+        payload: ours.encode(),
+    });
     c.send(Message::Extended {
         id: SEEDER_UT_METADATA_ID,
         payload: MetadataMessage::Request { piece: 0 }.encode(),
     });
-    let Message::Extended { id: 9, payload } = c.next() else { panic!("expected ut_metadata data") };
+    let Message::Extended { id: 9, payload } = c.next() else {
+        panic!("expected ut_metadata data")
+    };
     match MetadataMessage::parse(&payload).unwrap() {
-        MetadataMessage::Data { piece: 0, total_size, data } => {
+        MetadataMessage::Data {
+            piece: 0,
+            total_size,
+            data,
+        } => {
             assert_eq!(total_size, p.meta.info_bytes.len() as u64);
             assert_eq!(data, p.meta.info_bytes);
         }
@@ -105,10 +142,22 @@ fn serves_blocks_metadata_and_stops_on_drop() {
 #[test]
 fn partial_bitfield_and_wrong_info_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let p = make_payload(dir.path(), "m", &[("a", 50_000), ("b/c", 30_000)], 16384, &[], 1).unwrap();
+    let p = make_payload(
+        dir.path(),
+        "m",
+        &[("a", 50_000), ("b/c", 30_000)],
+        16384,
+        &[],
+        1,
+    )
+    .unwrap();
     let n = p.meta.info.piece_count();
     let have: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
-    let opts = SeederOptions { have: Some(have), fast: false, ..Default::default() };
+    let opts = SeederOptions {
+        have: Some(have),
+        fast: false,
+        ..Default::default()
+    };
     let seeder = Seeder::start(&p.meta, &p.dir, opts).unwrap();
     let (mut c, h) = Client::connect(&seeder, p.meta.info_hash);
     assert!(!h.supports_fast());
@@ -118,19 +167,37 @@ fn partial_bitfield_and_wrong_info_hash() {
     // A wrong info-hash gets the connection closed without a handshake.
     let mut s = TcpStream::connect(seeder.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(&Handshake::new(torrent_core::InfoHash([9; 20]), [1; 20]).encode()).unwrap();
+    s.write_all(&Handshake::new(torrent_core::InfoHash([9; 20]), [1; 20]).encode())
+        .unwrap();
     let mut b = [0u8; 68];
     assert_eq!(s.read(&mut b).unwrap_or(0), 0);
     std::thread::sleep(Duration::from_millis(100));
-    assert!(seeder.last_error().unwrap().contains("info-hash"), "{:?}", seeder.last_error());
-    assert!(Seeder::start(&p.meta, &p.dir, SeederOptions { have: Some(vec![true]), ..Default::default() }).is_err());
+    assert!(
+        seeder.last_error().unwrap().contains("info-hash"),
+        "{:?}",
+        seeder.last_error()
+    );
+    assert!(Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions {
+            have: Some(vec![true]),
+            ..Default::default()
+        }
+    )
+    .is_err());
 }
 
 #[test]
 fn wrong_data_flips_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let p = make_payload(dir.path(), "w.bin", &[("", 16384)], 16384, &[], 3).unwrap();
-    let seeder = Seeder::start(&p.meta, &p.dir, SeederOptions::behaviour(Behaviour::WrongData)).unwrap();
+    let seeder = Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions::behaviour(Behaviour::WrongData),
+    )
+    .unwrap();
     let (mut c, _) = Client::connect(&seeder, p.meta.info_hash);
     c.send(Message::Interested);
     loop {
@@ -138,8 +205,14 @@ fn wrong_data_flips_bytes() {
             break;
         }
     }
-    c.send(Message::Request { index: 0, begin: 0, length: 16384 });
-    let Message::Piece { data, .. } = c.next() else { panic!() };
+    c.send(Message::Request {
+        index: 0,
+        begin: 0,
+        length: 16384,
+    });
+    let Message::Piece { data, .. } = c.next() else {
+        panic!()
+    };
     let file = std::fs::read(dir.path().join("w.bin")).unwrap();
     assert_eq!(data.len(), file.len());
     assert_ne!(data, file);

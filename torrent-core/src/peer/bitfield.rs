@@ -134,7 +134,10 @@ mod tests {
         assert!(f.is_complete());
         assert_eq!(f.as_bytes(), &[0xff, 0xc0]);
         assert_eq!(Bitfield::from_bytes(&[0xff, 0xc0], 10).unwrap(), f);
-        assert_eq!(Bitfield::from_bools(&[true, false, true]).as_bytes(), &[0xa0]);
+        assert_eq!(
+            Bitfield::from_bools(&[true, false, true]).as_bytes(),
+            &[0xa0]
+        );
         assert!(Bitfield::new(0).is_complete());
     }
 
@@ -142,7 +145,11 @@ mod tests {
     fn from_bytes_checks() {
         assert_eq!(
             Bitfield::from_bytes(&[0xff], 10).unwrap_err(),
-            ProtocolError::BitfieldLength { len: 1, expected: 2, num_pieces: 10 }
+            ProtocolError::BitfieldLength {
+                len: 1,
+                expected: 2,
+                num_pieces: 10
+            }
         );
         assert_eq!(
             Bitfield::from_bytes(&[0xff, 0xe0], 10).unwrap_err(),

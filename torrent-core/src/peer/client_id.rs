@@ -101,8 +101,14 @@ pub fn client_name(peer_id: &[u8; 20]) -> Option<String> {
     // aria2 writes A2-<major>-<minor>-<patch>-
     if peer_id.starts_with(b"A2-") {
         let v: Vec<&[u8]> = peer_id[3..].split(|&c| c == b'-').take(3).collect();
-        if v.len() == 3 && v.iter().all(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit)) {
-            let v: Vec<String> = v.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+        if v.len() == 3
+            && v.iter()
+                .all(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit))
+        {
+            let v: Vec<String> = v
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
             return Some(format!("aria2 {}", v.join(".")));
         }
     }
@@ -158,20 +164,62 @@ mod tests {
 
     #[test]
     fn known_clients() {
-        assert_eq!(client_name(&id(b"A2-1-37-0-\x01\x02\x03")).unwrap(), "aria2 1.37.0");
-        assert_eq!(client_name(&id(b"-A21360-xxxxxxxxxxxx")).unwrap(), "aria2 1.3.6.0");
-        assert_eq!(client_name(&id(b"-TR2940-xxxxxxxxxxxx")).unwrap(), "Transmission 2.94");
-        assert_eq!(client_name(&id(b"-TR400Z-xxxxxxxxxxxx")).unwrap(), "Transmission 4.00 (beta)");
-        assert_eq!(client_name(&id(b"-LT2090-xxxxxxxxxxxx")).unwrap(), "libtorrent (Rasterbar) 2.0.9.0");
-        assert_eq!(client_name(&id(b"-LT1B10-xxxxxxxxxxxx")).unwrap(), "libtorrent (Rasterbar) 1.11.1.0");
-        assert_eq!(client_name(&id(b"-qB4630-xxxxxxxxxxxx")).unwrap(), "qBittorrent 4.6.3.0");
-        assert_eq!(client_name(&id(b"-UT355W-xxxxxxxxxxxx")).unwrap(), "uTorrent 3.5.5.32");
-        assert_eq!(client_name(&id(b"-DE13F0-xxxxxxxxxxxx")).unwrap(), "Deluge 1.3.15.0");
-        assert_eq!(client_name(&id(b"-TK0100-xxxxxxxxxxxx")).unwrap(), "torrent-toolkit 0.1.0.0");
-        assert_eq!(client_name(&id(b"-ZZ1000-xxxxxxxxxxxx")).unwrap(), "unknown client ZZ 1.0.0.0");
-        assert_eq!(client_name(&id(b"T03A0----xxxxxxxxxxx")).unwrap(), "BitTornado 0.3.10.0");
-        assert_eq!(client_name(&id(b"S58B-----xxxxxxxxxxx")).unwrap(), "Shadow's client 5.8.11");
-        assert_eq!(client_name(&id(b"M7-2-3--xxxxxxxxxxxx")).unwrap(), "mainline BitTorrent 7.2.3");
+        assert_eq!(
+            client_name(&id(b"A2-1-37-0-\x01\x02\x03")).unwrap(),
+            "aria2 1.37.0"
+        );
+        assert_eq!(
+            client_name(&id(b"-A21360-xxxxxxxxxxxx")).unwrap(),
+            "aria2 1.3.6.0"
+        );
+        assert_eq!(
+            client_name(&id(b"-TR2940-xxxxxxxxxxxx")).unwrap(),
+            "Transmission 2.94"
+        );
+        assert_eq!(
+            client_name(&id(b"-TR400Z-xxxxxxxxxxxx")).unwrap(),
+            "Transmission 4.00 (beta)"
+        );
+        assert_eq!(
+            client_name(&id(b"-LT2090-xxxxxxxxxxxx")).unwrap(),
+            "libtorrent (Rasterbar) 2.0.9.0"
+        );
+        assert_eq!(
+            client_name(&id(b"-LT1B10-xxxxxxxxxxxx")).unwrap(),
+            "libtorrent (Rasterbar) 1.11.1.0"
+        );
+        assert_eq!(
+            client_name(&id(b"-qB4630-xxxxxxxxxxxx")).unwrap(),
+            "qBittorrent 4.6.3.0"
+        );
+        assert_eq!(
+            client_name(&id(b"-UT355W-xxxxxxxxxxxx")).unwrap(),
+            "uTorrent 3.5.5.32"
+        );
+        assert_eq!(
+            client_name(&id(b"-DE13F0-xxxxxxxxxxxx")).unwrap(),
+            "Deluge 1.3.15.0"
+        );
+        assert_eq!(
+            client_name(&id(b"-TK0100-xxxxxxxxxxxx")).unwrap(),
+            "torrent-toolkit 0.1.0.0"
+        );
+        assert_eq!(
+            client_name(&id(b"-ZZ1000-xxxxxxxxxxxx")).unwrap(),
+            "unknown client ZZ 1.0.0.0"
+        );
+        assert_eq!(
+            client_name(&id(b"T03A0----xxxxxxxxxxx")).unwrap(),
+            "BitTornado 0.3.10.0"
+        );
+        assert_eq!(
+            client_name(&id(b"S58B-----xxxxxxxxxxx")).unwrap(),
+            "Shadow's client 5.8.11"
+        );
+        assert_eq!(
+            client_name(&id(b"M7-2-3--xxxxxxxxxxxx")).unwrap(),
+            "mainline BitTorrent 7.2.3"
+        );
         assert_eq!(client_name(&[0xff; 20]), None);
         assert_eq!(client_name(&id(b"-xx\x001-xxxxxxxxxxxxx")), None);
         assert_eq!(printable(&id(b"-TK0100-ab")), "-TK0100-ab..........");

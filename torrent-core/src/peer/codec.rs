@@ -274,7 +274,11 @@ impl Decoder {
 /// A decoded frame from [`Decoder::next_frame`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
-    Piece { index: u32, begin: u32, data: &'a [u8] },
+    Piece {
+        index: u32,
+        begin: u32,
+        data: &'a [u8],
+    },
     Other(Message),
 }
 
@@ -293,16 +297,35 @@ mod tests {
             NotInterested,
             Have(3),
             Bitfield(vec![0xf0, 0x0f, 0xaa]),
-            Request { index: 1, begin: 16384, length: 16384 },
-            Piece { index: 1, begin: 16384, data: (0..=255u8).collect() },
-            Cancel { index: 1, begin: 0, length: 16384 },
+            Request {
+                index: 1,
+                begin: 16384,
+                length: 16384,
+            },
+            Piece {
+                index: 1,
+                begin: 16384,
+                data: (0..=255u8).collect(),
+            },
+            Cancel {
+                index: 1,
+                begin: 0,
+                length: 16384,
+            },
             Port(6881),
             SuggestPiece(2),
             HaveAll,
             HaveNone,
-            RejectRequest { index: 4, begin: 0, length: 100 },
+            RejectRequest {
+                index: 4,
+                begin: 0,
+                length: 100,
+            },
             AllowedFast(9),
-            Extended { id: 3, payload: b"d1:ai1ee".to_vec() },
+            Extended {
+                id: 3,
+                payload: b"d1:ai1ee".to_vec(),
+            },
         ]
     }
 
@@ -368,11 +391,23 @@ mod tests {
         let mut d = Decoder::after_handshake();
         let mut s = Vec::new();
         Message::Have(1).encode_into(&mut s);
-        Message::Piece { index: 2, begin: 0, data: vec![5; 100] }.encode_into(&mut s);
+        Message::Piece {
+            index: 2,
+            begin: 0,
+            data: vec![5; 100],
+        }
+        .encode_into(&mut s);
         d.feed(&s).unwrap();
-        assert_eq!(d.next_frame().unwrap(), Some(Frame::Other(Message::Have(1))));
+        assert_eq!(
+            d.next_frame().unwrap(),
+            Some(Frame::Other(Message::Have(1)))
+        );
         match d.next_frame().unwrap() {
-            Some(Frame::Piece { index: 2, begin: 0, data }) => assert_eq!(data, &[5u8; 100][..]),
+            Some(Frame::Piece {
+                index: 2,
+                begin: 0,
+                data,
+            }) => assert_eq!(data, &[5u8; 100][..]),
             other => panic!("{other:?}"),
         }
         assert_eq!(d.next_frame().unwrap(), None);
@@ -385,7 +420,11 @@ mod tests {
         d.feed(&(3u32 << 20).to_be_bytes()).unwrap();
         assert_eq!(
             d.next_message().unwrap_err().to_string(),
-            format!("message length {} exceeds limit {}", 3u32 << 20, DEFAULT_MAX_MESSAGE_LEN)
+            format!(
+                "message length {} exceeds limit {}",
+                3u32 << 20,
+                DEFAULT_MAX_MESSAGE_LEN
+            )
         );
         // A have message claiming 100 bytes is refused once the id is seen.
         let mut d = Decoder::after_handshake();
@@ -394,7 +433,11 @@ mod tests {
         d.feed(&[4]).unwrap();
         assert_eq!(
             d.next_message().unwrap_err(),
-            ProtocolError::WrongPayloadLength { msg: "have", len: 99, expected: "4" }
+            ProtocolError::WrongPayloadLength {
+                msg: "have",
+                len: 99,
+                expected: "4"
+            }
         );
         // A piece bigger than the block limit.
         let mut d = Decoder::after_handshake();
@@ -402,16 +445,25 @@ mod tests {
         d.feed(&[7]).unwrap();
         assert_eq!(
             d.next_message().unwrap_err(),
-            ProtocolError::BlockTooLong { len: 16385, max: 16384 }
+            ProtocolError::BlockTooLong {
+                len: 16385,
+                max: 16384
+            }
         );
         // Unknown id.
         let mut d = Decoder::after_handshake();
         d.feed(&[0, 0, 0, 1, 42]).unwrap();
-        assert_eq!(d.next_message().unwrap_err(), ProtocolError::UnknownMessageId(42));
+        assert_eq!(
+            d.next_message().unwrap_err(),
+            ProtocolError::UnknownMessageId(42)
+        );
         // Configurable limit.
         let mut d = Decoder::after_handshake().with_max_message_len(100);
         d.feed(&[0, 0, 0, 101, 5]).unwrap();
-        assert!(matches!(d.next_message(), Err(ProtocolError::MessageTooLong { len: 101, max: 100 })));
+        assert!(matches!(
+            d.next_message(),
+            Err(ProtocolError::MessageTooLong { len: 101, max: 100 })
+        ));
         let mut d = Decoder::after_handshake().with_max_message_len(100);
         let mut s = Vec::new();
         Message::Bitfield(vec![0xff; 99]).encode_into(&mut s);
@@ -424,7 +476,10 @@ mod tests {
         let mut d = Decoder::after_handshake().with_max_message_len(1000);
         let limit = d.buffer_limit();
         assert!(d.feed(&vec![0u8; limit]).is_ok());
-        assert!(matches!(d.feed(&[0]), Err(ProtocolError::BufferFull { .. })));
+        assert!(matches!(
+            d.feed(&[0]),
+            Err(ProtocolError::BufferFull { .. })
+        ));
         assert!(d.spare(10).is_empty());
         // Draining (all keep-alives) makes room again.
         let mut n = 0;
@@ -443,9 +498,15 @@ mod tests {
         assert_eq!(d.next_handshake().unwrap(), None);
         let mut d = Decoder::new();
         d.feed(b"GET / HTTP/1.1\r\n").unwrap();
-        assert_eq!(d.next_handshake().unwrap_err(), ProtocolError::BadHandshakeLength(b'G'));
+        assert_eq!(
+            d.next_handshake().unwrap_err(),
+            ProtocolError::BadHandshakeLength(b'G')
+        );
         let mut d = Decoder::new();
         d.feed(b"\x13BitTorrent protocoX").unwrap();
-        assert!(matches!(d.next_handshake(), Err(ProtocolError::BadProtocolString(_))));
+        assert!(matches!(
+            d.next_handshake(),
+            Err(ProtocolError::BadProtocolString(_))
+        ));
     }
 }

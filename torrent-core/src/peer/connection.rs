@@ -28,16 +28,26 @@ pub enum Event {
     /// The peer choked us. `dropped`: our requests that are now void and
     /// must be re-issued (empty with the fast extension, where the peer
     /// rejects them explicitly).
-    Choked { dropped: Vec<BlockRef> },
+    Choked {
+        dropped: Vec<BlockRef>,
+    },
     Unchoked,
     Interested,
     NotInterested,
     Have(u32),
     /// The peer's piece set is now known (bitfield, have all, have none).
     PiecesKnown,
-    Block { index: u32, begin: u32, data: Vec<u8> },
+    Block {
+        index: u32,
+        begin: u32,
+        data: Vec<u8>,
+    },
     /// A block arrived for a request we had cancelled (not an error).
-    LateBlock { index: u32, begin: u32, length: u32 },
+    LateBlock {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
     /// The peer asks us for a block (queued; see `pop_peer_request`).
     Request(BlockRef),
     /// A request while we choke the peer and it is not allowed fast: with
@@ -48,7 +58,10 @@ pub enum Event {
     AllowedFast(u32),
     Suggest(u32),
     ExtendedHandshake,
-    Extended { id: u8, payload: Vec<u8> },
+    Extended {
+        id: u8,
+        payload: Vec<u8>,
+    },
     Port(u16),
 }
 
@@ -119,12 +132,15 @@ impl PeerState {
 
     /// Set the torrent's shape (from the start, or once a magnet's metadata
     /// is known). Bits and haves received before are checked now.
-    pub fn set_geometry(&mut self, num_pieces: usize, piece_length: u64, total_length: u64) -> Result<(), ProtocolError> {
+    pub fn set_geometry(
+        &mut self,
+        num_pieces: usize,
+        piece_length: u64,
+        total_length: u64,
+    ) -> Result<(), ProtocolError> {
         self.geometry = Some((num_pieces, piece_length, total_length));
         let have = match std::mem::replace(&mut self.pending, Pending::Unknown) {
-            Pending::Unknown => {
-                self.pieces_msg_seen.then(|| Bitfield::new(num_pieces))
-            }
+            Pending::Unknown => self.pieces_msg_seen.then(|| Bitfield::new(num_pieces)),
             Pending::All => Some(Bitfield::full(num_pieces)),
             Pending::None => Some(Bitfield::new(num_pieces)),
             Pending::Bits(mut b) => {
@@ -163,7 +179,8 @@ impl PeerState {
 
     /// May we request blocks of piece `index` now?
     pub fn can_request(&self, index: u32) -> bool {
-        self.peer_has(index) && (!self.peer_choking || (self.fast && self.allowed_fast.contains(&index)))
+        self.peer_has(index)
+            && (!self.peer_choking || (self.fast && self.allowed_fast.contains(&index)))
     }
 
     /// Our requests still outstanding.
@@ -187,7 +204,11 @@ impl PeerState {
     fn check_index(&self, msg: &'static str, index: u32) -> Result<(), ProtocolError> {
         if let Some(n) = self.num_pieces() {
             if index as usize >= n {
-                return Err(ProtocolError::PieceOutOfRange { msg, index, num_pieces: n });
+                return Err(ProtocolError::PieceOutOfRange {
+                    msg,
+                    index,
+                    num_pieces: n,
+                });
             }
         }
         Ok(())
@@ -222,11 +243,27 @@ impl PeerState {
             Message::Unchoke => self.am_choking = false,
             Message::Interested => self.am_interested = true,
             Message::NotInterested => self.am_interested = false,
-            Message::Request { index, begin, length } => {
-                self.requested.insert(BlockRef { index: *index, begin: *begin, length: *length });
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => {
+                self.requested.insert(BlockRef {
+                    index: *index,
+                    begin: *begin,
+                    length: *length,
+                });
             }
-            Message::Cancel { index, begin, length } => {
-                let b = BlockRef { index: *index, begin: *begin, length: *length };
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => {
+                let b = BlockRef {
+                    index: *index,
+                    begin: *begin,
+                    length: *length,
+                };
                 if self.requested.remove(&b) && self.cancelled.len() < 4096 {
                     self.cancelled.insert(b);
                 }
@@ -234,8 +271,16 @@ impl PeerState {
             Message::AllowedFast(i) if self.we_allow_fast.len() < MAX_FAST_SET => {
                 self.we_allow_fast.insert(*i);
             }
-            Message::RejectRequest { index, begin, length } => {
-                let b = BlockRef { index: *index, begin: *begin, length: *length };
+            Message::RejectRequest {
+                index,
+                begin,
+                length,
+            } => {
+                let b = BlockRef {
+                    index: *index,
+                    begin: *begin,
+                    length: *length,
+                };
                 self.peer_requests.retain(|r| *r != b);
             }
             _ => {}
@@ -249,7 +294,9 @@ impl PeerState {
             Message::Choke => {
                 self.peer_choking = true;
                 if self.fast {
-                    Event::Choked { dropped: Vec::new() }
+                    Event::Choked {
+                        dropped: Vec::new(),
+                    }
                 } else {
                     let mut dropped: Vec<BlockRef> = self.requested.drain().collect();
                     dropped.sort();
@@ -317,16 +364,33 @@ impl PeerState {
                 self.first_pieces_msg(name)?;
                 match self.num_pieces() {
                     Some(n) => {
-                        self.have = Some(if all { Bitfield::full(n) } else { Bitfield::new(n) })
+                        self.have = Some(if all {
+                            Bitfield::full(n)
+                        } else {
+                            Bitfield::new(n)
+                        })
                     }
                     None => self.pending = if all { Pending::All } else { Pending::None },
                 }
                 Event::PiecesKnown
             }
-            Message::Request { index, begin, length } => {
-                let b = BlockRef { index, begin, length };
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => {
+                let b = BlockRef {
+                    index,
+                    begin,
+                    length,
+                };
                 self.check_index("request", index)?;
-                let bad = |why| ProtocolError::BadRequest { index, begin, length, why };
+                let bad = |why| ProtocolError::BadRequest {
+                    index,
+                    begin,
+                    length,
+                    why,
+                };
                 if length == 0 || length > MAX_REQUEST_LEN {
                     return Err(bad("length must be 1..=131072"));
                 }
@@ -344,26 +408,58 @@ impl PeerState {
                 self.peer_requests.push_back(b);
                 Event::Request(b)
             }
-            Message::Cancel { index, begin, length } => {
-                let b = BlockRef { index, begin, length };
+            Message::Cancel {
+                index,
+                begin,
+                length,
+            } => {
+                let b = BlockRef {
+                    index,
+                    begin,
+                    length,
+                };
                 self.peer_requests.retain(|r| *r != b);
                 Event::Cancel(b)
             }
             Message::Piece { index, begin, data } => {
-                let b = BlockRef { index, begin, length: data.len() as u32 };
+                let b = BlockRef {
+                    index,
+                    begin,
+                    length: data.len() as u32,
+                };
                 if self.requested.remove(&b) {
                     Event::Block { index, begin, data }
                 } else if self.cancelled.remove(&b) {
-                    Event::LateBlock { index, begin, length: b.length }
+                    Event::LateBlock {
+                        index,
+                        begin,
+                        length: b.length,
+                    }
                 } else {
-                    return Err(ProtocolError::UnrequestedBlock { index, begin, length: b.length });
+                    return Err(ProtocolError::UnrequestedBlock {
+                        index,
+                        begin,
+                        length: b.length,
+                    });
                 }
             }
-            Message::RejectRequest { index, begin, length } => {
+            Message::RejectRequest {
+                index,
+                begin,
+                length,
+            } => {
                 self.need_fast("reject request")?;
-                let b = BlockRef { index, begin, length };
+                let b = BlockRef {
+                    index,
+                    begin,
+                    length,
+                };
                 if !self.requested.remove(&b) && !self.cancelled.remove(&b) {
-                    return Err(ProtocolError::UnrequestedReject { index, begin, length });
+                    return Err(ProtocolError::UnrequestedReject {
+                        index,
+                        begin,
+                        length,
+                    });
                 }
                 Event::Rejected(b)
             }
@@ -419,33 +515,80 @@ mod tests {
     #[test]
     fn choke_and_requests_without_fast() {
         let mut s = state(false);
-        assert_eq!(s.on_receive(Message::Bitfield(vec![0xff, 0xc0])).unwrap(), Event::PiecesKnown);
+        assert_eq!(
+            s.on_receive(Message::Bitfield(vec![0xff, 0xc0])).unwrap(),
+            Event::PiecesKnown
+        );
         assert!(!s.can_request(0));
         assert_eq!(s.on_receive(Message::Unchoke).unwrap(), Event::Unchoked);
         assert!(s.can_request(9));
-        let r = Message::Request { index: 1, begin: 0, length: 16384 };
+        let r = Message::Request {
+            index: 1,
+            begin: 0,
+            length: 16384,
+        };
         s.on_send(&r);
         assert_eq!(s.outstanding(), 1);
         // A piece never requested is a violation.
         assert_eq!(
-            s.on_receive(Message::Piece { index: 1, begin: 16384, data: vec![0; 16384] }).unwrap_err(),
-            ProtocolError::UnrequestedBlock { index: 1, begin: 16384, length: 16384 }
+            s.on_receive(Message::Piece {
+                index: 1,
+                begin: 16384,
+                data: vec![0; 16384]
+            })
+            .unwrap_err(),
+            ProtocolError::UnrequestedBlock {
+                index: 1,
+                begin: 16384,
+                length: 16384
+            }
         );
         // Wrong length too.
-        assert!(s.on_receive(Message::Piece { index: 1, begin: 0, data: vec![0; 10] }).is_err());
+        assert!(s
+            .on_receive(Message::Piece {
+                index: 1,
+                begin: 0,
+                data: vec![0; 10]
+            })
+            .is_err());
         assert!(matches!(
-            s.on_receive(Message::Piece { index: 1, begin: 0, data: vec![0; 16384] }).unwrap(),
-            Event::Block { index: 1, begin: 0, .. }
+            s.on_receive(Message::Piece {
+                index: 1,
+                begin: 0,
+                data: vec![0; 16384]
+            })
+            .unwrap(),
+            Event::Block {
+                index: 1,
+                begin: 0,
+                ..
+            }
         ));
-        s.on_send(&Message::Request { index: 2, begin: 0, length: 16384 });
-        s.on_send(&Message::Request { index: 2, begin: 16384, length: 16384 });
+        s.on_send(&Message::Request {
+            index: 2,
+            begin: 0,
+            length: 16384,
+        });
+        s.on_send(&Message::Request {
+            index: 2,
+            begin: 16384,
+            length: 16384,
+        });
         let ev = s.on_receive(Message::Choke).unwrap();
         assert_eq!(
             ev,
             Event::Choked {
                 dropped: vec![
-                    BlockRef { index: 2, begin: 0, length: 16384 },
-                    BlockRef { index: 2, begin: 16384, length: 16384 }
+                    BlockRef {
+                        index: 2,
+                        begin: 0,
+                        length: 16384
+                    },
+                    BlockRef {
+                        index: 2,
+                        begin: 16384,
+                        length: 16384
+                    }
                 ]
             }
         );
@@ -453,12 +596,15 @@ mod tests {
         // Fast messages without the fast extension.
         assert_eq!(
             s.on_receive(Message::AllowedFast(1)).unwrap_err(),
-            ProtocolError::FastNotNegotiated { msg: "allowed fast" }
+            ProtocolError::FastNotNegotiated {
+                msg: "allowed fast"
+            }
         );
         assert!(s.on_receive(Message::HaveAll).is_err());
         // Second bitfield.
         assert_eq!(
-            s.on_receive(Message::Bitfield(vec![0xff, 0xc0])).unwrap_err(),
+            s.on_receive(Message::Bitfield(vec![0xff, 0xc0]))
+                .unwrap_err(),
             ProtocolError::NotFirstMessage { msg: "bitfield" }
         );
         assert_eq!(
@@ -473,26 +619,67 @@ mod tests {
         assert_eq!(s.on_receive(Message::HaveNone).unwrap(), Event::PiecesKnown);
         assert_eq!(s.peer_pieces().unwrap().count(), 0);
         assert_eq!(s.on_receive(Message::Have(3)).unwrap(), Event::Have(3));
-        assert_eq!(s.on_receive(Message::AllowedFast(3)).unwrap(), Event::AllowedFast(3));
+        assert_eq!(
+            s.on_receive(Message::AllowedFast(3)).unwrap(),
+            Event::AllowedFast(3)
+        );
         assert!(s.can_request(3), "allowed fast while choked");
         assert!(!s.can_request(4));
-        let b = BlockRef { index: 3, begin: 0, length: 16384 };
-        s.on_send(&Message::Request { index: 3, begin: 0, length: 16384 });
-        assert_eq!(s.on_receive(Message::Choke).unwrap(), Event::Choked { dropped: vec![] });
+        let b = BlockRef {
+            index: 3,
+            begin: 0,
+            length: 16384,
+        };
+        s.on_send(&Message::Request {
+            index: 3,
+            begin: 0,
+            length: 16384,
+        });
+        assert_eq!(
+            s.on_receive(Message::Choke).unwrap(),
+            Event::Choked { dropped: vec![] }
+        );
         assert_eq!(s.outstanding(), 1, "fast: requests survive a choke");
         assert_eq!(
-            s.on_receive(Message::RejectRequest { index: 3, begin: 0, length: 16384 }).unwrap(),
+            s.on_receive(Message::RejectRequest {
+                index: 3,
+                begin: 0,
+                length: 16384
+            })
+            .unwrap(),
             Event::Rejected(b)
         );
         assert_eq!(
-            s.on_receive(Message::RejectRequest { index: 3, begin: 0, length: 16384 }).unwrap_err(),
-            ProtocolError::UnrequestedReject { index: 3, begin: 0, length: 16384 }
+            s.on_receive(Message::RejectRequest {
+                index: 3,
+                begin: 0,
+                length: 16384
+            })
+            .unwrap_err(),
+            ProtocolError::UnrequestedReject {
+                index: 3,
+                begin: 0,
+                length: 16384
+            }
         );
         // Cancelled then arrives: late, not an error.
-        s.on_send(&Message::Request { index: 3, begin: 16384, length: 16384 });
-        s.on_send(&Message::Cancel { index: 3, begin: 16384, length: 16384 });
+        s.on_send(&Message::Request {
+            index: 3,
+            begin: 16384,
+            length: 16384,
+        });
+        s.on_send(&Message::Cancel {
+            index: 3,
+            begin: 16384,
+            length: 16384,
+        });
         assert!(matches!(
-            s.on_receive(Message::Piece { index: 3, begin: 16384, data: vec![0; 16384] }).unwrap(),
+            s.on_receive(Message::Piece {
+                index: 3,
+                begin: 16384,
+                data: vec![0; 16384]
+            })
+            .unwrap(),
             Event::LateBlock { .. }
         ));
     }
@@ -500,21 +687,64 @@ mod tests {
     #[test]
     fn peer_requests() {
         let mut s = state(true).with_max_peer_requests(2);
-        let req = |i, b, l| Message::Request { index: i, begin: b, length: l };
-        assert!(matches!(s.on_receive(req(0, 0, 16384)).unwrap(), Event::RequestWhileChoked(_)));
+        let req = |i, b, l| Message::Request {
+            index: i,
+            begin: b,
+            length: l,
+        };
+        assert!(matches!(
+            s.on_receive(req(0, 0, 16384)).unwrap(),
+            Event::RequestWhileChoked(_)
+        ));
         s.on_send(&Message::AllowedFast(0));
-        assert!(matches!(s.on_receive(req(0, 0, 16384)).unwrap(), Event::Request(_)));
+        assert!(matches!(
+            s.on_receive(req(0, 0, 16384)).unwrap(),
+            Event::Request(_)
+        ));
         s.on_send(&Message::Unchoke);
-        assert!(matches!(s.on_receive(req(9, 0, 100)).unwrap(), Event::Request(_)));
-        assert!(matches!(s.on_receive(req(9, 0, 100)).unwrap_err(), ProtocolError::TooManyRequests(3)));
-        assert_eq!(s.on_receive(Message::Cancel { index: 9, begin: 0, length: 100 }).unwrap(),
-            Event::Cancel(BlockRef { index: 9, begin: 0, length: 100 }));
+        assert!(matches!(
+            s.on_receive(req(9, 0, 100)).unwrap(),
+            Event::Request(_)
+        ));
+        assert!(matches!(
+            s.on_receive(req(9, 0, 100)).unwrap_err(),
+            ProtocolError::TooManyRequests(3)
+        ));
+        assert_eq!(
+            s.on_receive(Message::Cancel {
+                index: 9,
+                begin: 0,
+                length: 100
+            })
+            .unwrap(),
+            Event::Cancel(BlockRef {
+                index: 9,
+                begin: 0,
+                length: 100
+            })
+        );
         assert_eq!(s.peer_request_count(), 1);
-        assert_eq!(s.pop_peer_request(), Some(BlockRef { index: 0, begin: 0, length: 16384 }));
+        assert_eq!(
+            s.pop_peer_request(),
+            Some(BlockRef {
+                index: 0,
+                begin: 0,
+                length: 16384
+            })
+        );
         // Past the end of the (short) last piece.
-        assert!(matches!(s.on_receive(req(9, 0, 101)).unwrap_err(), ProtocolError::BadRequest { .. }));
-        assert!(matches!(s.on_receive(req(0, 0, 0)).unwrap_err(), ProtocolError::BadRequest { .. }));
-        assert!(matches!(s.on_receive(req(10, 0, 1)).unwrap_err(), ProtocolError::PieceOutOfRange { .. }));
+        assert!(matches!(
+            s.on_receive(req(9, 0, 101)).unwrap_err(),
+            ProtocolError::BadRequest { .. }
+        ));
+        assert!(matches!(
+            s.on_receive(req(0, 0, 0)).unwrap_err(),
+            ProtocolError::BadRequest { .. }
+        ));
+        assert!(matches!(
+            s.on_receive(req(10, 0, 1)).unwrap_err(),
+            ProtocolError::PieceOutOfRange { .. }
+        ));
     }
 
     #[test]
@@ -538,26 +768,49 @@ mod tests {
         assert!(s.peer_pieces().unwrap().is_complete());
         let mut s = PeerState::new(true, true);
         s.on_receive(Message::Bitfield(vec![0xff, 0xff])).unwrap();
-        assert!(matches!(s.set_geometry(10, 1, 10), Err(ProtocolError::BitfieldSpareBits { .. })));
+        assert!(matches!(
+            s.set_geometry(10, 1, 10),
+            Err(ProtocolError::BitfieldSpareBits { .. })
+        ));
     }
 
     #[test]
     fn extended_messages() {
         let mut s = PeerState::new(false, false);
         assert_eq!(
-            s.on_receive(Message::Extended { id: 0, payload: b"de".to_vec() }).unwrap_err(),
+            s.on_receive(Message::Extended {
+                id: 0,
+                payload: b"de".to_vec()
+            })
+            .unwrap_err(),
             ProtocolError::ExtendedNotNegotiated
         );
         let mut s = PeerState::new(false, true);
         assert_eq!(
-            s.on_receive(Message::Extended { id: 0, payload: b"d1:md11:ut_metadatai2eee".to_vec() }).unwrap(),
+            s.on_receive(Message::Extended {
+                id: 0,
+                payload: b"d1:md11:ut_metadatai2eee".to_vec()
+            })
+            .unwrap(),
             Event::ExtendedHandshake
         );
         assert_eq!(s.ext.as_ref().unwrap().extension_id("ut_metadata"), Some(2));
-        assert!(s.on_receive(Message::Extended { id: 0, payload: b"junk".to_vec() }).is_err());
+        assert!(s
+            .on_receive(Message::Extended {
+                id: 0,
+                payload: b"junk".to_vec()
+            })
+            .is_err());
         assert_eq!(
-            s.on_receive(Message::Extended { id: 2, payload: b"x".to_vec() }).unwrap(),
-            Event::Extended { id: 2, payload: b"x".to_vec() }
+            s.on_receive(Message::Extended {
+                id: 2,
+                payload: b"x".to_vec()
+            })
+            .unwrap(),
+            Event::Extended {
+                id: 2,
+                payload: b"x".to_vec()
+            }
         );
     }
 }

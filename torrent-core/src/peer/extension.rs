@@ -75,7 +75,10 @@ impl ExtendedHandshake {
         let bad = |m: String| ProtocolError::BadExtendedHandshake(m);
         let v = bencode::decode(payload).map_err(|e| bad(e.to_string()))?;
         if v.as_dict().is_none() {
-            return Err(bad(format!("expected a dictionary, found {}", v.type_name())));
+            return Err(bad(format!(
+                "expected a dictionary, found {}",
+                v.type_name()
+            )));
         }
         let h: ExtendedHandshake =
             serde_bencode::from_bytes(payload).map_err(|e| bad(e.to_string()))?;
@@ -96,11 +99,15 @@ impl ExtendedHandshake {
     }
 
     pub fn client(&self) -> Option<String> {
-        self.v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
+        self.v
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
     pub fn port(&self) -> Option<u16> {
-        self.p.and_then(|p| u16::try_from(p).ok()).filter(|&p| p != 0)
+        self.p
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|&p| p != 0)
     }
 
     pub fn your_ip(&self) -> Option<std::net::IpAddr> {
@@ -116,9 +123,17 @@ impl ExtendedHandshake {
 /// A ut_metadata message (the payload of an extended message).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataMessage {
-    Request { piece: u32 },
-    Data { piece: u32, total_size: u64, data: Vec<u8> },
-    Reject { piece: u32 },
+    Request {
+        piece: u32,
+    },
+    Data {
+        piece: u32,
+        total_size: u64,
+        data: Vec<u8>,
+    },
+    Reject {
+        piece: u32,
+    },
 }
 
 impl MetadataMessage {
@@ -145,7 +160,10 @@ impl MetadataMessage {
         let bad = |m: String| ProtocolError::BadMetadataMessage(m);
         let (v, end) = bencode::decode_prefix(payload).map_err(|e| bad(e.to_string()))?;
         if v.as_dict().is_none() {
-            return Err(bad(format!("expected a dictionary, found {}", v.type_name())));
+            return Err(bad(format!(
+                "expected a dictionary, found {}",
+                v.type_name()
+            )));
         }
         let int = |k: &str| -> Result<i64, ProtocolError> {
             v.get(k)
@@ -159,7 +177,10 @@ impl MetadataMessage {
         match msg_type {
             0 | 2 => {
                 if !rest.is_empty() {
-                    return Err(bad(format!("{} trailing bytes after a request/reject", rest.len())));
+                    return Err(bad(format!(
+                        "{} trailing bytes after a request/reject",
+                        rest.len()
+                    )));
                 }
                 Ok(if msg_type == 0 {
                     MetadataMessage::Request { piece }
@@ -245,7 +266,12 @@ impl MetadataAssembler {
     }
 
     /// Store a data piece. Returns true when every piece is in.
-    pub fn add_piece(&mut self, piece: u32, total_size: u64, data: &[u8]) -> Result<bool, ProtocolError> {
+    pub fn add_piece(
+        &mut self,
+        piece: u32,
+        total_size: u64,
+        data: &[u8],
+    ) -> Result<bool, ProtocolError> {
         if total_size != self.size as u64 {
             return Err(ProtocolError::Metadata(format!(
                 "piece {piece} says total_size {total_size}, but metadata_size is {}",
@@ -315,7 +341,10 @@ mod tests {
         // Canonical (sorted keys) so our strict decoder accepts it.
         assert!(bencode::decode(&enc).is_ok());
         let s = String::from_utf8_lossy(&enc);
-        assert!(s.starts_with("d1:md11:ut_metadatai3ee13:metadata_sizei31235e1:pi6881e4:reqqi250e1:v"), "{s}");
+        assert!(
+            s.starts_with("d1:md11:ut_metadatai3ee13:metadata_sizei31235e1:pi6881e4:reqqi250e1:v"),
+            "{s}"
+        );
         let p = ExtendedHandshake::parse(&enc).unwrap();
         assert_eq!(p, h);
         assert_eq!(p.extension_id(UT_METADATA), Some(3));
@@ -355,8 +384,15 @@ mod tests {
         let j = MetadataMessage::Reject { piece: 0 };
         assert_eq!(j.encode(), b"d8:msg_typei2e5:piecei0ee");
         assert_eq!(MetadataMessage::parse(&j.encode()).unwrap(), j);
-        let d = MetadataMessage::Data { piece: 1, total_size: 20000, data: b"xyz".to_vec() };
-        assert_eq!(d.encode(), b"d8:msg_typei1e5:piecei1e10:total_sizei20000eexyz");
+        let d = MetadataMessage::Data {
+            piece: 1,
+            total_size: 20000,
+            data: b"xyz".to_vec(),
+        };
+        assert_eq!(
+            d.encode(),
+            b"d8:msg_typei1e5:piecei1e10:total_sizei20000eexyz"
+        );
         assert_eq!(MetadataMessage::parse(&d.encode()).unwrap(), d);
         assert!(MetadataMessage::parse(b"d8:msg_typei0e5:piecei0eeXX").is_err());
         assert!(MetadataMessage::parse(b"d8:msg_typei9e5:piecei0ee").is_err());
@@ -397,7 +433,9 @@ mod tests {
         assert!(!a.add_piece(0, total, &info[..16384]).unwrap());
         assert!(a.finish(vec![]).is_err());
         assert!(a.add_piece(1, total, &info[16384..32768]).unwrap());
-        let m = a.finish(vec![vec!["http://127.0.0.1:1/announce".into()]]).unwrap();
+        let m = a
+            .finish(vec![vec!["http://127.0.0.1:1/announce".into()]])
+            .unwrap();
         assert_eq!(m.info_hash, ih);
         assert_eq!(m.info_bytes, info);
         assert_eq!(m.announce.as_deref(), Some("http://127.0.0.1:1/announce"));

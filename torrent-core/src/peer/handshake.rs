@@ -170,14 +170,20 @@ mod tests {
     #[test]
     fn bad_handshakes() {
         let mut b = Handshake::new(InfoHash([0; 20]), [1; 20]).encode();
-        assert_eq!(Handshake::parse(&b[..67]).unwrap_err(), ProtocolError::HandshakeSize(67));
+        assert_eq!(
+            Handshake::parse(&b[..67]).unwrap_err(),
+            ProtocolError::HandshakeSize(67)
+        );
         b[5] = b'X';
         assert_eq!(
             Handshake::parse(&b).unwrap_err().to_string(),
             "handshake: bad protocol string \"BitTXrrent protocol\", expected \"BitTorrent protocol\""
         );
         b[0] = 18;
-        assert_eq!(Handshake::parse(&b).unwrap_err(), ProtocolError::BadHandshakeLength(18));
+        assert_eq!(
+            Handshake::parse(&b).unwrap_err(),
+            ProtocolError::BadHandshakeLength(18)
+        );
         assert!(check_prefix(b"\x13BitT").is_ok());
         assert!(check_prefix(b"\x13GET ").is_err());
     }

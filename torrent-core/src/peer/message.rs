@@ -44,18 +44,37 @@ pub enum Message {
     NotInterested,
     Have(u32),
     Bitfield(Vec<u8>),
-    Request { index: u32, begin: u32, length: u32 },
-    Piece { index: u32, begin: u32, data: Vec<u8> },
-    Cancel { index: u32, begin: u32, length: u32 },
+    Request {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
+    Piece {
+        index: u32,
+        begin: u32,
+        data: Vec<u8>,
+    },
+    Cancel {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
     Port(u16),
     // BEP 6
     SuggestPiece(u32),
     HaveAll,
     HaveNone,
-    RejectRequest { index: u32, begin: u32, length: u32 },
+    RejectRequest {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
     AllowedFast(u32),
     // BEP 10
-    Extended { id: u8, payload: Vec<u8> },
+    Extended {
+        id: u8,
+        payload: Vec<u8>,
+    },
 }
 
 /// Payload length rule of a message id: Some(exact) or None (variable).
@@ -179,9 +198,21 @@ impl Message {
             KeepAlive | Choke | Unchoke | Interested | NotInterested | HaveAll | HaveNone => {}
             Have(i) | SuggestPiece(i) | AllowedFast(i) => out.extend_from_slice(&i.to_be_bytes()),
             Bitfield(b) => out.extend_from_slice(b),
-            Request { index, begin, length }
-            | Cancel { index, begin, length }
-            | RejectRequest { index, begin, length } => {
+            Request {
+                index,
+                begin,
+                length,
+            }
+            | Cancel {
+                index,
+                begin,
+                length,
+            }
+            | RejectRequest {
+                index,
+                begin,
+                length,
+            } => {
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&begin.to_be_bytes());
                 out.extend_from_slice(&length.to_be_bytes());
@@ -235,15 +266,27 @@ impl Message {
             id::BITFIELD => Bitfield(p.to_vec()),
             id::REQUEST => {
                 let (index, begin, length) = triple();
-                Request { index, begin, length }
+                Request {
+                    index,
+                    begin,
+                    length,
+                }
             }
             id::CANCEL => {
                 let (index, begin, length) = triple();
-                Cancel { index, begin, length }
+                Cancel {
+                    index,
+                    begin,
+                    length,
+                }
             }
             id::REJECT_REQUEST => {
                 let (index, begin, length) = triple();
-                RejectRequest { index, begin, length }
+                RejectRequest {
+                    index,
+                    begin,
+                    length,
+                }
             }
             id::PORT => Port(u16::from_be_bytes([p[0], p[1]])),
             id::PIECE => {
@@ -294,15 +337,27 @@ mod tests {
             (Have(0x01020304), vec![0, 0, 0, 5, 4, 1, 2, 3, 4]),
             (Bitfield(vec![0xff, 0x80]), vec![0, 0, 0, 3, 5, 0xff, 0x80]),
             (
-                Request { index: 1, begin: 0x4000, length: 0x4000 },
+                Request {
+                    index: 1,
+                    begin: 0x4000,
+                    length: 0x4000,
+                },
                 vec![0, 0, 0, 13, 6, 0, 0, 0, 1, 0, 0, 0x40, 0, 0, 0, 0x40, 0],
             ),
             (
-                Piece { index: 2, begin: 3, data: b"abc".to_vec() },
+                Piece {
+                    index: 2,
+                    begin: 3,
+                    data: b"abc".to_vec(),
+                },
                 vec![0, 0, 0, 12, 7, 0, 0, 0, 2, 0, 0, 0, 3, b'a', b'b', b'c'],
             ),
             (
-                Cancel { index: 1, begin: 2, length: 3 },
+                Cancel {
+                    index: 1,
+                    begin: 2,
+                    length: 3,
+                },
                 vec![0, 0, 0, 13, 8, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3],
             ),
             (Port(6881), vec![0, 0, 0, 3, 9, 0x1a, 0xe1]),
@@ -310,15 +365,29 @@ mod tests {
             (HaveAll, vec![0, 0, 0, 1, 0x0e]),
             (HaveNone, vec![0, 0, 0, 1, 0x0f]),
             (
-                RejectRequest { index: 9, begin: 0, length: 16384 },
+                RejectRequest {
+                    index: 9,
+                    begin: 0,
+                    length: 16384,
+                },
                 vec![0, 0, 0, 13, 0x10, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0x40, 0],
             ),
             (AllowedFast(258), vec![0, 0, 0, 5, 0x11, 0, 0, 1, 2]),
             (
-                Extended { id: 0, payload: b"de".to_vec() },
+                Extended {
+                    id: 0,
+                    payload: b"de".to_vec(),
+                },
                 vec![0, 0, 0, 4, 20, 0, b'd', b'e'],
             ),
-            (Piece { index: 0, begin: 0, data: vec![] }, vec![0, 0, 0, 9, 7, 0, 0, 0, 0, 0, 0, 0, 0]),
+            (
+                Piece {
+                    index: 0,
+                    begin: 0,
+                    data: vec![],
+                },
+                vec![0, 0, 0, 9, 7, 0, 0, 0, 0, 0, 0, 0, 0],
+            ),
             (Bitfield(vec![]), vec![0, 0, 0, 1, 5]),
         ]
     }
@@ -334,7 +403,11 @@ mod tests {
 
     #[test]
     fn piece_header_matches_encoding() {
-        let m = Message::Piece { index: 5, begin: 32768, data: vec![9; 100] };
+        let m = Message::Piece {
+            index: 5,
+            begin: 32768,
+            data: vec![9; 100],
+        };
         let wire = m.encode();
         assert_eq!(&piece_header(5, 32768, 100)[..], &wire[..13]);
     }
@@ -343,7 +416,11 @@ mod tests {
     fn wrong_lengths_and_unknown_ids() {
         assert_eq!(
             Message::decode_body(&[4, 0, 0, 1]).unwrap_err(),
-            ProtocolError::WrongPayloadLength { msg: "have", len: 3, expected: "4" }
+            ProtocolError::WrongPayloadLength {
+                msg: "have",
+                len: 3,
+                expected: "4"
+            }
         );
         assert_eq!(
             Message::decode_body(&[0, 1]).unwrap_err().to_string(),
@@ -355,9 +432,15 @@ mod tests {
         ));
         assert!(matches!(
             Message::decode_body(&[20]).unwrap_err(),
-            ProtocolError::WrongPayloadLength { msg: "extended", .. }
+            ProtocolError::WrongPayloadLength {
+                msg: "extended",
+                ..
+            }
         ));
-        assert_eq!(Message::decode_body(&[99]).unwrap_err(), ProtocolError::UnknownMessageId(99));
+        assert_eq!(
+            Message::decode_body(&[99]).unwrap_err(),
+            ProtocolError::UnknownMessageId(99)
+        );
         assert_eq!(
             Message::decode_body(&[99]).unwrap_err().to_string(),
             "unknown message id 99"

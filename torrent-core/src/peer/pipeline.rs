@@ -169,7 +169,9 @@ impl PieceDownload {
 
     /// Forget every block (after a failed hash check).
     pub fn reset(&mut self) {
-        self.blocks.iter_mut().for_each(|s| *s = BlockState::Missing);
+        self.blocks
+            .iter_mut()
+            .for_each(|s| *s = BlockState::Missing);
         self.received = 0;
         self.outstanding = 0;
     }
@@ -245,7 +247,12 @@ impl Pipeline {
 
     /// Store a block. Returns the completed piece (removed from the
     /// pipeline) when this block finishes it; the caller verifies it.
-    pub fn on_block(&mut self, index: u32, begin: u32, data: &[u8]) -> Result<Option<PieceDownload>, ProtocolError> {
+    pub fn on_block(
+        &mut self,
+        index: u32,
+        begin: u32,
+        data: &[u8],
+    ) -> Result<Option<PieceDownload>, ProtocolError> {
         let Some(pos) = self.active.iter().position(|p| p.index() == index) else {
             return Err(ProtocolError::UnrequestedBlock {
                 index,
@@ -273,7 +280,10 @@ impl Pipeline {
 
     /// Blocks requested and not yet received (for cancels).
     pub fn outstanding_blocks(&self) -> Vec<BlockRef> {
-        self.active.iter().flat_map(|p| p.outstanding_blocks()).collect()
+        self.active
+            .iter()
+            .flat_map(|p| p.outstanding_blocks())
+            .collect()
     }
 }
 
@@ -289,9 +299,21 @@ mod tests {
         assert_eq!(
             r,
             vec![
-                BlockRef { index: 3, begin: 0, length: 16384 },
-                BlockRef { index: 3, begin: 16384, length: 16384 },
-                BlockRef { index: 3, begin: 32768, length: 40_000 - 32768 },
+                BlockRef {
+                    index: 3,
+                    begin: 0,
+                    length: 16384
+                },
+                BlockRef {
+                    index: 3,
+                    begin: 16384,
+                    length: 16384
+                },
+                BlockRef {
+                    index: 3,
+                    begin: 32768,
+                    length: 40_000 - 32768
+                },
             ]
         );
         assert_eq!(p.outstanding(), 3);
@@ -306,7 +328,10 @@ mod tests {
         assert!(!p.on_block(0, &data[..16384]).unwrap());
         p.requeue(16384);
         assert_eq!(p.outstanding(), 0);
-        assert!(p.on_block(16384, &data[16384..32768]).is_err(), "not requested any more");
+        assert!(
+            p.on_block(16384, &data[16384..32768]).is_err(),
+            "not requested any more"
+        );
         assert_eq!(p.next_request().unwrap().begin, 16384);
         assert!(p.on_block(16384, &data[16384..32768]).unwrap());
         assert_eq!(p.data(), &data[..]);
@@ -331,7 +356,14 @@ mod tests {
         // only piece 2 allowed (allowed fast while choked)
         pl.requeue_all();
         let r = pl.next_requests(|i| i == 2);
-        assert_eq!(r, vec![BlockRef { index: 2, begin: 0, length: 1000 }]);
+        assert_eq!(
+            r,
+            vec![BlockRef {
+                index: 2,
+                begin: 0,
+                length: 1000
+            }]
+        );
         let done = pl.on_block(2, 0, &[7; 1000]).unwrap().unwrap();
         assert_eq!(done.index(), 2);
         assert!(pl.on_block(2, 0, &[7; 1000]).is_err());
@@ -339,7 +371,10 @@ mod tests {
         let mut got = 0;
         while !pl.is_done() {
             for b in pl.next_requests(|_| true) {
-                if let Some(p) = pl.on_block(b.index, b.begin, &vec![1; b.length as usize]).unwrap() {
+                if let Some(p) = pl
+                    .on_block(b.index, b.begin, &vec![1; b.length as usize])
+                    .unwrap()
+                {
                     assert!(p.is_complete());
                     got += 1;
                 }
