@@ -127,7 +127,9 @@ pub fn run(a: &DhtArgs) -> ExitCode {
     let mut complete = false;
     let json = a.json;
     let res = blocking::drive(&socket, &mut node, deadline, |_, ev| match ev {
-        DhtEvent::Peers { lookup, peers: p, .. } if lookup == lid => {
+        DhtEvent::Peers {
+            lookup, peers: p, ..
+        } if lookup == lid => {
             for x in p {
                 if seen.insert(x) {
                     if !json {
