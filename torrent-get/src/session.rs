@@ -607,7 +607,7 @@ impl Session {
             return false;
         }
         let t = &mut self.torrents[tid];
-        if t.banned.contains_key(&p.addr.ip()) {
+        if t.banned.contains_key(&p.addr) {
             p.close("banned peer");
             return false;
         }
@@ -1168,8 +1168,14 @@ impl Session {
         let t = &mut self.torrents[tid];
         let Some(picker) = t.picker.as_mut() else { return };
         if ok {
+            let helped: Vec<usize> = picker.contributors(piece).to_vec();
             picker.piece_verified(piece);
             t.unsaved += 1;
+            for k in helped {
+                if let Some(Some(p)) = self.peers.get(k) {
+                    t.credit(p.addr);
+                }
+            }
             let keys = t.peers.clone();
             for k in keys {
                 if let Some(Some(p)) = self.peers.get_mut(k) {
@@ -1181,13 +1187,14 @@ impl Session {
             self.check_complete(tid, now);
         } else {
             let blame: Vec<usize> = picker.contributors(piece).to_vec();
+            let alone = blame.len() == 1;
             picker.piece_failed(piece);
             t.hash_failures += 1;
             let mut names = Vec::new();
             for k in blame {
                 let Some(Some(p)) = self.peers.get_mut(k) else { continue };
                 names.push(p.addr.to_string());
-                if t.strike(p.addr.ip()) {
+                if t.strike(p.addr, alone) {
                     p.close("banned: sent data that failed the hash check");
                     self.reporter.log(&format!("{}: banned {} after repeated hash failures", t.name, p.addr));
                 }

@@ -4,14 +4,18 @@
 
 use crate::rate::RateMeter;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use torrent_core::picker::Picker;
 use torrent_core::{InfoHash, Metainfo};
 
-/// Hash failures a peer may be part of before it is banned.
-pub const BAN_AFTER_FAILURES: u32 = 2;
+/// Blame points after which a peer is banned: a failed piece it sent alone
+/// counts 2, one it shared with other peers 1 (we cannot tell who lied), and
+/// each piece it helped complete that passed the check takes 1 away. So a
+/// peer sending only bad data goes after 2 pieces of its own, and an honest
+/// peer that shared pieces with a liar is not banned along with it.
+pub const BAN_AFTER_FAILURES: u32 = 4;
 /// Give up on an address after this many failed connections in a row.
 pub const MAX_CONNECT_FAILURES: u32 = 8;
 /// Most peer addresses remembered per torrent (from trackers, PEX, DHT).
@@ -54,8 +58,10 @@ pub struct Torrent {
     pub announced_started: bool,
     pub announced_completed: bool,
     pub candidates: HashMap<SocketAddr, Candidate>,
-    pub banned: HashMap<IpAddr, ()>,
-    pub strikes: HashMap<IpAddr, u32>,
+    /// Keyed by peer address (IP and port): several peers can share an IP
+    /// (NAT, loopback), and one liar must not get them all banned.
+    pub banned: HashMap<SocketAddr, ()>,
+    pub strikes: HashMap<SocketAddr, u32>,
     pub peers: Vec<usize>,
     pub down: RateMeter,
     pub up: RateMeter,
@@ -107,7 +113,7 @@ impl Torrent {
     }
 
     pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
-        if self.banned.contains_key(&addr.ip()) || addr.port() == 0 {
+        if self.banned.contains_key(&addr) || addr.port() == 0 {
             return;
         }
         if self.candidates.len() >= MAX_CANDIDATES && !self.candidates.contains_key(&addr) {
@@ -143,22 +149,30 @@ impl Torrent {
         let mut v: Vec<(&SocketAddr, &Candidate)> = self
             .candidates
             .iter()
-            .filter(|(a, c)| !c.connected && c.next_try <= now && !self.banned.contains_key(&a.ip()))
+            .filter(|(a, c)| !c.connected && c.next_try <= now && !self.banned.contains_key(a))
             .collect();
         v.sort_by_key(|(_, c)| (c.failures, c.next_try));
         v.into_iter().take(max).map(|(a, _)| *a).collect()
     }
 
-    /// Record a hash failure against a peer; true if it is now banned.
-    pub fn strike(&mut self, ip: IpAddr) -> bool {
-        let s = self.strikes.entry(ip).or_insert(0);
-        *s += 1;
+    /// Record a hash failure against a peer (`alone`: it sent every block of
+    /// the piece); true if it is now banned.
+    pub fn strike(&mut self, addr: SocketAddr, alone: bool) -> bool {
+        let s = self.strikes.entry(addr).or_insert(0);
+        *s += if alone { 2 } else { 1 };
         if *s >= BAN_AFTER_FAILURES {
-            self.banned.insert(ip, ());
-            self.candidates.retain(|a, _| a.ip() != ip);
+            self.banned.insert(addr, ());
+            self.candidates.remove(&addr);
             true
         } else {
             false
+        }
+    }
+
+    /// A piece the peer helped with passed the hash check.
+    pub fn credit(&mut self, addr: SocketAddr) {
+        if let Some(s) = self.strikes.get_mut(&addr) {
+            *s = s.saturating_sub(1);
         }
     }
 
