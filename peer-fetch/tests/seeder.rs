@@ -477,3 +477,54 @@ fn closed_stdout_ends_quietly() {
         &std::fs::read(dir.path().join("big.bin")).unwrap()[..100]
     );
 }
+
+#[test]
+fn missing_pieces_and_peers_without_fast_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = payload(dir.path());
+    let t = p.torrent_path.to_str().unwrap();
+    let have: Vec<bool> = (0..p.meta.info.piece_count()).map(|i| i != 1).collect();
+    let partial = Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions {
+            have: Some(have),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let o = run(&[t, &partial.addr().to_string(), "pieces", "0..3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("peer does not have piece 1 (it has 4/5)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(o.stdout.is_empty());
+    assert_eq!(
+        partial.bytes_uploaded(),
+        0,
+        "nothing requested from a peer that lacks a piece"
+    );
+    // Plain BEP 3 peer (no fast extension, no extension protocol).
+    let plain = Seeder::start(
+        &p.meta,
+        &p.dir,
+        SeederOptions {
+            fast: false,
+            extended: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let o = run(&[t, &plain.addr().to_string(), "handshake"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("extensions: none\n") && out.contains("pieces: 5/5\npiece_set: bitfield"),
+        "{out}"
+    );
+    let o = run(&[t, &plain.addr().to_string(), "all"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, payload_bytes(&p));
+}
