@@ -125,19 +125,7 @@ pub(crate) fn check_prefix(b: &[u8]) -> Result<(), ProtocolError> {
     Ok(())
 }
 
-/// A fresh peer id: our prefix followed by 12 random alphanumerics
-/// (printable, unlike [`crate::peer_id::generate`]).
-pub fn generate_peer_id() -> [u8; 20] {
-    use rand::Rng;
-    const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut id = [0u8; 20];
-    id[..8].copy_from_slice(CLIENT_PREFIX);
-    let mut rng = rand::thread_rng();
-    for b in &mut id[8..] {
-        *b = ALNUM[rng.gen_range(0..ALNUM.len())];
-    }
-    id
-}
+pub use crate::peer_id::generate as generate_peer_id;
 
 #[cfg(test)]
 mod tests {
