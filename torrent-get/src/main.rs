@@ -3,6 +3,7 @@
 mod announce;
 mod choke;
 mod demo;
+mod dht;
 mod disk;
 mod peer;
 mod progress;
@@ -92,6 +93,16 @@ struct Cli {
     /// Do not exchange peers with peers (BEP 11 PEX; never used for private torrents)
     #[arg(long)]
     no_pex: bool,
+    /// Do not use the DHT (BEP 5; never used for private torrents)
+    #[arg(long)]
+    no_dht: bool,
+    /// DHT bootstrap node (repeatable); default: the well-known public routers
+    #[arg(long, value_name = "HOST:PORT")]
+    dht_bootstrap: Vec<String>,
+    /// File that keeps the DHT node table between runs
+    /// (default: ~/.cache/torrent-get/dht.dat)
+    #[arg(long, value_name = "FILE")]
+    dht_state: Option<PathBuf>,
     /// JSON events on stdout, one per line
     #[arg(long)]
     json: bool,
@@ -184,8 +195,8 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
                 jobs.push(Job::Torrent { meta, select: select.clone() });
             }
             Source::Magnet(m) => {
-                if m.trackers.is_empty() && m.peers.is_empty() && cli.peers.is_empty() {
-                    anyhow::bail!("{s}: no trackers and no peers to ask (add --peer IP:PORT)");
+                if m.trackers.is_empty() && m.peers.is_empty() && cli.peers.is_empty() && (cli.no_dht || cli.demo) {
+                    anyhow::bail!("{s}: no trackers, no peers and no DHT to ask (add --peer IP:PORT)");
                 }
                 jobs.push(Job::Magnet { magnet: m, select: select.clone() });
             }
@@ -222,6 +233,13 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         tracker_timeout: Duration::from_secs(cli.tracker_timeout.max(1)),
         announce_interval_min: Duration::from_secs(if cli.demo { 5 } else { 30 }),
         pex: !cli.no_pex,
+        dht: !cli.no_dht && !cli.demo,
+        dht_bootstrap: if cli.dht_bootstrap.is_empty() {
+            torrent_core::dht::DEFAULT_BOOTSTRAP.iter().map(|s| s.to_string()).collect()
+        } else {
+            cli.dht_bootstrap.clone()
+        },
+        dht_state: cli.dht_state.clone().or_else(dht::default_state_path),
     };
     let mut session = Session::new(cfg, jobs, stop)?;
     Ok(match session.run() {

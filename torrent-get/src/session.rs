@@ -7,6 +7,7 @@
 
 use crate::announce::{self, AnnounceResult};
 use crate::choke;
+use crate::dht::Dht;
 use crate::disk::{self, Backlog, DiskEvent, DiskJob};
 use crate::peer::{Peer, Phase, MAX_OUT_BUFFER, MAX_PEER_REQUESTS, MAX_PIPELINE, MAX_REQUEST_LEN, MIN_PIPELINE};
 use crate::progress::Reporter;
@@ -23,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use torrent_core::dht::node::DhtEvent;
 use torrent_core::peer::bitfield::Bitfield;
 use torrent_core::peer::extension::{ExtendedHandshake, MetadataAssembler, MetadataMessage, UT_METADATA};
 use torrent_core::peer::handshake::Handshake;
@@ -33,7 +35,11 @@ use torrent_core::{InfoHash, Metainfo};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const FIRST_PEER: usize = 2;
+const DHT: Token = Token(2);
+const FIRST_PEER: usize = 3;
+/// Time between DHT lookups (get_peers + announce_peer) of a torrent.
+const DHT_EVERY: Duration = Duration::from_secs(300);
+const DHT_RETRY: Duration = Duration::from_secs(60);
 
 /// The id we ask peers to use for ut_metadata messages to us.
 const OUR_UT_METADATA: u8 = 1;
@@ -79,6 +85,12 @@ pub struct Config {
     pub announce_interval_min: Duration,
     /// Peer exchange (BEP 11), never for private torrents.
     pub pex: bool,
+    /// The DHT (BEP 5), never for private torrents.
+    pub dht: bool,
+    /// DHT bootstrap nodes, `host:port`.
+    pub dht_bootstrap: Vec<String>,
+    /// Where the DHT node table is saved between runs.
+    pub dht_state: Option<PathBuf>,
 }
 
 /// A torrent to add: a parsed .torrent or a magnet link.
@@ -124,6 +136,7 @@ pub struct Session {
     optimistic: Option<usize>,
     /// Peers with unread socket data (stopped early for a bound); revisited.
     unread: Vec<usize>,
+    dht: Option<Dht>,
 }
 
 impl Session {
@@ -153,6 +166,23 @@ impl Session {
             anyhow::bail!("cannot listen: {}", bind_errors.join("; "));
         }
         let now = Instant::now();
+        let mut dht = None;
+        if cfg.dht {
+            let ip = listener
+                .as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| a.ip())
+                .unwrap_or_else(|| "0.0.0.0".parse().expect("valid"));
+            let mut d = Dht::start(
+                SocketAddr::new(ip, listen_port),
+                cfg.dht_state.clone(),
+                cfg.dht_bootstrap.clone(),
+                waker.clone(),
+                now,
+            )?;
+            poll.registry().register(&mut d.socket, DHT, Interest::READABLE)?;
+            dht = Some(d);
+        }
         let mut s = Session {
             reporter: Reporter::new(cfg.json, cfg.quiet),
             down_bucket: TokenBucket::new(cfg.max_download_rate, now),
@@ -178,6 +208,7 @@ impl Session {
             last_optimistic: now,
             optimistic: None,
             unread: Vec::new(),
+            dht,
         };
         if s.listener.is_some() {
             s.reporter.log(&format!("listening on port {}", s.listen_port));
@@ -258,6 +289,11 @@ impl Session {
                 match ev.token() {
                     LISTENER => self.accept(now),
                     WAKER => {}
+                    DHT => {
+                        if let Some(d) = self.dht.as_mut() {
+                            d.readable(now);
+                        }
+                    }
                     Token(t) => {
                         let key = t - FIRST_PEER;
                         self.peer_ready(key, ev.is_writable(), ev.is_readable() || ev.is_read_closed() || ev.is_error(), now);
@@ -270,6 +306,7 @@ impl Session {
             }
             self.drain_disk(now);
             self.drain_announces(now);
+            self.pump_dht(now);
             if now.duration_since(last_tick) >= Duration::from_secs(1) {
                 last_tick = now;
                 self.tick(now);
@@ -303,6 +340,9 @@ impl Session {
                 // Best effort, bounded: do not wait for slow trackers.
                 announce::spawn(t.id, t.trackers.clone(), req, Duration::from_secs(2), self.ann_tx.clone(), self.waker.clone());
             }
+        }
+        if let Some(d) = &self.dht {
+            d.save();
         }
         let _ = self.disk_tx.send(DiskJob::Shutdown);
         if let Some(h) = self.disk_thread.take() {
@@ -1389,6 +1429,53 @@ impl Session {
                 p.send(&Message::Extended { id, payload: PexMessage { added, dropped }.encode() }, now);
             }
         }
+    }
+
+    /// Drive the DHT node: timeouts, datagrams out, events in.
+    fn pump_dht(&mut self, now: Instant) {
+        let Some(d) = self.dht.as_mut() else { return };
+        d.pump(now);
+        for ev in d.events() {
+            match ev {
+                DhtEvent::Peers { info_hash, peers, .. } => {
+                    if let Some(t) = self.torrents.iter_mut().find(|t| t.info_hash == info_hash) {
+                        if !t.is_private() {
+                            for a in peers {
+                                t.add_candidate(a, now);
+                            }
+                        }
+                    }
+                }
+                DhtEvent::LookupDone { lookup, info_hash, peers_found, .. } => {
+                    if let Some(t) = self.torrents.iter_mut().find(|t| t.dht_lookup == Some(lookup)) {
+                        t.dht_lookup = None;
+                        t.next_dht = now + if peers_found == 0 { DHT_RETRY } else { DHT_EVERY };
+                    }
+                    self.reporter.event(json!({"event": "dht", "info_hash": info_hash.to_hex(), "peers": peers_found}));
+                }
+                DhtEvent::Announced { .. } | DhtEvent::Bootstrapped { .. } => {}
+            }
+        }
+        // Start due lookups (announce_peer does get_peers first).
+        let port = self.listen_port;
+        for t in &mut self.torrents {
+            if t.dht_lookup.is_some() || now < t.next_dht || t.is_private() {
+                continue;
+            }
+            if !matches!(t.state, State::Metadata | State::Downloading | State::Seeding) {
+                continue;
+            }
+            let res = if port != 0 {
+                d.node.announce_peer(t.info_hash, Some(port), now)
+            } else {
+                d.node.get_peers(t.info_hash, now)
+            };
+            match res {
+                Ok(id) => t.dht_lookup = Some(id),
+                Err(_) => t.next_dht = now + DHT_RETRY,
+            }
+        }
+        d.pump(now);
     }
 
     fn connect_more(&mut self, now: Instant) {

@@ -77,6 +77,9 @@ pub struct Torrent {
     pub started_at: Instant,
     /// Verified pieces not yet in the resume file.
     pub unsaved: usize,
+    /// The DHT lookup in progress, and when to start the next.
+    pub dht_lookup: Option<torrent_core::dht::lookup::LookupId>,
+    pub next_dht: Instant,
 }
 
 impl Torrent {
@@ -109,6 +112,8 @@ impl Torrent {
             completed_at: None,
             started_at: now,
             unsaved: 0,
+            dht_lookup: None,
+            next_dht: now,
         }
     }
 

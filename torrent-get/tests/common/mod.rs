@@ -17,7 +17,8 @@ pub fn bin() -> &'static str {
 /// listener on a free port, quiet, bounded time.
 pub fn cmd(timeout_secs: u64) -> Command {
     let mut c = Command::new(bin());
-    c.args(["--listen", "127.0.0.1:0", "-q", "--timeout", &timeout_secs.to_string()]);
+    // --no-dht: tests never contact the public DHT routers (loopback only).
+    c.args(["--listen", "127.0.0.1:0", "--no-dht", "-q", "--timeout", &timeout_secs.to_string()]);
     c.stdin(Stdio::null());
     c
 }

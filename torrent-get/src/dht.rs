@@ -1,0 +1,130 @@
+//! The DHT (BEP 5) in the event loop: torrent-core's sans-IO `DhtNode`
+//! driven over one non-blocking UDP socket registered with the loop's
+//! `mio::Poll`. The loop feeds it datagrams and timeouts and forwards the
+//! peers it finds to the torrents; the node table is saved between runs.
+//!
+//! Why our own node and not a crate: the node must live inside the one event
+//! loop (no second thread owning shared state), speak IPv4 and IPv6 transport
+//! the same way as the rest of the loop, and be testable byte for byte on
+//! loopback; torrent-core's node is sans-IO, so the loop drives it like the
+//! peer codec.
+
+use mio::net::UdpSocket;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+use torrent_core::dht::node::{Config, DhtEvent, DhtNode};
+use torrent_core::dht::persist::SavedState;
+use torrent_core::dht::NodeId;
+
+pub struct Dht {
+    pub socket: UdpSocket,
+    pub node: DhtNode,
+    state_path: Option<PathBuf>,
+    buf: Vec<u8>,
+    /// Bootstrap addresses resolved off the loop (DNS is blocking).
+    resolved: Receiver<Vec<SocketAddr>>,
+}
+
+impl Dht {
+    /// Bind the UDP socket and load the saved node table. Host names in
+    /// `bootstrap` are resolved on a helper thread that wakes the loop.
+    pub fn start(
+        bind: SocketAddr,
+        state_path: Option<PathBuf>,
+        bootstrap: Vec<String>,
+        waker: Arc<mio::Waker>,
+        now: Instant,
+    ) -> io::Result<Dht> {
+        let socket = UdpSocket::bind(bind).or_else(|_| UdpSocket::bind(SocketAddr::new(bind.ip(), 0)))?;
+        let saved = state_path
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| SavedState::from_bytes(&b).ok());
+        let node = match &saved {
+            Some(s) => DhtNode::from_saved(s, Config::default(), now),
+            None => DhtNode::new(NodeId::random(), now),
+        };
+        let (tx, resolved): (Sender<Vec<SocketAddr>>, _) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("dht-resolve".into()).spawn(move || {
+            let mut addrs = Vec::new();
+            for b in bootstrap {
+                if let Ok(it) = b.to_socket_addrs() {
+                    // The node speaks IPv4 (26-byte compact node infos).
+                    addrs.extend(it.filter(|a| a.is_ipv4()));
+                }
+            }
+            let _ = tx.send(addrs);
+            let _ = waker.wake();
+        })?;
+        Ok(Dht { socket, node, state_path, buf: vec![0u8; 64 * 1024], resolved })
+    }
+
+    /// Read every waiting datagram (edge-triggered: until WouldBlock).
+    pub fn readable(&mut self, now: Instant) {
+        loop {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((n, from)) => {
+                    let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+                    self.node.handle_datagram(from, &self.buf[..n], now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP errors from earlier sends surface here; keep reading.
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// Bootstrap once the resolver thread is done; handle due timeouts;
+    /// send what the node queued (a datagram the socket refuses is dropped:
+    /// UDP is lossy anyway and the node retries).
+    pub fn pump(&mut self, now: Instant) {
+        if let Ok(addrs) = self.resolved.try_recv() {
+            if !addrs.is_empty() {
+                self.node.bootstrap(&addrs, now);
+            }
+        }
+        if self.node.next_timeout().is_some_and(|t| t <= now) {
+            self.node.handle_timeout(now);
+        }
+        while let Some((to, bytes)) = self.node.poll_transmit() {
+            let to = match (to, self.socket.local_addr()) {
+                // An IPv6 socket reaches IPv4 nodes through mapped addresses.
+                (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
+                    SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+                }
+                (a, _) => a,
+            };
+            let _ = self.socket.send_to(&bytes, to);
+        }
+    }
+
+    pub fn events(&mut self) -> Vec<DhtEvent> {
+        std::iter::from_fn(|| self.node.poll_event()).collect()
+    }
+
+    pub fn save(&self) {
+        if let Some(p) = &self.state_path {
+            if let Some(dir) = p.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let tmp = p.with_extension("tmp");
+            if std::fs::write(&tmp, self.node.saved_state().to_bytes()).is_ok() {
+                let _ = std::fs::rename(&tmp, p);
+            }
+        }
+    }
+}
+
+/// Where the node table is kept by default: `$XDG_CACHE_HOME/torrent-get/dht.dat`
+/// or `~/.cache/torrent-get/dht.dat`.
+pub fn default_state_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("torrent-get").join("dht.dat"))
+}
