@@ -582,7 +582,7 @@ impl DhtNode {
                 tid,
                 Response {
                     id: self.id,
-                    nodes: self.table.closest(&target, K),
+                    nodes: self.closest_for(&target, from),
                     ..Default::default()
                 },
             ),
@@ -597,7 +597,7 @@ impl DhtNode {
                     tid,
                     Response {
                         id: self.id,
-                        nodes: self.table.closest(&info_hash, K),
+                        nodes: self.closest_for(&info_hash, from),
                         values,
                         token: Some(self.tokens.token_for(*from.ip())),
                     },
@@ -633,6 +633,14 @@ impl DhtNode {
         };
         let m = self.stamp(reply);
         self.send(SocketAddr::V4(from), m.encode());
+    }
+
+    /// The K closest nodes we know, leaving out the one asking.
+    fn closest_for(&self, target: &NodeId, asking: SocketAddrV4) -> Vec<NodeInfo> {
+        let mut v = self.table.closest(target, K + 1);
+        v.retain(|n| n.addr != asking);
+        v.truncate(K);
+        v
     }
 
     fn on_response(&mut self, from: SocketAddrV4, tid: &[u8], r: Response, now: Instant) {
