@@ -2,6 +2,7 @@
 //! (HTTP and UDP) and an embedded seeder, all on loopback. Used by the tests
 //! of every crate and by the demo swarm.
 
+pub mod dht;
 pub mod payload;
 pub mod seeder;
 pub mod tracker;
