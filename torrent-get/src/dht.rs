@@ -4,10 +4,10 @@
 //! peers it finds to the torrents; the node table is saved between runs.
 //!
 //! Why our own node and not a crate: the node must live inside the one event
-//! loop (no second thread owning shared state), speak IPv4 and IPv6 transport
-//! the same way as the rest of the loop, and be testable byte for byte on
-//! loopback; torrent-core's node is sans-IO, so the loop drives it like the
-//! peer codec.
+//! loop (no second thread owning shared state: the `mainline` crate runs its
+//! own thread and would need one more channel hop per event) and be testable
+//! byte for byte on loopback; torrent-core's node is sans-IO, so the loop
+//! drives it like the peer codec. It speaks IPv4, as BEP 5 does.
 
 use mio::net::UdpSocket;
 use std::io;
@@ -67,10 +67,7 @@ impl Dht {
     pub fn readable(&mut self, now: Instant) {
         loop {
             match self.socket.recv_from(&mut self.buf) {
-                Ok((n, from)) => {
-                    let from = SocketAddr::new(from.ip().to_canonical(), from.port());
-                    self.node.handle_datagram(from, &self.buf[..n], now);
-                }
+                Ok((n, from)) => self.node.handle_datagram(from, &self.buf[..n], now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // ICMP errors from earlier sends surface here; keep reading.
@@ -92,13 +89,6 @@ impl Dht {
             self.node.handle_timeout(now);
         }
         while let Some((to, bytes)) = self.node.poll_transmit() {
-            let to = match (to, self.socket.local_addr()) {
-                // An IPv6 socket reaches IPv4 nodes through mapped addresses.
-                (SocketAddr::V4(v4), Ok(SocketAddr::V6(_))) => {
-                    SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
-                }
-                (a, _) => a,
-            };
             let _ = self.socket.send_to(&bytes, to);
         }
     }

@@ -168,10 +168,13 @@ impl Session {
         let now = Instant::now();
         let mut dht = None;
         if cfg.dht {
+            // The DHT node speaks IPv4 (BEP 5): bind the listener's IPv4
+            // address, or all IPv4 addresses when listening on IPv6.
             let ip = listener
                 .as_ref()
                 .and_then(|l| l.local_addr().ok())
                 .map(|a| a.ip())
+                .filter(|ip| ip.is_ipv4())
                 .unwrap_or_else(|| "0.0.0.0".parse().expect("valid"));
             let mut d = Dht::start(
                 SocketAddr::new(ip, listen_port),
@@ -353,6 +356,11 @@ impl Session {
             if let DiskEvent::Error { torrent, msg } = ev {
                 self.fail_torrent(torrent, msg);
             }
+        }
+        // Stopped (signal, time limit) while only seeding: every download is
+        // complete, which is a success (exit 0), not "stopped before completion".
+        if outcome == Outcome::Partial && self.torrents.iter().all(|t| matches!(t.state, State::Done | State::Seeding)) {
+            outcome = Outcome::Done;
         }
         for i in 0..self.torrents.len() {
             let snap = self.torrents[i].snapshot(now);
