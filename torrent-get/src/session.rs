@@ -780,12 +780,13 @@ impl Session {
                 }
             }
             HaveMsg::Bitfield(bytes) => {
-                if p.have.as_ref().is_some_and(|b| b.count() > 0) {
-                    p.close("bitfield after other have messages");
-                    return;
-                }
                 match Bitfield::from_bytes(&bytes, n) {
                     Ok(bf) => {
+                        // A later bitfield replaces what we knew (aria2 sends
+                        // its bitfield a second time after `interested`).
+                        if let Some(old) = p.have.take() {
+                            picker.peer_gone(usize::MAX, |i| old.get(i));
+                        }
                         picker.peer_has_pieces(|i| bf.get(i));
                         p.have = Some(bf);
                     }
