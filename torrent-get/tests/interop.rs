@@ -201,7 +201,7 @@ fn torrent_get_downloads_from_transmission() {
 /// Start `torrent-get --seed-only` on a fixed port over `p`'s data.
 fn torrent_get_seeder(p: &Payload, port: u16, logs: &Path) -> Proc {
     let mut c = Command::new(bin());
-    c.args(["--seed-only", "--json", "-q", "--timeout", "80", "--listen", &format!("127.0.0.1:{port}")]);
+    c.args(["--seed-only", "--no-dht", "--json", "-q", "--timeout", "80", "--listen", &format!("127.0.0.1:{port}")]);
     c.arg("-o").arg(&p.dir).arg(&p.torrent_path);
     let proc = Proc::spawn("torrent-get-seed", c, logs);
     assert!(wait_listening(port, Duration::from_secs(20)), "torrent-get not listening\n{}", proc.log_text());
@@ -276,7 +276,7 @@ fn two_torrent_get_halves_complete_each_other() {
     let (pa, pb) = (free_port(), free_port());
     let start = |dir: &Path, me: u16, other: u16| {
         let mut c = Command::new(bin());
-        c.args(["--json", "-q", "--timeout", "60", "--seed-time", "3"]);
+        c.args(["--no-dht", "--json", "-q", "--timeout", "60", "--seed-time", "3"]);
         c.args(["--listen", &format!("127.0.0.1:{me}"), "--peer", &format!("127.0.0.1:{other}")]);
         c.arg("-o").arg(dir).arg(&p.torrent_path);
         Live::spawn(c)
