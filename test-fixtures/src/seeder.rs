@@ -44,6 +44,17 @@ pub enum Behaviour {
     DisconnectMidPiece,
     /// On the first request, announces a 64 MiB piece message.
     OversizedMessage,
+    /// Claims every piece (have_all / full bitfield), unchokes, and never
+    /// answers a request.
+    LyingBitfield,
+    /// Besides answering requests honestly, sends blocks nobody requested,
+    /// filled with garbage (a pollution attack).
+    UnrequestedPieces,
+    /// After the handshake sends nothing but keep-alives, as fast as the
+    /// peer takes them, and never unchokes.
+    KeepAliveFlood,
+    /// Sends its handshake one byte every half second (slow-loris).
+    SlowLoris,
 }
 
 #[derive(Debug, Clone)]
@@ -326,6 +337,19 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
     let mut ours = Handshake::new(sh.meta.info_hash, sh.peer_id);
     ours.set_fast(sh.opts.fast);
     ours.set_extended(sh.opts.extended);
+    if sh.opts.behaviour == Behaviour::SlowLoris {
+        for b in ours.encode() {
+            c.stream.write_all(&[b])?;
+            let until = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < until {
+                if c.stopped() {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        return Ok(());
+    }
     c.stream.write_all(&ours.encode())?;
     let fast = ours.supports_fast() && theirs.supports_fast();
     let extended = ours.supports_extended() && theirs.supports_extended();
@@ -352,9 +376,21 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
             payload: eh.encode(),
         })?;
     }
+    if sh.opts.behaviour == Behaviour::KeepAliveFlood {
+        c.stream.set_write_timeout(Some(Duration::from_millis(100)))?;
+        while !c.stopped() {
+            match c.stream.write_all(&[0u8; 4 * 256]) {
+                Ok(()) => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e) => return Err(e),
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        return Ok(());
+    }
     let have = match &sh.opts.have {
-        Some(v) => Bitfield::from_bools(v),
-        None => Bitfield::full(info.piece_count()),
+        Some(v) if sh.opts.behaviour != Behaviour::LyingBitfield => Bitfield::from_bools(v),
+        _ => Bitfield::full(info.piece_count()),
     };
     if fast && have.is_complete() {
         c.send(Message::HaveAll)?;
@@ -383,6 +419,13 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
                 if sh.opts.behaviour != Behaviour::ChokeForever && c.state.am_choking =>
             {
                 c.send(Message::Unchoke)?;
+                if sh.opts.behaviour == Behaviour::UnrequestedPieces {
+                    send_garbage_blocks(&mut c, 64)?;
+                }
+            }
+            Event::Request(_) if sh.opts.behaviour == Behaviour::LyingBitfield => {
+                // Swallow every request: the peer waits in vain.
+                while c.state.pop_peer_request().is_some() {}
             }
             Event::RequestWhileChoked(b) if fast => {
                 c.send(Message::RejectRequest {
@@ -430,6 +473,9 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
                         }
                     }
                     send_block(&mut c, &mut storage, b, &mut block)?;
+                    if sh.opts.behaviour == Behaviour::UnrequestedPieces {
+                        send_garbage_blocks(&mut c, 2)?;
+                    }
                 }
             }
             Event::Extended { id, payload } if id == SEEDER_UT_METADATA_ID => {
@@ -471,6 +517,29 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
             _ => {}
         }
     }
+}
+
+/// Blocks at pseudo-random places, never requested, full of garbage.
+fn send_garbage_blocks(c: &mut Conn<'_>, n: usize) -> io::Result<()> {
+    let info = &c.sh.meta.info;
+    let blocks_per_piece = info.piece_length.div_ceil(16384).max(1);
+    let mut x = c.sh.port as u64 * 2_654_435_761 + 1;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let index = (x % info.piece_count() as u64) as u32;
+        let begin = ((x >> 20) % blocks_per_piece) as u32 * 16384;
+        let plen = info.piece_len(index as usize);
+        if begin as u64 >= plen {
+            continue;
+        }
+        let len = (plen - begin as u64).min(16384) as usize;
+        let data = vec![0xA5u8; len];
+        c.stream.write_all(&piece_header(index, begin, len))?;
+        c.stream.write_all(&data)?;
+    }
+    Ok(())
 }
 
 fn read_block(

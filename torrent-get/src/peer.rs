@@ -17,7 +17,8 @@ use torrent_core::picker::Block;
 pub const MAX_PEER_REQUESTS: usize = 256;
 /// Largest block a peer may request from us.
 pub const MAX_REQUEST_LEN: u32 = 128 * 1024;
-/// Initial and bounds of our request pipeline depth per peer.
+/// Initial (slow start) and bounds of our request pipeline depth per peer;
+/// it grows with the peer's rate.
 pub const MIN_PIPELINE: usize = 16;
 pub const MAX_PIPELINE: usize = 512;
 /// Stop reading from a peer while this much is waiting to be sent to it.
@@ -94,6 +95,13 @@ pub struct Peer {
     pub up: RateMeter,
     /// Set when the loop decided to drop this peer.
     pub closing: Option<String>,
+    /// Reading paused: too much is waiting to be sent to this peer.
+    pub read_paused: bool,
+    /// Bytes of blocks the peer sent that we had not asked it for.
+    pub unrequested: u64,
+    /// A piece this peer helped with failed its hash check: one request at
+    /// a time until a piece it helped with passes.
+    pub probation: bool,
 }
 
 impl Peer {
@@ -127,7 +135,7 @@ impl Peer {
             peer_choking: true,
             peer_interested: false,
             requests: HashSet::new(),
-            pipeline: MIN_PIPELINE * 4,
+            pipeline: MIN_PIPELINE,
             peer_requests: VecDeque::new(),
             reads_in_flight: 0,
             started: now,
@@ -138,6 +146,9 @@ impl Peer {
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             closing: None,
+            read_paused: false,
+            unrequested: 0,
+            probation: false,
         }
     }
 

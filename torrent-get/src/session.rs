@@ -59,6 +59,8 @@ const MAX_HALF_OPEN: usize = 16;
 const ENDGAME_DEPTH: usize = 8;
 const RECHOKE_EVERY: Duration = Duration::from_secs(10);
 const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
+/// Unrequested block data a peer may send before it is dropped.
+const MAX_UNREQUESTED: u64 = 2 * 1024 * 1024;
 /// Most reads for one peer's requests waiting for the disk at once.
 const MAX_READS_PER_PEER: usize = 8;
 
@@ -518,6 +520,11 @@ impl Session {
             if p.closing.is_none() {
                 if let Err(e) = p.flush() {
                     p.close(format!("write failed: {e}"));
+                } else if p.read_paused && p.out_pending() < MAX_OUT_BUFFER / 2 {
+                    // Room again: read what arrived meanwhile (edge-triggered
+                    // readiness will not tell us again).
+                    p.read_paused = false;
+                    self.unread.push(key);
                 }
             }
         }
@@ -529,8 +536,9 @@ impl Session {
         loop {
             let p = self.peers[key].as_mut().expect("live peer");
             if p.out_pending() > MAX_OUT_BUFFER {
-                // The peer does not read what we send: stop reading its requests.
-                self.unread.push(key);
+                // The peer does not read what we send: stop reading its
+                // requests until the buffer drains (see flush_peer).
+                p.read_paused = true;
                 return;
             }
             let r = match p.read_some(256 * 1024) {
@@ -841,7 +849,7 @@ impl Session {
         if self.backlog.get() > MAX_DISK_BACKLOG {
             return;
         }
-        let mut depth = if p.snubbed { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
+        let mut depth = if p.snubbed || p.probation { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
         if p.requests.len() >= depth.min(ENDGAME_DEPTH) {
             // In endgame, only peers that drained their own queue duplicate
             // others' blocks, a few at a time: little over-download.
@@ -887,8 +895,14 @@ impl Session {
             t.wasted += len;
             return;
         };
-        if !was_requested && !picker.in_endgame() && index as usize >= picker.num_pieces() {
-            p.close(format!("piece {index} out of range"));
+        if !was_requested {
+            // Only blocks we asked this peer for are kept: unrequested data
+            // (late blocks after a choke or cancel, or pollution) is dropped.
+            t.wasted += len;
+            p.unrequested += len;
+            if p.unrequested > MAX_UNREQUESTED {
+                p.close("sent too much data we did not ask for");
+            }
             return;
         }
         match picker.block_received(key, block) {
@@ -1221,8 +1235,9 @@ impl Session {
             picker.piece_verified(piece);
             t.unsaved += 1;
             for k in helped {
-                if let Some(Some(p)) = self.peers.get(k) {
+                if let Some(Some(p)) = self.peers.get_mut(k) {
                     t.credit(p.addr);
+                    p.probation = false;
                 }
             }
             let keys = t.peers.clone();
@@ -1243,6 +1258,7 @@ impl Session {
             for k in blame {
                 let Some(Some(p)) = self.peers.get_mut(k) else { continue };
                 names.push(p.addr.to_string());
+                p.probation = true;
                 if t.strike(p.addr, alone) {
                     p.close("banned: sent data that failed the hash check");
                     self.reporter.log(&format!("{}: banned {} after repeated hash failures", t.name, p.addr));
@@ -1342,7 +1358,7 @@ impl Session {
                         p.send(&Message::KeepAlive, now);
                     }
                     let rate = p.down.rate(now);
-                    p.pipeline = ((rate / 16384.0) as usize + MIN_PIPELINE).clamp(MIN_PIPELINE * 4, MAX_PIPELINE);
+                    p.pipeline = ((rate / 16384.0) as usize + MIN_PIPELINE).clamp(MIN_PIPELINE, MAX_PIPELINE);
                     if !p.requests.is_empty() && !p.snubbed && now.duration_since(p.last_block) > SNUB_TIMEOUT {
                         // Snubbed: give its requests to others, ask one at a time.
                         p.snubbed = true;

@@ -4,7 +4,7 @@
 
 use crate::rate::RateMeter;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use torrent_core::picker::Picker;
@@ -82,6 +82,16 @@ pub struct Torrent {
     pub next_dht: Instant,
 }
 
+/// Addresses a peer list may contain that can never be a peer: port 0,
+/// unspecified, broadcast and multicast addresses.
+pub fn is_connectable(addr: &SocketAddr) -> bool {
+    let bad_ip = match addr.ip().to_canonical() {
+        IpAddr::V4(v4) => v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast(),
+        IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
+    };
+    addr.port() != 0 && !bad_ip
+}
+
 impl Torrent {
     pub fn new(id: usize, info_hash: InfoHash, name: String, dir: PathBuf, now: Instant) -> Torrent {
         Torrent {
@@ -118,7 +128,7 @@ impl Torrent {
     }
 
     pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
-        if self.banned.contains_key(&addr) || addr.port() == 0 {
+        if self.banned.contains_key(&addr) || !is_connectable(&addr) {
             return;
         }
         if self.candidates.len() >= MAX_CANDIDATES && !self.candidates.contains_key(&addr) {
@@ -161,8 +171,11 @@ impl Torrent {
     }
 
     /// Record a hash failure against a peer (`alone`: it sent every block of
-    /// the piece); true if it is now banned.
+    /// the piece); true if this failure got it banned.
     pub fn strike(&mut self, addr: SocketAddr, alone: bool) -> bool {
+        if self.banned.contains_key(&addr) {
+            return false; // already banned
+        }
         let s = self.strikes.entry(addr).or_insert(0);
         *s += if alone { 2 } else { 1 };
         if *s >= BAN_AFTER_FAILURES {
@@ -221,5 +234,33 @@ impl Torrent {
             peers: self.peers.len(),
             seeding: self.state == State::Seeding,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_addresses_are_not_candidates() {
+        for bad in ["0.0.0.0:6881", "255.255.255.255:1", "224.0.0.1:1", "127.0.0.1:0", "[::]:1", "[ff02::1]:1"] {
+            assert!(!is_connectable(&bad.parse().unwrap()), "{bad}");
+        }
+        assert!(is_connectable(&"127.0.0.1:6881".parse().unwrap()));
+        assert!(is_connectable(&"[::1]:6881".parse().unwrap()));
+        let now = Instant::now();
+        let mut t = Torrent::new(0, InfoHash([0; 20]), "t".into(), PathBuf::from("."), now);
+        t.add_candidate("0.0.0.0:1".parse().unwrap(), now);
+        assert!(t.candidates.is_empty());
+        t.add_candidate("127.0.0.1:5".parse().unwrap(), now);
+        assert_eq!(t.ready_candidates(now, 10).len(), 1);
+        t.connection_failed("127.0.0.1:5".parse().unwrap(), now, false);
+        assert!(t.ready_candidates(now, 10).is_empty(), "back-off after a failure");
+        let a: SocketAddr = "127.0.0.1:5".parse().unwrap();
+        assert!(!t.strike(a, true));
+        assert!(t.strike(a, true), "banned after two pieces of its own failed");
+        assert!(t.candidates.is_empty());
+        t.add_candidate(a, now);
+        assert!(t.candidates.is_empty(), "banned addresses are not candidates again");
     }
 }
