@@ -174,13 +174,18 @@ impl Picker {
         }
     }
 
-    /// A peer left: forget its pieces and release its requests.
-    pub fn peer_gone(&mut self, peer: PeerKey, has: impl Fn(usize) -> bool) {
+    /// Forget pieces a peer had (it left, or replaced its bitfield).
+    pub fn peer_lost_pieces(&mut self, has: impl Fn(usize) -> bool) {
         for i in 0..self.availability.len() {
             if has(i) {
                 self.availability[i] = self.availability[i].saturating_sub(1);
             }
         }
+    }
+
+    /// A peer left: forget its pieces and release its requests.
+    pub fn peer_gone(&mut self, peer: PeerKey, has: impl Fn(usize) -> bool) {
+        self.peer_lost_pieces(has);
         self.release_peer(peer);
     }
 

@@ -807,8 +807,7 @@ impl Session {
             }
             HaveMsg::All => {
                 if let Some(old) = p.have.take() {
-                    let old2 = old.clone();
-                    picker.peer_gone(usize::MAX, |i| old2.get(i));
+                    picker.peer_lost_pieces(|i| old.get(i));
                 }
                 picker.peer_has_pieces(|_| true);
                 p.have = Some(Bitfield::full(n));
