@@ -74,3 +74,36 @@ fn second_seeder_learned_only_through_pex() {
     assert_same_tree(&seed.path().join("pex"), &out.path().join("pex"));
     drop(first);
 }
+
+#[test]
+fn private_torrents_never_use_the_dht() {
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let data = seed.path().join("priv.bin");
+    test_fixtures::payload::write_pseudo_random_file(&data, 100_000, 23).unwrap();
+    let opts = torrent_core::create::CreateOptions { private: true, piece_length: Some(16384), ..Default::default() };
+    let bytes = torrent_core::create::create_torrent(&data, &opts).unwrap();
+    let meta = torrent_core::Metainfo::from_bytes(&bytes).unwrap();
+    assert!(meta.info.private);
+    let torrent = seed.path().join("priv.torrent");
+    std::fs::write(&torrent, &bytes).unwrap();
+    let seeder = Seeder::start(&meta, seed.path(), SeederOptions::default()).unwrap();
+    let net = DhtNet::start(8).unwrap();
+    assert!(net.announce(meta.info_hash, seeder.addr().port()) >= 1);
+
+    // The same setup finds the seeder for a public torrent (see above); a
+    // private one must not ask the DHT, so nothing is found.
+    let mut c = Command::new(bin());
+    c.args(["--listen", "127.0.0.1:0", "-q", "--timeout", "8", "--json"])
+        .arg("--dht-bootstrap")
+        .arg(net.bootstrap_addr().to_string())
+        .arg("--dht-state")
+        .arg(out.path().join("dht.dat"))
+        .arg("-o")
+        .arg(out.path())
+        .arg(&torrent);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 1, "{}", r.describe());
+    assert_eq!(seeder.connections(), 0, "a private torrent found its seeder through the DHT");
+    assert!(!r.events().iter().any(|e| e["event"] == "dht"), "a DHT lookup ran for a private torrent");
+}
