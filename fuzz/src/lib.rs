@@ -2,6 +2,11 @@
 //! torrent-core parser and, when the parser accepts them, asserts properties
 //! that must hold for every accepted input. A panic here is a finding.
 
+pub mod dht;
+pub mod input;
+pub mod peer;
+pub mod tracker;
+
 use std::path::Path;
 use std::str::FromStr;
 
