@@ -1,7 +1,12 @@
 //! The disk worker: one thread that owns every torrent's files. It writes
-//! blocks where they belong, hashes finished pieces (reading them back, so a
-//! piece is only "done" once its bytes on disk match), reads blocks for
+//! blocks where they belong, hashes finished pieces, reads blocks for
 //! uploads, checks existing data at start and writes resume files.
+//!
+//! Hashing is incremental: a piece's SHA-1 is fed with each block as it is
+//! written, as long as the blocks come in order (one peer, requests in
+//! order: the common case); whatever did not come in order is read back
+//! from the file at `Verify`. So the hash always covers exactly the bytes
+//! written to the file, and most pieces are never read back.
 //!
 //! The event loop sends [`DiskJob`]s over a channel; the worker answers with
 //! [`DiskEvent`]s on another channel and wakes the loop with a `mio::Waker`.
@@ -12,7 +17,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
-use torrent_core::storage::{piece_hash_ok, Storage};
+use sha1::{Digest, Sha1};
+use std::collections::HashMap;
+use torrent_core::storage::Storage;
 use torrent_core::{Info, InfoHash};
 
 pub type TorrentId = usize;
@@ -98,6 +105,42 @@ struct Slot {
     dir: PathBuf,
     info_hash: InfoHash,
     failed: bool,
+    /// Pieces being hashed as their blocks are written: the SHA-1 state
+    /// and how many leading bytes of the piece it has seen.
+    hashing: HashMap<u32, (Sha1, u64)>,
+}
+
+impl Slot {
+    /// Feed a just-written block to its piece's running hash if it is the
+    /// next one in order.
+    fn hash_written(&mut self, offset: u64, data: &[u8]) {
+        let plen = self.storage.info().piece_length;
+        let piece = (offset / plen) as u32;
+        let begin = offset % plen;
+        let (h, next) = self.hashing.entry(piece).or_insert_with(|| (Sha1::new(), 0));
+        if begin == *next && begin + data.len() as u64 <= plen {
+            h.update(data);
+            *next += data.len() as u64;
+        }
+    }
+
+    /// Finish a piece's hash (reading back what was not hashed in order)
+    /// and compare it with the torrent's.
+    fn verify(&mut self, piece: u32) -> bool {
+        let info = self.storage.info();
+        let plen = info.piece_len(piece as usize);
+        let start = self.storage.piece_offset(piece as usize);
+        let (mut h, next) = self.hashing.remove(&piece).unwrap_or_else(|| (Sha1::new(), 0));
+        if next < plen {
+            let mut rest = vec![0u8; (plen - next) as usize];
+            if self.storage.read(start + next, &mut rest).is_err() {
+                return false;
+            }
+            h.update(&rest);
+        }
+        let got: [u8; 20] = h.finalize().into();
+        self.storage.info().pieces.get(piece as usize) == Some(&got)
+    }
 }
 
 pub fn spawn(
@@ -131,7 +174,7 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                 if slots.len() <= torrent {
                     slots.resize_with(torrent + 1, || None);
                 }
-                let mut slot = Slot { storage, dir, info_hash, failed: false };
+                let mut slot = Slot { storage, dir, info_hash, failed: false, hashing: HashMap::new() };
                 let (have, rechecked) = match resume::load(&slot.dir, &slot.info_hash, &slot.storage) {
                     Some(h) => (h, false),
                     None => match check_all(&mut slot.storage) {
@@ -151,9 +194,12 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                 if slot.failed {
                     continue;
                 }
-                if let Err(e) = slot.storage.write(offset, &data) {
-                    slot.failed = true;
-                    send(DiskEvent::Error { torrent, msg: format!("writing data: {e}") });
+                match slot.storage.write(offset, &data) {
+                    Ok(()) => slot.hash_written(offset, &data),
+                    Err(e) => {
+                        slot.failed = true;
+                        send(DiskEvent::Error { torrent, msg: format!("writing data: {e}") });
+                    }
                 }
             }
             DiskJob::Verify { torrent, piece } => {
@@ -161,10 +207,12 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                 if slot.failed {
                     continue;
                 }
-                let ok = match slot.storage.read_piece(piece as usize) {
-                    Ok(data) => piece_hash_ok(slot.storage.info(), piece as usize, &data),
-                    Err(_) => false,
-                };
+                let ok = slot.verify(piece);
+                if ok {
+                    // Start writing it out now; the flush at the end is short.
+                    let (off, len) = (slot.storage.piece_offset(piece as usize), slot.storage.info().piece_len(piece as usize));
+                    slot.storage.start_writeback(off, len);
+                }
                 send(DiskEvent::Verified { torrent, piece, ok });
             }
             DiskJob::Read { torrent, peer, piece, begin, len } => {

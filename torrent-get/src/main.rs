@@ -109,6 +109,9 @@ struct Cli {
     /// No progress display
     #[arg(short, long)]
     quiet: bool,
+    /// Log every peer connection and why it ended (stderr)
+    #[arg(short, long)]
+    verbose: bool,
     /// Start an embedded local swarm (tracker + seeders + generated payload)
     /// and download from it: a demo that needs no setup
     #[arg(long)]
@@ -233,6 +236,7 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         tracker_timeout: Duration::from_secs(cli.tracker_timeout.max(1)),
         announce_interval_min: Duration::from_secs(if cli.demo { 5 } else { 30 }),
         pex: !cli.no_pex,
+        verbose: cli.verbose,
         dht: !cli.no_dht && !cli.demo,
         dht_bootstrap: if cli.dht_bootstrap.is_empty() {
             torrent_core::dht::DEFAULT_BOOTSTRAP.iter().map(|s| s.to_string()).collect()

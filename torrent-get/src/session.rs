@@ -87,6 +87,8 @@ pub struct Config {
     pub announce_interval_min: Duration,
     /// Peer exchange (BEP 11), never for private torrents.
     pub pex: bool,
+    /// Log peer connections and why they ended.
+    pub verbose: bool,
     /// The DHT (BEP 5), never for private torrents.
     pub dht: bool,
     /// DHT bootstrap nodes, `host:port`.
@@ -1641,6 +1643,15 @@ impl Session {
             }
             let mut p = self.peers[key].take().expect("checked");
             let _ = p.flush();
+            if self.cfg.verbose {
+                self.reporter.log(&format!(
+                    "peer {}: closed ({}) after {:.1}s, {} bytes in",
+                    p.addr,
+                    closing.as_deref().unwrap_or("?"),
+                    now.duration_since(p.started).as_secs_f64(),
+                    p.down.total
+                ));
+            }
             let _ = self.poll.registry().deregister(&mut p.stream);
             if let Some(tid) = p.torrent {
                 let t = &mut self.torrents[tid];

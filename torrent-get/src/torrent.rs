@@ -142,7 +142,7 @@ impl Torrent {
     }
 
     /// A connection to `addr` failed or ended: try again later, with
-    /// exponential back-off (5 s, 10 s, ... up to 10 minutes).
+    /// exponential back-off (1 s, 2 s, 4 s, ... up to 5 minutes).
     pub fn connection_failed(&mut self, addr: SocketAddr, now: Instant, had_data: bool) {
         if let Some(c) = self.candidates.get_mut(&addr) {
             c.connected = false;
@@ -151,7 +151,8 @@ impl Torrent {
             } else {
                 c.failures += 1;
             }
-            let backoff = Duration::from_secs(5u64 << c.failures.min(7)).min(Duration::from_secs(600));
+            // 1 s, 2 s, 4 s, ... (a peer that just started may refuse us once).
+            let backoff = Duration::from_secs(1u64 << c.failures.saturating_sub(1).min(8)).min(Duration::from_secs(300));
             c.next_try = now + backoff;
             if c.failures >= MAX_CONNECT_FAILURES {
                 self.candidates.remove(&addr);
