@@ -30,6 +30,10 @@ pub const CONNECTION_ID_LIFETIME: Duration = Duration::from_secs(60);
 pub const MAX_SCRAPE_HASHES: usize = 74;
 /// Largest datagram we read (the largest UDP payload there is).
 pub const MAX_PACKET: usize = 65536;
+/// How often one transaction renews an expired connection id before it
+/// gives up (a tracker that answers connects but never the request must not
+/// keep a transaction alive forever).
+pub const MAX_RECONNECTS: u32 = 2;
 
 /// A connection id and when we received it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,6 +268,7 @@ pub struct Transaction {
     ignored: u32,
     last_ignored: Option<String>,
     conn: Option<Connection>,
+    reconnects: u32,
 }
 
 impl Transaction {
@@ -291,6 +296,7 @@ impl Transaction {
             ignored: 0,
             last_ignored: None,
             conn: None,
+            reconnects: 0,
         };
         let first = match cached.filter(|c| c.is_valid(now)) {
             Some(c) => t.enter_request(c, now),
@@ -409,6 +415,15 @@ impl Transaction {
         }
         if let Phase::Requesting(c) = self.phase {
             if !c.is_valid(now) {
+                if self.reconnects >= MAX_RECONNECTS {
+                    let msg = format!(
+                        "{} (connection id expired {} times)",
+                        self.describe_wait(),
+                        self.reconnects + 1
+                    );
+                    return self.finish(Err(ErrorKind::Timeout(msg)));
+                }
+                self.reconnects += 1;
                 return self.enter_connect(now);
             }
         }
@@ -756,6 +771,47 @@ mod tests {
         let stale = Connection { id: 77, obtained: t0 };
         let (_, p) = Transaction::new(UdpRequest::Announce(req()), false, policy(), 100, Some(stale), later);
         assert_eq!(p.len(), 16, "expired cached id: connect first");
+    }
+
+    /// Found by the tracker_udp fuzz target: a tracker that answers every
+    /// connect but never the announce made the transaction renew its
+    /// expired connection id (and reset its retry count) forever.
+    #[test]
+    fn reconnects_after_expiry_are_bounded() {
+        let policy = RetryPolicy {
+            base: Duration::from_secs(31),
+            max_retries: 5,
+        };
+        let mut now = Instant::now();
+        let (mut tx, p) = Transaction::new(UdpRequest::Announce(req()), false, policy, 100, None, now);
+        let mut tid = be32(&p, 12);
+        let (mut connects, mut sends) = (1, 1);
+        loop {
+            assert!(sends < 100, "transaction never ends");
+            let action = if tx.phase == Phase::Connecting {
+                // Answer the connect at once.
+                tx.handle_packet(&connect_reply(tid, 7), now).expect("answered")
+            } else {
+                // Never answer the announce.
+                now = tx.deadline();
+                tx.handle_timeout(now)
+            };
+            match action {
+                Action::Send(p) => {
+                    sends += 1;
+                    tid = be32(&p, 12);
+                    if p.len() == 16 {
+                        connects += 1;
+                    }
+                }
+                Action::Done(r) => {
+                    let Err(ErrorKind::Timeout(m)) = r else { panic!("{r:?}") };
+                    assert!(m.contains("expired 3 times"), "{m}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(connects, 1 + MAX_RECONNECTS as usize);
     }
 
     #[test]
