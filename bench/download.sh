@@ -4,6 +4,7 @@
 #   bench/download.sh [SIZE]          SIZE: payload size, default 1G (numfmt IEC: 512M, 2G, ...)
 #
 # Environment: WORK (default /tmp/torrent-get-bench), PIECE_EXP (piece size 2^N, default 18),
+#              ROUNDS (table 1 rounds, each leecher once per round, default 2),
 #              TIMEOUT (seconds per download, default 600), SKIP_BUILD=1 (use target/release as is).
 #
 # 1. One payload file of SIZE random bytes, a .torrent (mktorrent) announcing to an opentracker
@@ -102,11 +103,16 @@ wait_port "$TRACKER_PORT" 10 || die "opentracker did not start ($(cat "$WORK/tra
 
 LT_SEED_PORT=$(free_port)
 start_lt_seeder() {
-  $PY -u "$LT" seed "$TORRENT" "$SEED" --port "$LT_SEED_PORT" --timeout $((TIMEOUT * 10)) \
+  # --check: the seeder hashes its data before serving, so no leecher pays
+  # for libtorrent's lazy seed-mode checks (the first one measured would).
+  $PY -u "$LT" seed "$TORRENT" "$SEED" --port "$LT_SEED_PORT" --timeout $((TIMEOUT * 10)) --check \
     >"$WORK/lt-seed.log" 2>&1 </dev/null &
   LT_SEED_PID=$!
   PIDS+=($LT_SEED_PID)
   wait_port "$LT_SEED_PORT" 30 || die "libtorrent seeder did not start"
+  local i
+  for i in $(seq 600); do grep -q SEEDING "$WORK/lt-seed.log" && return 0; sleep 0.1; done
+  die "libtorrent seeder never finished checking its data"
 }
 
 # ------------------------------------------------------------------ one download
@@ -146,16 +152,25 @@ run_leecher() {
   log "$who <- seeder :$seed_port: $STATUS ${SECS}s ${MBPS} MB/s peak RSS ${RSS} KiB"
 }
 
-row() { printf '%-14s %-22s %9s %9s %12s  %s\n' "$@"; }
+row() { printf '%-14s %-24s %9s %9s %12s  %s\n' "$@"; }
+ROUNDS=${ROUNDS:-2}
 
 # ------------------------------------------------------------------ table 1
 start_lt_seeder
 declare -A LT_SECS LT_MBPS LT_RSS LT_STATUS
 T1=()
-for who in torrent-get aria2c libtorrent; do
-  run_leecher "$who" "$LT_SEED_PORT"
-  T1+=("$(row "$who" "libtorrent" "$SECS" "$MBPS" "$RSS" "$STATUS")")
-  LT_SECS[$who]=$SECS; LT_MBPS[$who]=$MBPS; LT_RSS[$who]=$RSS; LT_STATUS[$who]=$STATUS
+# Each round runs every leecher once, in a rotated order (no one is always
+# first); table 2 compares with each leecher's best round.
+ORDER=(torrent-get aria2c libtorrent)
+for ((r=0; r<ROUNDS; r++)); do
+  for ((k=0; k<${#ORDER[@]}; k++)); do
+    who=${ORDER[$(( (k + r) % ${#ORDER[@]} ))]}
+    run_leecher "$who" "$LT_SEED_PORT"
+    T1+=("$(row "$who" "libtorrent (round $((r + 1)))" "$SECS" "$MBPS" "$RSS" "$STATUS")")
+    if [ -z "${LT_SECS[$who]:-}" ] || [ "$(echo "$SECS < ${LT_SECS[$who]}" | bc)" = 1 ]; then
+      LT_SECS[$who]=$SECS; LT_MBPS[$who]=$MBPS; LT_RSS[$who]=$RSS; LT_STATUS[$who]=$STATUS
+    fi
+  done
 done
 stop_pid "$LT_SEED_PID"
 
@@ -178,7 +193,7 @@ T2=()
 for who in aria2c libtorrent; do
   run_leecher "$who" "$TG_SEED_PORT"
   T2+=("$(row "$who" "torrent-get --seed-only" "$SECS" "$MBPS" "$RSS" "$STATUS")")
-  T2+=("$(row "$who" "libtorrent" "${LT_SECS[$who]}" "${LT_MBPS[$who]}" "${LT_RSS[$who]}" "${LT_STATUS[$who]}")")
+  T2+=("$(row "$who" "libtorrent (best)" "${LT_SECS[$who]}" "${LT_MBPS[$who]}" "${LT_RSS[$who]}" "${LT_STATUS[$who]}")")
 done
 TG_SEED_HWM=$(awk '/VmHWM/{print $2}' "/proc/$TG_SEED_PID/status" 2>/dev/null || echo "?")
 stop_pid "$TG_SEED_PID"

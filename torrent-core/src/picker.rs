@@ -42,6 +42,9 @@ enum BlockState {
 struct Partial {
     blocks: Vec<BlockState>,
     received: usize,
+    /// Blocks in state `Missing` (so fully requested pieces are skipped
+    /// without a scan).
+    missing: usize,
     /// Peers that sent at least one block of this piece (for blame).
     contributors: Vec<PeerKey>,
 }
@@ -201,6 +204,7 @@ impl Picker {
                     who.retain(|k| *k != peer);
                     if who.is_empty() {
                         *b = BlockState::Missing;
+                        p.missing += 1;
                     }
                 }
             }
@@ -217,6 +221,7 @@ impl Picker {
             who.retain(|k| *k != peer);
             if who.is_empty() {
                 p.blocks[b] = BlockState::Missing;
+                p.missing += 1;
             }
         }
     }
@@ -280,13 +285,15 @@ impl Picker {
             return out;
         }
         // 1. Missing blocks of pieces in progress.
-        let keys: Vec<u32> = self.partial.keys().copied().collect();
+        let keys: Vec<u32> = self
+            .partial
+            .iter()
+            .filter(|(i, p)| p.missing > 0 && peer_has(**i as usize))
+            .map(|(i, _)| *i)
+            .collect();
         for &idx in &keys {
             if out.len() >= max {
                 return out;
-            }
-            if !peer_has(idx as usize) {
-                continue;
             }
             self.take_missing(idx, peer, max, &mut out);
         }
@@ -301,6 +308,7 @@ impl Picker {
                 Partial {
                     blocks: vec![BlockState::Missing; nb],
                     received: 0,
+                    missing: nb,
                     contributors: Vec::new(),
                 },
             );
@@ -308,6 +316,7 @@ impl Picker {
         }
         // 3. Endgame: nothing left to start; duplicate outstanding requests.
         if out.len() < max && self.in_endgame() {
+            let keys: Vec<u32> = self.partial.keys().copied().collect();
             for &idx in &keys {
                 if !peer_has(idx as usize) {
                     continue;
@@ -339,15 +348,17 @@ impl Picker {
     }
 
     fn take_missing(&mut self, idx: u32, peer: PeerKey, max: usize, out: &mut Vec<Block>) {
-        let nb = self.block_count(idx);
-        for b in 0..nb {
-            if out.len() >= max {
+        let plen = self.piece_len(idx);
+        let p = self.partial.get_mut(&idx).expect("partial piece");
+        for (b, state) in p.blocks.iter_mut().enumerate() {
+            if out.len() >= max || p.missing == 0 {
                 return;
             }
-            let p = self.partial.get_mut(&idx).expect("partial piece");
-            if p.blocks[b] == BlockState::Missing {
-                p.blocks[b] = BlockState::Requested(vec![peer]);
-                out.push(self.block_at(idx, b));
+            if *state == BlockState::Missing {
+                *state = BlockState::Requested(vec![peer]);
+                p.missing -= 1;
+                let begin = b as u32 * BLOCK_SIZE;
+                out.push(Block { piece: idx, begin, len: BLOCK_SIZE.min(plen - begin) });
             }
         }
     }
@@ -358,11 +369,7 @@ impl Picker {
         let nothing_new = (0..self.have.len()).all(|i| {
             !self.wanted[i] || self.have[i] || self.pending[i] || self.partial.contains_key(&(i as u32))
         });
-        nothing_new
-            && self
-                .partial
-                .values()
-                .all(|p| !p.blocks.iter().any(|b| *b == BlockState::Missing))
+        nothing_new && self.partial.values().all(|p| p.missing == 0)
     }
 
     // --- results ------------------------------------------------------------
@@ -385,7 +392,10 @@ impl Picker {
                 p.blocks[b] = BlockState::Received;
                 return BlockOutcome::Unwanted;
             }
-            BlockState::Missing => Vec::new(),
+            BlockState::Missing => {
+                p.missing -= 1;
+                Vec::new()
+            }
             BlockState::Requested(who) => who.into_iter().filter(|k| *k != peer).collect(),
         };
         p.received += 1;
@@ -536,6 +546,58 @@ mod tests {
         assert_eq!(got.iter().map(|b| b.piece).collect::<Vec<_>>(), vec![1]);
         assert!(!p.in_endgame());
         assert_eq!(p.left_bytes(), 2 * 16_384);
+    }
+
+    /// `missing` must always equal the number of Missing blocks.
+    fn assert_consistent(p: &Picker) {
+        for (i, part) in &p.partial {
+            let n = part.blocks.iter().filter(|b| **b == BlockState::Missing).count();
+            assert_eq!(part.missing, n, "piece {i}");
+            let r = part.blocks.iter().filter(|b| **b == BlockState::Received).count();
+            assert_eq!(part.received, r, "piece {i}");
+        }
+    }
+
+    #[test]
+    fn random_operations_keep_counts_consistent() {
+        let mut rng = rng();
+        let mut p = Picker::new(16_384 * 3 + 100, 16_384 * 40);
+        let mut out: Vec<(PeerKey, Block)> = Vec::new();
+        for step in 0..5000 {
+            let peer = rng.gen_range(0..4);
+            match rng.gen_range(0..10) {
+                0..=3 => {
+                    let n = rng.gen_range(0..6);
+                    for b in p.pick(peer, |i| (i + peer) % 3 != 0, n, &mut rng) {
+                        out.push((peer, b));
+                    }
+                }
+                4..=7 if !out.is_empty() => {
+                    let (who, b) = out.swap_remove(rng.gen_range(0..out.len()));
+                    if let BlockOutcome::Accepted { piece_complete: true, .. } = p.block_received(who, b) {
+                        if rng.gen_bool(0.8) {
+                            p.piece_verified(b.piece);
+                        } else {
+                            p.piece_failed(b.piece);
+                        }
+                    }
+                }
+                8 => {
+                    p.release_peer(peer);
+                    out.retain(|(w, _)| *w != peer);
+                }
+                _ if !out.is_empty() => {
+                    let (who, b) = out.swap_remove(rng.gen_range(0..out.len()));
+                    p.release_block(who, b);
+                }
+                _ => {}
+            }
+            assert_consistent(&p);
+            if p.is_complete() {
+                assert!(step > 50);
+                break;
+            }
+        }
     }
 
     #[test]

@@ -861,6 +861,9 @@ impl Session {
         }
         if t.picker.as_ref().is_some_and(|pk| pk.in_endgame()) {
             depth = depth.min(ENDGAME_DEPTH);
+        } else if p.requests.len() + depth / 8 > depth && p.requests.len() > 0 {
+            // Refill in batches of depth/8, not one block per block received.
+            return;
         }
         let mut want = depth - p.requests.len();
         if !self.down_bucket.unlimited() {

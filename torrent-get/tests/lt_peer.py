@@ -2,12 +2,15 @@
 """A libtorrent (python3-libtorrent, Debian) peer on 127.0.0.1 for the
 torrent-get interop tests and bench/download.sh.
 
-  lt_peer.py seed  TORRENT SAVE_DIR --port P [--timeout S]
+  lt_peer.py seed  TORRENT SAVE_DIR --port P [--timeout S] [--check]
   lt_peer.py leech TORRENT SAVE_DIR --port P [--peer 127.0.0.1:Q ...] [--timeout S]
 
 seed : listens on 127.0.0.1:P and serves SAVE_DIR/<name> (added in seed
-       mode: no hash check at start) until SIGTERM/SIGINT or the timeout.
-       Prints "LISTENING <port>" once the listen socket is up.
+       mode: no hash check at start; pieces are checked when first sent)
+       until SIGTERM/SIGINT or the timeout. With --check, the data is
+       checked first instead (so no leecher pays for that check).
+       Prints "LISTENING <port>" once the listen socket is up and
+       "SEEDING" once it serves every piece.
 leech: downloads into SAVE_DIR, connecting to each --peer; exits 0 once
        libtorrent has every piece (each one hash-checked), 1 on timeout.
        Prints "DONE <seconds>".
@@ -47,13 +50,14 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--peer", action="append", default=[])
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--check", action="store_true")
     a = ap.parse_args()
 
     ses = session(a.port, a.mode == "seed")
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(a.torrent)
     params.save_path = a.save_dir
-    if a.mode == "seed":
+    if a.mode == "seed" and not a.check:
         params.flags |= lt.torrent_flags.seed_mode
     h = ses.add_torrent(params)
 
@@ -64,6 +68,7 @@ def main():
     t0 = time.monotonic()
     announced_listen = False
     peers_added = False
+    said_seeding = False
     rc = 0 if a.mode == "seed" else 1
     while not stop and time.monotonic() - t0 < a.timeout:
         for al in ses.pop_alerts():
@@ -79,6 +84,9 @@ def main():
                 host, port = p.rsplit(":", 1)
                 h.connect_peer((host, int(port)), 0)
             peers_added = True
+        if a.mode == "seed" and st.is_seeding and not said_seeding:
+            print("SEEDING", flush=True)
+            said_seeding = True
         if a.mode == "leech" and st.is_seeding:
             print("DONE %.3f" % (time.monotonic() - t0), flush=True)
             rc = 0
