@@ -35,8 +35,10 @@ DIR/.torrent-get/<info-hash>.resume; if the files changed since, the data is re-
 Exit codes:
   0  every torrent is complete
   1  stopped (Ctrl-C, --timeout) before completion; run again to resume
-  2  usage or input error (bad torrent, magnet, option)
-  3  a torrent failed (disk error, unwritable directory, ...)";
+  2  usage or input error (bad torrent, magnet, option, download directory
+     that cannot be created or written)
+  3  a torrent failed while running (disk full, write error); verified
+     pieces are kept: free space and run again to resume";
 
 #[derive(Parser, Debug)]
 #[command(name = "torrent-get", version, about = "Download torrents and magnet links with one event loop over many peers", after_help = EXIT_HELP)]
