@@ -1237,7 +1237,6 @@ impl Session {
         if ok {
             let helped: Vec<usize> = picker.contributors(piece).to_vec();
             picker.piece_verified(piece);
-            t.unsaved += 1;
             for k in helped {
                 if let Some(Some(p)) = self.peers.get_mut(k) {
                     t.credit(p.addr);
@@ -1280,7 +1279,6 @@ impl Session {
         t.completed_at = Some(now);
         let have = t.picker.as_ref().expect("complete").have_slice().to_vec();
         let _ = self.disk_tx.send(DiskJob::SaveResume { torrent: tid, have });
-        t.unsaved = 0;
         let was_downloading = t.downloaded > 0;
         self.reporter.log(&format!("{}: complete", t.name));
         if self.cfg.seed {

@@ -75,8 +75,6 @@ pub struct Torrent {
     pub metadata: Option<torrent_core::peer::extension::MetadataAssembler>,
     pub completed_at: Option<Instant>,
     pub started_at: Instant,
-    /// Verified pieces not yet in the resume file.
-    pub unsaved: usize,
     /// The DHT lookup in progress, and when to start the next.
     pub dht_lookup: Option<torrent_core::dht::lookup::LookupId>,
     pub next_dht: Instant,
@@ -121,7 +119,6 @@ impl Torrent {
             metadata: None,
             completed_at: None,
             started_at: now,
-            unsaved: 0,
             dht_lookup: None,
             next_dht: now,
         }
