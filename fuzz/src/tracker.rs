@@ -330,9 +330,9 @@ fn run_transaction(inp: &mut Input) {
         }
         // However the tracker answers, timeouts are bounded: the connect
         // phase and the request phase each retry at most max_retries times,
-        // and an expired connection id is renewed at most MAX_RECONNECTS
-        // times (each renewal is one more send).
-        let cycles = 1 + udp::MAX_RECONNECTS as usize;
+        // and an expired connection id is renewed at most twice (each
+        // renewal is one more send).
+        let cycles = 3;
         assert!(
             timeout_sends <= cycles * (2 * max_retries as usize + 1),
             "{timeout_sends} retransmissions with max_retries {max_retries}"

@@ -63,6 +63,10 @@ impl Lookup {
             queries: 0,
         };
         for b in bootstrap {
+            // Like nodes from answers: nothing listens on port 0 or 0.0.0.0.
+            if b.port() == 0 || b.ip().is_unspecified() {
+                continue;
+            }
             if !l.candidates.iter().any(|c| c.addr == *b) {
                 l.candidates.push(Candidate {
                     id: None,
@@ -239,6 +243,24 @@ mod tests {
             id: NodeId(id),
             addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, port),
         }
+    }
+
+    /// Found by the krpc fuzz target: a bootstrap address with port 0 (from
+    /// the caller or a saved state) was queried, unlike such nodes in answers.
+    #[test]
+    fn unusable_bootstrap_addresses_are_skipped() {
+        let own = NodeId([0xff; 20]);
+        let good = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1);
+        let bad = [
+            SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6881),
+        ];
+        let mut l = Lookup::new(own, NodeId([0; 20]), &[], &[bad[0], good, bad[1]]);
+        assert_eq!(l.next_query(3), Some((good, None)));
+        assert_eq!(l.next_query(3), None);
+        let mut only_bad = Lookup::new(own, NodeId([0; 20]), &[], &bad);
+        assert_eq!(only_bad.next_query(3), None);
+        assert!(only_bad.is_done());
     }
 
     #[test]
