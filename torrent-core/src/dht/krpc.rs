@@ -551,7 +551,18 @@ fn parse_error(ctx: &Ctx, v: &Value) -> Result<KrpcError, ParseError> {
         None => return ctx.err("e[0]: expected an integer error code"),
     };
     let message = match l.get(1).and_then(|m| m.as_bytes()) {
-        Some(m) => String::from_utf8_lossy(&m[..m.len().min(256)]).into_owned(),
+        Some(m) => {
+            // At most 256 bytes of text, cut at a character boundary (invalid
+            // UTF-8 grows when replaced), so that re-encoding the message and
+            // parsing it again gives the same text.
+            let mut s = String::from_utf8_lossy(&m[..m.len().min(256)]).into_owned();
+            let mut end = s.len().min(256);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            s
+        }
         None => String::new(),
     };
     Ok(KrpcError { code, message })
@@ -681,6 +692,20 @@ mod tests {
         let wire = b"d1:eli201e23:A Generic Error Ocurrede1:t2:aa1:y1:ee";
         assert_eq!(e.encode(), wire.to_vec());
         assert_eq!(parse(wire).unwrap(), e);
+    }
+
+    /// Found with the krpc fuzz target's round-trip check: 300 bytes of
+    /// invalid UTF-8 became 256 replacement characters (768 bytes), which
+    /// parsed again were cut in the middle of a character.
+    #[test]
+    fn error_message_round_trips() {
+        let mut wire = b"d1:eli201e300:".to_vec();
+        wire.extend_from_slice(&[0xff; 300]);
+        wire.extend_from_slice(b"e1:t2:aa1:y1:ee");
+        let m = parse(&wire).unwrap();
+        let Body::Error(e) = &m.body else { panic!() };
+        assert!(e.message.len() <= 256 && e.message.starts_with('\u{fffd}'));
+        assert_eq!(parse(&m.encode()).unwrap(), m);
     }
 
     #[test]
