@@ -192,33 +192,6 @@ impl Storage {
         Ok(())
     }
 
-    /// Ask the kernel to start writing the range `[offset, offset+len)` of
-    /// the torrent to disk now, without waiting (Linux `sync_file_range`),
-    /// so the final flush has little left to do. Errors are ignored: this is
-    /// only a hint.
-    pub fn start_writeback(&mut self, offset: u64, len: u64) {
-        #[cfg(target_os = "linux")]
-        for s in segments(&self.info, offset, len) {
-            if self.paths[s.file].is_none() {
-                continue;
-            }
-            if let Some((f, true)) = self.open.get(&s.file) {
-                use std::os::unix::io::AsRawFd;
-                // SAFETY: a plain syscall on a file descriptor we own.
-                unsafe {
-                    libc::sync_file_range(
-                        f.as_raw_fd(),
-                        s.file_offset as libc::off64_t,
-                        s.len as libc::off64_t,
-                        libc::SYNC_FILE_RANGE_WRITE,
-                    );
-                }
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = (offset, len);
-    }
-
     /// Flush written data of every open file to disk.
     pub fn sync(&mut self) -> io::Result<()> {
         for (f, w) in self.open.values() {

@@ -208,11 +208,6 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                     continue;
                 }
                 let ok = slot.verify(piece);
-                if ok {
-                    // Start writing it out now; the flush at the end is short.
-                    let (off, len) = (slot.storage.piece_offset(piece as usize), slot.storage.info().piece_len(piece as usize));
-                    slot.storage.start_writeback(off, len);
-                }
                 send(DiskEvent::Verified { torrent, piece, ok });
             }
             DiskJob::Read { torrent, peer, piece, begin, len } => {
