@@ -5,7 +5,8 @@
 #
 # Environment: WORK (default /tmp/torrent-get-bench), PIECE_EXP (piece size 2^N, default 18),
 #              ROUNDS (table 1 rounds, each leecher once per round, default 2),
-#              TIMEOUT (seconds per download, default 600), SKIP_BUILD=1 (use target/release as is).
+#              TIMEOUT (seconds per download, default 600), SKIP_BUILD=1 (use target/release as is),
+#              TG_ARGS (extra torrent-get options, e.g. -v). Logs: $WORK/<leecher>-<run>.log.
 #
 # 1. One payload file of SIZE random bytes, a .torrent (mktorrent) announcing to an opentracker
 #    on 127.0.0.1, a python3-libtorrent seeder on 127.0.0.1.
@@ -124,8 +125,9 @@ run_leecher() {
   local cmd=()
   case "$who" in
     torrent-get)
+      # shellcheck disable=SC2206
       cmd=("$TG" -q --no-dht --no-pex --listen "$IP:$port" --timeout "$TIMEOUT"
-           --peer "$IP:$seed_port" -o "$dir" "$TORRENT") ;;
+           --peer "$IP:$seed_port" -o "$dir" ${TG_ARGS:-} "$TORRENT") ;;
     aria2c)
       cmd=(aria2c --dir="$dir" --listen-port="$port" --interface=$IP --disable-ipv6=true
            --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false
@@ -136,7 +138,8 @@ run_leecher() {
       cmd=("$PY" "$LT" leech "$TORRENT" "$dir" --port "$port" --peer "$IP:$seed_port" --timeout "$TIMEOUT") ;;
   esac
   t0=$(date +%s.%N)
-  /usr/bin/time -f %M -o "$WORK/$who.rss" "${cmd[@]}" >"$WORK/$who.log" 2>&1 </dev/null || rc=$?
+  RUN=$((${RUN:-0} + 1))
+  /usr/bin/time -f %M -o "$WORK/$who.rss" "${cmd[@]}" >"$WORK/$who-$RUN.log" 2>&1 </dev/null || rc=$?
   t1=$(date +%s.%N)
   SECS=$(printf "%.2f" "$(echo "$t1 - $t0" | bc)")
   MBPS=$(echo "scale=1; $BYTES / $SECS / 1000000" | bc)

@@ -247,28 +247,36 @@ impl Picker {
                 .find(|&i| self.candidate(i, peer_has))
                 .map(|i| i as u32);
         }
-        let mut best: Option<(u32, usize)> = None;
-        let mut ties = 0u32;
+        // Rarest first, ties broken at random: one pass finds the lowest
+        // availability and how many candidates share it, a second takes a
+        // random one of them (one random number per pick).
+        let mut min = u32::MAX;
+        let mut ties = 0usize;
         for i in 0..n {
             if !self.candidate(i, peer_has) {
                 continue;
             }
             let a = self.availability[i];
-            match best {
-                Some((ba, _)) if a > ba => {}
-                Some((ba, _)) if a == ba => {
-                    ties += 1;
-                    if rng.gen_range(0..=ties) == 0 {
-                        best = Some((a, i));
-                    }
-                }
-                _ => {
-                    best = Some((a, i));
-                    ties = 0;
-                }
+            if a < min {
+                min = a;
+                ties = 1;
+            } else if a == min {
+                ties += 1;
             }
         }
-        best.map(|(_, i)| i as u32)
+        if ties == 0 {
+            return None;
+        }
+        let mut k = rng.gen_range(0..ties);
+        for i in 0..n {
+            if self.availability[i] == min && self.candidate(i, peer_has) {
+                if k == 0 {
+                    return Some(i as u32);
+                }
+                k -= 1;
+            }
+        }
+        None
     }
 
     /// Pick up to `max` blocks for `peer` to request. `peer_has(i)` says

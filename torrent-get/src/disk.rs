@@ -31,6 +31,8 @@ pub enum DiskJob {
         dir: PathBuf,
         info: Box<Info>,
         info_hash: InfoHash,
+        /// Hash everything even if the resume file matches.
+        recheck: bool,
     },
     Write {
         torrent: TorrentId,
@@ -48,7 +50,8 @@ pub enum DiskJob {
         begin: u32,
         len: u32,
     },
-    /// Flush files and record the verified pieces.
+    /// Record the verified pieces (the data is not fsync'ed: a killed
+    /// process loses nothing, the page cache keeps it; see SECURITY.md).
     SaveResume {
         torrent: TorrentId,
         have: Vec<bool>,
@@ -163,7 +166,7 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
     };
     while let Ok(job) = jobs.recv() {
         match job {
-            DiskJob::Open { torrent, dir, info, info_hash } => {
+            DiskJob::Open { torrent, dir, info, info_hash, recheck } => {
                 let storage = match Storage::new(&dir, &info) {
                     Ok(s) => s,
                     Err(e) => {
@@ -175,7 +178,8 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                     slots.resize_with(torrent + 1, || None);
                 }
                 let mut slot = Slot { storage, dir, info_hash, failed: false, hashing: HashMap::new() };
-                let (have, rechecked) = match resume::load(&slot.dir, &slot.info_hash, &slot.storage) {
+                let resumed = if recheck { None } else { resume::load(&slot.dir, &slot.info_hash, &slot.storage) };
+                let (have, rechecked) = match resumed {
                     Some(h) => (h, false),
                     None => match check_all(&mut slot.storage) {
                         Ok(h) => (h, true),
@@ -221,11 +225,7 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
             }
             DiskJob::SaveResume { torrent, have } => {
                 let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
-                let res = slot
-                    .storage
-                    .sync()
-                    .and_then(|_| resume::save(&slot.dir, &slot.info_hash, &have, &slot.storage));
-                if let Err(e) = res {
+                if let Err(e) = resume::save(&slot.dir, &slot.info_hash, &have, &slot.storage) {
                     send(DiskEvent::Error { torrent, msg: format!("saving resume data: {e}") });
                 }
             }

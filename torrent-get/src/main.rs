@@ -111,6 +111,10 @@ struct Cli {
     /// No progress display
     #[arg(short, long)]
     quiet: bool,
+    /// Hash all data on disk first, ignoring the resume file (e.g. after a
+    /// power failure or files changed by hand)
+    #[arg(long)]
+    recheck: bool,
     /// Log every peer connection and why it ended (stderr)
     #[arg(short, long)]
     verbose: bool,
@@ -239,6 +243,7 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         announce_interval_min: Duration::from_secs(if cli.demo { 5 } else { 30 }),
         pex: !cli.no_pex,
         verbose: cli.verbose,
+        recheck: cli.recheck,
         dht: !cli.no_dht && !cli.demo,
         dht_bootstrap: if cli.dht_bootstrap.is_empty() {
             torrent_core::dht::DEFAULT_BOOTSTRAP.iter().map(|s| s.to_string()).collect()

@@ -89,6 +89,8 @@ pub struct Config {
     pub pex: bool,
     /// Log peer connections and why they ended.
     pub verbose: bool,
+    /// Ignore resume data: hash everything on disk first.
+    pub recheck: bool,
     /// The DHT (BEP 5), never for private torrents.
     pub dht: bool,
     /// DHT bootstrap nodes, `host:port`.
@@ -241,6 +243,7 @@ impl Session {
                         dir: t.dir.clone(),
                         info: Box::new(meta.info.clone()),
                         info_hash: meta.info_hash,
+                        recheck: self.cfg.recheck,
                     })
                     .expect("disk thread alive");
                 t.meta = Some(*meta);
@@ -662,6 +665,20 @@ impl Session {
         };
         if hs.peer_id == self.peer_id {
             p.close("connected to ourselves");
+            // Trackers (and PEX) hand us our own address: never dial it
+            // again. Seen from the accepting side, the address we dialled is
+            // that of our outgoing socket whose local end is this peer.
+            let incoming_from = p.addr;
+            let dialled = if p.outgoing {
+                Some(p.addr)
+            } else {
+                self.peers.iter().flatten().find(|q| q.outgoing && q.stream.local_addr().ok() == Some(incoming_from)).map(|q| q.addr)
+            };
+            if let Some(addr) = dialled {
+                let t = &mut self.torrents[tid];
+                t.candidates.remove(&addr);
+                t.banned.insert(addr, ());
+            }
             return false;
         }
         let t = &mut self.torrents[tid];
@@ -1115,6 +1132,7 @@ impl Session {
             dir: t.dir.clone(),
             info: Box::new(meta.info.clone()),
             info_hash: meta.info_hash,
+            recheck: self.cfg.recheck,
         });
         t.meta = Some(meta);
         let _ = now;

@@ -124,3 +124,40 @@ fn full_disk_gives_clear_error_and_resumable_state() {
     let (want, got) = (std::fs::read(seed.path().join("big.bin")).unwrap(), std::fs::read(out.path().join("big.bin")).unwrap());
     assert!(want == got, "downloaded file differs from the seed data");
 }
+
+#[test]
+fn recheck_ignores_resume_data() {
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = make_payload(seed.path(), "r.bin", &[("", 300_000)], 16 * 1024, &[], 12).unwrap();
+    let s = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
+    let go = |extra: &[&str]| {
+        let mut c = cmd(60);
+        c.arg("--json").args(extra).arg("-o").arg(out.path()).arg(&p.torrent_path);
+        c.arg("--peer").arg(s.addr().to_string());
+        run(c, LIMIT)
+    };
+    let r = go(&[]);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    // Damage a byte behind the resume file's back (size and mtime kept, as
+    // after a power failure that lost written data).
+    let path = out.path().join("r.bin");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut data = std::fs::read(&path).unwrap();
+    data[200_000] ^= 0xff;
+    std::fs::write(&path, &data).unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+    // The resume file is trusted: nothing is checked or fetched.
+    let r = go(&[]);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert_eq!(r.last_event("checked")["rechecked"], false);
+    assert_eq!(r.last_event("done")["downloaded"], 0);
+    // --recheck hashes the data, finds the damaged piece and fetches it again.
+    let r = go(&["--recheck"]);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    let checked = r.last_event("checked");
+    assert_eq!(checked["rechecked"], true);
+    assert_eq!(checked["have_pieces"].as_u64().unwrap() + 1, p.meta.info.piece_count() as u64);
+    assert_eq!(r.last_event("done")["downloaded"], 16 * 1024);
+    assert!(std::fs::read(&path).unwrap() == std::fs::read(seed.path().join("r.bin")).unwrap());
+}
