@@ -62,7 +62,7 @@ const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
 /// Unrequested block data a peer may send before it is dropped.
 const MAX_UNREQUESTED: u64 = 2 * 1024 * 1024;
 /// Most reads for one peer's requests waiting for the disk at once.
-const MAX_READS_PER_PEER: usize = 8;
+const MAX_READS_PER_PEER: usize = 32;
 
 /// Everything the command line decides.
 #[derive(Debug, Clone)]
