@@ -2,11 +2,11 @@
 //! blocks where they belong, hashes finished pieces, reads blocks for
 //! uploads, checks existing data at start and writes resume files.
 //!
-//! Hashing is incremental: a piece's SHA-1 is fed with each block as it is
-//! written, as long as the blocks come in order (one peer, requests in
-//! order: the common case); whatever did not come in order is read back
-//! from the file at `Verify`. So the hash always covers exactly the bytes
-//! written to the file, and most pieces are never read back.
+//! Most pieces are hashed by the event loop as their blocks arrive in order
+//! (the very bytes it hands over here to write), so this thread only writes;
+//! a piece whose blocks came out of order arrives as `Verify` with the hash
+//! state so far, and the rest is read back from the file. Either way the hash
+//! covers exactly the bytes written.
 //!
 //! The event loop sends [`DiskJob`]s over a channel; the worker answers with
 //! [`DiskEvent`]s on another channel and wakes the loop with a `mio::Waker`.
@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
-use sha1::{Digest, Sha1};
-use std::collections::HashMap;
+pub use sha1::Sha1;
+use sha1::Digest;
 use torrent_core::storage::Storage;
 use torrent_core::{Info, InfoHash};
 
@@ -39,9 +39,12 @@ pub enum DiskJob {
         offset: u64,
         data: Vec<u8>,
     },
+    /// Finish a piece's hash: `hashed` is the SHA-1 state over the first
+    /// bytes of the piece and how many; the rest is read from the file.
     Verify {
         torrent: TorrentId,
         piece: u32,
+        hashed: Option<Box<(Sha1, u64)>>,
     },
     Read {
         torrent: TorrentId,
@@ -108,32 +111,16 @@ struct Slot {
     dir: PathBuf,
     info_hash: InfoHash,
     failed: bool,
-    /// Pieces being hashed as their blocks are written: the SHA-1 state
-    /// and how many leading bytes of the piece it has seen.
-    hashing: HashMap<u32, (Sha1, u64)>,
 }
 
 impl Slot {
-    /// Feed a just-written block to its piece's running hash if it is the
-    /// next one in order.
-    fn hash_written(&mut self, offset: u64, data: &[u8]) {
-        let plen = self.storage.info().piece_length;
-        let piece = (offset / plen) as u32;
-        let begin = offset % plen;
-        let (h, next) = self.hashing.entry(piece).or_insert_with(|| (Sha1::new(), 0));
-        if begin == *next && begin + data.len() as u64 <= plen {
-            h.update(data);
-            *next += data.len() as u64;
-        }
-    }
-
     /// Finish a piece's hash (reading back what was not hashed in order)
     /// and compare it with the torrent's.
-    fn verify(&mut self, piece: u32) -> bool {
+    fn verify(&mut self, piece: u32, hashed: Option<Box<(Sha1, u64)>>) -> bool {
         let info = self.storage.info();
         let plen = info.piece_len(piece as usize);
         let start = self.storage.piece_offset(piece as usize);
-        let (mut h, next) = self.hashing.remove(&piece).unwrap_or_else(|| (Sha1::new(), 0));
+        let (mut h, next) = hashed.map(|b| *b).unwrap_or_else(|| (Sha1::new(), 0));
         if next < plen {
             let mut rest = vec![0u8; (plen - next) as usize];
             if self.storage.read(start + next, &mut rest).is_err() {
@@ -196,7 +183,7 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                 if slots.len() <= torrent {
                     slots.resize_with(torrent + 1, || None);
                 }
-                let mut slot = Slot { storage, dir, info_hash, failed: false, hashing: HashMap::new() };
+                let mut slot = Slot { storage, dir, info_hash, failed: false };
                 let resumed = if recheck { None } else { resume::load(&slot.dir, &slot.info_hash, &slot.storage) };
                 let (have, rechecked) = match resumed {
                     Some(h) => (h, false),
@@ -218,19 +205,19 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                     continue;
                 }
                 match slot.storage.write(offset, &data) {
-                    Ok(()) => slot.hash_written(offset, &data),
+                    Ok(()) => {}
                     Err(e) => {
                         slot.failed = true;
                         send(DiskEvent::Error { torrent, msg: format!("writing data: {e}") });
                     }
                 }
             }
-            DiskJob::Verify { torrent, piece } => {
+            DiskJob::Verify { torrent, piece, hashed } => {
                 let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
                 if slot.failed {
                     continue;
                 }
-                let ok = slot.verify(piece);
+                let ok = slot.verify(piece, hashed);
                 send(DiskEvent::Verified { torrent, piece, ok });
             }
             DiskJob::Read { torrent, peer, piece, begin, len } => {
@@ -244,6 +231,11 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
             }
             DiskJob::SaveResume { torrent, have } => {
                 let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
+                if slot.failed {
+                    // A write failed: pieces the loop verified may not all be
+                    // on disk, so record nothing (the next run re-checks).
+                    continue;
+                }
                 if let Err(e) = resume::save(&slot.dir, &slot.info_hash, &have, &slot.storage) {
                     send(DiskEvent::Error { torrent, msg: format!("saving resume data: {e}") });
                 }

@@ -8,7 +8,8 @@
 use crate::announce::{self, AnnounceResult};
 use crate::choke;
 use crate::dht::Dht;
-use crate::disk::{self, Backlog, DiskEvent, DiskJob};
+use crate::disk::{self, Backlog, DiskEvent, DiskJob, Sha1};
+use sha1::Digest;
 use crate::peer::{Peer, Phase, MAX_OUT_BUFFER, MAX_PEER_REQUESTS, MAX_PIPELINE, MAX_REQUEST_LEN, MIN_PIPELINE};
 use crate::progress::Reporter;
 use crate::rate::TokenBucket;
@@ -929,11 +930,26 @@ impl Session {
         match picker.block_received(key, block) {
             BlockOutcome::Unwanted => t.wasted += len,
             BlockOutcome::Accepted { piece_complete, cancel } => {
-                let offset = index as u64 * t.meta.as_ref().expect("picker implies meta").info.piece_length + begin as u64;
+                let info = &t.meta.as_ref().expect("picker implies meta").info;
+                let offset = index as u64 * info.piece_length + begin as u64;
+                // Hash in-order blocks here, as they go to the disk thread.
+                let (h, next) = t.hashing.entry(index).or_insert_with(|| (Sha1::new(), 0));
+                if begin as u64 == *next {
+                    h.update(&data);
+                    *next += len;
+                }
                 self.backlog.add(len);
                 let _ = self.disk_tx.send(DiskJob::Write { torrent: tid, offset, data });
+                let mut verified_here = None;
                 if piece_complete {
-                    let _ = self.disk_tx.send(DiskJob::Verify { torrent: tid, piece: index });
+                    let (h, next) = t.hashing.remove(&index).expect("entry made above");
+                    if next == picker.piece_len(index) as u64 {
+                        let got: [u8; 20] = h.finalize().into();
+                        verified_here = Some(info.pieces.get(index as usize) == Some(&got));
+                    } else {
+                        let hashed = Some(Box::new((h, next)));
+                        let _ = self.disk_tx.send(DiskJob::Verify { torrent: tid, piece: index, hashed });
+                    }
                 }
                 for other in cancel {
                     if let Some(Some(op)) = self.peers.get_mut(other) {
@@ -941,6 +957,9 @@ impl Session {
                             op.send(&Message::Cancel { index, begin, length: block.len }, now);
                         }
                     }
+                }
+                if let Some(ok) = verified_here {
+                    self.on_verified(tid, index, ok, now);
                 }
             }
         }
