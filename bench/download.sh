@@ -161,6 +161,10 @@ ROUNDS=${ROUNDS:-2}
 # ------------------------------------------------------------------ table 1
 start_lt_seeder
 declare -A LT_SECS LT_MBPS LT_RSS LT_STATUS
+# One warm-up download, not counted: the first download from a freshly
+# started seeder was slow for every leecher (whoever came first).
+run_leecher libtorrent "$LT_SEED_PORT"
+WARMUP="warm-up (libtorrent, not counted): ${SECS}s $STATUS"
 T1=()
 # Each round runs every leecher once, in a rotated order (no one is always
 # first); table 2 compares with each leecher's best round.
@@ -208,6 +212,7 @@ echo "payload: $BYTES bytes ($SIZE), one file, pieces of $((1 << PIECE_EXP)) byt
 echo "torrent-get: $("$TG" --version)"
 echo
 echo "Table 1: leechers downloading from a python3-libtorrent seeder"
+echo "$WARMUP"
 row "leecher" "seeder" "seconds" "MB/s" "peak RSS KiB" "data"
 printf '%s\n' "${T1[@]}"
 echo
