@@ -2,11 +2,10 @@
 //! blocks where they belong, hashes finished pieces, reads blocks for
 //! uploads, checks existing data at start and writes resume files.
 //!
-//! Most pieces are hashed by the event loop as their blocks arrive in order
-//! (the very bytes it hands over here to write), so this thread only writes;
-//! a piece whose blocks came out of order arrives as `Verify` with the hash
-//! state so far, and the rest is read back from the file. Either way the hash
-//! covers exactly the bytes written.
+//! Most pieces are hashed by the hash thread ([`crate::hasher`]) from the
+//! very bytes handed over here to write, so this thread mostly writes; a
+//! piece whose blocks came out of order arrives as `Verify` with the hash
+//! state so far, and the rest is read back from the file.
 //!
 //! The event loop sends [`DiskJob`]s over a channel; the worker answers with
 //! [`DiskEvent`]s on another channel and wakes the loop with a `mio::Waker`.
@@ -17,8 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
-pub use sha1::Sha1;
-use sha1::Digest;
+use sha1::{Digest, Sha1};
 use torrent_core::storage::Storage;
 use torrent_core::{Info, InfoHash};
 
@@ -37,7 +35,8 @@ pub enum DiskJob {
     Write {
         torrent: TorrentId,
         offset: u64,
-        data: Vec<u8>,
+        /// Shared with the hash thread.
+        data: Arc<Vec<u8>>,
     },
     /// Finish a piece's hash: `hashed` is the SHA-1 state over the first
     /// bytes of the piece and how many; the rest is read from the file.

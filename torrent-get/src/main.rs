@@ -5,6 +5,7 @@ mod choke;
 mod demo;
 mod dht;
 mod disk;
+mod hasher;
 mod peer;
 mod progress;
 mod rate;

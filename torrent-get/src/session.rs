@@ -8,8 +8,8 @@
 use crate::announce::{self, AnnounceResult};
 use crate::choke;
 use crate::dht::Dht;
-use crate::disk::{self, Backlog, DiskEvent, DiskJob, Sha1};
-use sha1::Digest;
+use crate::disk::{self, Backlog, DiskEvent, DiskJob};
+use crate::hasher::{self, HashJob};
 use crate::peer::{Peer, Phase, MAX_OUT_BUFFER, MAX_PEER_REQUESTS, MAX_PIPELINE, MAX_REQUEST_LEN, MIN_PIPELINE};
 use crate::progress::Reporter;
 use crate::rate::TokenBucket;
@@ -130,6 +130,8 @@ pub struct Session {
     disk_tx: Sender<DiskJob>,
     disk_rx: Receiver<DiskEvent>,
     disk_thread: Option<std::thread::JoinHandle<()>>,
+    hash_tx: Sender<HashJob>,
+    hash_thread: Option<std::thread::JoinHandle<()>>,
     backlog: Backlog,
     ann_tx: Sender<AnnounceResult>,
     ann_rx: Receiver<AnnounceResult>,
@@ -153,6 +155,8 @@ impl Session {
         let (disk_tx, jobs_rx) = mpsc::channel();
         let (ev_tx, disk_rx) = mpsc::channel();
         let backlog = Backlog::default();
+        let (hash_tx, hash_rx) = mpsc::channel();
+        let hash_thread = hasher::spawn(hash_rx, ev_tx.clone(), disk_tx.clone(), waker.clone());
         let disk_thread = disk::spawn(jobs_rx, ev_tx, waker.clone(), backlog.clone());
         let (ann_tx, ann_rx) = mpsc::channel();
         let mut listener = None;
@@ -209,6 +213,8 @@ impl Session {
             disk_tx,
             disk_rx,
             disk_thread: Some(disk_thread),
+            hash_tx,
+            hash_thread: Some(hash_thread),
             backlog,
             ann_tx,
             ann_rx,
@@ -354,6 +360,11 @@ impl Session {
         }
         if let Some(d) = &self.dht {
             d.save();
+        }
+        // The hash thread may still hand pieces to the disk thread: stop it first.
+        let _ = self.hash_tx.send(HashJob::Shutdown);
+        if let Some(h) = self.hash_thread.take() {
+            let _ = h.join();
         }
         let _ = self.disk_tx.send(DiskJob::Shutdown);
         if let Some(h) = self.disk_thread.take() {
@@ -932,24 +943,15 @@ impl Session {
             BlockOutcome::Accepted { piece_complete, cancel } => {
                 let info = &t.meta.as_ref().expect("picker implies meta").info;
                 let offset = index as u64 * info.piece_length + begin as u64;
-                // Hash in-order blocks here, as they go to the disk thread.
-                let (h, next) = t.hashing.entry(index).or_insert_with(|| (Sha1::new(), 0));
-                if begin as u64 == *next {
-                    h.update(&data);
-                    *next += len;
-                }
+                // The same bytes go to the disk thread and the hash thread.
+                let data = Arc::new(data);
                 self.backlog.add(len);
+                let _ = self.hash_tx.send(HashJob::Block { torrent: tid, piece: index, begin, data: data.clone() });
                 let _ = self.disk_tx.send(DiskJob::Write { torrent: tid, offset, data });
-                let mut verified_here = None;
                 if piece_complete {
-                    let (h, next) = t.hashing.remove(&index).expect("entry made above");
-                    if next == picker.piece_len(index) as u64 {
-                        let got: [u8; 20] = h.finalize().into();
-                        verified_here = Some(info.pieces.get(index as usize) == Some(&got));
-                    } else {
-                        let hashed = Some(Box::new((h, next)));
-                        let _ = self.disk_tx.send(DiskJob::Verify { torrent: tid, piece: index, hashed });
-                    }
+                    let expected = info.pieces[index as usize];
+                    let piece_len = picker.piece_len(index) as u64;
+                    let _ = self.hash_tx.send(HashJob::Finish { torrent: tid, piece: index, piece_len, expected });
                 }
                 for other in cancel {
                     if let Some(Some(op)) = self.peers.get_mut(other) {
@@ -958,9 +960,7 @@ impl Session {
                         }
                     }
                 }
-                if let Some(ok) = verified_here {
-                    self.on_verified(tid, index, ok, now);
-                }
+
             }
         }
         self.fill_requests(key, now);

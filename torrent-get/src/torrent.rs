@@ -75,9 +75,6 @@ pub struct Torrent {
     pub metadata: Option<torrent_core::peer::extension::MetadataAssembler>,
     pub completed_at: Option<Instant>,
     pub started_at: Instant,
-    /// Running SHA-1 of pieces in progress over their leading blocks that
-    /// arrived in order, and how many bytes that is.
-    pub hashing: HashMap<u32, (crate::disk::Sha1, u64)>,
     /// The DHT lookup in progress, and when to start the next.
     pub dht_lookup: Option<torrent_core::dht::lookup::LookupId>,
     pub next_dht: Instant,
@@ -122,7 +119,6 @@ impl Torrent {
             metadata: None,
             completed_at: None,
             started_at: now,
-            hashing: HashMap::new(),
             dht_lookup: None,
             next_dht: now,
         }
