@@ -241,7 +241,8 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         json: cli.json,
         quiet: cli.quiet,
         tracker_timeout: Duration::from_secs(cli.tracker_timeout.max(1)),
-        announce_interval_min: Duration::from_secs(if cli.demo { 5 } else { 30 }),
+        // Follow the tracker's interval, but never more often than every 5 s.
+        announce_interval_min: Duration::from_secs(5),
         pex: !cli.no_pex,
         verbose: cli.verbose,
         recheck: cli.recheck,

@@ -845,6 +845,12 @@ impl Session {
                 self.update_interest(key, now);
             }
         }
+        // Two seeds have nothing to give each other.
+        let p = self.peers[key].as_mut().expect("live peer");
+        if self.torrents[tid].state == State::Seeding && p.have.as_ref().is_some_and(|b| b.is_complete()) {
+            p.close("both are seeds");
+            return;
+        }
         self.fill_requests(key, now);
     }
 
@@ -1547,7 +1553,8 @@ impl Session {
         let mut budget = MAX_HALF_OPEN.saturating_sub(half_open);
         for tid in 0..self.torrents.len() {
             let t = &self.torrents[tid];
-            if !matches!(t.state, State::Metadata | State::Downloading) {
+            // Seeds dial too: some leechers (transmission) wait to be called.
+            if !matches!(t.state, State::Metadata | State::Downloading | State::Seeding) {
                 continue;
             }
             let room = self.cfg.max_peers.saturating_sub(t.peers.len()).min(budget);

@@ -297,3 +297,58 @@ fn two_torrent_get_halves_complete_each_other() {
     assert_same_tree(&seed.path().join("halves"), &a.path().join("halves"));
     assert_same_tree(&seed.path().join("halves"), &b.path().join("halves"));
 }
+
+/// Every file of `expected` is present under `got` with the same bytes.
+fn same_tree(expected: &Path, got: &Path) -> bool {
+    list_files(expected)
+        .iter()
+        .all(|rel| std::fs::read(expected.join(rel)).ok() == std::fs::read(got.join(rel)).ok())
+}
+
+#[test]
+fn transmission_downloads_from_torrent_get() {
+    require_tool("transmission-cli");
+    let seed = tempfile::tempdir().unwrap();
+    let leech = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(TrackerOptions { interval: 2, min_interval: Some(1), ..Default::default() });
+    let p = interop_payload(seed.path(), "to-tr", &[&tracker.http_announce_url()], 57);
+    let port = free_port();
+    let tg = torrent_get_seeder(&p, port, logs.path());
+    let tr_port = free_port();
+    let settings = serde_json::json!({
+        "bind-address-ipv4": "127.0.0.1",
+        "bind-address-ipv6": "::1",
+        "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+        "port-forwarding-enabled": false,
+        "peer-port": tr_port, "peer-port-random-on-start": false,
+        "rpc-enabled": false,
+        "download-dir": leech.path().display().to_string(),
+        "incomplete-dir-enabled": false, "rename-partial-files": false,
+        "speed-limit-up-enabled": false, "speed-limit-down-enabled": false,
+        "encryption": 0, "blocklist-enabled": false, "message-level": 2,
+    });
+    std::fs::write(state.path().join("settings.json"), settings.to_string()).unwrap();
+    let mut c = Command::new("transmission-cli");
+    c.arg("-g").arg(state.path()).args(["-p", &tr_port.to_string()]).arg("-w").arg(leech.path());
+    c.args(["-et", "-M", "-D", "-U"]).arg(&p.torrent_path);
+    c.env("HOME", state.path());
+    let tr = Proc::spawn("transmission-leech", c, logs.path());
+    // Both announce to the tracker; torrent-get (a seed) dials the leecher it
+    // learns about, as transmission-cli waits to be called. transmission-cli
+    // keeps running (seeding) after the download: poll the files.
+    let end = std::time::Instant::now() + LIMIT;
+    while !same_tree(&seed.path().join("to-tr"), &leech.path().join("to-tr")) {
+        assert!(
+            std::time::Instant::now() < end,
+            "transmission-cli did not get the data from torrent-get\n{}\n{}",
+            tr.log_text(),
+            tg.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(tr);
+    assert_same_tree(&seed.path().join("to-tr"), &leech.path().join("to-tr"));
+    stop_seeder(tg, &p);
+}
