@@ -464,11 +464,6 @@ impl Picker {
     pub fn mark_have(&mut self, index: u32) {
         self.piece_verified(index);
     }
-
-    /// Number of pieces currently in progress (some blocks requested).
-    pub fn partial_count(&self) -> usize {
-        self.partial.len()
-    }
 }
 
 #[cfg(test)]

@@ -176,22 +176,6 @@ impl Storage {
         }
     }
 
-    /// Set each file to its full length (creating it), so later reads of
-    /// pieces not yet downloaded see zeros rather than a short file.
-    pub fn allocate(&mut self) -> io::Result<()> {
-        for i in 0..self.paths.len() {
-            if self.paths[i].is_none() {
-                continue;
-            }
-            let len = self.info.files[i].length;
-            let f = self.file(i, true)?;
-            if f.metadata()?.len() < len {
-                f.set_len(len)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Flush written data of every open file to disk.
     pub fn sync(&mut self) -> io::Result<()> {
         for (f, w) in self.open.values() {

@@ -886,17 +886,16 @@ impl Session {
             return;
         }
         let mut depth = if p.snubbed || p.probation { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
-        if p.requests.len() >= depth.min(ENDGAME_DEPTH) {
+        let Some(endgame) = t.picker.as_ref().map(|pk| pk.in_endgame()) else { return };
+        if endgame {
             // In endgame, only peers that drained their own queue duplicate
             // others' blocks, a few at a time: little over-download.
-            let Some(picker) = t.picker.as_ref() else { return };
-            if p.requests.len() >= depth || picker.in_endgame() {
-                return;
-            }
-        }
-        if t.picker.as_ref().is_some_and(|pk| pk.in_endgame()) {
             depth = depth.min(ENDGAME_DEPTH);
-        } else if p.requests.len() + depth / 8 > depth && p.requests.len() > 0 {
+        }
+        if p.requests.len() >= depth {
+            return;
+        }
+        if !endgame && !p.requests.is_empty() && p.requests.len() + depth / 8 > depth {
             // Refill in batches of depth/8, not one block per block received.
             return;
         }

@@ -215,7 +215,10 @@ impl Torrent {
 
     pub fn snapshot(&mut self, now: Instant) -> crate::progress::Snapshot {
         let (have_bytes, have_pieces, pieces, total) = match &self.picker {
-            Some(p) => (self.have_wanted_bytes(), p.have_count(), p.num_pieces(), p.left_bytes() + self.have_wanted_bytes()),
+            Some(p) => {
+                let have = self.have_wanted_bytes();
+                (have, p.have_count(), p.num_pieces(), p.left_bytes() + have)
+            }
             None => (0, 0, 0, 0),
         };
         crate::progress::Snapshot {
