@@ -212,7 +212,15 @@ pub fn check_peer_state(data: &[u8]) {
     } else {
         torrent_core::peer::connection::DEFAULT_MAX_PEER_REQUESTS
     };
-    let mut st = PeerState::new(flags & 1 != 0, flags & 2 != 0).with_max_peer_requests(max_requests);
+    // Bit 3: torrent-get's tolerant policy instead of the strict one.
+    let policy = if flags & 8 != 0 {
+        torrent_core::peer::connection::Policy::Tolerant { max_unrequested: 65536 }
+    } else {
+        torrent_core::peer::connection::Policy::Strict
+    };
+    let mut st = PeerState::new(flags & 1 != 0, flags & 2 != 0)
+        .with_max_peer_requests(max_requests)
+        .with_policy(policy);
     let mut geometry: Option<(usize, u64, u64)> = None;
     let mut sent_requests: HashSet<BlockRef> = HashSet::new();
     let mut steps = 0;
@@ -275,6 +283,14 @@ pub fn check_peer_state(data: &[u8]) {
             }
         }
         assert!(st.peer_request_count() <= max_requests);
+        assert!(st.unrequested_bytes() <= 65536);
+        if flags & 16 != 0 && steps % 64 == 0 {
+            // Dropping requests makes late blocks late, never fatal.
+            for b in st.drop_requests() {
+                sent_requests.remove(&b);
+            }
+            assert_eq!(st.outstanding(), 0);
+        }
         assert!(st.allowed_fast.len() <= 256 && st.suggested.len() <= 256);
         assert!(st.we_allow_fast.len() <= 256);
         if let Some(b) = st.peer_pieces() {
@@ -316,6 +332,13 @@ fn receive(
         Event::Have(i) => assert!(geometry.is_none_or(|g| (i as usize) < g.0)),
         Event::Choked { dropped } => {
             assert!(dropped.iter().all(|b| sent.contains(b)));
+        }
+        Event::PiecesReplaced { old } => {
+            assert!(st.policy() != torrent_core::peer::connection::Policy::Strict);
+            assert_eq!(Some(old.num_pieces()), geometry.map(|g| g.0));
+        }
+        Event::UnrequestedBlock { .. } | Event::RequestRefused(_) => {
+            assert!(st.policy() != torrent_core::peer::connection::Policy::Strict);
         }
         _ => {}
     }

@@ -14,8 +14,9 @@
 use rand::Rng;
 use std::collections::BTreeMap;
 
-/// Size of a block request (the de-facto standard; peers may refuse more).
-pub const BLOCK_SIZE: u32 = 16 * 1024;
+/// The workspace's one block type and block size (defined with the wire
+/// messages): `Block` is [`BlockRef`](crate::peer::message::BlockRef).
+pub use crate::peer::message::{BlockRef as Block, BLOCK_SIZE};
 /// Pick random pieces until this many are verified.
 pub const RANDOM_FIRST_PIECES: usize = 4;
 /// In endgame, at most this many peers request the same block.
@@ -23,13 +24,6 @@ pub const ENDGAME_DUPLICATES: usize = 2;
 
 /// The caller's handle for a peer.
 pub type PeerKey = usize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Block {
-    pub piece: u32,
-    pub begin: u32,
-    pub len: u32,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum BlockState {
@@ -113,9 +107,9 @@ impl Picker {
     fn block_at(&self, index: u32, b: usize) -> Block {
         let begin = b as u32 * BLOCK_SIZE;
         Block {
-            piece: index,
+            index,
             begin,
-            len: BLOCK_SIZE.min(self.piece_len(index) - begin),
+            length: BLOCK_SIZE.min(self.piece_len(index) - begin),
         }
     }
 
@@ -217,7 +211,7 @@ impl Picker {
 
     /// Release one block `peer` had requested (rejected or cancelled).
     pub fn release_block(&mut self, peer: PeerKey, block: Block) {
-        let Some(p) = self.partial.get_mut(&block.piece) else {
+        let Some(p) = self.partial.get_mut(&block.index) else {
             return;
         };
         let b = (block.begin / BLOCK_SIZE) as usize;
@@ -381,7 +375,7 @@ impl Picker {
                 *state = BlockState::Requested(vec![peer]);
                 p.missing -= 1;
                 let begin = b as u32 * BLOCK_SIZE;
-                out.push(Block { piece: idx, begin, len: BLOCK_SIZE.min(plen - begin) });
+                out.push(Block { index: idx, begin, length: BLOCK_SIZE.min(plen - begin) });
             }
         }
     }
@@ -399,16 +393,16 @@ impl Picker {
 
     /// A block arrived from `peer`.
     pub fn block_received(&mut self, peer: PeerKey, block: Block) -> BlockOutcome {
-        let expected_len = match self.partial.get(&block.piece) {
-            Some(_) if block.begin % BLOCK_SIZE == 0 && block.begin < self.piece_len(block.piece) => {
-                self.block_at(block.piece, (block.begin / BLOCK_SIZE) as usize).len
+        let expected_len = match self.partial.get(&block.index) {
+            Some(_) if block.begin % BLOCK_SIZE == 0 && block.begin < self.piece_len(block.index) => {
+                self.block_at(block.index, (block.begin / BLOCK_SIZE) as usize).length
             }
             _ => return BlockOutcome::Unwanted,
         };
-        if block.len != expected_len {
+        if block.length != expected_len {
             return BlockOutcome::Unwanted;
         }
-        let p = self.partial.get_mut(&block.piece).expect("checked above");
+        let p = self.partial.get_mut(&block.index).expect("checked above");
         let b = (block.begin / BLOCK_SIZE) as usize;
         let cancel = match std::mem::replace(&mut p.blocks[b], BlockState::Received) {
             BlockState::Received => {
@@ -427,7 +421,7 @@ impl Picker {
         }
         let piece_complete = p.received == p.blocks.len();
         if piece_complete {
-            self.pending[block.piece as usize] = true;
+            self.pending[block.index as usize] = true;
         }
         BlockOutcome::Accepted {
             piece_complete,
@@ -484,7 +478,7 @@ mod tests {
         let blocks = p.pick(1, all, 1000, &mut rng());
         let mut per_piece = [0u32; 3];
         for b in &blocks {
-            per_piece[b.piece as usize] += b.len;
+            per_piece[b.index as usize] += b.length;
             assert_eq!(b.begin % BLOCK_SIZE, 0);
         }
         assert_eq!(per_piece, [40_000, 40_000, 20_000]);
@@ -537,7 +531,7 @@ mod tests {
         }
         p.peer_has_piece(7);
         let b = p.pick(9, |_| true, 1, &mut rng());
-        assert_eq!(b[0].piece, 7);
+        assert_eq!(b[0].index, 7);
     }
 
     #[test]
@@ -546,13 +540,13 @@ mod tests {
         for i in 0..RANDOM_FIRST_PIECES as u32 {
             p.mark_have(i);
         }
-        let firsts: Vec<u32> = (0..5).map(|_| p.pick(1, |_| true, 1, &mut rng())[0].piece).collect();
+        let firsts: Vec<u32> = (0..5).map(|_| p.pick(1, |_| true, 1, &mut rng())[0].index).collect();
         for w in firsts.windows(2) {
             assert_eq!(w[1], w[0] + 1, "{firsts:?}");
         }
         // A rarer piece still wins over the run.
         p.peer_has_pieces(|i| i != 60);
-        assert_eq!(p.pick(1, |_| true, 1, &mut rng())[0].piece, 60);
+        assert_eq!(p.pick(1, |_| true, 1, &mut rng())[0].index, 60);
     }
 
     #[test]
@@ -576,7 +570,7 @@ mod tests {
         let mut p = Picker::new(16_384, 16_384 * 4);
         p.set_wanted(vec![false, true, true, false]);
         let got = p.pick(1, |i| i != 2, 10, &mut rng());
-        assert_eq!(got.iter().map(|b| b.piece).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(got.iter().map(|b| b.index).collect::<Vec<_>>(), vec![1]);
         assert!(!p.in_endgame());
         assert_eq!(p.left_bytes(), 2 * 16_384);
     }
@@ -609,9 +603,9 @@ mod tests {
                     let (who, b) = out.swap_remove(rng.gen_range(0..out.len()));
                     if let BlockOutcome::Accepted { piece_complete: true, .. } = p.block_received(who, b) {
                         if rng.gen_bool(0.8) {
-                            p.piece_verified(b.piece);
+                            p.piece_verified(b.index);
                         } else {
-                            p.piece_failed(b.piece);
+                            p.piece_failed(b.index);
                         }
                     }
                 }
@@ -636,10 +630,10 @@ mod tests {
     #[test]
     fn wrong_blocks_unwanted() {
         let mut p = Picker::new(32_768, 32_768);
-        assert_eq!(p.block_received(1, Block { piece: 0, begin: 0, len: BLOCK_SIZE }), BlockOutcome::Unwanted);
+        assert_eq!(p.block_received(1, Block { index: 0, begin: 0, length: BLOCK_SIZE }), BlockOutcome::Unwanted);
         p.pick(1, |_| true, 1, &mut rng());
-        assert_eq!(p.block_received(1, Block { piece: 0, begin: 1, len: BLOCK_SIZE }), BlockOutcome::Unwanted);
-        assert_eq!(p.block_received(1, Block { piece: 0, begin: 0, len: 5 }), BlockOutcome::Unwanted);
-        assert_eq!(p.block_received(1, Block { piece: 5, begin: 0, len: BLOCK_SIZE }), BlockOutcome::Unwanted);
+        assert_eq!(p.block_received(1, Block { index: 0, begin: 1, length: BLOCK_SIZE }), BlockOutcome::Unwanted);
+        assert_eq!(p.block_received(1, Block { index: 0, begin: 0, length: 5 }), BlockOutcome::Unwanted);
+        assert_eq!(p.block_received(1, Block { index: 5, begin: 0, length: BLOCK_SIZE }), BlockOutcome::Unwanted);
     }
 }

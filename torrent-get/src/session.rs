@@ -766,7 +766,7 @@ impl Session {
             }
             Message::Piece { index, begin, data } => self.on_piece(key, tid, index, begin, data, now),
             Message::RejectRequest { index, begin, length } => {
-                let b = Block { piece: index, begin, len: length };
+                let b = Block { index, begin, length };
                 if p.requests.remove(&b) {
                     if let Some(pk) = self.torrents[tid].picker.as_mut() {
                         pk.release_block(key, b);
@@ -913,7 +913,7 @@ impl Session {
         let fast_set = &p.allowed_fast;
         let blocks = picker.pick(key, |i| bf.get(i) && (!choked || fast_set.contains(&(i as u32))), want, &mut self.rng);
         for b in blocks {
-            p.send(&Message::Request { index: b.piece, begin: b.begin, length: b.len }, now);
+            p.send(&Message::Request { index: b.index, begin: b.begin, length: b.length }, now);
             p.requests.insert(b);
         }
     }
@@ -921,7 +921,7 @@ impl Session {
     fn on_piece(&mut self, key: usize, tid: usize, index: u32, begin: u32, data: Vec<u8>, now: Instant) {
         let p = self.peers[key].as_mut().expect("live peer");
         let len = data.len() as u64;
-        let block = Block { piece: index, begin, len: data.len() as u32 };
+        let block = Block { index, begin, length: data.len() as u32 };
         let was_requested = p.requests.remove(&block);
         p.down.add(now, len);
         p.last_block = now;
@@ -961,7 +961,7 @@ impl Session {
                 for other in cancel {
                     if let Some(Some(op)) = self.peers.get_mut(other) {
                         if op.requests.remove(&block) {
-                            op.send(&Message::Cancel { index, begin, length: block.len }, now);
+                            op.send(&Message::Cancel { index, begin, length: block.length }, now);
                         }
                     }
                 }

@@ -4,6 +4,16 @@
 //! [`PeerState::on_receive`], which checks them against the state and
 //! returns an [`Event`]; outgoing messages are recorded with
 //! [`PeerState::on_send`].
+//!
+//! A [`Policy`] says how strictly the peer is held to the protocol:
+//! [`Policy::Strict`] (peer-fetch, the test seeder) turns every violation
+//! into an error; [`Policy::Tolerant`] (torrent-get, which meets real
+//! clients) accepts what real clients do: a second bitfield (aria2 sends one
+//! after `interested`), a bounded amount of block data we did not ask for
+//! (late blocks after a choke), rejects for requests we already dropped, fast
+//! or extension messages without the bit, and over-long request queues
+//! (refused, not fatal). Both share this one machine, so the fuzz target
+//! `peer_state` covers the downloader too.
 
 use super::bitfield::Bitfield;
 use super::error::ProtocolError;
@@ -19,6 +29,17 @@ pub const DEFAULT_MAX_PEER_REQUESTS: usize = 500;
 const MAX_FAST_SET: usize = 256;
 /// Most piece bits remembered before the piece count is known (magnet).
 const MAX_PENDING_BITS: usize = 8 * 2 * 1024 * 1024;
+
+/// How strictly a peer is held to the protocol (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Strict,
+    Tolerant {
+        /// Bytes of unrequested block data accepted (and dropped) before
+        /// the peer is in violation.
+        max_unrequested: u64,
+    },
+}
 
 /// What an incoming message means for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +58,22 @@ pub enum Event {
     Have(u32),
     /// The peer's piece set is now known (bitfield, have all, have none).
     PiecesKnown,
+    /// Tolerant: a bitfield or have all after the piece set was known; it
+    /// replaces `old` (the caller moves availability from `old` to the new
+    /// set, [`PeerState::peer_pieces`]).
+    PiecesReplaced {
+        old: Bitfield,
+    },
+    /// Tolerant: a block we never asked for (or no longer wait for); the
+    /// data is dropped. Counted against `max_unrequested`.
+    UnrequestedBlock {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
+    /// Tolerant: a request over the queue limit; answer with a reject (fast
+    /// extension) or ignore it.
+    RequestRefused(BlockRef),
     Block {
         index: u32,
         begin: u32,
@@ -98,6 +135,8 @@ pub struct PeerState {
     cancelled: HashSet<BlockRef>,
     peer_requests: VecDeque<BlockRef>,
     max_peer_requests: usize,
+    policy: Policy,
+    unrequested: u64,
 }
 
 impl PeerState {
@@ -122,7 +161,64 @@ impl PeerState {
             cancelled: HashSet::new(),
             peer_requests: VecDeque::new(),
             max_peer_requests: DEFAULT_MAX_PEER_REQUESTS,
+            policy: Policy::Strict,
+            unrequested: 0,
         }
+    }
+
+    pub fn with_policy(mut self, policy: Policy) -> PeerState {
+        self.policy = policy;
+        self
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    fn tolerant(&self) -> bool {
+        matches!(self.policy, Policy::Tolerant { .. })
+    }
+
+    /// Is this block requested from the peer and not yet answered?
+    pub fn is_requested(&self, b: &BlockRef) -> bool {
+        self.requested.contains(b)
+    }
+
+    /// Our outstanding requests, in no particular order.
+    pub fn requests(&self) -> impl Iterator<Item = &BlockRef> + '_ {
+        self.requested.iter()
+    }
+
+    /// Forget every outstanding request (snubbed peer, choke, we finished):
+    /// blocks still arriving for them are late, not unrequested.
+    pub fn drop_requests(&mut self) -> Vec<BlockRef> {
+        let dropped: Vec<BlockRef> = self.requested.drain().collect();
+        for b in &dropped {
+            if self.cancelled.len() < 4096 {
+                self.cancelled.insert(*b);
+            }
+        }
+        dropped
+    }
+
+    /// Forget one queued request of the peer's (we will not serve it).
+    pub fn drop_peer_request(&mut self, b: &BlockRef) {
+        self.peer_requests.retain(|r| r != b);
+    }
+
+    /// Take every queued request of the peer's (e.g. to reject them all).
+    pub fn take_peer_requests(&mut self) -> Vec<BlockRef> {
+        self.peer_requests.drain(..).collect()
+    }
+
+    /// The peer's next queued request, without taking it.
+    pub fn peek_peer_request(&self) -> Option<BlockRef> {
+        self.peer_requests.front().copied()
+    }
+
+    /// Bytes of unrequested block data the peer sent (tolerant policy).
+    pub fn unrequested_bytes(&self) -> u64 {
+        self.unrequested
     }
 
     pub fn with_max_peer_requests(mut self, n: usize) -> PeerState {
@@ -222,12 +318,16 @@ impl PeerState {
         }
     }
 
-    fn first_pieces_msg(&mut self, msg: &'static str) -> Result<(), ProtocolError> {
+    /// Ok(true): the piece set was known and is being replaced (tolerant).
+    fn first_pieces_msg(&mut self, msg: &'static str) -> Result<bool, ProtocolError> {
         if self.pieces_msg_seen {
+            if self.tolerant() {
+                return Ok(true);
+            }
             return Err(ProtocolError::NotFirstMessage { msg });
         }
         self.pieces_msg_seen = true;
-        Ok(())
+        Ok(false)
     }
 
     /// Record a message we send (choke state, interest, requests, cancels).
@@ -293,7 +393,13 @@ impl PeerState {
             Message::KeepAlive => Event::None,
             Message::Choke => {
                 self.peer_choking = true;
-                if self.fast {
+                if self.tolerant() {
+                    // Requests die with a choke, fast extension or not: the
+                    // peer's rejects and late blocks for them are expected.
+                    let mut dropped = self.drop_requests();
+                    dropped.sort();
+                    Event::Choked { dropped }
+                } else if self.fast {
                     Event::Choked {
                         dropped: Vec::new(),
                     }
@@ -350,9 +456,16 @@ impl PeerState {
                 Event::Have(i)
             }
             Message::Bitfield(bytes) => {
-                self.first_pieces_msg("bitfield")?;
+                let again = self.first_pieces_msg("bitfield")?;
                 match self.num_pieces() {
-                    Some(n) => self.have = Some(Bitfield::from_bytes(&bytes, n)?),
+                    Some(n) => {
+                        let new = Bitfield::from_bytes(&bytes, n)?;
+                        if let Some(old) = self.have.replace(new) {
+                            if again {
+                                return Ok(Event::PiecesReplaced { old });
+                            }
+                        }
+                    }
                     None => self.pending = Pending::Bits(bytes),
                 }
                 Event::PiecesKnown
@@ -361,14 +474,19 @@ impl PeerState {
                 let all = msg == Message::HaveAll;
                 let name = if all { "have all" } else { "have none" };
                 self.need_fast(name)?;
-                self.first_pieces_msg(name)?;
+                let again = self.first_pieces_msg(name)?;
                 match self.num_pieces() {
                     Some(n) => {
-                        self.have = Some(if all {
+                        let new = if all {
                             Bitfield::full(n)
                         } else {
                             Bitfield::new(n)
-                        })
+                        };
+                        if let Some(old) = self.have.replace(new) {
+                            if again {
+                                return Ok(Event::PiecesReplaced { old });
+                            }
+                        }
                     }
                     None => self.pending = if all { Pending::All } else { Pending::None },
                 }
@@ -403,6 +521,9 @@ impl PeerState {
                     return Ok(Event::RequestWhileChoked(b));
                 }
                 if self.peer_requests.len() >= self.max_peer_requests {
+                    if self.tolerant() {
+                        return Ok(Event::RequestRefused(b));
+                    }
                     return Err(ProtocolError::TooManyRequests(self.peer_requests.len() + 1));
                 }
                 self.peer_requests.push_back(b);
@@ -435,6 +556,21 @@ impl PeerState {
                         begin,
                         length: b.length,
                     }
+                } else if let Policy::Tolerant { max_unrequested } = self.policy {
+                    let total = self.unrequested + b.length as u64;
+                    if total > max_unrequested {
+                        return Err(ProtocolError::UnrequestedBlock {
+                            index,
+                            begin,
+                            length: b.length,
+                        });
+                    }
+                    self.unrequested = total;
+                    Event::UnrequestedBlock {
+                        index,
+                        begin,
+                        length: b.length,
+                    }
                 } else {
                     return Err(ProtocolError::UnrequestedBlock {
                         index,
@@ -448,6 +584,9 @@ impl PeerState {
                 begin,
                 length,
             } => {
+                if !self.fast && self.tolerant() {
+                    return Ok(Event::None);
+                }
                 self.need_fast("reject request")?;
                 let b = BlockRef {
                     index,
@@ -455,6 +594,9 @@ impl PeerState {
                     length,
                 };
                 if !self.requested.remove(&b) && !self.cancelled.remove(&b) {
+                    if self.tolerant() {
+                        return Ok(Event::None);
+                    }
                     return Err(ProtocolError::UnrequestedReject {
                         index,
                         begin,
@@ -462,6 +604,9 @@ impl PeerState {
                     });
                 }
                 Event::Rejected(b)
+            }
+            Message::AllowedFast(_) | Message::SuggestPiece(_) if !self.fast && self.tolerant() => {
+                Event::None
             }
             Message::AllowedFast(i) => {
                 self.need_fast("allowed fast")?;
@@ -480,6 +625,7 @@ impl PeerState {
                 Event::Suggest(i)
             }
             Message::Port(p) => Event::Port(p),
+            Message::Extended { .. } if !self.extended && self.tolerant() => Event::None,
             Message::Extended { id, payload } => {
                 if !self.extended {
                     return Err(ProtocolError::ExtendedNotNegotiated);
@@ -811,6 +957,139 @@ mod tests {
                 id: 2,
                 payload: b"x".to_vec()
             }
+        );
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    fn tolerant(fast: bool) -> PeerState {
+        let mut s = PeerState::new(fast, true)
+            .with_policy(Policy::Tolerant {
+                max_unrequested: 2 * 16384,
+            })
+            .with_max_peer_requests(1);
+        s.set_geometry(10, 32768, 10 * 32768).unwrap();
+        s
+    }
+
+    #[test]
+    fn tolerant_accepts_what_real_clients_do() {
+        let mut s = tolerant(true);
+        assert_eq!(
+            s.on_receive(Message::Bitfield(vec![0x80, 0])).unwrap(),
+            Event::PiecesKnown
+        );
+        // A second bitfield replaces the first.
+        match s.on_receive(Message::Bitfield(vec![0xff, 0xc0])).unwrap() {
+            Event::PiecesReplaced { old } => assert_eq!(old.count(), 1),
+            e => panic!("{e:?}"),
+        }
+        assert_eq!(s.peer_pieces().unwrap().count(), 10);
+        assert!(matches!(
+            s.on_receive(Message::HaveAll).unwrap(),
+            Event::PiecesReplaced { .. }
+        ));
+        // Unrequested blocks: dropped, counted, bounded.
+        let piece = |begin| Message::Piece {
+            index: 0,
+            begin,
+            data: vec![0; 16384],
+        };
+        assert!(matches!(
+            s.on_receive(piece(0)).unwrap(),
+            Event::UnrequestedBlock { .. }
+        ));
+        assert!(matches!(
+            s.on_receive(piece(16384)).unwrap(),
+            Event::UnrequestedBlock { .. }
+        ));
+        assert_eq!(s.unrequested_bytes(), 32768);
+        assert!(matches!(
+            s.on_receive(piece(0)).unwrap_err(),
+            ProtocolError::UnrequestedBlock { .. }
+        ));
+    }
+
+    #[test]
+    fn tolerant_choke_drops_requests_and_late_blocks_are_late() {
+        let mut s = tolerant(true);
+        s.on_receive(Message::HaveAll).unwrap();
+        s.on_send(&Message::Request {
+            index: 1,
+            begin: 0,
+            length: 16384,
+        });
+        let b = BlockRef {
+            index: 1,
+            begin: 0,
+            length: 16384,
+        };
+        assert!(s.is_requested(&b));
+        assert_eq!(
+            s.on_receive(Message::Choke).unwrap(),
+            Event::Choked { dropped: vec![b] }
+        );
+        assert_eq!(s.outstanding(), 0);
+        // The reject for it, then the block anyway: neither is fatal.
+        assert_eq!(
+            s.on_receive(Message::RejectRequest {
+                index: 1,
+                begin: 0,
+                length: 16384
+            })
+            .unwrap(),
+            Event::Rejected(b)
+        );
+        assert_eq!(
+            s.on_receive(Message::RejectRequest {
+                index: 1,
+                begin: 0,
+                length: 16384
+            })
+            .unwrap(),
+            Event::None
+        );
+        // Over-long request queues are refused, not fatal.
+        s.on_send(&Message::Unchoke);
+        let req = Message::Request {
+            index: 2,
+            begin: 0,
+            length: 16384,
+        };
+        assert!(matches!(s.on_receive(req.clone()).unwrap(), Event::Request(_)));
+        assert!(matches!(
+            s.on_receive(req).unwrap(),
+            Event::RequestRefused(_)
+        ));
+        assert_eq!(s.take_peer_requests().len(), 1);
+    }
+
+    #[test]
+    fn strict_keeps_the_rules() {
+        let mut s = PeerState::new(false, false);
+        s.set_geometry(10, 32768, 10 * 32768).unwrap();
+        s.on_receive(Message::Bitfield(vec![0x80, 0])).unwrap();
+        assert!(s.on_receive(Message::Bitfield(vec![0x80, 0])).is_err());
+        assert!(s.on_receive(Message::AllowedFast(1)).is_err());
+        assert!(s
+            .on_receive(Message::Extended {
+                id: 1,
+                payload: vec![]
+            })
+            .is_err());
+        // Tolerant ignores the last two.
+        let mut t = PeerState::new(false, false).with_policy(Policy::Tolerant { max_unrequested: 0 });
+        assert_eq!(t.on_receive(Message::AllowedFast(1)).unwrap(), Event::None);
+        assert_eq!(
+            t.on_receive(Message::Extended {
+                id: 1,
+                payload: vec![]
+            })
+            .unwrap(),
+            Event::None
         );
     }
 }
