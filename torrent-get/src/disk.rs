@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use sha1::{Digest, Sha1};
 use torrent_core::storage::Storage;
-use torrent_core::{Info, InfoHash};
+use torrent_core::{Info, InfoHash, Metainfo};
 
 pub type TorrentId = usize;
 
@@ -58,6 +58,22 @@ pub enum DiskJob {
         torrent: TorrentId,
         have: Vec<bool>,
     },
+    /// Keep fetched metadata (magnet) as DIR/.torrent-get/<hash>.torrent.
+    SaveMetadata {
+        dir: PathBuf,
+        info_hash: InfoHash,
+        bytes: Vec<u8>,
+    },
+    /// Look for metadata saved by an earlier run.
+    LoadMetadata {
+        torrent: TorrentId,
+        dir: PathBuf,
+        info_hash: InfoHash,
+    },
+    /// Forget a removed torrent (its files stay).
+    Close {
+        torrent: TorrentId,
+    },
     Shutdown,
 }
 
@@ -79,6 +95,10 @@ pub enum DiskEvent {
         piece: u32,
         begin: u32,
         data: Vec<u8>,
+    },
+    MetadataLoaded {
+        torrent: TorrentId,
+        meta: Option<Box<Metainfo>>,
     },
     /// A failure that stops the torrent (disk full, permission denied...).
     Error {
@@ -239,12 +259,37 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                     send(DiskEvent::Error { torrent, msg: format!("saving resume data: {e}") });
                 }
             }
+            DiskJob::SaveMetadata { dir, info_hash, bytes } => {
+                let path = metadata_path(&dir, &info_hash);
+                if let Some(parent) = path.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                // Best effort: without it a later run fetches the metadata again.
+                let _ = std::fs::write(path, bytes);
+            }
+            DiskJob::LoadMetadata { torrent, dir, info_hash } => {
+                let meta = std::fs::read(metadata_path(&dir, &info_hash))
+                    .ok()
+                    .and_then(|b| Metainfo::from_bytes(&b).ok())
+                    .filter(|m| m.info_hash == info_hash)
+                    .map(Box::new);
+                send(DiskEvent::MetadataLoaded { torrent, meta });
+            }
+            DiskJob::Close { torrent } => {
+                if let Some(s) = slots.get_mut(torrent) {
+                    *s = None;
+                }
+            }
             DiskJob::Shutdown => break,
         }
     }
     if unwoken.get() {
         let _ = waker.wake();
     }
+}
+
+pub fn metadata_path(dir: &std::path::Path, hash: &InfoHash) -> PathBuf {
+    dir.join(".torrent-get").join(format!("{hash}.torrent"))
 }
 
 /// Hash every piece present on disk. Missing files simply mean missing pieces.

@@ -1,21 +1,9 @@
 //! torrent-get: download (and seed) torrents and magnet links from the shell.
 
-mod announce;
-mod choke;
-mod demo;
-mod dht;
-mod disk;
-mod hasher;
-mod peer;
-mod progress;
-mod rate;
-mod resume;
-mod session;
-mod torrent;
-
 use clap::Parser;
-use session::{Config, Job, Outcome, Session};
-use std::io::Write;
+use torrent_get::engine::{Config, Job, Outcome};
+use torrent_get::event_loop::EventLoop;
+use torrent_get::{demo, dht};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -159,14 +147,6 @@ fn parse_select(s: &str) -> Result<Vec<usize>, String> {
     Ok(out)
 }
 
-/// Print a line on stdout; a closed pipe ends the program quietly.
-pub fn out_line(s: &str) {
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "{s}").and_then(|_| out.flush()).is_err() {
-        std::process::exit(0);
-    }
-}
-
 fn main() {
     let cli = Cli::parse();
     std::process::exit(match run(cli) {
@@ -254,8 +234,8 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         },
         dht_state: cli.dht_state.clone().or_else(dht::default_state_path),
     };
-    let mut session = Session::new(cfg, jobs, stop)?;
-    Ok(match session.run() {
+    let mut event_loop = EventLoop::new(cfg, jobs, stop)?;
+    Ok(match event_loop.run() {
         Outcome::Done => 0,
         Outcome::Partial => 1,
         Outcome::Failed => 3,

@@ -1,14 +1,14 @@
-//! Per-torrent state owned by the event loop: metadata, the piece picker,
-//! known peer addresses with reconnection back-off and bans, tracker
-//! schedule and transfer totals.
+//! Per-torrent state owned by the engine: its [`Lifecycle`], known peer
+//! addresses with reconnection back-off and bans, tracker schedule and
+//! transfer totals.
 
+use super::lifecycle::Lifecycle;
 use crate::rate::RateMeter;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use torrent_core::picker::Picker;
-use torrent_core::{InfoHash, Metainfo};
+use torrent_core::InfoHash;
 
 /// Blame points after which a peer is banned: a failed piece it sent alone
 /// counts 2, one it shared with other peers 1 (we cannot tell who lied), and
@@ -21,20 +21,6 @@ pub const MAX_CONNECT_FAILURES: u32 = 8;
 /// Most peer addresses remembered per torrent (from trackers, PEX, DHT).
 pub const MAX_CANDIDATES: usize = 2000;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum State {
-    /// Magnet link: fetching the info dictionary from peers (BEP 9).
-    Metadata,
-    /// Checking data already on disk.
-    Checking,
-    Downloading,
-    /// Complete; serving others.
-    Seeding,
-    /// Complete and finished (not seeding).
-    Done,
-    Failed(String),
-}
-
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub failures: u32,
@@ -46,9 +32,7 @@ pub struct Torrent {
     pub id: usize,
     pub info_hash: InfoHash,
     pub name: String,
-    pub meta: Option<Metainfo>,
-    pub picker: Option<Picker>,
-    pub state: State,
+    pub life: Lifecycle,
     pub dir: PathBuf,
     /// File indices to download (None: all).
     pub select: Option<Vec<usize>>,
@@ -62,7 +46,7 @@ pub struct Torrent {
     /// (NAT, loopback), and one liar must not get them all banned.
     pub banned: HashMap<SocketAddr, ()>,
     pub strikes: HashMap<SocketAddr, u32>,
-    pub peers: Vec<usize>,
+    pub peers: Vec<super::PeerKey>,
     pub down: RateMeter,
     pub up: RateMeter,
     /// Payload bytes received and sent (not counting protocol overhead).
@@ -71,12 +55,10 @@ pub struct Torrent {
     /// Bytes received that were not needed (duplicates, unrequested).
     pub wasted: u64,
     pub hash_failures: u32,
-    /// Metadata (BEP 9) assembly for magnet links.
-    pub metadata: Option<torrent_core::peer::extension::MetadataAssembler>,
     pub completed_at: Option<Instant>,
     pub started_at: Instant,
     /// The DHT lookup in progress, and when to start the next.
-    pub dht_lookup: Option<torrent_core::dht::lookup::LookupId>,
+    pub dht_lookup: bool,
     pub next_dht: Instant,
 }
 
@@ -96,9 +78,7 @@ impl Torrent {
             id,
             info_hash,
             name,
-            meta: None,
-            picker: None,
-            state: State::Metadata,
+            life: Lifecycle::FetchingMetadata { assembler: None },
             dir,
             select: None,
             trackers: Vec::new(),
@@ -116,10 +96,9 @@ impl Torrent {
             uploaded: 0,
             wasted: 0,
             hash_failures: 0,
-            metadata: None,
             completed_at: None,
             started_at: now,
-            dht_lookup: None,
+            dht_lookup: false,
             next_dht: now,
         }
     }
@@ -194,15 +173,11 @@ impl Torrent {
 
     /// Private torrents (BEP 27) get peers from their trackers only.
     pub fn is_private(&self) -> bool {
-        self.meta.as_ref().is_some_and(|m| m.info.private)
-    }
-
-    pub fn is_complete(&self) -> bool {
-        self.picker.as_ref().map(|p| p.is_complete()).unwrap_or(false)
+        self.life.meta().is_some_and(|m| m.info.private)
     }
 
     fn have_wanted_bytes(&self) -> u64 {
-        let Some(p) = &self.picker else { return 0 };
+        let Some(p) = self.life.picker() else { return 0 };
         (0..p.num_pieces() as u32)
             .filter(|&i| p.has(i) && p.is_wanted(i))
             .map(|i| p.piece_len(i) as u64)
@@ -210,11 +185,11 @@ impl Torrent {
     }
 
     pub fn left(&self) -> u64 {
-        self.picker.as_ref().map(|p| p.left_bytes()).unwrap_or(u64::MAX / 2)
+        self.life.picker().map(|p| p.left_bytes()).unwrap_or(u64::MAX / 2)
     }
 
     pub fn snapshot(&mut self, now: Instant) -> crate::progress::Snapshot {
-        let (have_bytes, have_pieces, pieces, total) = match &self.picker {
+        let (have_bytes, have_pieces, pieces, total) = match self.life.picker() {
             Some(p) => {
                 let have = self.have_wanted_bytes();
                 (have, p.have_count(), p.num_pieces(), p.left_bytes() + have)
@@ -233,7 +208,7 @@ impl Torrent {
             downloaded: self.downloaded,
             uploaded: self.uploaded,
             peers: self.peers.len(),
-            seeding: self.state == State::Seeding,
+            seeding: matches!(self.life, Lifecycle::Seeding(_)),
         }
     }
 }

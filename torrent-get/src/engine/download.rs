@@ -1,0 +1,222 @@
+//! Download scheduling: interest, keeping each peer's request pipeline full
+//! with blocks from the picker (slow start, depth growing with the peer's
+//! rate, its `reqq`, the download rate limit, the disk backlog), endgame
+//! duplicates with cancels, received blocks to the disk and hash threads,
+//! hash verdicts, blame and bans.
+
+use super::{Action, CloseReason, Engine, Lifecycle, PeerKey, Report, TorrentId};
+use crate::disk::DiskJob;
+use crate::hasher::HashJob;
+use std::sync::Arc;
+use std::time::Instant;
+use torrent_core::peer::bitfield::Bitfield;
+use torrent_core::peer::message::Message;
+use torrent_core::picker::{Block, BlockOutcome, BLOCK_SIZE};
+
+/// Stop requesting while this many bytes wait for the disk thread.
+pub const MAX_DISK_BACKLOG: u64 = 32 * 1024 * 1024;
+/// Request pipeline depth per peer in endgame mode.
+pub const ENDGAME_DEPTH: usize = 8;
+
+impl Engine {
+    /// A have (`one`), or the peer's piece set became known (replacing `old`).
+    pub(crate) fn on_have(&mut self, key: PeerKey, tid: TorrentId, one: Option<u32>, old: Option<Bitfield>, now: Instant) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        let p = self.peers[key].as_mut().expect("live peer");
+        let Some(l) = t.life.loaded_mut() else { return }; // counted when the picker is made
+        let picker = &mut l.picker;
+        match one {
+            Some(i) => {
+                // The state machine has set the bit; count it once.
+                if old.is_none() && p.st.peer_pieces().is_some() {
+                    picker.peer_has_piece(i);
+                }
+                if !p.st.am_interested && picker.is_wanted(i) && !picker.has(i) {
+                    p.send(&Message::Interested, now);
+                }
+            }
+            None => {
+                if let Some(old) = old {
+                    picker.peer_lost_pieces(|i| old.get(i));
+                }
+                if let Some(bf) = p.st.peer_pieces() {
+                    picker.peer_has_pieces(|i| bf.get(i));
+                }
+                self.update_interest(key, now);
+            }
+        }
+        // Two seeds have nothing to give each other.
+        let Some(t) = self.torrents[tid].as_ref() else { return };
+        let Some(Some(p)) = self.peers.get_mut(key) else { return };
+        if matches!(t.life, Lifecycle::Seeding(_)) && p.st.peer_pieces().is_some_and(|b| b.is_complete()) {
+            p.close(CloseReason::BothSeeds);
+            return;
+        }
+        self.fill_requests(key, now);
+    }
+
+    /// Recompute whether we want anything from this peer.
+    pub(crate) fn update_interest(&mut self, key: PeerKey, now: Instant) {
+        let Some(Some(p)) = self.peers.get_mut(key) else { return };
+        let Some(tid) = p.torrent else { return };
+        if !p.active() {
+            return;
+        }
+        let Some(t) = self.torrents[tid].as_ref() else { return };
+        let want = match (&t.life, p.st.peer_pieces()) {
+            (Lifecycle::Downloading(l), Some(bf)) => {
+                let pk = &l.picker;
+                (0..pk.num_pieces()).any(|i| bf.get(i) && pk.is_wanted(i as u32) && !pk.has(i as u32))
+            }
+            _ => false,
+        };
+        if want != p.st.am_interested {
+            p.send(if want { &Message::Interested } else { &Message::NotInterested }, now);
+        }
+    }
+
+    /// Keep the peer's request pipeline full.
+    pub(crate) fn fill_requests(&mut self, key: PeerKey, now: Instant) {
+        let Some(Some(p)) = self.peers.get_mut(key) else { return };
+        let Some(tid) = p.torrent else { return };
+        if !p.active() || !p.st.am_interested {
+            return;
+        }
+        if p.st.peer_choking && p.st.allowed_fast.is_empty() {
+            return;
+        }
+        if self.backlog > MAX_DISK_BACKLOG {
+            return;
+        }
+        let Some(l) = self.torrents[tid].as_mut().and_then(|t| t.life.downloading()) else { return };
+        let outstanding = p.st.outstanding();
+        let mut depth = if p.snubbed || p.probation { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
+        let endgame = l.picker.in_endgame();
+        if endgame {
+            // In endgame, only peers that drained their own queue duplicate
+            // others' blocks, a few at a time: little over-download.
+            depth = depth.min(ENDGAME_DEPTH);
+        }
+        if outstanding >= depth {
+            return;
+        }
+        if !endgame && outstanding > 0 && outstanding + depth / 8 > depth {
+            // Refill in batches of depth/8, not one block per block received.
+            return;
+        }
+        let mut want = depth - outstanding;
+        if !self.down_bucket.unlimited() {
+            let mut allowed = 0;
+            while allowed < want && self.down_bucket.take(now, BLOCK_SIZE as u64) {
+                allowed += 1;
+            }
+            want = allowed;
+        }
+        if want == 0 {
+            return;
+        }
+        let st = &p.st;
+        let blocks = l.picker.pick(key, |i| st.can_request(i as u32), want, &mut self.rng);
+        for b in blocks {
+            p.send(&Message::Request { index: b.index, begin: b.begin, length: b.length }, now);
+        }
+    }
+
+    /// Block data that is of no use (late after a cancel or choke,
+    /// unrequested): counted, dropped.
+    pub(crate) fn on_wasted(&mut self, key: PeerKey, tid: TorrentId, len: u64, now: Instant) {
+        let p = self.peers[key].as_mut().expect("live peer");
+        p.down.add(now, len);
+        if let Some(t) = self.torrents[tid].as_mut() {
+            t.down.add(now, len);
+            t.downloaded += len;
+            t.wasted += len;
+        }
+    }
+
+    pub(crate) fn on_block(&mut self, key: PeerKey, tid: TorrentId, index: u32, begin: u32, data: Vec<u8>, now: Instant) {
+        let p = self.peers[key].as_mut().expect("live peer");
+        let len = data.len() as u64;
+        let block = Block { index, begin, length: data.len() as u32 };
+        p.down.add(now, len);
+        p.last_block = now;
+        p.snubbed = false;
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        t.down.add(now, len);
+        t.downloaded += len;
+        let Some(l) = t.life.downloading() else {
+            t.wasted += len;
+            return;
+        };
+        match l.picker.block_received(key, block) {
+            BlockOutcome::Unwanted => t.wasted += len,
+            BlockOutcome::Accepted { piece_complete, cancel } => {
+                let info = &l.meta.info;
+                let offset = index as u64 * info.piece_length + begin as u64;
+                // The same bytes go to the disk thread and the hash thread.
+                let data = Arc::new(data);
+                self.backlog += len;
+                self.actions.push_back(Action::Hash(HashJob::Block { torrent: tid, piece: index, begin, data: data.clone() }));
+                self.actions.push_back(Action::Disk(DiskJob::Write { torrent: tid, offset, data }));
+                if piece_complete {
+                    let expected = info.pieces[index as usize];
+                    let piece_len = l.picker.piece_len(index) as u64;
+                    self.actions.push_back(Action::Hash(HashJob::Finish { torrent: tid, piece: index, piece_len, expected }));
+                }
+                for other in cancel {
+                    if let Some(Some(op)) = self.peers.get_mut(other) {
+                        if op.st.is_requested(&block) {
+                            op.send(&Message::Cancel { index, begin, length: block.length }, now);
+                        }
+                    }
+                }
+            }
+        }
+        self.fill_requests(key, now);
+    }
+
+    /// The hash thread (or the disk thread) judged a piece.
+    pub(crate) fn on_verified(&mut self, tid: TorrentId, piece: u32, ok: bool, now: Instant) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        let Some(l) = t.life.loaded_mut() else { return };
+        let picker = &mut l.picker;
+        let contributors: Vec<PeerKey> = picker.contributors(piece).to_vec();
+        if ok {
+            picker.piece_verified(piece);
+            for k in contributors {
+                if let Some(Some(p)) = self.peers.get_mut(k) {
+                    t.credit(p.addr);
+                    p.probation = false;
+                }
+            }
+            for k in t.peers.clone() {
+                if let Some(Some(p)) = self.peers.get_mut(k) {
+                    if p.active() && !p.st.peer_has(piece) {
+                        p.send(&Message::Have(piece), now);
+                    }
+                }
+            }
+            self.check_complete(tid, now);
+        } else {
+            let alone = contributors.len() == 1;
+            picker.piece_failed(piece);
+            t.hash_failures += 1;
+            let mut names = Vec::new();
+            let mut banned = Vec::new();
+            for k in contributors {
+                let Some(Some(p)) = self.peers.get_mut(k) else { continue };
+                names.push(p.addr.to_string());
+                p.probation = true;
+                if t.strike(p.addr, alone) {
+                    p.close(CloseReason::BannedNow);
+                    banned.push(p.addr);
+                }
+            }
+            let name = t.name.clone();
+            for a in banned {
+                self.log(format!("{name}: banned {a} after repeated hash failures"));
+            }
+            self.report(Report::Log(format!("{name}: piece {piece} failed the hash check (from {})", names.join(", "))));
+        }
+    }
+}

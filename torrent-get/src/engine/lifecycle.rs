@@ -1,0 +1,380 @@
+//! A torrent's lifecycle, as one enum whose variants carry what exists in
+//! that state (no tag plus options): metadata being fetched (magnet), data
+//! being checked, then downloading or seeding with metadata and picker,
+//! paused (the state it will resume to inside), done, failed. And the
+//! transitions: metadata known, check finished, complete, seeding limits,
+//! pause/resume/remove, file selection, failure.
+
+use super::{Action, CloseReason, Engine, Report, TorrentId};
+use crate::disk::DiskJob;
+use serde_json::json;
+use std::time::Instant;
+use torrent_core::peer::extension::MetadataAssembler;
+use torrent_core::peer::message::Message;
+use torrent_core::picker::Picker;
+use torrent_core::Metainfo;
+
+/// Metadata and the picker: what a torrent has once its data is checked.
+pub struct Loaded {
+    pub meta: Metainfo,
+    pub picker: Picker,
+}
+
+pub enum Lifecycle {
+    /// Magnet link: fetching the info dictionary from peers (BEP 9).
+    FetchingMetadata { assembler: Option<MetadataAssembler> },
+    /// The disk thread checks data already on disk.
+    Checking { meta: Box<Metainfo> },
+    Downloading(Box<Loaded>),
+    /// Complete; serving others.
+    Seeding(Box<Loaded>),
+    /// Stopped by a command; resumes to the state inside.
+    Paused(Box<Lifecycle>),
+    /// Complete and finished (not seeding).
+    Done(Box<Loaded>),
+    Failed { reason: String, loaded: Option<Box<Loaded>> },
+}
+
+impl Lifecycle {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Lifecycle::FetchingMetadata { .. } => "fetching metadata",
+            Lifecycle::Checking { .. } => "checking",
+            Lifecycle::Downloading(_) => "downloading",
+            Lifecycle::Seeding(_) => "seeding",
+            Lifecycle::Paused(_) => "paused",
+            Lifecycle::Done(_) => "done",
+            Lifecycle::Failed { .. } => "failed",
+        }
+    }
+
+    pub fn loaded(&self) -> Option<&Loaded> {
+        match self {
+            Lifecycle::Downloading(l) | Lifecycle::Seeding(l) | Lifecycle::Done(l) => Some(l),
+            Lifecycle::Failed { loaded, .. } => loaded.as_deref(),
+            Lifecycle::Paused(inner) => inner.loaded(),
+            _ => None,
+        }
+    }
+
+    pub fn loaded_mut(&mut self) -> Option<&mut Loaded> {
+        match self {
+            Lifecycle::Downloading(l) | Lifecycle::Seeding(l) | Lifecycle::Done(l) => Some(l),
+            Lifecycle::Failed { loaded, .. } => loaded.as_deref_mut(),
+            Lifecycle::Paused(inner) => inner.loaded_mut(),
+            _ => None,
+        }
+    }
+
+    pub fn picker(&self) -> Option<&Picker> {
+        self.loaded().map(|l| &l.picker)
+    }
+
+    pub fn meta(&self) -> Option<&Metainfo> {
+        match self {
+            Lifecycle::Checking { meta } => Some(meta),
+            Lifecycle::Paused(inner) => inner.meta(),
+            _ => self.loaded().map(|l| &l.meta),
+        }
+    }
+
+    /// Downloading: the picker, to schedule requests.
+    pub fn downloading(&mut self) -> Option<&mut Loaded> {
+        match self {
+            Lifecycle::Downloading(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Peers may be connected (not paused, done or failed).
+    pub fn running(&self) -> bool {
+        matches!(self, Lifecycle::FetchingMetadata { .. } | Lifecycle::Checking { .. } | Lifecycle::Downloading(_) | Lifecycle::Seeding(_))
+    }
+
+    /// Peers are dialled and trackers asked.
+    pub fn wants_peers(&self) -> bool {
+        matches!(self, Lifecycle::FetchingMetadata { .. } | Lifecycle::Downloading(_) | Lifecycle::Seeding(_))
+    }
+
+    pub fn finished(&self) -> bool {
+        matches!(self, Lifecycle::Done(_) | Lifecycle::Failed { .. })
+    }
+
+    /// The state to change when events arrive (inside a pause).
+    pub fn settled_mut(&mut self) -> &mut Lifecycle {
+        match self {
+            Lifecycle::Paused(inner) => inner.settled_mut(),
+            s => s,
+        }
+    }
+
+    fn take(&mut self) -> Lifecycle {
+        std::mem::replace(self, Lifecycle::FetchingMetadata { assembler: None })
+    }
+}
+
+impl Engine {
+    /// Metadata is known (from a .torrent saved earlier or fetched by BEP 9).
+    pub(crate) fn metadata_ready(&mut self, tid: TorrentId, meta: Metainfo, fetched: bool) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        t.name = meta.info.name.clone();
+        if let Some(sel) = &t.select {
+            if let Some(bad) = sel.iter().find(|&&i| i >= meta.info.files.len()) {
+                let msg = format!("--select {}: torrent has {} files", bad + 1, meta.info.files.len());
+                self.fail_torrent(tid, msg);
+                return;
+            }
+        }
+        let info_hash = t.info_hash;
+        let dir = t.dir.clone();
+        self.report(Report::Json(json!({"event": "metadata", "info_hash": info_hash.to_hex(), "name": meta.info.name, "size": meta.info.total_length})));
+        self.log(format!("{}: metadata received ({} bytes of data)", meta.info.name, meta.info.total_length));
+        if fetched {
+            // Kept so a resumed magnet download does not fetch it again.
+            self.actions.push_back(Action::Disk(DiskJob::SaveMetadata { dir: dir.clone(), info_hash, bytes: meta.to_torrent_bytes() }));
+        }
+        self.actions.push_back(Action::Disk(DiskJob::Open {
+            torrent: tid,
+            dir,
+            info: Box::new(meta.info.clone()),
+            info_hash,
+            recheck: self.cfg.recheck,
+        }));
+        let t = self.torrents[tid].as_mut().expect("checked");
+        *t.life.settled_mut() = Lifecycle::Checking { meta: Box::new(meta) };
+        // Peers connected meanwhile now learn the torrent's shape.
+        for key in t.peers.clone() {
+            self.peer_geometry(key, tid);
+        }
+    }
+
+    /// The disk thread checked the data: download what is missing.
+    pub(crate) fn on_opened(&mut self, tid: TorrentId, have: Vec<bool>, rechecked: bool, now: Instant) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        let life = t.life.settled_mut();
+        let Lifecycle::Checking { meta } = life.take() else { return };
+        let mut picker = Picker::new(meta.info.piece_length, meta.info.total_length);
+        if let Some(sel) = &t.select {
+            picker.set_wanted(wanted_pieces(&meta, &picker, sel));
+        }
+        let mut n = 0;
+        for (i, h) in have.iter().enumerate() {
+            if *h {
+                picker.mark_have(i as u32);
+                n += 1;
+            }
+        }
+        let loaded = Box::new(Loaded { meta: *meta, picker });
+        *t.life.settled_mut() = if self.cfg.seed_only { Lifecycle::Seeding(loaded) } else { Lifecycle::Downloading(loaded) };
+        if self.cfg.seed_only {
+            t.completed_at = Some(now);
+        }
+        let (name, hash, pieces) = (t.name.clone(), t.info_hash.to_hex(), have.len());
+        let how = if rechecked { "checked" } else { "resume data" };
+        self.log(format!("{name}: {n} of {pieces} pieces already verified ({how})"));
+        self.report(Report::Json(json!({"event": "checked", "info_hash": hash, "have_pieces": n, "pieces": pieces, "rechecked": rechecked})));
+        if self.cfg.seed_only {
+            self.log(format!("{name}: seeding {n} verified pieces"));
+        }
+        // Peers connected before (magnet, or during the check): count what
+        // they have, tell them what we have now.
+        let keys = self.torrents[tid].as_ref().map(|t| t.peers.clone()).unwrap_or_default();
+        if let Some(l) = self.torrents[tid].as_mut().and_then(|t| t.life.loaded_mut()) {
+            for &key in &keys {
+                if let Some(bf) = self.peers.get(key).and_then(|p| p.as_ref()).and_then(|p| p.st.peer_pieces()) {
+                    l.picker.peer_has_pieces(|i| bf.get(i));
+                }
+            }
+        }
+        for key in keys {
+            if n > 0 {
+                let bits = self.torrents[tid].as_ref().and_then(|t| t.life.picker()).map(|p| p.have_slice().to_vec()).unwrap_or_default();
+                if let Some(Some(p)) = self.peers.get_mut(key) {
+                    if p.active() {
+                        for (i, h) in bits.iter().enumerate() {
+                            if *h {
+                                p.send(&Message::Have(i as u32), now);
+                            }
+                        }
+                    }
+                }
+            }
+            self.update_interest(key, now);
+            self.fill_requests(key, now);
+        }
+        self.check_complete(tid, now);
+    }
+
+    pub(crate) fn check_complete(&mut self, tid: TorrentId, now: Instant) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        let Lifecycle::Downloading(l) = &t.life else { return };
+        if !l.picker.is_complete() {
+            return;
+        }
+        let have = l.picker.have_slice().to_vec();
+        t.completed_at = Some(now);
+        let Lifecycle::Downloading(l) = t.life.take() else { unreachable!("matched above") };
+        t.life = if self.cfg.seed { Lifecycle::Seeding(l) } else { Lifecycle::Done(l) };
+        let done = matches!(t.life, Lifecycle::Done(_));
+        let name = t.name.clone();
+        self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
+        self.log(format!("{name}: complete"));
+        self.announce_completed(tid);
+        let keys = self.torrents[tid].as_ref().map(|t| t.peers.clone()).unwrap_or_default();
+        for k in keys {
+            if let Some(Some(p)) = self.peers.get_mut(k) {
+                if done {
+                    p.close(CloseReason::TorrentDone);
+                } else {
+                    p.st.drop_requests();
+                }
+            }
+            self.update_interest(k, now);
+        }
+    }
+
+    pub(crate) fn fail_torrent(&mut self, tid: TorrentId, msg: String) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        if matches!(t.life, Lifecycle::Failed { .. }) {
+            return;
+        }
+        let loaded = match t.life.take() {
+            Lifecycle::Downloading(l) | Lifecycle::Seeding(l) | Lifecycle::Done(l) => Some(l),
+            Lifecycle::Paused(mut inner) => match inner.take() {
+                Lifecycle::Downloading(l) | Lifecycle::Seeding(l) | Lifecycle::Done(l) => Some(l),
+                _ => None,
+            },
+            _ => None,
+        };
+        t.life = Lifecycle::Failed { reason: msg.clone(), loaded };
+        let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+        self.close_torrent_peers(tid, CloseReason::TorrentFailed);
+        self.log(format!("{name}: error: {msg}"));
+        self.report(Report::Json(json!({"event": "error", "info_hash": hash, "error": msg})));
+    }
+
+    pub(crate) fn close_torrent_peers(&mut self, tid: TorrentId, why: CloseReason) {
+        let keys = self.torrents[tid].as_ref().map(|t| t.peers.clone()).unwrap_or_default();
+        for k in keys {
+            if let Some(Some(p)) = self.peers.get_mut(k) {
+                p.close(why.clone());
+            }
+        }
+    }
+
+    /// Seeding limits (ratio, time): the torrent is done.
+    pub(crate) fn seed_limits(&mut self, now: Instant) {
+        for tid in 0..self.torrents.len() {
+            let Some(t) = self.torrents[tid].as_mut() else { continue };
+            let Lifecycle::Seeding(l) = &t.life else { continue };
+            let total = l.meta.info.total_length.max(1);
+            let ratio_hit = self.cfg.seed_ratio.is_some_and(|r| t.uploaded as f64 / total as f64 >= r);
+            let time_hit = self.cfg.seed_time.is_some_and(|d| t.completed_at.is_some_and(|c| now.duration_since(c) >= d));
+            if ratio_hit || time_hit {
+                let Lifecycle::Seeding(l) = t.life.take() else { unreachable!("matched above") };
+                t.life = Lifecycle::Done(l);
+                let name = t.name.clone();
+                self.log(format!("{name}: seeding limit reached"));
+                self.close_torrent_peers(tid, CloseReason::SeedingFinished);
+            }
+        }
+    }
+
+    pub(crate) fn pause(&mut self, tid: TorrentId) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        if matches!(t.life, Lifecycle::Paused(_)) || t.life.finished() {
+            return;
+        }
+        let inner = t.life.take();
+        t.life = Lifecycle::Paused(Box::new(inner));
+        let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+        let have = t.life.picker().map(|p| p.have_slice().to_vec());
+        if let Some(have) = have {
+            self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
+        }
+        self.close_torrent_peers(tid, CloseReason::TorrentPaused);
+        self.report(Report::Json(json!({"event": "paused", "info_hash": hash})));
+        self.log(format!("{name}: paused"));
+    }
+
+    pub(crate) fn resume(&mut self, tid: TorrentId, now: Instant) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        if !matches!(t.life, Lifecycle::Paused(_)) {
+            return;
+        }
+        let Lifecycle::Paused(inner) = t.life.take() else { unreachable!("matched above") };
+        t.life = *inner;
+        // Reconnect at once: forget the back-off of the peers we dropped.
+        for c in t.candidates.values_mut() {
+            c.next_try = now;
+        }
+        let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+        self.report(Report::Json(json!({"event": "resumed", "info_hash": hash})));
+        self.log(format!("{name}: resumed"));
+        self.check_complete(tid, now);
+    }
+
+    /// Drop the torrent: its peers, its disk slot; the data stays on disk.
+    pub(crate) fn remove(&mut self, tid: TorrentId) {
+        let Some(t) = self.torrents.get(tid).and_then(|t| t.as_ref()) else { return };
+        let have = t.life.picker().map(|p| p.have_slice().to_vec());
+        let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+        if let Some(have) = have {
+            if !matches!(t.life, Lifecycle::Failed { .. }) {
+                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
+            }
+        }
+        self.close_torrent_peers(tid, CloseReason::TorrentRemoved);
+        self.actions.push_back(Action::Disk(DiskJob::Close { torrent: tid }));
+        self.reap();
+        self.torrents[tid] = None;
+        self.report(Report::Json(json!({"event": "removed", "info_hash": hash})));
+        self.log(format!("{name}: removed"));
+    }
+
+    /// Change which files are downloaded (None: all).
+    pub(crate) fn select_files(&mut self, tid: TorrentId, select: Option<Vec<usize>>, now: Instant) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        if let (Some(sel), Some(meta)) = (&select, t.life.meta()) {
+            if let Some(bad) = sel.iter().find(|&&i| i >= meta.info.files.len()) {
+                self.log(format!("select {}: torrent has fewer files", bad + 1));
+                return;
+            }
+        }
+        t.select = select.clone();
+        let settled = t.life.settled_mut();
+        if let Some(l) = settled.loaded_mut() {
+            let wanted = match &select {
+                Some(sel) => wanted_pieces(&l.meta, &l.picker, sel),
+                None => vec![true; l.picker.num_pieces()],
+            };
+            l.picker.set_wanted(wanted);
+            // Done with fewer files, now more are wanted: download again.
+            if !l.picker.is_complete() {
+                if let Lifecycle::Done(l) | Lifecycle::Seeding(l) = settled.take() {
+                    *settled = Lifecycle::Downloading(l);
+                }
+            }
+        }
+        let keys = t.peers.clone();
+        for k in keys {
+            self.update_interest(k, now);
+            self.fill_requests(k, now);
+        }
+        self.check_complete(tid, now);
+    }
+}
+
+/// Pieces that overlap the selected (non-empty) files.
+pub fn wanted_pieces(meta: &Metainfo, picker: &Picker, sel: &[usize]) -> Vec<bool> {
+    (0..picker.num_pieces())
+        .map(|i| {
+            let start = i as u64 * meta.info.piece_length;
+            let end = start + picker.piece_len(i as u32) as u64;
+            sel.iter().any(|&f| {
+                let fe = &meta.info.files[f];
+                fe.length > 0 && fe.offset < end && fe.offset + fe.length > start
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,690 @@
+//! The engine: every torrent and peer policy of torrent-get, sans-IO. It owns
+//! no socket, thread or file and never reads the clock: the caller (the mio
+//! loop in [`crate::event_loop`], or a test) feeds [`Input`]s with the time,
+//! carries out the [`Action`]s it returns, and calls again at
+//! [`Engine::poll_timeout`]. The style is that of `DhtNode` and
+//! `udp::Transaction` in torrent-core.
+//!
+//! Where things are, by what they own:
+//! - [`wire`]: handshakes, the opening messages, decoding and dispatch;
+//! - [`download`]: interest, request scheduling (pipeline, endgame, rate
+//!   limit), received blocks, hash verdicts, blame and bans;
+//! - [`upload`]: serving requests (disk reads, upload rate limit);
+//! - [`metadata`]: BEP 9, fetching and serving the info dictionary;
+//! - [`pex`]: BEP 11 peer exchange;
+//! - [`choke`]: tit-for-tat choking and the optimistic unchoke;
+//! - [`lifecycle`]: a torrent's states and transitions, commands;
+//! - [`trackers`]: announces, DHT lookups, candidates, dialling;
+//! - [`torrent`], [`peer`]: the per-torrent and per-peer records.
+
+pub mod choke;
+pub mod download;
+pub mod lifecycle;
+pub mod metadata;
+pub mod peer;
+pub mod pex;
+pub mod torrent;
+pub mod trackers;
+pub mod upload;
+pub mod wire;
+#[cfg(test)]
+mod tests;
+
+use crate::announce::AnnounceResult;
+use crate::disk::{DiskEvent, DiskJob};
+use crate::hasher::HashJob;
+use crate::progress::Snapshot;
+use crate::rate::TokenBucket;
+use lifecycle::Lifecycle;
+use peer::{Peer, Phase};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::json;
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use torrent::Torrent;
+use torrent_core::dht::node::DhtEvent;
+use torrent_core::tracker::AnnounceRequest;
+use torrent_core::Metainfo;
+
+/// The engine's handle for a connection (the loop chooses it).
+pub type PeerKey = usize;
+/// Index of a torrent, in the order added.
+pub type TorrentId = usize;
+
+/// What carries a connection's bytes. Only TCP today; uTP and MSE/PE
+/// streams are other kinds under the loop: the engine sees bytes either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnKind {
+    Tcp,
+}
+
+/// Everything the command line decides.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub out_dir: PathBuf,
+    pub max_peers: usize,
+    /// Addresses to try, in order, for accepting peers (first that binds);
+    /// empty: do not listen. (The loop's.)
+    pub listen: Vec<SocketAddr>,
+    pub extra_peers: Vec<SocketAddr>,
+    pub seed: bool,
+    pub seed_only: bool,
+    pub seed_ratio: Option<f64>,
+    pub seed_time: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub max_download_rate: u64,
+    pub max_upload_rate: u64,
+    pub upload_slots: usize,
+    pub json: bool,
+    pub quiet: bool,
+    pub tracker_timeout: Duration,
+    pub announce_interval_min: Duration,
+    /// Peer exchange (BEP 11), never for private torrents.
+    pub pex: bool,
+    /// Log peer connections and why they ended.
+    pub verbose: bool,
+    /// Ignore resume data: hash everything on disk first.
+    pub recheck: bool,
+    /// The DHT (BEP 5), never for private torrents.
+    pub dht: bool,
+    pub dht_bootstrap: Vec<String>,
+    pub dht_state: Option<PathBuf>,
+}
+
+/// A torrent to add: a parsed .torrent, a magnet link or a bare info-hash
+/// (a magnet without trackers).
+pub enum Job {
+    Torrent { meta: Box<Metainfo>, select: Option<Vec<usize>> },
+    Magnet { magnet: torrent_core::Magnet, select: Option<Vec<usize>> },
+}
+
+/// Run-time control of torrents.
+pub enum Command {
+    Add(Job),
+    Pause(TorrentId),
+    Resume(TorrentId),
+    Remove(TorrentId),
+    /// Files to download, 0-based (None: all).
+    SelectFiles(TorrentId, Option<Vec<usize>>),
+    /// Bytes per second, 0: unlimited.
+    SetRateLimits { download: u64, upload: u64 },
+}
+
+pub enum Input {
+    /// The loop started connecting to an address we asked it to dial.
+    Dialing { peer: PeerKey, torrent: TorrentId, addr: SocketAddr, kind: ConnKind },
+    /// The connect of a dialled peer completed.
+    Connected { peer: PeerKey, local: Option<SocketAddr> },
+    /// Could not even start connecting (Dial failed at once).
+    DialFailed { torrent: TorrentId, addr: SocketAddr },
+    Accepted { peer: PeerKey, addr: SocketAddr, kind: ConnKind },
+    /// `n` bytes were read into [`Engine::recv_buffer`].
+    Received { peer: PeerKey, n: usize },
+    /// The loop still holds `pending` bytes for the peer after writing.
+    Sent { peer: PeerKey, pending: usize },
+    /// The connection ended (read/write error, EOF, connect failure).
+    Closed { peer: PeerKey, reason: CloseReason },
+    Disk(DiskEvent),
+    /// Bytes of blocks handed to the disk thread and not yet written.
+    DiskBacklog(u64),
+    Announced(AnnounceResult),
+    Dht(DhtEvent),
+    /// A DHT lookup could not be started.
+    DhtLookupFailed { torrent: TorrentId },
+    Tick,
+    Command(Command),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The transport failed (connect, read, write), as the loop saw it.
+    Io(String),
+    PeerClosed,
+    Protocol(String),
+    BadHandshake(String),
+    WrongTorrent,
+    UnknownTorrent,
+    SelfConnection,
+    Banned,
+    BannedNow,
+    BothSeeds,
+    Timeout(&'static str),
+    Idle,
+    TorrentDone,
+    TorrentFailed,
+    TorrentPaused,
+    TorrentRemoved,
+    SeedingFinished,
+    MetadataMismatch,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Io(e) => write!(f, "{e}"),
+            CloseReason::PeerClosed => f.write_str("peer closed the connection"),
+            CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
+            CloseReason::BadHandshake(e) => write!(f, "bad handshake: {e}"),
+            CloseReason::WrongTorrent => f.write_str("handshake for another torrent"),
+            CloseReason::UnknownTorrent => f.write_str("handshake for a torrent we do not have"),
+            CloseReason::SelfConnection => f.write_str("connected to ourselves"),
+            CloseReason::Banned => f.write_str("banned peer"),
+            CloseReason::BannedNow => f.write_str("banned: sent data that failed the hash check"),
+            CloseReason::BothSeeds => f.write_str("both are seeds"),
+            CloseReason::Timeout(what) => write!(f, "{what} timed out"),
+            CloseReason::Idle => f.write_str("idle"),
+            CloseReason::TorrentDone => f.write_str("download complete"),
+            CloseReason::TorrentFailed => f.write_str("torrent failed"),
+            CloseReason::TorrentPaused => f.write_str("torrent paused"),
+            CloseReason::TorrentRemoved => f.write_str("torrent removed"),
+            CloseReason::SeedingFinished => f.write_str("seeding finished"),
+            CloseReason::MetadataMismatch => f.write_str("sent metadata that does not match the info-hash"),
+        }
+    }
+}
+
+/// For people and scripts (the reporter).
+#[derive(Debug, Clone)]
+pub enum Report {
+    Log(String),
+    Json(serde_json::Value),
+    Progress { torrent: TorrentId, snap: Snapshot },
+}
+
+pub enum Action {
+    Send { peer: PeerKey, data: Vec<u8> },
+    /// Drop the connection (after writing what was sent before).
+    Close { peer: PeerKey, reason: CloseReason },
+    Dial { torrent: TorrentId, addr: SocketAddr, kind: ConnKind },
+    Disk(DiskJob),
+    Hash(HashJob),
+    Announce { torrent: TorrentId, tiers: Vec<Vec<String>>, request: AnnounceRequest, timeout: Duration },
+    /// get_peers (+ announce_peer with a port) for the torrent.
+    DhtLookup { torrent: TorrentId, info_hash: torrent_core::InfoHash, port: Option<u16> },
+    Report(Report),
+}
+
+/// How a run ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Partial,
+    Failed,
+}
+
+/// One torrent at the end of a run.
+pub struct Summary {
+    pub status: &'static str,
+    pub snap: Snapshot,
+    pub path: PathBuf,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub hash_failures: u32,
+    pub error: Option<String>,
+    pub secs: f64,
+}
+
+const TICK: Duration = Duration::from_secs(1);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// No block for this long while requests are out: the peer is snubbing us.
+const SNUB_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Engine {
+    pub(crate) cfg: Config,
+    pub(crate) peers: Vec<Option<Peer>>,
+    pub(crate) torrents: Vec<Option<Torrent>>,
+    pub(crate) peer_id: [u8; 20],
+    pub(crate) listen_port: u16,
+    pub(crate) rng: StdRng,
+    pub(crate) actions: VecDeque<Action>,
+    dirty: Vec<PeerKey>,
+    pub(crate) backlog: u64,
+    pub(crate) down_bucket: TokenBucket,
+    pub(crate) up_bucket: TokenBucket,
+    pub(crate) choker: choke::Choker,
+    pub(crate) dialling: usize,
+    next_tick: Instant,
+}
+
+impl Engine {
+    /// `listen_port`: where we accept peers (0: we do not). `seed`: for the
+    /// random choices (tests pass a fixed one).
+    pub fn new(cfg: Config, peer_id: [u8; 20], listen_port: u16, seed: Option<u64>, now: Instant) -> Engine {
+        Engine {
+            down_bucket: TokenBucket::new(cfg.max_download_rate, now),
+            up_bucket: TokenBucket::new(cfg.max_upload_rate, now),
+            cfg,
+            peers: Vec::new(),
+            torrents: Vec::new(),
+            peer_id,
+            listen_port,
+            rng: seed.map(StdRng::seed_from_u64).unwrap_or_else(StdRng::from_entropy),
+            actions: VecDeque::new(),
+            dirty: Vec::new(),
+            backlog: 0,
+            choker: choke::Choker::new(now),
+            dialling: 0,
+            next_tick: now,
+        }
+    }
+
+    /// Feed one input. Actions collect for [`Engine::poll_action`].
+    pub fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Dialing { peer, torrent, addr, kind } => {
+                self.dialling = self.dialling.saturating_sub(1);
+                if self.torrents.get(torrent).is_some_and(|t| t.is_some()) {
+                    self.insert_peer(peer, Peer::new(addr, kind, true, Some(torrent), now));
+                    if let Some(t) = self.torrents[torrent].as_mut() {
+                        t.peers.push(peer);
+                    }
+                } else {
+                    self.actions.push_back(Action::Close { peer, reason: CloseReason::TorrentRemoved });
+                }
+            }
+            Input::DialFailed { torrent, addr } => {
+                self.dialling = self.dialling.saturating_sub(1);
+                if let Some(Some(t)) = self.torrents.get_mut(torrent) {
+                    t.connection_failed(addr, now, false);
+                }
+            }
+            Input::Connected { peer, local } => self.on_connected(peer, local, now),
+            Input::Accepted { peer, addr, kind } => {
+                let total: usize = self.torrents.iter().flatten().map(|t| t.peers.len()).sum();
+                let open = self.peers.iter().flatten().filter(|p| p.torrent.is_none()).count();
+                if total + open >= self.cfg.max_peers * self.torrents.len().max(1) {
+                    self.actions.push_back(Action::Close { peer, reason: CloseReason::Io("over the connection limit".into()) });
+                } else {
+                    self.insert_peer(peer, Peer::new(addr, kind, false, None, now));
+                }
+            }
+            Input::Received { peer, n } => self.on_received(peer, n, now),
+            Input::Sent { peer, pending } => {
+                if let Some(Some(p)) = self.peers.get_mut(peer) {
+                    p.unsent = pending;
+                    if p.active() && p.out_pending() < peer::MAX_OUT_BUFFER / 2 {
+                        self.dispatch_reads(peer, now);
+                    }
+                }
+            }
+            Input::Closed { peer, reason } => {
+                if let Some(Some(p)) = self.peers.get_mut(peer) {
+                    p.close(reason);
+                    p.outbox.clear();
+                    self.remove_peer(peer, now, false);
+                }
+            }
+            Input::Disk(ev) => self.on_disk(ev, now),
+            Input::DiskBacklog(b) => self.backlog = b,
+            Input::Announced(r) => self.on_announced(r, now),
+            Input::Dht(ev) => self.on_dht(ev, now),
+            Input::DhtLookupFailed { torrent } => {
+                if let Some(Some(t)) = self.torrents.get_mut(torrent) {
+                    t.dht_lookup = false;
+                    t.next_dht = now + trackers::DHT_RETRY;
+                }
+            }
+            Input::Tick => self.tick(now),
+            Input::Command(c) => self.command(c, now),
+        }
+        self.reap_at(now);
+    }
+
+    /// The next thing to do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if self.actions.is_empty() {
+            self.flush_outboxes();
+        }
+        self.actions.pop_front()
+    }
+
+    /// When to send [`Input::Tick`].
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_tick
+    }
+
+    /// Where the loop reads a peer's bytes (then [`Input::Received`]): the
+    /// decoder's own buffer, so bytes are not copied twice.
+    pub fn recv_buffer(&mut self, peer: PeerKey, want: usize) -> Option<&mut [u8]> {
+        match self.peers.get_mut(peer) {
+            Some(Some(p)) if p.live() => Some(p.decoder.spare(want)),
+            _ => None,
+        }
+    }
+
+    /// Copy `bytes` in as if read from the peer (tests, fuzzing).
+    pub fn feed(&mut self, peer: PeerKey, mut bytes: &[u8], now: Instant) {
+        while !bytes.is_empty() {
+            let Some(buf) = self.recv_buffer(peer, bytes.len()) else { return };
+            let n = buf.len().min(bytes.len());
+            if n == 0 {
+                return;
+            }
+            buf[..n].copy_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            self.handle(Input::Received { peer, n }, now);
+        }
+    }
+
+    /// Every torrent finished (done or failed): the run's outcome.
+    pub fn finished(&self) -> Option<Outcome> {
+        let live: Vec<&Torrent> = self.torrents.iter().flatten().collect();
+        if !live.iter().all(|t| t.life.finished()) {
+            return None;
+        }
+        let failed = live.iter().any(|t| matches!(t.life, Lifecycle::Failed { .. }));
+        Some(if failed { Outcome::Failed } else { Outcome::Done })
+    }
+
+    /// Start the end of the run: resume data, `stopped` announces.
+    pub fn shutdown(&mut self) {
+        for tid in 0..self.torrents.len() {
+            let Some(t) = self.torrents[tid].as_ref() else { continue };
+            if let Some(p) = t.life.picker() {
+                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have: p.have_slice().to_vec() }));
+            }
+            self.announce_stopped(tid);
+        }
+    }
+
+    /// How each torrent ended, and the run's outcome given how it stopped.
+    pub fn summaries(&mut self, mut outcome: Outcome, now: Instant) -> (Outcome, Vec<Summary>) {
+        // Stopped while only seeding: every download is complete (exit 0).
+        let all_complete = self.torrents.iter().flatten().all(|t| matches!(t.life, Lifecycle::Done(_) | Lifecycle::Seeding(_)));
+        if outcome == Outcome::Partial && all_complete {
+            outcome = Outcome::Done;
+        }
+        let mut out = Vec::new();
+        for t in self.torrents.iter_mut().flatten() {
+            let status = match &t.life {
+                Lifecycle::Done(_) | Lifecycle::Seeding(_) => "done",
+                Lifecycle::Failed { .. } => "failed",
+                _ => "incomplete",
+            };
+            if status == "failed" {
+                outcome = Outcome::Failed;
+            } else if status == "incomplete" && outcome == Outcome::Done {
+                outcome = Outcome::Partial;
+            }
+            out.push(Summary {
+                status,
+                snap: t.snapshot(now),
+                path: t.dir.join(&t.name),
+                downloaded: t.downloaded,
+                uploaded: t.uploaded,
+                hash_failures: t.hash_failures,
+                error: match &t.life {
+                    Lifecycle::Failed { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                },
+                secs: now.duration_since(t.started_at).as_secs_f64(),
+            });
+        }
+        (outcome, out)
+    }
+
+    /// The torrent's state, for callers and tests.
+    pub fn lifecycle(&self, tid: TorrentId) -> Option<&Lifecycle> {
+        self.torrents.get(tid)?.as_ref().map(|t| &t.life)
+    }
+
+    pub fn torrent(&self, tid: TorrentId) -> Option<&Torrent> {
+        self.torrents.get(tid)?.as_ref()
+    }
+
+    pub fn peer(&self, key: PeerKey) -> Option<&Peer> {
+        self.peers.get(key)?.as_ref()
+    }
+
+    pub fn listen_port(&self) -> u16 {
+        self.listen_port
+    }
+
+    // ------------------------------------------------------------------
+
+    pub(crate) fn report(&mut self, r: Report) {
+        self.actions.push_back(Action::Report(r));
+    }
+
+    pub(crate) fn log(&mut self, msg: String) {
+        self.report(Report::Log(msg));
+    }
+
+    fn command(&mut self, c: Command, now: Instant) {
+        match c {
+            Command::Add(job) => {
+                self.add(job, now);
+            }
+            Command::Pause(t) => self.pause(t),
+            Command::Resume(t) => self.resume(t, now),
+            Command::Remove(t) => self.remove(t),
+            Command::SelectFiles(t, sel) => self.select_files(t, sel, now),
+            Command::SetRateLimits { download, upload } => {
+                self.cfg.max_download_rate = download;
+                self.cfg.max_upload_rate = upload;
+                self.down_bucket = TokenBucket::new(download, now);
+                self.up_bucket = TokenBucket::new(upload, now);
+            }
+        }
+    }
+
+    /// Add a torrent; returns its id.
+    pub fn add(&mut self, job: Job, now: Instant) -> TorrentId {
+        let id = self.torrents.len();
+        let mut t = match job {
+            Job::Torrent { meta, select } => {
+                let mut t = Torrent::new(id, meta.info_hash, meta.info.name.clone(), self.cfg.out_dir.clone(), now);
+                t.trackers = meta.tracker_tiers();
+                t.select = select;
+                self.actions.push_back(Action::Disk(DiskJob::Open {
+                    torrent: id,
+                    dir: t.dir.clone(),
+                    info: Box::new(meta.info.clone()),
+                    info_hash: meta.info_hash,
+                    recheck: self.cfg.recheck,
+                }));
+                t.life = Lifecycle::Checking { meta };
+                t
+            }
+            Job::Magnet { magnet, select } => {
+                let name = magnet.display_name.clone().unwrap_or_else(|| magnet.info_hash.to_hex());
+                let mut t = Torrent::new(id, magnet.info_hash, name, self.cfg.out_dir.clone(), now);
+                t.trackers = magnet.trackers.iter().map(|u| vec![u.clone()]).collect();
+                t.select = select;
+                for p in &magnet.peers {
+                    if let Ok(a) = p.parse::<SocketAddr>() {
+                        t.add_candidate(a, now);
+                    }
+                }
+                // A previous run may have saved the metadata.
+                self.actions.push_back(Action::Disk(DiskJob::LoadMetadata { torrent: id, dir: t.dir.clone(), info_hash: magnet.info_hash }));
+                t
+            }
+        };
+        torrent_core::tracker::client::shuffle_tiers(&mut t.trackers);
+        for a in &self.cfg.extra_peers {
+            t.add_candidate(*a, now);
+        }
+        self.report(Report::Json(json!({"event": "added", "info_hash": t.info_hash.to_hex(), "name": t.name})));
+        self.torrents.push(Some(t));
+        id
+    }
+
+    fn insert_peer(&mut self, key: PeerKey, p: Peer) {
+        if self.peers.len() <= key {
+            self.peers.resize_with(key + 1, || None);
+        }
+        self.peers[key] = Some(p);
+    }
+
+    fn on_disk(&mut self, ev: DiskEvent, now: Instant) {
+        match ev {
+            DiskEvent::Opened { torrent, have, rechecked } => self.on_opened(torrent, have, rechecked, now),
+            DiskEvent::Verified { torrent, piece, ok } => self.on_verified(torrent, piece, ok, now),
+            DiskEvent::ReadDone { torrent, peer, piece, begin, data } => self.on_read_done(torrent, peer, piece, begin, data, now),
+            DiskEvent::MetadataLoaded { torrent, meta } => {
+                let fetching = self.torrents.get(torrent).and_then(|t| t.as_ref()).is_some_and(|t| matches!(t.life.settled_ref(), Lifecycle::FetchingMetadata { .. }));
+                if let (Some(meta), true) = (meta, fetching) {
+                    self.metadata_ready(torrent, *meta, false);
+                }
+            }
+            DiskEvent::Error { torrent, msg } => self.fail_torrent(torrent, msg),
+        }
+    }
+
+    /// Once a second: timeouts, keep-alives, snubbing, pipeline sizing,
+    /// then choking, PEX, dialling, announces, seeding limits, progress.
+    fn tick(&mut self, now: Instant) {
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + TICK;
+        for key in 0..self.peers.len() {
+            let Some(p) = self.peers[key].as_mut() else { continue };
+            if !p.live() {
+                continue;
+            }
+            match p.phase {
+                Phase::Connecting if now.duration_since(p.started) > CONNECT_TIMEOUT => p.close(CloseReason::Timeout("connect")),
+                Phase::Handshaking if now.duration_since(p.started) > HANDSHAKE_TIMEOUT => p.close(CloseReason::Timeout("handshake")),
+                Phase::Active => {
+                    if now.duration_since(p.last_recv) > IDLE_TIMEOUT {
+                        p.close(CloseReason::Idle);
+                        continue;
+                    }
+                    if now.duration_since(p.last_send) > KEEPALIVE_EVERY {
+                        p.send(&torrent_core::peer::message::Message::KeepAlive, now);
+                    }
+                    let rate = p.down.rate(now);
+                    p.pipeline = ((rate / 16384.0) as usize + peer::MIN_PIPELINE).clamp(peer::MIN_PIPELINE, peer::MAX_PIPELINE);
+                    if p.st.outstanding() > 0 && !p.snubbed && now.duration_since(p.last_block) > SNUB_TIMEOUT {
+                        // Snubbed: give its requests to others, ask one at a time.
+                        p.snubbed = true;
+                        p.st.drop_requests();
+                        if let Some(tid) = p.torrent {
+                            if let Some(l) = self.torrents[tid].as_mut().and_then(|t| t.life.loaded_mut()) {
+                                l.picker.release_peer(key);
+                            }
+                        }
+                    }
+                    self.metadata_timeout(key, now);
+                }
+                _ => {}
+            }
+        }
+        for key in 0..self.peers.len() {
+            if self.peers[key].as_ref().is_some_and(|p| p.active()) {
+                self.update_interest(key, now);
+                self.fill_requests(key, now);
+                self.dispatch_reads(key, now);
+                self.request_metadata(key, now);
+            }
+        }
+        self.rechoke(now);
+        self.send_pex(now);
+        self.connect_more(now);
+        self.announce_due(now);
+        self.dht_due(now);
+        self.seed_limits(now);
+        for tid in 0..self.torrents.len() {
+            let Some(t) = self.torrents[tid].as_mut() else { continue };
+            if !t.life.finished() {
+                let snap = t.snapshot(now);
+                self.report(Report::Progress { torrent: tid, snap });
+            }
+        }
+    }
+
+    /// Hand every peer's queued bytes to the loop.
+    fn flush_outboxes(&mut self) {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(Some(p)) = self.peers.get_mut(key) {
+                if !p.outbox.is_empty() {
+                    let data = std::mem::take(&mut p.outbox);
+                    p.unsent += data.len();
+                    self.actions.push_back(Action::Send { peer: key, data });
+                }
+            }
+        }
+    }
+
+    /// Peers with bytes to send are marked; peers marked for closing go
+    /// (their last bytes first).
+    fn reap_at(&mut self, now: Instant) {
+        for key in 0..self.peers.len() {
+            let Some(p) = self.peers[key].as_ref() else { continue };
+            if !p.outbox.is_empty() && !self.dirty.contains(&key) {
+                self.dirty.push(key);
+            }
+            if p.closing.is_some() {
+                self.remove_peer(key, now, true);
+            }
+        }
+    }
+
+    pub(crate) fn reap(&mut self) {
+        // Without a clock: removal does not need one except for back-off,
+        // which uses the peer's own last activity.
+        for key in 0..self.peers.len() {
+            if self.peers[key].as_ref().is_some_and(|p| p.closing.is_some()) {
+                let at = self.peers[key].as_ref().map(|p| p.last_recv.max(p.last_send)).expect("checked");
+                self.remove_peer(key, at, true);
+            }
+        }
+    }
+
+    fn remove_peer(&mut self, key: PeerKey, now: Instant, tell_loop: bool) {
+        let Some(mut p) = self.peers[key].take() else { return };
+        let reason = p.closing.clone().unwrap_or(CloseReason::PeerClosed);
+        if tell_loop {
+            self.flush_outboxes();
+            if !p.outbox.is_empty() {
+                self.actions.push_back(Action::Send { peer: key, data: std::mem::take(&mut p.outbox) });
+            }
+            self.actions.push_back(Action::Close { peer: key, reason: reason.clone() });
+        }
+        self.dirty.retain(|k| *k != key);
+        if self.cfg.verbose {
+            self.log(format!(
+                "peer {}: closed ({reason}) after {:.1}s, {} bytes in",
+                p.addr,
+                now.duration_since(p.started).as_secs_f64(),
+                p.down.total
+            ));
+        }
+        if let Some(tid) = p.torrent {
+            if let Some(Some(t)) = self.torrents.get_mut(tid) {
+                t.peers.retain(|k| *k != key);
+                if let Some(l) = t.life.loaded_mut() {
+                    let bf = p.st.peer_pieces();
+                    l.picker.peer_gone(key, |i| bf.is_some_and(|b| b.get(i)));
+                }
+                if p.metadata_in_flight > 0 {
+                    if let Lifecycle::FetchingMetadata { assembler: Some(a) } = t.life.settled_mut() {
+                        a.unrequest_all();
+                    }
+                }
+                if p.outgoing {
+                    t.connection_failed(p.addr, now, p.down.total > 0);
+                }
+            }
+        }
+        self.choker.peer_gone(key);
+    }
+}
+
+impl Lifecycle {
+    pub fn settled_ref(&self) -> &Lifecycle {
+        match self {
+            Lifecycle::Paused(inner) => inner.settled_ref(),
+            s => s,
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! BEP 11 peer exchange: peers' `ut_pex` messages add connection
+//! candidates; once a minute each PEX-capable peer hears which peers of the
+//! same torrent we are connected to now (added) and no longer (dropped).
+//! Never for private torrents (BEP 27).
+
+use super::{CloseReason, Engine, PeerKey, TorrentId};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use torrent_core::peer::message::Message;
+use torrent_core::peer::pex::{PexMessage, MAX_ADDED};
+
+/// The id we ask peers to use for ut_pex messages to us.
+pub const OUR_UT_PEX: u8 = 2;
+pub const PEX_EVERY: Duration = Duration::from_secs(60);
+
+impl Engine {
+    pub(crate) fn on_pex(&mut self, key: PeerKey, tid: TorrentId, payload: &[u8], now: Instant) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        if !self.cfg.pex || t.is_private() {
+            return; // not offered
+        }
+        match PexMessage::parse(payload) {
+            Ok(m) => {
+                for (a, _) in m.added {
+                    t.add_candidate(a, now);
+                }
+            }
+            Err(e) => {
+                if let Some(Some(p)) = self.peers.get_mut(key) {
+                    p.close(CloseReason::Protocol(format!("bad ut_pex message: {e}")));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn send_pex(&mut self, now: Instant) {
+        if !self.cfg.pex {
+            return;
+        }
+        for t in self.torrents.iter().flatten() {
+            if t.is_private() {
+                continue;
+            }
+            let current: Vec<SocketAddr> = t
+                .peers
+                .iter()
+                .filter_map(|k| self.peers[*k].as_ref())
+                .filter(|p| p.active())
+                .filter_map(|p| p.reachable_addr())
+                .collect();
+            for &k in &t.peers {
+                let Some(p) = self.peers[k].as_mut() else { continue };
+                let Some(id) = p.ut_pex else { continue };
+                if !p.active() || p.last_pex.is_some_and(|l| now.duration_since(l) < PEX_EVERY) {
+                    continue;
+                }
+                let me = p.reachable_addr();
+                let added: Vec<(SocketAddr, u8)> =
+                    current.iter().filter(|a| Some(**a) != me && !p.pex_sent.contains(a)).take(MAX_ADDED).map(|a| (*a, 0)).collect();
+                let dropped: Vec<SocketAddr> = p.pex_sent.iter().filter(|a| !current.contains(a)).take(MAX_ADDED).copied().collect();
+                if added.is_empty() && dropped.is_empty() {
+                    continue;
+                }
+                for (a, _) in &added {
+                    p.pex_sent.insert(*a);
+                }
+                for a in &dropped {
+                    p.pex_sent.remove(a);
+                }
+                p.last_pex = Some(now);
+                p.send(&Message::Extended { id, payload: PexMessage { added, dropped }.encode() }, now);
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Where peers come from and how often we ask: tracker announces (started,
+//! regular, completed, stopped; the tracker's interval within bounds), DHT
+//! lookups every 5 minutes (1 minute after one found nobody), and dialling
+//! candidates (half-open and per-torrent limits, back-off in `torrent`).
+
+use super::peer::Phase;
+use super::torrent::Torrent;
+use super::{Action, ConnKind, Engine, Report, TorrentId};
+use crate::announce::AnnounceResult;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use torrent_core::dht::node::DhtEvent;
+use torrent_core::tracker::{AnnounceRequest, Event};
+
+pub const DHT_EVERY: Duration = Duration::from_secs(300);
+pub const DHT_RETRY: Duration = Duration::from_secs(60);
+const ANNOUNCE_RETRY: Duration = Duration::from_secs(60);
+const MAX_HALF_OPEN: usize = 16;
+/// A bounded wait for `stopped` announces at exit.
+const STOPPED_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn announce_request(t: &Torrent, peer_id: &[u8; 20], port: u16, event: Event) -> AnnounceRequest {
+    let mut req = AnnounceRequest::new(t.info_hash, *peer_id, port.max(1));
+    req.uploaded = t.uploaded;
+    req.downloaded = t.downloaded;
+    req.left = t.left();
+    req.event = event;
+    req
+}
+
+impl Engine {
+    fn announce(&mut self, tid: TorrentId, event: Event, timeout: Duration) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        let request = announce_request(t, &self.peer_id, self.listen_port, event);
+        t.announcing = true;
+        let tiers = t.trackers.clone();
+        self.actions.push_back(Action::Announce { torrent: tid, tiers, request, timeout });
+    }
+
+    pub(crate) fn announce_due(&mut self, now: Instant) {
+        for tid in 0..self.torrents.len() {
+            let Some(t) = self.torrents[tid].as_mut() else { continue };
+            if t.announcing || t.trackers.is_empty() || now < t.next_announce || !t.life.running() {
+                continue;
+            }
+            let event = if t.announced_started { Event::None } else { Event::Started };
+            t.announced_started = true;
+            self.announce(tid, event, self.cfg.tracker_timeout);
+        }
+    }
+
+    pub(crate) fn announce_completed(&mut self, tid: TorrentId) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        if t.downloaded > 0 && t.announced_started && !t.announced_completed && !t.trackers.is_empty() {
+            t.announced_completed = true;
+            self.announce(tid, Event::Completed, self.cfg.tracker_timeout);
+        }
+    }
+
+    pub(crate) fn announce_stopped(&mut self, tid: TorrentId) {
+        let Some(t) = self.torrents[tid].as_ref() else { return };
+        if t.announced_started && !t.trackers.is_empty() {
+            // Best effort, bounded: do not wait for slow trackers.
+            self.announce(tid, Event::Stopped, STOPPED_TIMEOUT);
+        }
+    }
+
+    pub(crate) fn on_announced(&mut self, r: AnnounceResult, now: Instant) {
+        let Some(Some(t)) = self.torrents.get_mut(r.torrent) else { return };
+        t.announcing = false;
+        match r.result {
+            Ok(ans) => {
+                if let Some(tiers) = r.tiers {
+                    t.trackers = tiers;
+                }
+                let interval = Duration::from_secs(ans.response.interval.max(1) as u64)
+                    .max(self.cfg.announce_interval_min)
+                    .min(Duration::from_secs(3600));
+                t.next_announce = now + interval;
+                let n = ans.response.peers.len();
+                for a in ans.response.peers {
+                    if a.port() != 0 {
+                        t.add_candidate(a, now);
+                    }
+                }
+                let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+                if let Some(w) = ans.response.warning {
+                    self.log(format!("{name}: tracker {} warns: {w}", ans.url));
+                }
+                self.report(Report::Json(json!({"event": "announce", "info_hash": hash, "tracker": ans.url, "peers": n})));
+            }
+            Err(e) => {
+                t.next_announce = now + ANNOUNCE_RETRY;
+                let name = t.name.clone();
+                self.log(format!("{name}: {e}"));
+            }
+        }
+    }
+
+    pub(crate) fn on_dht(&mut self, ev: DhtEvent, now: Instant) {
+        match ev {
+            DhtEvent::Peers { info_hash, peers, .. } => {
+                if let Some(t) = self.torrents.iter_mut().flatten().find(|t| t.info_hash == info_hash) {
+                    if !t.is_private() {
+                        for a in peers {
+                            t.add_candidate(a, now);
+                        }
+                    }
+                }
+            }
+            DhtEvent::LookupDone { info_hash, peers_found, .. } => {
+                if let Some(t) = self.torrents.iter_mut().flatten().find(|t| t.info_hash == info_hash && t.dht_lookup) {
+                    t.dht_lookup = false;
+                    t.next_dht = now + if peers_found == 0 { DHT_RETRY } else { DHT_EVERY };
+                }
+                self.report(Report::Json(json!({"event": "dht", "info_hash": info_hash.to_hex(), "peers": peers_found})));
+            }
+            DhtEvent::Announced { .. } | DhtEvent::Bootstrapped { .. } => {}
+        }
+    }
+
+    /// Start due DHT lookups (announce_peer does get_peers first).
+    pub(crate) fn dht_due(&mut self, now: Instant) {
+        if !self.cfg.dht {
+            return;
+        }
+        let port = (self.listen_port != 0).then_some(self.listen_port);
+        for tid in 0..self.torrents.len() {
+            let Some(t) = self.torrents[tid].as_mut() else { continue };
+            if t.dht_lookup || t.is_private() || !t.life.wants_peers() {
+                continue;
+            }
+            if now < t.next_dht {
+                continue;
+            }
+            t.dht_lookup = true;
+            let info_hash = t.info_hash;
+            self.actions.push_back(Action::DhtLookup { torrent: tid, info_hash, port });
+        }
+    }
+
+    /// Dial candidates: at most 16 connects at once, `max_peers` per torrent.
+    pub(crate) fn connect_more(&mut self, now: Instant) {
+        let half_open = self.peers.iter().flatten().filter(|p| p.phase == Phase::Connecting).count() + self.dialling;
+        let mut budget = MAX_HALF_OPEN.saturating_sub(half_open);
+        for tid in 0..self.torrents.len() {
+            let Some(t) = self.torrents[tid].as_mut() else { continue };
+            // Seeds dial too: some leechers (transmission) wait to be called.
+            if !t.life.wants_peers() {
+                continue;
+            }
+            let room = self.cfg.max_peers.saturating_sub(t.peers.len()).min(budget);
+            if room == 0 {
+                continue;
+            }
+            let connected: Vec<SocketAddr> = t.peers.iter().filter_map(|k| self.peers[*k].as_ref().map(|p| p.addr)).collect();
+            let addrs: Vec<SocketAddr> =
+                t.ready_candidates(now, room + connected.len()).into_iter().filter(|a| !connected.contains(a)).take(room).collect();
+            for a in addrs {
+                budget -= 1;
+                if let Some(c) = t.candidates.get_mut(&a) {
+                    c.connected = true;
+                }
+                self.dialling += 1;
+                self.actions.push_back(Action::Dial { torrent: tid, addr: a, kind: ConnKind::Tcp });
+            }
+        }
+    }
+}

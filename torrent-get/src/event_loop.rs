@@ -1,0 +1,540 @@
+//! The event loop: one `mio::Poll` that owns the listener, every connection,
+//! the DHT socket, the channels and the worker threads (disk, hash,
+//! announces), feeds the [`Engine`] what happens and carries out the
+//! [`Action`]s it returns. No policy lives here.
+//!
+//! A connection is a byte stream, an address and a kind ([`ConnKind`]);
+//! [`Stream`] is where another kind (a uTP socket, an MSE/PE-encrypted
+//! stream) would be added: the engine only ever sees bytes.
+
+use crate::announce::{self, AnnounceResult};
+use crate::dht::Dht;
+use crate::disk::{self, Backlog, DiskEvent, DiskJob};
+use crate::engine::{Action, CloseReason, Config, ConnKind, Engine, Input, Job, Outcome, PeerKey, Report};
+use crate::hasher::{self, HashJob};
+use crate::progress::Reporter;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use serde_json::json;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const DHT: Token = Token(2);
+const FIRST_PEER: usize = 3;
+/// Stop reading from a peer while this much waits to be sent to it.
+const MAX_OUT_BUFFER: usize = crate::engine::peer::MAX_OUT_BUFFER;
+/// Bytes read from one peer per readiness event before the others' turn.
+const READ_BUDGET: usize = 4 * 1024 * 1024;
+
+/// The byte stream under a connection.
+pub enum Stream {
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    fn source(&mut self) -> &mut TcpStream {
+        match self {
+            Stream::Tcp(s) => s,
+        }
+    }
+    fn kind(&self) -> ConnKind {
+        match self {
+            Stream::Tcp(_) => ConnKind::Tcp,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Conn {
+    stream: Stream,
+    connecting: bool,
+    out: VecDeque<Vec<u8>>,
+    /// Written bytes of `out[0]`.
+    out_pos: usize,
+    pending: usize,
+    read_paused: bool,
+}
+
+impl Conn {
+    fn new(stream: Stream, connecting: bool) -> Conn {
+        Conn { stream, connecting, out: VecDeque::new(), out_pos: 0, pending: 0, read_paused: false }
+    }
+
+    /// Write what the socket takes. Ok(true) if anything was written.
+    fn flush(&mut self) -> io::Result<bool> {
+        let mut wrote = false;
+        while let Some(front) = self.out.front() {
+            match self.stream.write(&front[self.out_pos..]) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "peer closed")),
+                Ok(n) => {
+                    wrote = true;
+                    self.out_pos += n;
+                    self.pending -= n;
+                    if self.out_pos == front.len() {
+                        self.out.pop_front();
+                        self.out_pos = 0;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(wrote)
+    }
+}
+
+pub struct EventLoop {
+    engine: Engine,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    disk_tx: Sender<DiskJob>,
+    disk_rx: Receiver<DiskEvent>,
+    disk_thread: Option<std::thread::JoinHandle<()>>,
+    hash_tx: Sender<HashJob>,
+    hash_thread: Option<std::thread::JoinHandle<()>>,
+    backlog: Backlog,
+    ann_tx: Sender<AnnounceResult>,
+    ann_rx: Receiver<AnnounceResult>,
+    waker: Arc<Waker>,
+    reporter: Reporter,
+    stop: Arc<AtomicBool>,
+    timeout: Option<Duration>,
+    /// Peers with unread socket data (stopped early for a bound); revisited.
+    unread: Vec<PeerKey>,
+    dht: Option<Dht>,
+}
+
+impl EventLoop {
+    pub fn new(cfg: Config, jobs: Vec<Job>, stop: Arc<AtomicBool>) -> anyhow::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (disk_tx, jobs_rx) = mpsc::channel();
+        let (ev_tx, disk_rx) = mpsc::channel();
+        let backlog = Backlog::default();
+        let (hash_tx, hash_rx) = mpsc::channel();
+        let hash_thread = hasher::spawn(hash_rx, ev_tx.clone(), disk_tx.clone(), waker.clone());
+        let disk_thread = disk::spawn(jobs_rx, ev_tx, waker.clone(), backlog.clone());
+        let (ann_tx, ann_rx) = mpsc::channel();
+        let mut listener = None;
+        let mut listen_port = 0;
+        let mut bind_errors = Vec::new();
+        for addr in &cfg.listen {
+            match TcpListener::bind(*addr) {
+                Ok(mut l) => {
+                    listen_port = l.local_addr()?.port();
+                    poll.registry().register(&mut l, LISTENER, Interest::READABLE)?;
+                    listener = Some(l);
+                    break;
+                }
+                Err(e) => bind_errors.push(format!("{addr}: {e}")),
+            }
+        }
+        if !cfg.listen.is_empty() && listener.is_none() {
+            anyhow::bail!("cannot listen: {}", bind_errors.join("; "));
+        }
+        let now = Instant::now();
+        let mut dht = None;
+        if cfg.dht {
+            // The DHT node speaks IPv4 (BEP 5): bind the listener's IPv4
+            // address, or all IPv4 addresses when listening on IPv6.
+            let ip = listener
+                .as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| a.ip())
+                .filter(|ip| ip.is_ipv4())
+                .unwrap_or_else(|| "0.0.0.0".parse().expect("valid"));
+            let mut d = Dht::start(SocketAddr::new(ip, listen_port), cfg.dht_state.clone(), cfg.dht_bootstrap.clone(), waker.clone(), now)?;
+            poll.registry().register(&mut d.socket, DHT, Interest::READABLE)?;
+            dht = Some(d);
+        }
+        let reporter = Reporter::new(cfg.json, cfg.quiet);
+        let timeout = cfg.timeout;
+        let peer_id = torrent_core::peer::handshake::generate_peer_id();
+        let mut engine = Engine::new(cfg, peer_id, listen_port, None, now);
+        if listener.is_some() {
+            reporter.log(&format!("listening on port {listen_port}"));
+            reporter.event(json!({"event": "listening", "port": listen_port}));
+        }
+        for job in jobs {
+            engine.add(job, now);
+        }
+        Ok(EventLoop {
+            engine,
+            poll,
+            listener,
+            conns: Vec::new(),
+            free: Vec::new(),
+            disk_tx,
+            disk_rx,
+            disk_thread: Some(disk_thread),
+            hash_tx,
+            hash_thread: Some(hash_thread),
+            backlog,
+            ann_tx,
+            ann_rx,
+            waker,
+            reporter,
+            stop,
+            timeout,
+            unread: Vec::new(),
+            dht,
+        })
+    }
+
+    pub fn run(&mut self) -> Outcome {
+        let mut events = Events::with_capacity(1024);
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        self.run_actions(Instant::now());
+        loop {
+            let now = Instant::now();
+            let until_tick = self.engine.poll_timeout().saturating_duration_since(now);
+            let timeout = if self.unread.is_empty() { until_tick.min(Duration::from_millis(100)) } else { Duration::ZERO };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.reporter.log(&format!("poll failed: {e}"));
+                    return self.shutdown(Outcome::Failed);
+                }
+            }
+            let now = Instant::now();
+            self.engine.handle(Input::DiskBacklog(self.backlog.get()), now);
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => {}
+                    DHT => {
+                        if let Some(d) = self.dht.as_mut() {
+                            d.readable(now);
+                        }
+                    }
+                    Token(t) => {
+                        let key = t - FIRST_PEER;
+                        self.conn_ready(key, ev.is_writable(), ev.is_readable() || ev.is_read_closed() || ev.is_error(), now);
+                    }
+                }
+                self.run_actions(now);
+            }
+            for key in std::mem::take(&mut self.unread) {
+                self.read_conn(key, now);
+                self.run_actions(now);
+            }
+            while let Ok(ev) = self.disk_rx.try_recv() {
+                self.engine.handle(Input::Disk(ev), now);
+            }
+            while let Ok(r) = self.ann_rx.try_recv() {
+                self.engine.handle(Input::Announced(r), now);
+            }
+            self.pump_dht(now);
+            if now >= self.engine.poll_timeout() {
+                self.engine.handle(Input::Tick, now);
+            }
+            self.run_actions(now);
+
+            if self.stop.load(Ordering::Relaxed) {
+                self.reporter.log("interrupted: saving state");
+                return self.shutdown(Outcome::Partial);
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                self.reporter.log("time limit reached");
+                return self.shutdown(Outcome::Partial);
+            }
+            if let Some(outcome) = self.engine.finished() {
+                return self.shutdown(outcome);
+            }
+        }
+    }
+
+    /// Carry out what the engine asked for.
+    fn run_actions(&mut self, now: Instant) {
+        while let Some(a) = self.engine.poll_action() {
+            match a {
+                Action::Send { peer, data } => {
+                    let Some(Some(c)) = self.conns.get_mut(peer) else { continue };
+                    c.pending += data.len();
+                    c.out.push_back(data);
+                    if !c.connecting {
+                        self.flush_conn(peer, now);
+                    }
+                }
+                Action::Close { peer, .. } => self.drop_conn(peer),
+                Action::Dial { torrent, addr, kind } => self.dial(torrent, addr, kind, now),
+                Action::Disk(job) => {
+                    if let DiskJob::Write { data, .. } = &job {
+                        self.backlog.add(data.len() as u64);
+                    }
+                    let _ = self.disk_tx.send(job);
+                }
+                Action::Hash(job) => {
+                    let _ = self.hash_tx.send(job);
+                }
+                Action::Announce { torrent, tiers, request, timeout } => {
+                    announce::spawn(torrent, tiers, request, timeout, self.ann_tx.clone(), self.waker.clone());
+                }
+                Action::DhtLookup { torrent, info_hash, port } => {
+                    let started = match self.dht.as_mut() {
+                        Some(d) => match port {
+                            Some(p) => d.node.announce_peer(info_hash, Some(p), now).is_ok(),
+                            None => d.node.get_peers(info_hash, now).is_ok(),
+                        },
+                        None => false,
+                    };
+                    if !started {
+                        self.engine.handle(Input::DhtLookupFailed { torrent }, now);
+                    }
+                }
+                Action::Report(r) => match r {
+                    Report::Log(m) => self.reporter.log(&m),
+                    Report::Json(v) => self.reporter.event(v),
+                    Report::Progress { torrent, snap } => self.reporter.update(torrent, &snap),
+                },
+            }
+        }
+    }
+
+    fn alloc(&mut self, mut conn: Conn) -> Option<PeerKey> {
+        let key = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        if self.poll.registry().register(conn.stream.source(), Token(key + FIRST_PEER), Interest::READABLE | Interest::WRITABLE).is_err() {
+            self.free.push(key);
+            return None;
+        }
+        self.conns[key] = Some(conn);
+        Some(key)
+    }
+
+    fn drop_conn(&mut self, key: PeerKey) {
+        let Some(mut c) = self.conns.get_mut(key).and_then(|c| c.take()) else { return };
+        let _ = c.flush();
+        let _ = self.poll.registry().deregister(c.stream.source());
+        self.free.push(key);
+    }
+
+    /// The connection failed under us: tell the engine, drop it.
+    fn lost(&mut self, key: PeerKey, reason: CloseReason, now: Instant) {
+        self.drop_conn(key);
+        self.engine.handle(Input::Closed { peer: key, reason }, now);
+    }
+
+    fn dial(&mut self, torrent: usize, addr: SocketAddr, kind: ConnKind, now: Instant) {
+        let stream = match kind {
+            ConnKind::Tcp => TcpStream::connect(addr).map(Stream::Tcp),
+        };
+        let key = stream.ok().and_then(|s| self.alloc(Conn::new(s, true)));
+        match key {
+            Some(peer) => self.engine.handle(Input::Dialing { peer, torrent, addr, kind }, now),
+            None => self.engine.handle(Input::DialFailed { torrent, addr }, now),
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
+        loop {
+            let Some(l) = self.listener.as_ref() else { return };
+            match l.accept() {
+                Ok((stream, addr)) => {
+                    // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
+                    let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+                    let _ = stream.set_nodelay(true);
+                    let stream = Stream::Tcp(stream);
+                    let kind = stream.kind();
+                    if let Some(peer) = self.alloc(Conn::new(stream, false)) {
+                        self.engine.handle(Input::Accepted { peer, addr, kind }, now);
+                        self.run_actions(now);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn conn_ready(&mut self, key: PeerKey, writable: bool, readable: bool, now: Instant) {
+        let Some(Some(c)) = self.conns.get_mut(key) else { return };
+        if c.connecting {
+            if !writable && !readable {
+                return;
+            }
+            let Stream::Tcp(s) = &mut c.stream;
+            match s.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) | Err(e) => return self.lost(key, CloseReason::Io(format!("connect failed: {e}")), now),
+            }
+            match s.peer_addr() {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(e) => return self.lost(key, CloseReason::Io(format!("connect failed: {e}")), now),
+            }
+            let _ = s.set_nodelay(true);
+            let local = s.local_addr().ok();
+            c.connecting = false;
+            self.engine.handle(Input::Connected { peer: key, local }, now);
+            self.run_actions(now);
+        }
+        if readable {
+            self.read_conn(key, now);
+        }
+        self.flush_conn(key, now);
+    }
+
+    fn flush_conn(&mut self, key: PeerKey, now: Instant) {
+        let Some(Some(c)) = self.conns.get_mut(key) else { return };
+        if c.connecting {
+            return;
+        }
+        match c.flush() {
+            Err(e) => self.lost(key, CloseReason::Io(format!("write failed: {e}")), now),
+            Ok(wrote) => {
+                let pending = c.pending;
+                if c.read_paused && pending < MAX_OUT_BUFFER / 2 {
+                    // Room again: read what arrived meanwhile (edge-triggered
+                    // readiness will not tell us again).
+                    c.read_paused = false;
+                    self.unread.push(key);
+                }
+                if wrote {
+                    self.engine.handle(Input::Sent { peer: key, pending }, now);
+                }
+            }
+        }
+    }
+
+    fn read_conn(&mut self, key: PeerKey, now: Instant) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(Some(c)) = self.conns.get_mut(key) else { return };
+            if c.connecting {
+                return;
+            }
+            if c.pending > MAX_OUT_BUFFER {
+                // The peer does not read what we send: stop reading its
+                // requests until the buffer drains (see flush_conn).
+                c.read_paused = true;
+                return;
+            }
+            let Some(buf) = self.engine.recv_buffer(key, 256 * 1024) else { return };
+            if buf.is_empty() {
+                return;
+            }
+            match c.stream.read(buf) {
+                Ok(0) => return self.lost(key, CloseReason::PeerClosed, now),
+                Ok(n) => {
+                    self.engine.handle(Input::Received { peer: key, n }, now);
+                    self.run_actions(now);
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.unread.push(key);
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.lost(key, CloseReason::Io(format!("read failed: {e}")), now),
+            }
+        }
+    }
+
+    /// Drive the DHT node: timeouts, datagrams out, events to the engine.
+    fn pump_dht(&mut self, now: Instant) {
+        let Some(d) = self.dht.as_mut() else { return };
+        d.pump(now);
+        for ev in d.events() {
+            self.engine.handle(Input::Dht(ev), now);
+        }
+        self.run_actions(now);
+        if let Some(d) = self.dht.as_mut() {
+            d.pump(now);
+        }
+    }
+
+    /// Save resume data, announce `stopped`, stop the workers and report.
+    fn shutdown(&mut self, outcome: Outcome) -> Outcome {
+        let now = Instant::now();
+        self.engine.shutdown();
+        self.run_actions(now);
+        if let Some(d) = &self.dht {
+            d.save();
+        }
+        // The hash thread may still hand pieces to the disk thread: stop it first.
+        let _ = self.hash_tx.send(HashJob::Shutdown);
+        if let Some(h) = self.hash_thread.take() {
+            let _ = h.join();
+        }
+        let _ = self.disk_tx.send(DiskJob::Shutdown);
+        if let Some(h) = self.disk_thread.take() {
+            let _ = h.join();
+        }
+        // Disk errors reported while shutting down.
+        while let Ok(ev) = self.disk_rx.try_recv() {
+            if matches!(ev, DiskEvent::Error { .. }) {
+                self.engine.handle(Input::Disk(ev), now);
+            }
+        }
+        self.run_actions(now);
+        let (outcome, summaries) = self.engine.summaries(outcome, now);
+        for (i, s) in summaries.iter().enumerate() {
+            self.reporter.update(i, &s.snap);
+            self.reporter.finish(i);
+            if self.reporter.is_json() {
+                self.reporter.event(json!({
+                    "event": if s.status == "done" { "done" } else { "stopped" },
+                    "status": s.status,
+                    "info_hash": s.snap.info_hash,
+                    "name": s.snap.name,
+                    "path": s.path.display().to_string(),
+                    "downloaded": s.downloaded,
+                    "uploaded": s.uploaded,
+                    "have_bytes": s.snap.have_bytes,
+                    "total_bytes": s.snap.total,
+                    "hash_failures": s.hash_failures,
+                    "error": s.error,
+                }));
+            } else {
+                crate::out_line(&format!("{}\t{}\t{}", s.snap.info_hash, s.status, s.path.display()));
+            }
+            self.reporter.log(&format!(
+                "{}: {}, {} of {} bytes, downloaded {} in {:.1}s ({:.1} MB/s), uploaded {}, {} hash failures",
+                s.snap.name,
+                s.status,
+                s.snap.have_bytes,
+                s.snap.total,
+                s.downloaded,
+                s.secs,
+                s.downloaded as f64 / s.secs.max(0.001) / 1e6,
+                s.uploaded,
+                s.hash_failures
+            ));
+        }
+        // Give the `stopped` announces a moment.
+        let until = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < until && self.ann_rx.recv_timeout(Duration::from_millis(50)).is_ok() {}
+        outcome
+    }
+}

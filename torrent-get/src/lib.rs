@@ -1,0 +1,25 @@
+//! torrent-get as a library: the sans-IO [`engine`] (all download and
+//! upload policy), the mio [`event_loop`] that runs it over real sockets and
+//! worker threads, and those workers ([`disk`], [`hasher`], [`announce`],
+//! [`dht`]). The binary (`main.rs`) is the command line around them.
+
+pub mod announce;
+pub mod demo;
+pub mod dht;
+pub mod disk;
+pub mod engine;
+pub mod event_loop;
+pub mod hasher;
+pub mod progress;
+pub mod rate;
+pub mod resume;
+
+use std::io::Write;
+
+/// Print a line on stdout; a closed pipe ends the program quietly.
+pub fn out_line(s: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{s}").and_then(|_| out.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
