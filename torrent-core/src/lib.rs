@@ -11,6 +11,7 @@ pub mod dht;
 pub mod infohash;
 pub mod magnet;
 pub mod metainfo;
+pub mod mse;
 pub mod path;
 pub mod peer;
 pub mod peer_id;
