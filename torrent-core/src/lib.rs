@@ -19,6 +19,7 @@ pub mod picker;
 pub mod source;
 pub mod storage;
 pub mod tracker;
+pub mod transport;
 
 pub use infohash::InfoHash;
 pub use magnet::Magnet;
