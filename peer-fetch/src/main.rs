@@ -36,6 +36,10 @@ check passed; binary data is not written to a terminal (use -o or a pipe).
 With PEER `-`, peers are read from stdin (ip:port per line, e.g. from
 `tracker-query announce`) and tried in order until one succeeds.
 
+Encryption (--encrypt): `encryption:` in the handshake output says what the
+connection used: plain, mse-plaintext (MSE handshake, payload in the clear)
+or rc4.
+
 Output: `handshake` prints `key: value` lines on stdout; --json prints one
 JSON object instead (for data commands --json needs -o). Logs and errors go
 to stderr.
@@ -76,6 +80,12 @@ struct Cli {
     /// Block requests (16 KiB each) kept in flight
     #[arg(long, global = true, default_value_t = 32, value_name = "N")]
     depth: usize,
+    /// Message stream encryption (MSE/PE): off = plaintext; prefer = try
+    /// encrypted (RC4 or obfuscated plaintext), retry in plaintext if that
+    /// fails; require = RC4 only
+    #[arg(long, global = true, default_value = "off", value_name = "POLICY",
+          value_parser = ["off", "prefer", "require"])]
+    encrypt: String,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -382,7 +392,11 @@ impl Job {
             meta.map(|m| &m.info),
             meta.map(|m| m.info_bytes.len()),
             self.timeout(),
+            self.cli.encrypt.parse().map_err(Fail::Usage)?,
         )?;
+        if self.cli.encrypt != "off" {
+            eprintln!("peer-fetch: connected to {addr} over {}", s.kind);
+        }
         match self.cli.cmd.clone() {
             Cmd::Handshake => {
                 let wait = self.timeout().min(Duration::from_secs(3));
@@ -414,6 +428,7 @@ impl Job {
                 }
                 let summary = json!({
                     "peer": addr.to_string(),
+                    "encryption": s.kind.method.as_str(),
                     "info_hash": m.info_hash.to_hex(),
                     "name": m.info.name,
                     "metadata_size": m.info_bytes.len(),
@@ -479,6 +494,7 @@ impl Job {
                     println_out(
                         &json!({
                             "peer": addr.to_string(),
+                            "encryption": s.kind.method.as_str(),
                             "info_hash": meta.info_hash.to_hex(),
                             "pieces": self.pieces_done,
                             "bytes": self.bytes_done,
@@ -581,11 +597,14 @@ impl Job {
                     "reqq": e.reqq,
                     "metadata_size": e.metadata_size,
                     "yourip": e.your_ip().map(|ip| ip.to_string()),
+                    "e": e.e,
                 })
             });
             let v = json!({
                 "peer": s.addr.to_string(),
                 "info_hash": s.info_hash.to_hex(),
+                "transport": s.kind.transport.as_str(),
+                "encryption": s.kind.method.as_str(),
                 "peer_id_hex": hex::encode(h.peer_id),
                 "peer_id": printable(&h.peer_id),
                 "client": client,
@@ -607,6 +626,8 @@ impl Job {
         let mut lines = vec![
             format!("peer: {}", s.addr),
             format!("info_hash: {}", s.info_hash),
+            format!("transport: {}", s.kind.transport.as_str()),
+            format!("encryption: {}", s.kind.method),
             format!(
                 "peer_id: {} {}",
                 hex::encode(h.peer_id),
@@ -641,6 +662,9 @@ impl Job {
             }
             if let Some(ip) = e.your_ip() {
                 lines.push(format!("yourip: {ip}"));
+            }
+            if let Some(v) = e.e {
+                lines.push(format!("ext_e: {v}"));
             }
         }
         lines.push(format!(

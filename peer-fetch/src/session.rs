@@ -13,6 +13,8 @@ use torrent_core::peer::extension::{
 use torrent_core::peer::{
     generate_peer_id, Decoder, Event, Handshake, Message, PeerState, Pipeline,
 };
+use torrent_core::mse::{Attempt, PeerHint, Policy};
+use torrent_core::transport::{self, CipherStream, ConnKind, TransportKind};
 use torrent_core::{InfoHash, Metainfo};
 
 /// The id on which we receive ut_metadata messages.
@@ -28,7 +30,9 @@ pub enum PiecesInfo {
 
 pub struct Session {
     pub addr: SocketAddr,
-    stream: TcpStream,
+    stream: CipherStream<TcpStream>,
+    /// Transport and encryption of the connection.
+    pub kind: ConnKind,
     dec: Decoder,
     pub state: PeerState,
     pub theirs: Handshake,
@@ -41,6 +45,19 @@ pub struct Session {
     /// Block payload bytes received.
     pub bytes_received: u64,
 }
+
+/// An encrypted attempt that failed before the peer's BitTorrent
+/// handshake arrived (the peer may not speak MSE): worth a plaintext retry.
+#[derive(Debug)]
+pub struct HandshakeFailed(pub String);
+
+impl std::fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HandshakeFailed {}
 
 /// A wait that ran out of time (distinguished from other failures).
 #[derive(Debug)]
@@ -63,23 +80,81 @@ fn secs(d: Duration) -> String {
 }
 
 impl Session {
-    /// Connect, exchange handshakes (ours advertises the extension protocol
-    /// and the fast extension) and send our extended handshake.
+    /// Connect, with encryption as `policy` says: the first attempt, then
+    /// (prefer) a plaintext retry on a new connection if the encrypted one
+    /// fails before the peer's BitTorrent handshake arrives.
     pub fn connect(
         addr: SocketAddr,
         info_hash: InfoHash,
         info: Option<&Info>,
         metadata_size: Option<usize>,
         timeout: Duration,
+        policy: Policy,
     ) -> Result<Session> {
-        let stream = TcpStream::connect_timeout(&addr, timeout)
+        let mut attempt = policy.first_attempt(PeerHint::Unknown);
+        loop {
+            match Session::connect_once(addr, info_hash, info, metadata_size, timeout, policy, attempt)
+            {
+                Ok(s) => return Ok(s),
+                Err(e) => match policy.fallback(attempt) {
+                    Some(next) if e.downcast_ref::<HandshakeFailed>().is_some() => {
+                        eprintln!(
+                            "peer-fetch: {addr}: encrypted handshake failed ({e:#}); retrying in plaintext"
+                        );
+                        attempt = next;
+                    }
+                    _ => return Err(e),
+                },
+            }
+        }
+    }
+
+    /// One connection: optional MSE handshake, then exchange BitTorrent
+    /// handshakes (ours advertises the extension protocol and the fast
+    /// extension) and send our extended handshake.
+    fn connect_once(
+        addr: SocketAddr,
+        info_hash: InfoHash,
+        info: Option<&Info>,
+        metadata_size: Option<usize>,
+        timeout: Duration,
+        policy: Policy,
+        attempt: Attempt,
+    ) -> Result<Session> {
+        let tcp = TcpStream::connect_timeout(&addr, timeout)
             .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_write_timeout(Some(timeout))?;
-        let _ = stream.set_nodelay(true);
+        tcp.set_write_timeout(Some(timeout))?;
+        let _ = tcp.set_nodelay(true);
         let ours = Handshake::new(info_hash, generate_peer_id());
+        let deadline = Instant::now() + timeout;
+        let (stream, handshake_sent) = match attempt {
+            Attempt::Plain => (CipherStream::plain(tcp, TransportKind::Tcp), false),
+            Attempt::Mse => {
+                tcp.set_read_timeout(Some(timeout.min(Duration::from_millis(500))))?;
+                // Our BitTorrent handshake rides in the MSE initial payload.
+                let st = transport::connect(
+                    tcp,
+                    TransportKind::Tcp,
+                    info_hash,
+                    policy.provide(),
+                    &ours.encode(),
+                    Some(deadline),
+                )
+                .map_err(|e| anyhow!(HandshakeFailed(format!("{e}"))))?;
+                if !policy.allows(st.kind().method) {
+                    bail!(
+                        "peer selected {}, which --encrypt {policy} does not allow",
+                        st.kind().method
+                    );
+                }
+                (st, true)
+            }
+        };
+        let kind = stream.kind();
         let mut s = Session {
             addr,
             stream,
+            kind,
             dec: Decoder::new(),
             state: PeerState::new(false, false),
             theirs: ours,
@@ -90,15 +165,23 @@ impl Session {
             haves: 0,
             bytes_received: 0,
         };
-        s.stream
-            .write_all(&ours.encode())
-            .context("sending the handshake")?;
-        let deadline = Instant::now() + timeout;
+        if !handshake_sent {
+            s.stream
+                .write_all(&ours.encode())
+                .context("sending the handshake")?;
+        }
         let theirs = loop {
-            if let Some(h) = s.dec.next_handshake().map_err(|e| anyhow!("{e}"))? {
-                break h;
+            match s.dec.next_handshake() {
+                Ok(Some(h)) => break h,
+                Ok(None) => {}
+                Err(e) if handshake_sent => bail!(HandshakeFailed(format!("{e}"))),
+                Err(e) => bail!("{e}"),
             }
-            s.fill(deadline, "the peer's handshake")?;
+            match s.fill(deadline, "the peer's handshake") {
+                Ok(()) => {}
+                Err(e) if handshake_sent => bail!(HandshakeFailed(format!("{e:#}"))),
+                Err(e) => return Err(e),
+            }
         };
         theirs
             .check_info_hash(&info_hash)
@@ -111,7 +194,8 @@ impl Session {
             s.set_info(info)?;
         }
         if extended {
-            let eh = ExtendedHandshake::ours(OUR_UT_METADATA_ID, metadata_size, None);
+            let mut eh = ExtendedHandshake::ours(OUR_UT_METADATA_ID, metadata_size, None);
+            eh.e = policy.extension_e();
             s.send(Message::Extended {
                 id: 0,
                 payload: eh.encode(),
@@ -139,6 +223,7 @@ impl Session {
                 .into());
             }
             self.stream
+                .get_ref()
                 .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))?;
             let buf = self.dec.spare(64 * 1024);
             if buf.is_empty() {

@@ -3,6 +3,7 @@
 //! extended handshake with ut_metadata, bitfield or have-all, unchoke on
 //! interested, blocks on request, BEP 9 metadata pieces), with switches that
 //! make it misbehave so clients' error handling can be tested.
+//! Incoming connections may use MSE/PE ([`SeederOptions::encryption`]).
 //!
 //! One thread accepts, one thread per connection. Everything stops when the
 //! [`Seeder`] is dropped: the listener is polled, and open connections are
@@ -22,7 +23,9 @@ use torrent_core::peer::message::piece_header;
 use torrent_core::peer::{
     generate_peer_id, Bitfield, BlockRef, Decoder, Event, Handshake, Message, PeerState,
 };
+use torrent_core::mse::{Method, Policy, Responder};
 use torrent_core::storage::Storage;
+use torrent_core::transport::{self, CipherStream, TransportKind};
 use torrent_core::Metainfo;
 
 /// The message id on which the seeder receives ut_metadata messages.
@@ -71,6 +74,9 @@ pub struct SeederOptions {
     pub serve_metadata: bool,
     /// Peer id (None: a fresh one with our client prefix).
     pub peer_id: Option<[u8; 20]>,
+    /// MSE/PE on incoming connections: off (plaintext only), prefer
+    /// (plaintext or MSE, RC4 selected when offered), require (RC4 only).
+    pub encryption: Policy,
 }
 
 impl Default for SeederOptions {
@@ -82,6 +88,7 @@ impl Default for SeederOptions {
             extended: true,
             serve_metadata: true,
             peer_id: None,
+            encryption: Policy::Off,
         }
     }
 }
@@ -105,6 +112,11 @@ pub struct Stats {
     pub metadata_pieces_sent: AtomicU64,
     /// Connections that ended with a protocol error from the peer.
     pub protocol_errors: AtomicU64,
+    /// Connections by how their handshake ended: plaintext BitTorrent,
+    /// MSE with plaintext selected, MSE with RC4.
+    pub plain_connections: AtomicU64,
+    pub mse_plaintext_connections: AtomicU64,
+    pub rc4_connections: AtomicU64,
 }
 
 struct Shared {
@@ -262,7 +274,7 @@ fn proto(e: impl std::fmt::Display) -> io::Error {
 }
 
 struct Conn<'a> {
-    stream: TcpStream,
+    stream: CipherStream<TcpStream>,
     dec: Decoder,
     state: PeerState,
     sh: &'a Shared,
@@ -315,6 +327,21 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
     stream.set_nodelay(true)?;
     let info = &sh.meta.info;
+    // Encryption handshake (or plaintext detection), at most 10 s.
+    let responder = Responder::new(sh.opts.encryption, [sh.meta.info_hash]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stream = match transport::accept(stream, TransportKind::Tcp, responder, Some(deadline)) {
+        Ok((st, _)) => st,
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(()),
+        Err(e) if transport::mse_error(&e).is_some() => return Err(proto(e)),
+        Err(e) => return Err(e),
+    };
+    match stream.kind().method {
+        Method::Plain => &sh.stats.plain_connections,
+        Method::MsePlaintext => &sh.stats.mse_plaintext_connections,
+        Method::Rc4 => &sh.stats.rc4_connections,
+    }
+    .fetch_add(1, Ordering::SeqCst);
     let mut c = Conn {
         stream,
         dec: Decoder::new(),
@@ -365,7 +392,8 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
             Some(sh.port),
         );
         eh.v = Some(b"test-fixtures seeder".to_vec().into());
-        if let Ok(ip) = c.stream.peer_addr().map(|a| a.ip()) {
+        eh.e = sh.opts.encryption.extension_e();
+        if let Ok(ip) = c.stream.get_ref().peer_addr().map(|a| a.ip()) {
             eh.yourip = Some(match ip {
                 std::net::IpAddr::V4(v4) => v4.octets().to_vec().into(),
                 std::net::IpAddr::V6(v6) => v6.octets().to_vec().into(),
@@ -377,7 +405,7 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
         })?;
     }
     if sh.opts.behaviour == Behaviour::KeepAliveFlood {
-        c.stream.set_write_timeout(Some(Duration::from_millis(100)))?;
+        c.stream.get_ref().set_write_timeout(Some(Duration::from_millis(100)))?;
         while !c.stopped() {
             match c.stream.write_all(&[0u8; 4 * 256]) {
                 Ok(()) => {}
@@ -458,7 +486,7 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
                                 c.stream.write_all(&piece_header(b.index, b.begin, len))?;
                                 c.stream.write_all(&block[..len / 2])?;
                                 c.stream.flush()?;
-                                let _ = c.stream.shutdown(Shutdown::Both);
+                                let _ = c.stream.get_ref().shutdown(Shutdown::Both);
                                 return Ok(());
                             }
                             Behaviour::OversizedMessage => {

@@ -11,6 +11,7 @@ pub mod dht;
 pub mod infohash;
 pub mod magnet;
 pub mod metainfo;
+pub mod mse;
 pub mod path;
 pub mod peer;
 pub mod peer_id;
@@ -18,6 +19,7 @@ pub mod picker;
 pub mod source;
 pub mod storage;
 pub mod tracker;
+pub mod transport;
 
 pub use infohash::InfoHash;
 pub use magnet::Magnet;

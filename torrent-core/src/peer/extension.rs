@@ -47,6 +47,10 @@ pub struct ExtendedHandshake {
     pub yourip: Option<ByteBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_only: Option<i64>,
+    /// Encryption preference (BEP 10): 1 = the sender prefers MSE/PE
+    /// encrypted connections (see [`crate::mse::Policy::extension_e`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<i64>,
 }
 
 impl ExtendedHandshake {
@@ -64,7 +68,13 @@ impl ExtendedHandshake {
             reqq: Some(250),
             yourip: None,
             upload_only: None,
+            e: None,
         }
+    }
+
+    /// True when the peer said it prefers encrypted connections (`e: 1`).
+    pub fn prefers_encryption(&self) -> bool {
+        self.e == Some(1)
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -351,6 +361,17 @@ mod tests {
         assert_eq!(p.extension_id(UT_PEX), None);
         assert_eq!(p.port(), Some(6881));
         assert!(p.client().unwrap().starts_with("torrent-toolkit"));
+        assert!(!p.prefers_encryption());
+        // The encryption preference (BEP 10 `e`).
+        let mut h = ExtendedHandshake::ours(3, None, None);
+        h.e = crate::mse::Policy::Require.extension_e();
+        let enc = h.encode();
+        assert!(bencode::decode(&enc).is_ok());
+        assert!(enc.starts_with(b"d1:ei1e1:md"), "{}", String::from_utf8_lossy(&enc));
+        assert!(ExtendedHandshake::parse(&enc).unwrap().prefers_encryption());
+        let p = ExtendedHandshake::parse(b"d1:ei0e1:md11:ut_metadatai2eee").unwrap();
+        assert_eq!(p.e, Some(0));
+        assert!(!p.prefers_encryption());
     }
 
     #[test]
