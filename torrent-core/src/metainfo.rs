@@ -265,6 +265,13 @@ impl Info {
             (None, None) => return Err(invalid("info", "has neither `length` nor `files`")),
             (None, Some(len)) => {
                 multi_file = false;
+                if name_reasons.contains(&ChangeReason::EmptyName) {
+                    // The name is the file: libtorrent refuses this too.
+                    return Err(invalid(
+                        "info.name",
+                        format!("{:?} has nothing left once made safe", escape_bytes(name_raw)),
+                    ));
+                }
                 let length = nonneg(int_field("info.length", Some(len))?, "info.length")?;
                 files.push(FileEntry {
                     path: vec![name.clone()],
@@ -305,6 +312,14 @@ impl Info {
         if total_length == 0 {
             return Err(invalid("info", "total length is 0: the torrent has no data"));
         }
+        let version = if meta_version == Some(2) {
+            // v1 and v2 peers must see the same files (checked before the
+            // piece count, as libtorrent does).
+            check_hybrid(info, &files, piece_length, total_length)?;
+            Version::Hybrid
+        } else {
+            Version::V1
+        };
         let expected_pieces = total_length.div_ceil(piece_length);
         if pieces.len() as u64 != expected_pieces {
             return Err(invalid(
@@ -315,13 +330,6 @@ impl Info {
                 ),
             ));
         }
-        let version = if meta_version == Some(2) {
-            // v1 and v2 peers must see the same files.
-            check_hybrid(info, &files, piece_length, total_length)?;
-            Version::Hybrid
-        } else {
-            Version::V1
-        };
 
         // Our resume directory is not the torrent's to use.
         if name.len() >= RESERVED_NAME.len()
@@ -345,6 +353,7 @@ impl Info {
             files[0].path = vec![name.clone()];
         } else {
             resolve_duplicates(&mut files, &mut changes)?;
+            resolve_symlinks(&mut files);
         }
         Ok(Info {
             name,
@@ -527,6 +536,33 @@ fn resolve_duplicates(files: &mut [FileEntry], changes: &mut Vec<PathChange>) ->
     }
     changes.sort_by_key(|c| c.file.map(|i| i + 1).unwrap_or(0));
     Ok(())
+}
+
+/// Symlink targets are relative to the torrent's root; for compatibility
+/// (as libtorrent does) a target that names no file or directory of the
+/// torrent that way, but does relative to the link's own directory, is
+/// taken as relative to the link.
+fn resolve_symlinks(files: &mut [FileEntry]) {
+    if files.iter().all(|f| f.symlink.is_none()) {
+        return;
+    }
+    let mut known: HashSet<Vec<String>> = HashSet::new();
+    for f in files.iter() {
+        for n in 1..=f.path.len() {
+            known.insert(f.path[..n].to_vec());
+        }
+    }
+    for f in files.iter_mut() {
+        let Some(target) = &f.symlink else { continue };
+        if known.contains(target) {
+            continue;
+        }
+        let mut rel = f.path[..f.path.len() - 1].to_vec();
+        rel.extend(target.iter().cloned());
+        if known.contains(&rel) {
+            f.symlink = Some(rel);
+        }
+    }
 }
 
 /// A file of the v2 `file tree`: sanitised path and length.
@@ -942,12 +978,18 @@ mod tests {
             assert_eq!(c[0].safe, safe);
             assert_eq!(c[0].reasons, vec![ChangeReason::Unsafe]);
         }
-        // A name with nothing left is the info-hash in hex.
-        let m = Metainfo::from_bytes(&torrent(single("..", 1, 1, 1))).unwrap();
+        // A name with nothing left is the info-hash in hex for a
+        // multi-file torrent (the directory); a single file needs a name
+        // (libtorrent does the same).
+        let mut info = multi(vec![vec!["a"]]);
+        info.insert("name", "..".into());
+        let m = Metainfo::from_bytes(&torrent(info)).unwrap();
         assert_eq!(m.info.name, m.info_hash.to_hex());
-        assert_eq!(paths(&m), vec![m.info_hash.to_hex()]);
+        assert_eq!(paths(&m), vec!["a"]);
         assert_eq!(m.info.path_changes[0].reasons, vec![ChangeReason::EmptyName]);
         assert!(m.info.path_change_warnings()[0].contains("torrent name \"..\""));
+        let e = Metainfo::from_bytes(&torrent(single("..", 1, 1, 1))).unwrap_err().to_string();
+        assert!(e.contains("info.name: \"..\" has nothing left"), "{e}");
         // Safe torrents report nothing.
         let m = Metainfo::from_bytes(&torrent(multi(vec![vec!["a"], vec!["d", "b"]]))).unwrap();
         assert!(m.info.path_changes.is_empty());

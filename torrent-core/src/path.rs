@@ -5,8 +5,8 @@
 //! non-Windows `sanitize_append_path_element`), so that we read the same
 //! torrents and name their files the same way:
 //!
-//! - invalid UTF-8, C0 controls (NUL included), DEL and C1 controls become `_`;
-//! - `/` and `\` inside a component are removed, and so are invisible
+//! - invalid UTF-8, C0 controls, DEL and C1 controls become `_`;
+//! - `/`, `\` and NUL inside a component are removed, and so are invisible
 //!   formatting characters that can disguise a name (zero-width characters,
 //!   bidirectional overrides and isolates, the byte order mark);
 //! - a component that is then empty, `.` or `..` becomes `_` in a file path
@@ -29,7 +29,7 @@ const CUT_AT: usize = 240;
 /// formatting characters that can make one name look like another.
 fn removed(c: char) -> bool {
     matches!(c,
-        '/' | '\\'
+        '/' | '\\' | '\0'
         | '\u{061c}'
         | '\u{200b}'..='\u{200f}'
         | '\u{202a}'..='\u{202e}'
@@ -38,7 +38,7 @@ fn removed(c: char) -> bool {
         | '\u{feff}')
 }
 
-/// Characters that become `_`: controls (C0 with NUL, DEL, C1).
+/// Characters that become `_`: controls (C0, DEL, C1).
 fn replaced(c: char) -> bool {
     (c as u32) < 0x20 || c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c)
 }
@@ -156,7 +156,8 @@ mod tests {
         assert_eq!(path(b"a\\b"), "ab");
         assert_eq!(path(b"temp/../../abc"), "temp....abc");
         // Controls and invalid UTF-8 become `_`, one per bad sequence.
-        assert_eq!(path(b"a\0b"), "a_b");
+        assert_eq!(path(b"a\0b"), "ab");
+        assert_eq!(sanitize_path_element(b"\0\0", false), None);
         assert_eq!(path(b"a\nb\x7f"), "a_b_");
         assert_eq!(path(b"\xff\xfe.bin"), "__.bin");
         assert_eq!(path("a\u{85}b".as_bytes()), "a_b");
