@@ -119,13 +119,35 @@ fn input_error(file: &str, msg: String) -> Failure {
     Failure::Input(format!("{name}: {msg}"))
 }
 
+/// Decode for showing: canonical input as is; non-canonical input (keys
+/// unsorted or repeated, bytes after the value) read the lenient way, with
+/// a note on stderr saying so and where the strict reading stopped.
+fn decode_to_show<'a>(file: &str, buf: &'a [u8]) -> Result<bencode::Value<'a>, Failure> {
+    match bencode::decode(buf) {
+        Ok(v) => Ok(v),
+        Err(e) if e.kind.is_non_canonical() => {
+            let (v, _) = bencode::decode_lenient_prefix(buf)
+                .map_err(|e| input_error(file, bencode_error(&e)))?;
+            let name = if file == "-" { "<stdin>" } else { file };
+            eprintln!(
+                "bencode-tool: note: {name}: not canonical bencode ({}); shown as read \
+                 leniently: keys sorted, the first of a repeated key kept, bytes after \
+                 the value ignored",
+                bencode_error(&e)
+            );
+            Ok(v)
+        }
+        Err(e) => Err(input_error(file, bencode_error(&e))),
+    }
+}
+
 fn run(cmd: Command) -> Result<(), Failure> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     match cmd {
         Command::Decode { file, pretty } => {
             let buf = read_input(&file)?;
-            let v = bencode::decode(&buf).map_err(|e| input_error(&file, bencode_error(&e)))?;
+            let v = decode_to_show(&file, &buf)?;
             json::write_json(&mut out, &v, pretty)?;
         }
         Command::Encode { file } => {
@@ -136,7 +158,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
         }
         Command::Pretty { file, full } => {
             let buf = read_input(&file)?;
-            let v = bencode::decode(&buf).map_err(|e| input_error(&file, bencode_error(&e)))?;
+            let v = decode_to_show(&file, &buf)?;
             pretty::write_pretty(&mut out, &v, full)?;
         }
         Command::Validate { file, torrent } => {

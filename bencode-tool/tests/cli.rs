@@ -272,13 +272,22 @@ fn validate_reports_offsets_and_exit_codes() {
     let usage = run(&[], b"");
     assert_eq!(usage.status.code(), Some(2));
 
-    // decode and pretty refuse invalid input with 2 and the offset.
+    // decode and pretty refuse invalid input with 2 and the offset; a
+    // merely non-canonical one they show, noting where it is not canonical.
     for cmd in ["decode", "pretty"] {
-        let out = run(&[cmd], b"d1:ai1e1:ai2ee");
+        let out = run(&[cmd], b"d1:ai01ee");
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         assert!(out.stdout.is_empty());
         assert!(
-            stderr(&out).contains("<stdin>: error at byte 7: duplicate dictionary key"),
+            stderr(&out).contains("<stdin>: error at byte 5: integer or length has a leading zero"),
+            "{}",
+            stderr(&out)
+        );
+        let out = run(&[cmd], b"d1:ai1e1:ai2ee");
+        assert_eq!(out.status.code(), Some(0), "{cmd}");
+        assert!(!out.stdout.is_empty());
+        assert!(
+            stderr(&out).contains("<stdin>: not canonical bencode (error at byte 7: duplicate dictionary key)"),
             "{}",
             stderr(&out)
         );
@@ -386,4 +395,39 @@ fn decode_output_is_valid_for_any_value_shape() {
         assert!(back.status.success(), "{}", stderr(&back));
         assert_eq!(back.stdout, s);
     }
+}
+
+/// Non-canonical input (issue 12): `decode` and `pretty` show it, read the
+/// lenient way, with a note on stderr; `validate` still refuses it and
+/// `encode` stays canonical.
+#[test]
+fn decode_and_pretty_show_non_canonical_input() {
+    let input = b"d1:bi1e1:ai2e1:ai3ee\n";
+    let out = run(&["decode"], input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"a": 2, "b": 1}));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("bencode-tool: note: <stdin>: not canonical bencode (error at byte 7: dictionary keys are not sorted)"),
+        "{err}"
+    );
+    let out = run(&["pretty"], input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains('a') && text.contains('b'), "{text}");
+    assert!(stderr(&out).contains("not canonical"));
+    // Canonical input: no note.
+    let out = run(&["decode"], b"d1:ai2e1:bi1ee");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    // Broken input is still an error, whatever the leniency.
+    let out = run(&["decode"], b"d1:bi1e1:ai2e");
+    assert_eq!(out.status.code(), Some(2));
+    // validate stays strict.
+    let out = run(&["validate"], input);
+    assert_eq!(out.status.code(), Some(1));
+    // encode of what decode showed is canonical.
+    let out = run(&["encode"], br#"{"b":1,"a":2}"#);
+    assert_eq!(out.stdout, b"d1:ai2e1:bi1ee");
 }

@@ -1,11 +1,22 @@
-//! Strict bencode (BEP 3): a scanner that keeps the raw bytes of every value,
-//! and a canonical encoder.
+//! Bencode (BEP 3): a scanner that keeps the raw bytes of every value, in a
+//! strict and a lenient flavour, and a canonical encoder.
 //!
-//! The decoder is strict: integers have no leading zeros and no `-0`, string
-//! lengths are checked against the buffer, dictionary keys must be byte
-//! strings in strictly increasing order (so no duplicates), nesting is
-//! bounded, and trailing bytes are an error (unless [`decode_prefix`] is used).
-//! Every error carries the byte offset where it was found.
+//! The strict decoder ([`decode`]): integers have no leading zeros and no
+//! `-0`, string lengths are checked against the buffer, dictionary keys must
+//! be byte strings in strictly increasing order (so no duplicates), nesting
+//! is bounded, and trailing bytes are an error (unless [`decode_prefix`] is
+//! used). Every error carries the byte offset where it was found. It is what
+//! `bencode-tool validate` runs, and it reports the first non-canonical byte.
+//!
+//! The lenient decoder ([`decode_lenient`], [`decode_lenient_prefix`]) is for
+//! everything that only reads (torrent files, tracker replies, extension
+//! messages, KRPC, resume files): it accepts dictionaries whose keys are not
+//! sorted or repeat, as libtorrent and Transmission do. Everything else is
+//! as strict as the strict decoder (integers, lengths, depth). Unsorted
+//! entries are sorted by key (a stable sort) and of duplicate keys the
+//! **first** occurrence wins (libtorrent's `dict_find` looks up the first
+//! one); later ones are dropped. So every [`Kind::Dict`] either decoder
+//! returns is sorted with unique keys, and lookups are the same for both.
 //!
 //! Each decoded [`Value`] keeps `raw`, the exact bytes it was parsed from:
 //! the info-hash is the SHA-1 of `raw` of the `info` value, never of a
@@ -75,7 +86,9 @@ pub enum Kind<'a> {
     Int(i64),
     Bytes(&'a [u8]),
     List(Vec<Value<'a>>),
-    /// Entries in the order they appear (which the decoder checked is sorted).
+    /// Entries sorted by key, keys unique: the strict decoder checked the
+    /// input was so; the lenient one sorted it and kept the first of each
+    /// duplicate key. `raw` of the dictionary is still the input span.
     Dict(Vec<(&'a [u8], Value<'a>)>),
 }
 
@@ -154,14 +167,51 @@ impl<'a> Value<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub max_depth: usize,
+    /// Accept unsorted and duplicate dictionary keys (see the module docs).
+    pub lenient: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_depth: DEFAULT_MAX_DEPTH,
+            lenient: false,
         }
     }
+}
+
+impl Options {
+    /// The default bounds, lenient about dictionary key order.
+    pub fn lenient() -> Self {
+        Options {
+            lenient: true,
+            ..Options::default()
+        }
+    }
+}
+
+impl ErrorKind {
+    /// True for what the lenient decoder accepts and the strict one does not
+    /// (unsorted or duplicate keys, bytes after the value): well-formed but
+    /// not canonical.
+    pub fn is_non_canonical(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::UnsortedKey | ErrorKind::DuplicateKey | ErrorKind::TrailingData
+        )
+    }
+}
+
+/// Lenient decoding of exactly one value spanning the whole buffer.
+pub fn decode_lenient(buf: &[u8]) -> Result<Value<'_>, Error> {
+    decode_with(buf, Options::lenient())
+}
+
+/// Lenient decoding of one value at the start of the buffer; returns it and
+/// the offset just past it. A .torrent file or tracker reply with bytes
+/// after its dictionary (often a newline) is read this way.
+pub fn decode_lenient_prefix(buf: &[u8]) -> Result<(Value<'_>, usize), Error> {
+    decode_prefix_with(buf, Options::lenient())
 }
 
 /// Decode exactly one value that spans the whole buffer.
@@ -192,6 +242,7 @@ pub fn decode_prefix_with(buf: &[u8], opts: Options) -> Result<(Value<'_>, usize
         buf,
         pos: 0,
         max_depth: opts.max_depth,
+        lenient: opts.lenient,
     };
     let v = p.value(0)?;
     Ok((v, p.pos))
@@ -201,6 +252,7 @@ struct Parser<'a> {
     buf: &'a [u8],
     pos: usize,
     max_depth: usize,
+    lenient: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -242,27 +294,36 @@ impl<'a> Parser<'a> {
                 }
                 self.pos += 1;
                 let mut items: Vec<(&'a [u8], Value<'a>)> = Vec::new();
+                let mut canonical = true;
                 while self.peek()? != b'e' {
                     let key_at = self.pos;
                     if !self.peek()?.is_ascii_digit() {
                         return self.err(key_at, ErrorKind::KeyNotString);
                     }
                     let key = self.bytes()?;
-                    if let Some((prev, _)) = items.last() {
-                        match (*prev).cmp(key) {
-                            std::cmp::Ordering::Less => {}
-                            std::cmp::Ordering::Equal => {
-                                return self.err(key_at, ErrorKind::DuplicateKey)
+                    if let Some((prev, _)) = items.last().filter(|_| canonical) {
+                        let kind = match (*prev).cmp(key) {
+                            std::cmp::Ordering::Less => None,
+                            std::cmp::Ordering::Equal => Some(ErrorKind::DuplicateKey),
+                            std::cmp::Ordering::Greater => Some(ErrorKind::UnsortedKey),
+                        };
+                        if let Some(kind) = kind {
+                            if !self.lenient {
+                                return self.err(key_at, kind);
                             }
-                            std::cmp::Ordering::Greater => {
-                                return self.err(key_at, ErrorKind::UnsortedKey)
-                            }
+                            canonical = false;
                         }
                     }
                     let v = self.value(depth + 1)?;
                     items.push((key, v));
                 }
                 self.pos += 1;
+                if !canonical {
+                    // Stable: of equal keys the first in the input comes
+                    // first, and dedup keeps it.
+                    items.sort_by(|a, b| a.0.cmp(b.0));
+                    items.dedup_by(|later, earlier| later.0 == earlier.0);
+                }
                 Kind::Dict(items)
             }
             b => return self.err(start, ErrorKind::UnexpectedByte(b)),
@@ -513,6 +574,49 @@ mod tests {
         assert_eq!(end, 8);
         assert_eq!(err(b"").kind, ErrorKind::UnexpectedEnd);
         assert_eq!(err(b"x").kind, ErrorKind::UnexpectedByte(b'x'));
+    }
+
+    #[test]
+    fn lenient_keys() {
+        // Unsorted: accepted, entries come back sorted, raw is the input.
+        let buf = b"d1:bi1e1:ai2ee";
+        let v = decode_lenient(buf).unwrap();
+        assert_eq!(v.raw, buf);
+        let keys: Vec<&[u8]> = v.as_dict().unwrap().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, vec![&b"a"[..], b"b"]);
+        assert_eq!(v.get("a").unwrap().as_int(), Some(2));
+        assert_eq!(v.get("b").unwrap().as_int(), Some(1));
+        // Duplicates: the first occurrence wins, the others are dropped,
+        // also when the duplicate comes after an unsorted key.
+        let v = decode_lenient(b"d1:ai1e1:ai2ee").unwrap();
+        assert_eq!(v.as_dict().unwrap().len(), 1);
+        assert_eq!(v.get("a").unwrap().as_int(), Some(1));
+        let v = decode_lenient(b"d1:zi0e1:ai1e1:ai2e1:zi9ee").unwrap();
+        assert_eq!(v.get("a").unwrap().as_int(), Some(1));
+        assert_eq!(v.get("z").unwrap().as_int(), Some(0));
+        assert_eq!(v.as_dict().unwrap().len(), 2);
+        // Nested dictionaries are lenient too.
+        let v = decode_lenient(b"d4:infod4:name1:x6:lengthi3eee").unwrap();
+        assert_eq!(v.get("info").unwrap().get("length").unwrap().as_int(), Some(3));
+        // Strict decoding of the same bytes still says what is wrong and where.
+        assert_eq!(err(b"d4:infod4:name1:x6:lengthi3eee").offset, 17);
+        assert!(err(b"d1:bi1e1:ai2ee").kind.is_non_canonical());
+        // Everything else is as strict as before.
+        assert_eq!(decode_lenient(b"d1:ai01ee").unwrap_err().kind, ErrorKind::LeadingZero);
+        assert_eq!(decode_lenient(b"di1ei2ee").unwrap_err().kind, ErrorKind::KeyNotString);
+        assert_eq!(decode_lenient(b"i1e\n").unwrap_err().kind, ErrorKind::TrailingData);
+        let deep = format!("{}{}", "d1:a".repeat(65), "e".repeat(65));
+        assert_eq!(
+            decode_lenient(deep.as_bytes()).unwrap_err().kind,
+            ErrorKind::TooDeep(64)
+        );
+        // The prefix form allows bytes after the value.
+        let (v, end) = decode_lenient_prefix(b"d1:bi1e1:ai2ee\n").unwrap();
+        assert_eq!((v.get("a").unwrap().as_int(), end), (Some(2), 14));
+        // Re-encoding a lenient value gives canonical bencode.
+        let enc = decode_lenient(b"d1:bi1e1:ai2e1:ai3ee").unwrap().to_owned_value().encode();
+        assert_eq!(enc, b"d1:ai2e1:bi1ee");
+        assert!(decode(&enc).is_ok());
     }
 
     #[test]

@@ -290,8 +290,24 @@ fn seed_torrents() -> Vec<Vec<u8>> {
     let mut out = vec![
         wrap(single("a.bin", 100, 32)).encode(),
         wrap(multi_info()).encode(),
-        wrap(single("hybrid", 20, 16).with("meta version", O::Int(2))).encode(),
-        O::dict().with("info", single("x", 0, 16)).encode(),
+        wrap(
+            single("hybrid", 20, 16384)
+                .with("meta version", O::Int(2))
+                .with(
+                    "file tree",
+                    O::dict().with(
+                        "hybrid",
+                        O::dict().with(
+                            "",
+                            O::dict()
+                                .with("length", O::Int(20))
+                                .with("pieces root", O::Bytes(vec![1; 32])),
+                        ),
+                    ),
+                ),
+        )
+        .encode(),
+        O::dict().with("info", single("x", 1, 16)).encode(),
     ];
     // Real torrents made by the crate's own creator.
     let dir = tempfile::tempdir().unwrap();
@@ -885,10 +901,10 @@ fn unsorted_and_duplicate_keys() {
     let e = bencode::decode(&swapped).unwrap_err();
     assert_eq!(e.kind, ErrorKind::UnsortedKey);
     assert_eq!(e.offset, 1 + 6 + info.len(), "points at the second key");
-    assert!(Metainfo::from_bytes(&swapped)
-        .unwrap_err()
-        .to_string()
-        .contains("not sorted"));
+    // Readers are lenient: the torrent loads, hashed over the raw info span.
+    let m = Metainfo::from_bytes(&swapped).unwrap();
+    assert_eq!(m.info_hash.0, <[u8; 20]>::from(sha1::Sha1::digest(&info)));
+    assert_eq!(m.announce.as_deref(), Some("http://127.0.0.1:1/a"));
 
     let dup = raw_dict(&[(b"announce", &ann), (b"info", &info), (b"info", &info)]);
     let e = bencode::decode(&dup).unwrap_err();
@@ -899,19 +915,24 @@ fn unsorted_and_duplicate_keys() {
         "points at the second info"
     );
 
-    // Inside the info dictionary, where a duplicate could hide a second
-    // `pieces` or `length` from a lax parser.
+    // Inside the info dictionary a duplicate could hide a second `pieces`
+    // or `length`: the first one counts (libtorrent's rule), everywhere.
     let p = O::Bytes(vec![7; 80]).encode();
+    let p2 = O::Bytes(vec![8; 60]).encode();
     let inner = raw_dict(&[
         (b"length", b"i100e"),
         (b"name", b"5:a.bin"),
         (b"piece length", b"i32e"),
         (b"pieces", &p),
-        (b"pieces", &p),
+        (b"pieces", &p2),
+        (b"length", b"i80e"),
     ]);
     let t = raw_dict(&[(b"info", &inner)]);
-    let e = Metainfo::from_bytes(&t).unwrap_err().to_string();
-    assert!(e.contains("duplicate dictionary key"), "{e}");
+    assert!(bencode::decode(&t).unwrap_err().to_string().contains("duplicate dictionary key"));
+    let m = Metainfo::from_bytes(&t).unwrap();
+    assert_eq!((m.info.total_length, m.info.pieces[0]), (100, [7; 20]));
+    assert_eq!(m.info_hash.0, <[u8; 20]>::from(sha1::Sha1::digest(&inner)));
+    assert_eq!(Info::from_bytes(&inner).unwrap().total_length, 100);
     let inner = raw_dict(&[(b"name", b"5:a.bin"), (b"length", b"i100e")]);
     let e = bencode::decode(&raw_dict(&[(b"info", &inner)])).unwrap_err();
     assert_eq!(e.kind, ErrorKind::UnsortedKey);
@@ -927,13 +948,30 @@ fn unsorted_and_duplicate_keys() {
         bencode::decode(b"d2:aai1e1:ai2ee").unwrap_err().kind,
         ErrorKind::UnsortedKey
     );
+    // Bytes after the top-level dictionary are ignored by the reader.
+    let mut nl = ok.clone();
+    nl.extend_from_slice(b"\n\0junk");
+    assert_eq!(Metainfo::from_bytes(&nl).unwrap().info_hash, m_ok(&ok));
+}
+
+fn m_ok(t: &[u8]) -> torrent_core::InfoHash {
+    Metainfo::from_bytes(t).unwrap().info_hash
 }
 
 #[test]
-fn path_traversal_components_are_refused() {
+fn path_traversal_components_are_made_safe() {
     let bad: &[&[u8]] = &[
-        b"..", b".", b"/abs", b"/", b"a/b", b"", b"a\\b", b"..\\x", b"a\0b",
+        b"..", b".", b"/abs", b"/", b"a/b", b"", b"a\\b", b"..\\x", b"a\0b", b"/../..",
     ];
+    let root = Path::new("/robustness-root");
+    let inside = |m: &Metainfo| {
+        for f in &m.info.files {
+            let mut comps = vec![m.info.name.clone()];
+            comps.extend(f.path.iter().cloned());
+            let p = safe_join(root, &comps).unwrap();
+            assert!(p.starts_with(root.join(&m.info.name)), "{p:?}");
+        }
+    };
     for comp in bad {
         // As a file path component (second file, second component).
         let t = replace(
@@ -941,33 +979,53 @@ fn path_traversal_components_are_refused() {
             &["info", "files", "2", "path", "1"],
             O::bytes(comp),
         );
-        let e = torrent_error(&t);
-        assert!(e.starts_with("info.files[2].path[1]: "), "{comp:?}: {e}");
+        let m = Metainfo::from_bytes(&t.encode()).unwrap();
+        let safe = &m.info.files[2].path[1];
+        check_component(safe, "made safe");
+        assert_eq!(m.info.path_changes.len(), 1, "{comp:?}");
+        assert_eq!(m.info.path_changes[0].file, Some(2));
+        inside(&m);
         // As the only component.
         let t = replace(
             &wrap(multi_info()),
             &["info", "files", "0", "path"],
             O::List(vec![O::bytes(comp)]),
         );
-        let e = torrent_error(&t);
-        assert!(e.starts_with("info.files[0].path[0]: "), "{comp:?}: {e}");
-        // As the torrent's name, single- and multi-file.
-        for info in [single("x", 100, 32), multi_info()] {
-            let e = torrent_error(&wrap(info.with("name", O::bytes(comp))));
-            assert!(e.starts_with("info.name: "), "{comp:?}: {e}");
+        let m = Metainfo::from_bytes(&t.encode()).unwrap();
+        check_component(&m.info.files[0].path[0], "only");
+        inside(&m);
+        // As the torrent's name, single- and multi-file: made safe, or the
+        // info-hash when nothing is left.
+        // A single file whose name has nothing left is refused (as by
+        // libtorrent).
+        let empty = torrent_core::path::sanitize_path_element(comp, false).is_none();
+        for (info, single_file) in [(single("x", 100, 32), true), (multi_info(), false)] {
+            let r = Metainfo::from_bytes(&wrap(info.with("name", O::bytes(comp))).encode());
+            if empty && single_file {
+                let e = r.unwrap_err().to_string();
+                assert!(e.starts_with("info.name: "), "{comp:?}: {e}");
+                continue;
+            }
+            let m = r.unwrap();
+            check_component(&m.info.name, "name");
+            assert_eq!(m.info.path_changes[0].file, None);
+            inside(&m);
         }
-        // name.utf-8 takes precedence over name, and is checked the same.
-        let e = torrent_error(&wrap(
-            single("x", 100, 32).with("name.utf-8", O::bytes(comp)),
-        ));
-        assert!(e.starts_with("info.name: "), "{comp:?}: {e}");
+        // name.utf-8 takes precedence over name, and is made safe the same way.
+        let r = Metainfo::from_bytes(
+            &wrap(multi_info().with("name.utf-8", O::bytes(comp))).encode(),
+        );
+        let m = r.unwrap();
+        assert_ne!(m.info.name, "root");
+        check_component(&m.info.name, "name.utf-8");
         let t = replace(
             &wrap(multi_info()),
             &["info", "files", "1", "path.utf-8"],
             O::List(vec![O::bytes("ok"), O::bytes(comp)]),
         );
-        let e = torrent_error(&t);
-        assert!(e.starts_with("info.files[1].path[1]: "), "{comp:?}: {e}");
+        let m = Metainfo::from_bytes(&t.encode()).unwrap();
+        check_component(&m.info.files[1].path[1], "path.utf-8");
+        assert_eq!(m.info.files[1].path[0], "ok");
     }
     // Names that merely look odd are kept, made safe.
     let t = replace(

@@ -177,6 +177,9 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
     for s in &cli.sources {
         match Source::load(s).map_err(anyhow::Error::msg)? {
             Source::Torrent(meta) => {
+                for w in meta.info.path_change_warnings() {
+                    eprintln!("torrent-get: warning: {s}: {w}");
+                }
                 if let Some(sel) = &select {
                     if let Some(bad) = sel.iter().find(|&&i| i >= meta.info.files.len()) {
                         anyhow::bail!("--select {}: {s} has {} files", bad + 1, meta.info.files.len());

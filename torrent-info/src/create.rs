@@ -84,7 +84,8 @@ mod tests {
         assert!(e.contains("2^15") && e.contains("32768"), "{e}");
         assert!(parse_piece_length("8K").is_err());
         assert!(parse_piece_length("300K").is_err());
-        assert!(parse_piece_length("512M").is_err());
+        assert_eq!(parse_piece_length("512M").unwrap(), 512 << 20);
+        assert!(parse_piece_length("1G").is_err());
         assert!(parse_piece_length("0").is_err());
     }
 

@@ -152,7 +152,14 @@ fn emit(text: &str) -> Result<(), Failure> {
 }
 
 fn load_arg(arg: &str) -> Result<Loaded, Failure> {
-    load(arg).map_err(|e| Failure(e.to_string()))
+    let loaded = load(arg).map_err(|e| Failure(e.to_string()))?;
+    if let Loaded::Torrent(m) = &loaded {
+        // Names made safe (issue 12): say what the torrent really says.
+        for w in m.info.path_change_warnings() {
+            eprintln!("torrent-info: warning: {arg}: {w}");
+        }
+    }
+    Ok(loaded)
 }
 
 fn run_show(a: ShowArgs) -> Result<u8, Failure> {

@@ -22,6 +22,14 @@ pub struct FileJson {
     pub last_piece: Option<u64>,
     /// BEP 47 padding file (not stored on disk).
     pub padding: bool,
+    /// BEP 47 symlink: the target, '/'-separated, relative to the torrent's
+    /// directory (absent for ordinary files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symlink: Option<String>,
+    /// The path as the torrent has it, when it had to be changed to be safe
+    /// (components; UTF-8 as is, other bytes as `\xNN`). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_path: Option<Vec<String>>,
 }
 
 /// `show --json` for a .torrent.
@@ -43,6 +51,10 @@ pub struct TorrentJson {
     pub piece_count: usize,
     pub private: bool,
     pub multi_file: bool,
+    /// The name as the torrent has it, when it had to be changed (absent
+    /// otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_name: Option<String>,
     pub files: Vec<FileJson>,
     /// Tracker tiers (BEP 12); a lone `announce` is one tier.
     pub trackers: Vec<Vec<String>>,
@@ -119,6 +131,12 @@ pub fn torrent_json(meta: &Metainfo) -> TorrentJson {
                 first_piece: first,
                 last_piece: last,
                 padding: f.padding,
+                symlink: f.symlink.as_ref().map(|t| t.join("/")),
+                original_path: info
+                    .path_changes
+                    .iter()
+                    .find(|c| c.file == Some(i))
+                    .map(|c| c.original.clone()),
             }
         })
         .collect();
@@ -137,6 +155,11 @@ pub fn torrent_json(meta: &Metainfo) -> TorrentJson {
             .sum(),
         piece_length: info.piece_length,
         piece_count: info.piece_count(),
+        original_name: info
+            .path_changes
+            .iter()
+            .find(|c| c.file.is_none())
+            .map(|c| c.original.join("/")),
         private: info.private,
         multi_file: info.multi_file,
         files,
@@ -278,7 +301,11 @@ fn human_torrent(m: &Metainfo, show_padding: bool) -> String {
         .max()
         .unwrap_or(1);
     for f in j.files.iter().filter(|f| show_padding || !f.padding) {
-        let mark = if f.padding { "  [padding]" } else { "" };
+        let mark = match (&f.symlink, f.padding) {
+            (_, true) => "  [padding]".to_string(),
+            (Some(t), _) => format!("  -> {}", clean(t)),
+            _ => String::new(),
+        };
         let _ = writeln!(out, "  {:>width$}  {}{mark}", f.length, clean(&f.path));
     }
     out
@@ -302,15 +329,16 @@ mod tests {
     use torrent_core::bencode::OwnedValue as O;
 
     fn hybrid_like() -> Metainfo {
-        // A v1 multi-file torrent with a padding file and `meta version` 2.
+        // A hybrid multi-file torrent: v1 list with a padding file, and the
+        // v2 file tree describing the same files.
         let files = O::List(vec![
             O::dict()
                 .with("length", O::Int(10))
                 .with("path", O::List(vec!["a".into()])),
             O::dict()
                 .with("attr", "p".into())
-                .with("length", O::Int(6))
-                .with("path", O::List(vec![".pad".into(), "6".into()])),
+                .with("length", O::Int(16374))
+                .with("path", O::List(vec![".pad".into(), "16374".into()])),
             O::dict()
                 .with("length", O::Int(0))
                 .with("path", O::List(vec!["e".into()])),
@@ -318,12 +346,24 @@ mod tests {
                 .with("length", O::Int(20))
                 .with("path", O::List(vec!["d".into(), "b".into()])),
         ]);
+        let leaf = |len: i64| {
+            let mut f = O::dict().with("length", O::Int(len));
+            if len > 0 {
+                f.insert("pieces root", O::Bytes(vec![1; 32]));
+            }
+            O::dict().with("", f)
+        };
+        let tree = O::dict()
+            .with("a", leaf(10))
+            .with("d", O::dict().with("b", leaf(20)))
+            .with("e", leaf(0));
         let info = O::dict()
+            .with("file tree", tree)
             .with("files", files)
             .with("meta version", O::Int(2))
             .with("name", "root".into())
-            .with("piece length", O::Int(16))
-            .with("pieces", O::Bytes(vec![1; 60]));
+            .with("piece length", O::Int(16384))
+            .with("pieces", O::Bytes(vec![1; 40]));
         let t = O::dict()
             .with("announce", "http://127.0.0.1:1/a".into())
             .with("comment", "line1\nline2".into())
@@ -337,9 +377,9 @@ mod tests {
     fn json_fields() {
         let m = hybrid_like();
         let j = torrent_json(&m);
-        assert_eq!(j.total_size, 36);
-        assert_eq!(j.padding_size, 6);
-        assert_eq!(j.piece_count, 3);
+        assert_eq!(j.total_size, 16404);
+        assert_eq!(j.padding_size, 16374);
+        assert_eq!(j.piece_count, 2);
         assert_eq!(j.files[0].path, "root/a");
         assert_eq!(
             (j.files[0].first_piece, j.files[0].last_piece),
@@ -350,10 +390,10 @@ mod tests {
             (j.files[2].first_piece, j.files[2].last_piece),
             (None, None)
         );
-        assert_eq!(j.files[3].offset, 16);
+        assert_eq!(j.files[3].offset, 16384);
         assert_eq!(
             (j.files[3].first_piece, j.files[3].last_piece),
-            (Some(1), Some(2))
+            (Some(1), Some(1))
         );
         assert_eq!(j.creation_date.as_deref(), Some("2023-11-14T22:13:20Z"));
         assert_eq!(j.trackers, vec![vec!["http://127.0.0.1:1/a".to_string()]]);
@@ -380,10 +420,10 @@ mod tests {
         assert!(h.contains("files:         3 (+1 padding files"), "{h}");
         assert!(!h.contains(".pad"), "{h}");
         assert!(
-            h.contains("total size:    30 bytes (30 B) + 6 bytes padding"),
+            h.contains("total size:    30 bytes (30 B) + 16374 bytes padding"),
             "{h}"
         );
         let h = human(&m, true);
-        assert!(h.contains("   6  root/.pad/6  [padding]"), "{h}");
+        assert!(h.contains("  16374  root/.pad/16374  [padding]"), "{h}");
     }
 }

@@ -217,36 +217,59 @@ fn write_torrent(dir: &Path, name: &str, info: O) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// Unsafe names are made safe, not refused (issue 12): every command
+/// loads the torrent and warns on stderr; `--json` shows the original
+/// next to the safe path.
 #[test]
-fn malformed_torrents_exit_2_naming_the_field() {
+fn unsafe_names_are_made_safe_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-
     let t = write_torrent(
         d,
         "traversal.torrent",
-        info_multi(&[&["ok"], &["..", "etc", "passwd"]]),
+        info_multi(&[&["ok"], &["..", "etc", "passwd"], &["a/b"], &["ok"]]),
     );
-    for cmd in [&["show"][..], &["magnet"], &["verify"]] {
+    for cmd in [&["show"][..], &["magnet"]] {
         let mut args = cmd.to_vec();
         args.push(&t);
-        expect_input_error(
-            run(&args),
-            &[
-                &format!("torrent-info: {t}: "),
-                "info.files[1].path[0]",
-                "..",
-            ],
-        );
+        let r = run(&args).expect_code(0);
+        assert!(!r.stdout.is_empty());
+        let w = format!("torrent-info: warning: {t}: file 2 \"../etc/passwd\" is stored as \"_/etc/passwd\" (unsafe characters or components)");
+        assert!(r.stderr.contains(&w), "{}", r.stderr);
+        assert!(r.stderr.contains("file 3 \"a/b\" is stored as \"ab\""), "{}", r.stderr);
+        assert!(r.stderr.contains("file 4 \"ok\" is stored as \"ok.1\" (another file has the same path)"), "{}", r.stderr);
     }
+    let r = run(&["show", "--json", &t]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["files"][1]["path"], "root/_/etc/passwd");
+    assert_eq!(v["files"][1]["original_path"], serde_json::json!(["..", "etc", "passwd"]));
+    assert_eq!(v["files"][2]["path"], "root/ab");
+    assert_eq!(v["files"][3]["path"], "root/ok.1");
+    assert_eq!(v["files"][3]["original_path"], serde_json::json!(["ok"]));
+    assert!(v["files"][0].get("original_path").is_none());
+    assert!(v.get("original_name").is_none());
+
     let t = write_torrent(
         d,
         "name.torrent",
         info_multi(&[&["a"]]).with("name", "..".into()),
     );
-    expect_input_error(run(&[&t]), &["info.name"]);
-    let t = write_torrent(d, "sep.torrent", info_multi(&[&["a/b"]]));
-    expect_input_error(run(&[&t]), &["info.files[0].path[0]", "separator"]);
+    let r = run(&["show", "--json", &t]).expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["name"], v["info_hash"]);
+    assert_eq!(v["original_name"], "..");
+    assert!(r.stderr.contains("torrent name \"..\" is stored as"), "{}", r.stderr);
+    // A safe torrent gets no warning.
+    let t = write_torrent(d, "fine.torrent", info_multi(&[&["a"], &["b"]]));
+    let r = run(&["show", &t]).expect_code(0);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}
+
+#[test]
+fn malformed_torrents_exit_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
     let t = write_torrent(
         d,
         "count.torrent",

@@ -352,6 +352,7 @@ pub fn parse(buf: &[u8]) -> Result<Message, ParseError> {
         buf,
         bencode::Options {
             max_depth: MAX_DEPTH,
+            lenient: true,
         },
     )
     .map_err(|e| ParseError {

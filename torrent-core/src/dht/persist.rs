@@ -42,7 +42,7 @@ impl SavedState {
                 buf.len()
             )));
         }
-        let v = bencode::decode_with(buf, bencode::Options { max_depth: 4 })
+        let v = bencode::decode_with(buf, bencode::Options { max_depth: 4, lenient: true })
             .map_err(|e| PersistError(e.to_string()))?;
         let id = match v.get("id").and_then(|i| i.as_bytes()) {
             Some(b) if b.len() == 20 => NodeId(b.try_into().expect("20 bytes")),

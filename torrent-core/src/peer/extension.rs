@@ -83,15 +83,18 @@ impl ExtendedHandshake {
 
     pub fn parse(payload: &[u8]) -> Result<ExtendedHandshake, ProtocolError> {
         let bad = |m: String| ProtocolError::BadExtendedHandshake(m);
-        let v = bencode::decode(payload).map_err(|e| bad(e.to_string()))?;
+        let v = bencode::decode_lenient(payload).map_err(|e| bad(e.to_string()))?;
         if v.as_dict().is_none() {
             return Err(bad(format!(
                 "expected a dictionary, found {}",
                 v.type_name()
             )));
         }
+        // serde reads the canonical form: sorted, the first of each
+        // duplicate key kept (the lenient decoder's rule).
+        let canonical = v.to_owned_value().encode();
         let h: ExtendedHandshake =
-            serde_bencode::from_bytes(payload).map_err(|e| bad(e.to_string()))?;
+            serde_bencode::from_bytes(&canonical).map_err(|e| bad(e.to_string()))?;
         if let Some(s) = h.metadata_size {
             if s < 0 {
                 return Err(bad(format!("metadata_size {s} is negative")));
@@ -168,7 +171,7 @@ impl MetadataMessage {
 
     pub fn parse(payload: &[u8]) -> Result<MetadataMessage, ProtocolError> {
         let bad = |m: String| ProtocolError::BadMetadataMessage(m);
-        let (v, end) = bencode::decode_prefix(payload).map_err(|e| bad(e.to_string()))?;
+        let (v, end) = bencode::decode_lenient_prefix(payload).map_err(|e| bad(e.to_string()))?;
         if v.as_dict().is_none() {
             return Err(bad(format!(
                 "expected a dictionary, found {}",
@@ -391,8 +394,11 @@ mod tests {
         assert!(ExtendedHandshake::parse(b"i1e").is_err());
         assert!(ExtendedHandshake::parse(b"d1:md1:ai1e").is_err());
         assert!(ExtendedHandshake::parse(b"d13:metadata_sizei-5ee").is_err());
-        // strict scanner rejects unsorted keys
-        assert!(ExtendedHandshake::parse(b"d1:pi1e1:md1:ai1eee").is_err());
+        // unsorted keys (some clients send them) are read; the first of a
+        // duplicate key wins
+        let h = ExtendedHandshake::parse(b"d1:pi7e1:md11:ut_metadatai3ee1:pi9ee").unwrap();
+        assert_eq!(h.extension_id(UT_METADATA), Some(3));
+        assert_eq!(h.port(), Some(7));
         let deep = format!("d1:x{}{}e", "l".repeat(100), "e".repeat(100));
         assert!(ExtendedHandshake::parse(deep.as_bytes()).is_err());
     }

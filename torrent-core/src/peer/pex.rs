@@ -50,7 +50,7 @@ impl PexMessage {
 
     pub fn parse(payload: &[u8]) -> Result<PexMessage, ProtocolError> {
         let bad = |m: String| ProtocolError::BadPex(m);
-        let v = bencode::decode(payload).map_err(|e| bad(e.to_string()))?;
+        let v = bencode::decode_lenient(payload).map_err(|e| bad(e.to_string()))?;
         if v.as_dict().is_none() {
             return Err(bad(format!("expected a dictionary, found {}", v.type_name())));
         }

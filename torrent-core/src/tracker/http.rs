@@ -99,7 +99,9 @@ pub fn scrape_url(base: &str, info_hashes: &[InfoHash]) -> Result<String, ErrorK
 }
 
 fn decode_dict(body: &[u8]) -> Result<Value<'_>, ErrorKind> {
-    let v = bencode::decode(body).map_err(ErrorKind::NotBencode)?;
+    // Lenient: keys in any order, and bytes after the dictionary (a
+    // newline, say) are ignored, as other clients do.
+    let (v, _) = bencode::decode_lenient_prefix(body).map_err(ErrorKind::NotBencode)?;
     if v.as_dict().is_none() {
         return Err(ErrorKind::Malformed(format!(
             "response is a {}, not a dictionary",
@@ -414,6 +416,21 @@ mod tests {
             Err(ErrorKind::TooManyPeers { count: 11, max: 10 })
         );
         assert_eq!(parse_announce_response_with(&many, 11).unwrap().peers.len(), 11);
+    }
+
+    #[test]
+    fn unsorted_keys_and_trailing_newline() {
+        // As a real tracker answered: keys not sorted, a newline after.
+        let body = b"d8:intervali1800e5:peers6:\x7f\x00\x00\x01\x1a\xe18:completei1ee\n";
+        let r = parse_announce_response(body).unwrap();
+        assert_eq!(r.interval, 1800);
+        assert_eq!(r.peers, vec!["127.0.0.1:6881".parse().unwrap()]);
+        assert_eq!(r.complete, Some(1));
+        // The first of a duplicate key wins.
+        let r = parse_announce_response(b"d8:intervali60e8:intervali5e5:peers0:e").unwrap();
+        assert_eq!(r.interval, 60);
+        // Garbage is still garbage.
+        assert!(parse_announce_response(b"d8:intervali60e5:peers0:").is_err());
     }
 
     #[test]
