@@ -20,6 +20,7 @@ pub mod source;
 pub mod storage;
 pub mod tracker;
 pub mod transport;
+pub mod webseed;
 
 pub use infohash::InfoHash;
 pub use magnet::Magnet;

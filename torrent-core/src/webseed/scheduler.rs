@@ -1,0 +1,1108 @@
+//! The sans-IO web-seed scheduler: which mirror fetches which run of
+//! pieces, and what their answers mean.
+//!
+//! The caller (an event loop, or [`super::blocking::download`]) owns the
+//! clock, the piece picker, the hashing and the HTTP fetcher. The
+//! scheduler only turns inputs into outputs:
+//!
+//! - inputs: [`Scheduler::fill`] (give idle mirrors runs of pieces, chosen
+//!   by the caller's picker), [`Scheduler::handle_fetch`] (what the fetcher
+//!   reported), [`Scheduler::piece_hashed`] (the caller's hash verdict on a
+//!   piece it was handed), [`Scheduler::piece_have`] (the piece arrived
+//!   from elsewhere), [`Scheduler::handle_timeout`];
+//! - outputs: [`Scheduler::poll_action`] (HTTP requests to start or
+//!   cancel), [`Scheduler::poll_event`] (data, finished pieces, pieces
+//!   given back, mirrors backing off or dropped) and
+//!   [`Scheduler::poll_timeout`].
+//!
+//! Every piece the picker hands out ends exactly once: either the caller
+//! reports a good hash for it ([`Scheduler::piece_hashed`] with `true`), or
+//! the scheduler gives it back in an [`Event::Released`].
+//!
+//! Per-mirror states: idle (active, nothing in flight), busy (requests in
+//! flight, at most [`Config::requests_per_mirror`]), backoff (an error; no
+//! new requests until a time that doubles with each consecutive error, or
+//! what a 503/429 `Retry-After` asks, whichever is later), dropped (too
+//! many consecutive errors, a fatal protocol error, or a piece that failed
+//! its hash: a mirror is the only source of the pieces it serves, so bad
+//! data is its fault alone and no peer is blamed).
+
+use super::layout::{Layout, Part};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+/// Tuning knobs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Requests in flight per mirror (each holds one run of pieces).
+    pub requests_per_mirror: usize,
+    /// Bytes asked for per run (at least one piece).
+    pub run_bytes: u64,
+    /// Consecutive errors after which a mirror is dropped.
+    pub max_errors: u32,
+    /// Pieces failing their hash after which a mirror is dropped.
+    pub max_hash_failures: u32,
+    /// Backoff after the first error; doubles with each consecutive one.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Longest `Retry-After` honoured (longer ones are cut to this).
+    pub max_retry_after: Duration,
+    /// A request that delivers no byte for this long is cancelled and
+    /// counts as an error (a slow mirror is treated like a slow peer).
+    pub stall_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            requests_per_mirror: 2,
+            run_bytes: 4 << 20,
+            max_errors: 5,
+            max_hash_failures: 1,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+            max_retry_after: Duration::from_secs(600),
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The caller's handle for a mirror (its index in [`Scheduler::mirrors`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MirrorId(pub u32);
+
+/// One HTTP request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+/// An HTTP range request for the fetcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub mirror: MirrorId,
+    /// Fully encoded URL (send it as it is).
+    pub url: String,
+    /// `Range: bytes=file_offset-(file_offset+len-1)`.
+    pub file_offset: u64,
+    pub len: u64,
+    /// Torrent offset of the first byte; with `piece_length` it lets the
+    /// fetcher cut the body into chunks that never cross a piece boundary.
+    pub offset: u64,
+    pub piece_length: u64,
+}
+
+/// What the caller should do with its fetcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Fetch(Job),
+    /// Stop this request; anything it still reports is ignored.
+    Cancel(JobId),
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// A status other than 200/206 (or a 3xx without a usable Location).
+    Status { code: u16, retry_after: Option<Duration> },
+    TooManyRedirects,
+    /// A redirect to something that is not an http(s) URL.
+    BadRedirect(String),
+    /// The server sent the whole file (200) for a range that does not
+    /// start at 0.
+    RangeIgnored,
+    /// A 206 whose Content-Range is not the range asked for.
+    WrongRange(String),
+    /// The body ended before `len` bytes.
+    ShortBody { got: u64, expected: u64 },
+    /// Connect/read timeout.
+    Timeout,
+    /// Connection, DNS, TLS or protocol trouble.
+    Transport(String),
+}
+
+impl FetchError {
+    /// Errors that no retry can fix: the mirror is dropped at once.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            FetchError::RangeIgnored | FetchError::WrongRange(_) | FetchError::BadRedirect(_)
+        )
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Status { code, retry_after: Some(r) } => {
+                write!(f, "HTTP {code} (retry after {} s)", r.as_secs())
+            }
+            FetchError::Status { code, retry_after: None } => write!(f, "HTTP {code}"),
+            FetchError::TooManyRedirects => write!(f, "too many redirects"),
+            FetchError::BadRedirect(l) => write!(f, "redirect to unusable location {l:?}"),
+            FetchError::RangeIgnored => write!(f, "server ignores Range requests"),
+            FetchError::WrongRange(r) => write!(f, "server sent the wrong range ({r})"),
+            FetchError::ShortBody { got, expected } => {
+                write!(f, "body ended after {got} of {expected} bytes")
+            }
+            FetchError::Timeout => write!(f, "timed out"),
+            FetchError::Transport(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// What the fetcher reports about a [`Job`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchEvent {
+    /// The next bytes of the body, in order.
+    Data { job: JobId, data: Vec<u8> },
+    /// Exactly `len` bytes were delivered.
+    Done { job: JobId },
+    Failed { job: JobId, error: FetchError },
+}
+
+/// What the scheduler tells the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Bytes `begin..begin+data.len()` of `piece`, in order within the
+    /// piece (a chunk never crosses a piece boundary). Padding files come
+    /// as zeros.
+    Data { mirror: MirrorId, piece: u32, begin: u64, data: Vec<u8> },
+    /// Every byte of `piece` was delivered: hash it and call
+    /// [`Scheduler::piece_hashed`].
+    PieceReceived { mirror: MirrorId, piece: u32 },
+    /// These assigned pieces will not come from this mirror: drop any
+    /// partial data of them and give them to another source.
+    Released { mirror: MirrorId, pieces: Range<u32> },
+    /// The mirror had an error and takes no new requests until `until`.
+    Backoff { mirror: MirrorId, until: Instant, error: String },
+    /// The mirror is given up for good.
+    Dropped { mirror: MirrorId, reason: String },
+}
+
+/// A mirror's state, for progress views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorState {
+    Idle,
+    /// Requests in flight.
+    Busy(usize),
+    Backoff { until: Instant },
+    Dropped { reason: String },
+}
+
+/// Counters per mirror.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MirrorStats {
+    /// Body bytes received (padding zeros not counted).
+    pub bytes: u64,
+    pub pieces_ok: u64,
+    pub pieces_bad: u64,
+    /// Bytes received that did not become a verified piece (partial runs
+    /// given back, pieces that failed their hash, pieces had elsewhere).
+    pub wasted: u64,
+    pub errors: u64,
+    pub requests: u64,
+}
+
+/// A mirror as the caller sees it.
+#[derive(Debug, Clone)]
+pub struct MirrorInfo {
+    pub url: String,
+    pub state: MirrorState,
+    pub stats: MirrorStats,
+}
+
+#[derive(Debug)]
+struct Slot {
+    run: Range<u32>,
+    /// First piece of the run not yet completely delivered.
+    next_piece: u32,
+    parts: VecDeque<Part>,
+    /// The request in flight: its id, part and bytes received so far.
+    job: Option<(JobId, Part, u64)>,
+    last_progress: Instant,
+    /// Bytes received for pieces not yet completed.
+    partial_bytes: u64,
+}
+
+#[derive(Debug)]
+enum State {
+    Active,
+    Backoff(Instant),
+    Dropped(String),
+}
+
+#[derive(Debug)]
+struct Mirror {
+    url: String,
+    state: State,
+    slots: Vec<Slot>,
+    errors: u32,
+    hash_failures: u32,
+    stats: MirrorStats,
+}
+
+/// Zeros for padding files are emitted in chunks of at most this size.
+const ZERO_CHUNK: u64 = 1 << 20;
+
+/// The scheduler for one torrent.
+pub struct Scheduler {
+    layout: Layout,
+    cfg: Config,
+    mirrors: Vec<Mirror>,
+    jobs: HashMap<JobId, MirrorId>,
+    next_job: u64,
+    /// Pieces delivered and awaiting the caller's hash verdict.
+    awaiting: HashMap<u32, MirrorId>,
+    /// Pieces the caller has from elsewhere.
+    had: Vec<bool>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    rr: usize,
+}
+
+impl Scheduler {
+    pub fn new(layout: Layout, cfg: Config) -> Scheduler {
+        let n = layout.num_pieces as usize;
+        Scheduler {
+            layout,
+            cfg,
+            mirrors: Vec::new(),
+            jobs: HashMap::new(),
+            next_job: 0,
+            awaiting: HashMap::new(),
+            had: vec![false; n],
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            rr: 0,
+        }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Add a mirror (a url-list entry or `--web-seed`). Returns None for a
+    /// URL that is not http(s) or is already known.
+    pub fn add_mirror(&mut self, url: &str) -> Option<MirrorId> {
+        let url = url.trim();
+        if !super::layout::is_http_url(url) || self.mirrors.iter().any(|m| m.url == url) {
+            return None;
+        }
+        self.mirrors.push(Mirror {
+            url: url.to_string(),
+            state: State::Active,
+            slots: Vec::new(),
+            errors: 0,
+            hash_failures: 0,
+            stats: MirrorStats::default(),
+        });
+        Some(MirrorId(self.mirrors.len() as u32 - 1))
+    }
+
+    /// Every mirror with its state and counters, indexed by [`MirrorId`].
+    pub fn mirrors(&self) -> Vec<MirrorInfo> {
+        self.mirrors
+            .iter()
+            .map(|m| MirrorInfo {
+                url: m.url.clone(),
+                state: match &m.state {
+                    State::Dropped(r) => MirrorState::Dropped { reason: r.clone() },
+                    State::Backoff(t) => MirrorState::Backoff { until: *t },
+                    State::Active if m.slots.is_empty() => MirrorState::Idle,
+                    State::Active => MirrorState::Busy(m.slots.len()),
+                },
+                stats: m.stats.clone(),
+            })
+            .collect()
+    }
+
+    /// True when every mirror is dropped (or there are none): nothing more
+    /// will come from web seeds.
+    pub fn all_dropped(&self) -> bool {
+        self.mirrors.iter().all(|m| matches!(m.state, State::Dropped(_)))
+    }
+
+    /// No request in flight and no piece awaiting a hash verdict.
+    pub fn is_quiet(&self) -> bool {
+        self.jobs.is_empty() && self.awaiting.is_empty() && self.mirrors.iter().all(|m| m.slots.is_empty())
+    }
+
+    /// Pieces per run.
+    pub fn run_pieces(&self) -> u32 {
+        (self.cfg.run_bytes / self.layout.piece_length.max(1)).clamp(1, u32::MAX as u64) as u32
+    }
+
+    /// Give every mirror that can take a request a run of pieces. `pick`
+    /// is the caller's picker: given a mirror and a most number of pieces,
+    /// it returns a non-empty run of pieces that mirror should fetch (and
+    /// that the caller now counts as assigned), or None when it has
+    /// nothing to give. Call after handling events and timeouts.
+    pub fn fill(&mut self, now: Instant, mut pick: impl FnMut(MirrorId, u32) -> Option<Range<u32>>) {
+        let n = self.mirrors.len();
+        let max = self.run_pieces();
+        // Round-robin over mirrors, one run at a time, so mirrors share.
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for k in 0..n {
+                let i = (self.rr + k) % n;
+                let m = &self.mirrors[i];
+                if !matches!(m.state, State::Active) || m.slots.len() >= self.cfg.requests_per_mirror {
+                    continue;
+                }
+                let Some(run) = pick(MirrorId(i as u32), max) else {
+                    return;
+                };
+                let run = run.start..run.end.min(self.layout.num_pieces);
+                if run.is_empty() {
+                    return;
+                }
+                let parts: VecDeque<Part> = self.layout.parts(&self.mirrors[i].url, run.clone()).into();
+                self.mirrors[i].slots.push(Slot {
+                    next_piece: run.start,
+                    run,
+                    parts,
+                    job: None,
+                    last_progress: now,
+                    partial_bytes: 0,
+                });
+                let s = self.mirrors[i].slots.len() - 1;
+                self.advance(now, i, s);
+                progress = true;
+            }
+            self.rr = (self.rr + 1) % n.max(1);
+        }
+    }
+
+    /// Start the next part of slot `s` of mirror `m`, emitting zeros for
+    /// padding; removes the slot when its run is done.
+    fn advance(&mut self, now: Instant, m: usize, s: usize) {
+        loop {
+            let Some(part) = self.mirrors[m].slots[s].parts.pop_front() else {
+                self.mirrors[m].slots.remove(s);
+                return;
+            };
+            match &part.url {
+                None => {
+                    let mut off = part.offset;
+                    let end = part.offset + part.len;
+                    while off < end {
+                        let piece_end = (off / self.layout.piece_length + 1) * self.layout.piece_length;
+                        let take = (end - off).min(piece_end - off).min(ZERO_CHUNK);
+                        self.deliver(m, s, off, vec![0; take as usize], false);
+                        off += take;
+                    }
+                }
+                Some(url) => {
+                    let id = JobId(self.next_job);
+                    self.next_job += 1;
+                    let job = Job {
+                        id,
+                        mirror: MirrorId(m as u32),
+                        url: url.clone(),
+                        file_offset: part.file_offset,
+                        len: part.len,
+                        offset: part.offset,
+                        piece_length: self.layout.piece_length,
+                    };
+                    let slot = &mut self.mirrors[m].slots[s];
+                    slot.job = Some((id, part, 0));
+                    slot.last_progress = now;
+                    self.mirrors[m].stats.requests += 1;
+                    self.jobs.insert(id, MirrorId(m as u32));
+                    self.actions.push_back(Action::Fetch(job));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Pass bytes at torrent offset `off` of slot `s` to the caller, and
+    /// report the pieces they complete.
+    fn deliver(&mut self, m: usize, s: usize, mut off: u64, mut data: Vec<u8>, counted: bool) {
+        let plen = self.layout.piece_length;
+        let mid = MirrorId(m as u32);
+        if counted {
+            self.mirrors[m].stats.bytes += data.len() as u64;
+        }
+        while !data.is_empty() {
+            let piece = (off / plen) as u32;
+            let begin = off - piece as u64 * plen;
+            let take = (plen - begin).min(data.len() as u64) as usize;
+            let rest = if take < data.len() { data.split_off(take) } else { Vec::new() };
+            let n = data.len() as u64;
+            if self.had[piece as usize] {
+                self.mirrors[m].stats.wasted += n;
+            } else {
+                self.events.push_back(Event::Data { mirror: mid, piece, begin, data });
+                self.mirrors[m].slots[s].partial_bytes += n;
+            }
+            off += n;
+            data = rest;
+            // Completed pieces.
+            let slot = &mut self.mirrors[m].slots[s];
+            while slot.next_piece < slot.run.end {
+                let p = slot.next_piece;
+                let end = (p as u64 * plen + self.layout.piece_len(p)).min(self.layout.total_length);
+                if off < end {
+                    break;
+                }
+                slot.next_piece += 1;
+                let pl = self.layout.piece_len(p);
+                if !self.had[p as usize] {
+                    slot.partial_bytes = slot.partial_bytes.saturating_sub(pl);
+                    self.awaiting.insert(p, mid);
+                    self.events.push_back(Event::PieceReceived { mirror: mid, piece: p });
+                }
+            }
+        }
+    }
+
+    /// Feed what the fetcher reported. Reports about jobs that were
+    /// cancelled or are unknown are ignored.
+    pub fn handle_fetch(&mut self, now: Instant, ev: FetchEvent) {
+        let job = match &ev {
+            FetchEvent::Data { job, .. } | FetchEvent::Done { job } | FetchEvent::Failed { job, .. } => *job,
+        };
+        let Some(&mid) = self.jobs.get(&job) else {
+            return;
+        };
+        let m = mid.0 as usize;
+        let Some(s) = self.mirrors[m]
+            .slots
+            .iter()
+            .position(|sl| matches!(sl.job, Some((id, _, _)) if id == job))
+        else {
+            self.jobs.remove(&job);
+            return;
+        };
+        match ev {
+            FetchEvent::Data { data, .. } => {
+                if data.is_empty() {
+                    return;
+                }
+                let slot = &mut self.mirrors[m].slots[s];
+                let (_, part, got) = slot.job.as_mut().expect("slot with job");
+                if *got + data.len() as u64 > part.len {
+                    let e = FetchError::Transport(format!(
+                        "body longer than the {} bytes asked for",
+                        part.len
+                    ));
+                    self.jobs.remove(&job);
+                    self.actions.push_back(Action::Cancel(job));
+                    self.fail_slot(now, m, s, e, true);
+                    return;
+                }
+                let off = part.offset + *got;
+                *got += data.len() as u64;
+                slot.last_progress = now;
+                self.deliver(m, s, off, data, true);
+            }
+            FetchEvent::Done { .. } => {
+                self.jobs.remove(&job);
+                let (_, part, got) = self.mirrors[m].slots[s].job.take().expect("slot with job");
+                if got < part.len {
+                    let e = FetchError::ShortBody { got, expected: part.len };
+                    self.mirrors[m].slots[s].job = Some((job, part, got));
+                    self.fail_slot(now, m, s, e, false);
+                    return;
+                }
+                self.mirrors[m].errors = 0;
+                self.advance(now, m, s);
+            }
+            FetchEvent::Failed { error, .. } => {
+                self.jobs.remove(&job);
+                self.fail_slot(now, m, s, error, false);
+            }
+        }
+    }
+
+    /// Give back the undelivered pieces of slot `s` and remove it.
+    fn release_slot(&mut self, m: usize, s: usize) {
+        let slot = self.mirrors[m].slots.remove(s);
+        if let Some((id, _, _)) = slot.job {
+            if self.jobs.remove(&id).is_some() {
+                self.actions.push_back(Action::Cancel(id));
+            }
+        }
+        self.mirrors[m].stats.wasted += slot.partial_bytes;
+        if slot.next_piece < slot.run.end {
+            self.events.push_back(Event::Released {
+                mirror: MirrorId(m as u32),
+                pieces: slot.next_piece..slot.run.end,
+            });
+        }
+    }
+
+    /// A request of slot `s` failed: release its run, then back off or
+    /// drop the mirror.
+    fn fail_slot(&mut self, now: Instant, m: usize, s: usize, e: FetchError, fatal: bool) {
+        self.release_slot(m, s);
+        let mirror = &mut self.mirrors[m];
+        if matches!(mirror.state, State::Dropped(_)) {
+            return;
+        }
+        mirror.errors += 1;
+        mirror.stats.errors += 1;
+        if fatal || e.is_fatal() || mirror.errors >= self.cfg.max_errors {
+            let reason = if fatal || e.is_fatal() {
+                e.to_string()
+            } else {
+                format!("{} errors in a row, the last: {e}", mirror.errors)
+            };
+            self.drop_mirror(m, reason);
+            return;
+        }
+        let shift = (mirror.errors - 1).min(20);
+        let mut delay = self.cfg.backoff_base.saturating_mul(1 << shift).min(self.cfg.backoff_max);
+        if let FetchError::Status { retry_after: Some(r), .. } = &e {
+            delay = delay.max((*r).min(self.cfg.max_retry_after));
+        }
+        let until = now + delay;
+        let until = match mirror.state {
+            State::Backoff(t) if t > until => t,
+            _ => until,
+        };
+        mirror.state = State::Backoff(until);
+        self.events.push_back(Event::Backoff {
+            mirror: MirrorId(m as u32),
+            until,
+            error: e.to_string(),
+        });
+    }
+
+    fn drop_mirror(&mut self, m: usize, reason: String) {
+        while !self.mirrors[m].slots.is_empty() {
+            self.release_slot(m, 0);
+        }
+        self.mirrors[m].state = State::Dropped(reason.clone());
+        self.events.push_back(Event::Dropped { mirror: MirrorId(m as u32), reason });
+    }
+
+    /// Drop a mirror on the caller's behalf (say, `--no-web-seeds` or a
+    /// user action). Its runs are released.
+    pub fn remove_mirror(&mut self, mirror: MirrorId, reason: &str) {
+        let m = mirror.0 as usize;
+        if m < self.mirrors.len() && !matches!(self.mirrors[m].state, State::Dropped(_)) {
+            self.drop_mirror(m, reason.to_string());
+        }
+    }
+
+    /// The caller's verdict on a piece from [`Event::PieceReceived`]. A bad
+    /// piece is released and counts against its mirror (dropped after
+    /// [`Config::max_hash_failures`]).
+    pub fn piece_hashed(&mut self, piece: u32, ok: bool) {
+        let Some(mid) = self.awaiting.remove(&piece) else {
+            return;
+        };
+        let m = mid.0 as usize;
+        let len = self.layout.piece_len(piece);
+        let mirror = &mut self.mirrors[m];
+        if ok {
+            mirror.stats.pieces_ok += 1;
+            return;
+        }
+        mirror.stats.pieces_bad += 1;
+        mirror.stats.wasted += len;
+        mirror.hash_failures += 1;
+        self.events.push_back(Event::Released { mirror: mid, pieces: piece..piece + 1 });
+        if mirror.hash_failures >= self.cfg.max_hash_failures
+            && !matches!(mirror.state, State::Dropped(_))
+        {
+            let n = mirror.hash_failures;
+            self.drop_mirror(m, format!("served {n} piece(s) that failed the hash check (last: piece {piece})"));
+        }
+    }
+
+    /// The caller has `piece` from another source (a peer in endgame).
+    /// Its bytes from mirrors are no longer passed on; a request whose
+    /// remaining pieces are all had is cancelled (and the rest of its run,
+    /// if any, released).
+    pub fn piece_have(&mut self, piece: u32) {
+        let Some(h) = self.had.get_mut(piece as usize) else {
+            return;
+        };
+        *h = true;
+        for m in 0..self.mirrors.len() {
+            let mut s = 0;
+            while s < self.mirrors[m].slots.len() {
+                let sl = &self.mirrors[m].slots[s];
+                if sl.run.contains(&piece)
+                    && (sl.next_piece..sl.run.end).all(|p| self.had[p as usize])
+                {
+                    self.release_slot(m, s);
+                } else {
+                    s += 1;
+                }
+            }
+        }
+    }
+
+    /// The next request to start or cancel.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Scheduler::handle_timeout`] should be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut min = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
+        for m in &self.mirrors {
+            if let State::Backoff(u) = m.state {
+                min(u);
+            }
+            for s in &m.slots {
+                if s.job.is_some() {
+                    min(s.last_progress + self.cfg.stall_timeout);
+                }
+            }
+        }
+        t
+    }
+
+    /// End backoffs that are over and cancel stalled requests.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for m in 0..self.mirrors.len() {
+            if let State::Backoff(u) = self.mirrors[m].state {
+                if u <= now {
+                    self.mirrors[m].state = State::Active;
+                }
+            }
+            let mut s = 0;
+            while s < self.mirrors[m].slots.len() {
+                let sl = &self.mirrors[m].slots[s];
+                if sl.job.is_some() && sl.last_progress + self.cfg.stall_timeout <= now {
+                    let secs = self.cfg.stall_timeout.as_secs_f64();
+                    self.fail_slot(now, m, s, FetchError::Transport(format!("no data for {secs:.1} s")), false);
+                    if matches!(self.mirrors[m].state, State::Dropped(_)) {
+                        break;
+                    }
+                } else {
+                    s += 1;
+                }
+            }
+        }
+    }
+}
+
+/// A simple picker for web-seed-only downloads (and tests): hands out runs
+/// of consecutive missing pieces from the start of the torrent.
+#[derive(Debug, Clone)]
+pub struct RunPicker {
+    /// 0 missing, 1 assigned, 2 have.
+    state: Vec<u8>,
+    have: usize,
+    /// No missing piece below this index.
+    low: usize,
+}
+
+impl RunPicker {
+    pub fn new(num_pieces: u32) -> RunPicker {
+        RunPicker { state: vec![0; num_pieces as usize], have: 0, low: 0 }
+    }
+
+    /// Mark pieces already verified (resume data).
+    pub fn set_have(&mut self, piece: u32) {
+        if self.state[piece as usize] != 2 {
+            self.state[piece as usize] = 2;
+            self.have += 1;
+        }
+    }
+
+    /// Next run of at most `max` consecutive missing pieces, now assigned.
+    pub fn next_run(&mut self, max: u32) -> Option<Range<u32>> {
+        while self.low < self.state.len() && self.state[self.low] != 0 {
+            self.low += 1;
+        }
+        let start = self.low;
+        if start >= self.state.len() {
+            return None;
+        }
+        let mut end = start;
+        while end < self.state.len() && self.state[end] == 0 && end - start < max as usize {
+            self.state[end] = 1;
+            end += 1;
+        }
+        Some(start as u32..end as u32)
+    }
+
+    /// Assigned pieces given back (an [`Event::Released`]).
+    pub fn release(&mut self, pieces: Range<u32>) {
+        for p in pieces {
+            if self.state[p as usize] == 1 {
+                self.state[p as usize] = 0;
+                self.low = self.low.min(p as usize);
+            }
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.have == self.state.len()
+    }
+
+    pub fn have_count(&self) -> usize {
+        self.have
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::LayoutFile;
+    use super::*;
+
+    /// Two files "a" (10 bytes) and "b" (6 bytes), pieces of 4 bytes.
+    fn layout() -> Layout {
+        let f = |p: &str, offset, length| LayoutFile { path: vec![p.as_bytes().to_vec()], offset, length, padding: false };
+        Layout {
+            piece_length: 4,
+            total_length: 16,
+            num_pieces: 4,
+            multi_file: true,
+            name: b"t".to_vec(),
+            files: vec![f("a", 0, 10), f("b", 10, 6)],
+        }
+    }
+
+    fn cfg() -> Config {
+        Config {
+            requests_per_mirror: 1,
+            run_bytes: 8,
+            max_errors: 3,
+            max_hash_failures: 1,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(100),
+            stall_timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn actions(s: &mut Scheduler) -> Vec<Action> {
+        std::iter::from_fn(|| s.poll_action()).collect()
+    }
+    fn events(s: &mut Scheduler) -> Vec<Event> {
+        std::iter::from_fn(|| s.poll_event()).collect()
+    }
+    fn fetches(s: &mut Scheduler) -> Vec<Job> {
+        actions(s)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Fetch(j) => Some(j),
+                Action::Cancel(_) => None,
+            })
+            .collect()
+    }
+    /// Answer a job with `len` bytes of `byte`, in one chunk, then Done.
+    fn answer(s: &mut Scheduler, now: Instant, j: &Job, byte: u8) {
+        s.handle_fetch(now, FetchEvent::Data { job: j.id, data: vec![byte; j.len as usize] });
+        s.handle_fetch(now, FetchEvent::Done { job: j.id });
+    }
+
+    #[test]
+    fn runs_are_split_per_file_and_pieces_reported() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(layout(), cfg());
+        let a = s.add_mirror("http://a/").unwrap();
+        let b = s.add_mirror("http://b/x/").unwrap();
+        assert!(s.add_mirror("http://a/").is_none());
+        assert!(s.add_mirror("ftp://c/").is_none());
+        let mut picker = RunPicker::new(4);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let jobs = fetches(&mut s);
+        // One run of two pieces per mirror (one request each at a time).
+        assert_eq!(jobs.len(), 2);
+        assert_eq!((jobs[0].mirror, jobs[0].url.as_str(), jobs[0].file_offset, jobs[0].len), (a, "http://a/t/a", 0, 8));
+        assert_eq!((jobs[1].mirror, jobs[1].url.as_str(), jobs[1].file_offset, jobs[1].len), (b, "http://b/x/t/a", 8, 2));
+        assert_eq!(s.mirrors()[0].state, MirrorState::Busy(1));
+
+        // Mirror b's run (pieces 2..4) spans a/8..10 and b/0..6.
+        answer(&mut s, t0, &jobs[1], 7);
+        let next = fetches(&mut s);
+        assert_eq!(next.len(), 1);
+        assert_eq!((next[0].url.as_str(), next[0].file_offset, next[0].len, next[0].offset), ("http://b/x/t/b", 0, 6, 10));
+        // Data split at the piece boundary (torrent offset 12).
+        s.handle_fetch(t0, FetchEvent::Data { job: next[0].id, data: vec![1, 2, 3, 4, 5, 6] });
+        s.handle_fetch(t0, FetchEvent::Done { job: next[0].id });
+        let ev = events(&mut s);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Data { mirror: b, piece: 2, begin: 0, data: vec![7, 7] },
+                Event::Data { mirror: b, piece: 2, begin: 2, data: vec![1, 2] },
+                Event::PieceReceived { mirror: b, piece: 2 },
+                Event::Data { mirror: b, piece: 3, begin: 0, data: vec![3, 4, 5, 6] },
+                Event::PieceReceived { mirror: b, piece: 3 },
+            ]
+        );
+        s.piece_hashed(2, true);
+        s.piece_hashed(3, true);
+        assert_eq!(s.mirrors()[1].state, MirrorState::Idle);
+        assert_eq!(s.mirrors()[1].stats.pieces_ok, 2);
+        assert_eq!(s.mirrors()[1].stats.bytes, 8);
+        // Nothing left to assign.
+        s.fill(t0, |_, max| picker.next_run(max));
+        assert!(fetches(&mut s).is_empty());
+        answer(&mut s, t0, &jobs[0], 9);
+        assert_eq!(events(&mut s).iter().filter(|e| matches!(e, Event::PieceReceived { .. })).count(), 2);
+        s.piece_hashed(0, true);
+        s.piece_hashed(1, true);
+        assert!(s.is_quiet());
+    }
+
+    #[test]
+    fn retry_after_is_respected_then_the_mirror_is_used_again() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(layout(), cfg());
+        let a = s.add_mirror("http://a/").unwrap();
+        let mut picker = RunPicker::new(4);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let j = fetches(&mut s).remove(0);
+        s.handle_fetch(t0, FetchEvent::Failed { job: j.id, error: FetchError::Status { code: 503, retry_after: Some(Duration::from_secs(30)) } });
+        let ev = events(&mut s);
+        assert_eq!(ev[0], Event::Released { mirror: a, pieces: 0..2 });
+        assert!(matches!(&ev[1], Event::Backoff { until, .. } if *until == t0 + Duration::from_secs(30)));
+        picker.release(0..2);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+        // Still backing off a second before.
+        s.handle_timeout(t0 + Duration::from_secs(29));
+        s.fill(t0 + Duration::from_secs(29), |_, max| picker.next_run(max));
+        assert!(fetches(&mut s).is_empty());
+        s.handle_timeout(t0 + Duration::from_secs(30));
+        s.fill(t0 + Duration::from_secs(30), |_, max| picker.next_run(max));
+        let j = fetches(&mut s);
+        assert_eq!(j.len(), 1);
+        assert_eq!(j[0].file_offset, 0);
+        // A Retry-After beyond the limit is cut to it.
+        s.handle_fetch(t0, FetchEvent::Failed { job: j[0].id, error: FetchError::Status { code: 429, retry_after: Some(Duration::from_secs(99_999)) } });
+        let ev = events(&mut s);
+        assert!(matches!(&ev[1], Event::Backoff { until, .. } if *until == t0 + Duration::from_secs(100)), "{ev:?}");
+    }
+
+    #[test]
+    fn backoff_doubles_and_the_mirror_is_dropped_after_max_errors() {
+        let mut now = Instant::now();
+        let mut s = Scheduler::new(layout(), cfg());
+        let a = s.add_mirror("http://a/").unwrap();
+        let mut picker = RunPicker::new(4);
+        let mut delays = Vec::new();
+        for _ in 0..3 {
+            s.handle_timeout(now);
+            s.fill(now, |_, max| picker.next_run(max));
+            let j = fetches(&mut s).remove(0);
+            s.handle_fetch(now, FetchEvent::Failed { job: j.id, error: FetchError::Status { code: 404, retry_after: None } });
+            for e in events(&mut s) {
+                match e {
+                    Event::Released { pieces, .. } => picker.release(pieces),
+                    Event::Backoff { until, .. } => {
+                        delays.push(until - now);
+                        now = until;
+                    }
+                    Event::Dropped { mirror, reason } => {
+                        assert_eq!(mirror, a);
+                        assert!(reason.contains("3 errors in a row"), "{reason}");
+                    }
+                    e => panic!("unexpected {e:?}"),
+                }
+            }
+        }
+        assert_eq!(delays, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+        assert!(matches!(s.mirrors()[0].state, MirrorState::Dropped { .. }));
+        assert!(s.all_dropped());
+        s.handle_timeout(now + Duration::from_secs(1000));
+        s.fill(now, |_, max| picker.next_run(max));
+        assert!(fetches(&mut s).is_empty());
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn success_resets_the_error_count() {
+        let mut now = Instant::now();
+        let mut s = Scheduler::new(layout(), cfg());
+        s.add_mirror("http://a/").unwrap();
+        let mut picker = RunPicker::new(4);
+        for round in 0..6 {
+            s.handle_timeout(now);
+            s.fill(now, |_, max| picker.next_run(max));
+            let j = fetches(&mut s).remove(0);
+            if round % 2 == 0 {
+                s.handle_fetch(now, FetchEvent::Failed { job: j.id, error: FetchError::Timeout });
+            } else {
+                answer(&mut s, now, &j, 0);
+            }
+            for e in events(&mut s) {
+                match e {
+                    Event::Released { pieces, .. } => picker.release(pieces),
+                    Event::Backoff { until, .. } => now = until,
+                    Event::Dropped { .. } => panic!("dropped although errors were not consecutive"),
+                    Event::PieceReceived { piece, .. } => {
+                        s.piece_hashed(piece, true);
+                        picker.set_have(piece);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(s.mirrors()[0].stats.errors, 3);
+    }
+
+    #[test]
+    fn bad_data_drops_the_mirror_and_only_it() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(layout(), cfg());
+        let bad = s.add_mirror("http://bad/").unwrap();
+        let good = s.add_mirror("http://good/").unwrap();
+        let mut picker = RunPicker::new(4);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let jobs = fetches(&mut s);
+        assert_eq!(jobs[0].mirror, bad);
+        // The bad mirror delivers its first piece and part of the second.
+        s.handle_fetch(t0, FetchEvent::Data { job: jobs[0].id, data: vec![0; 6] });
+        let ev = events(&mut s);
+        assert!(ev.contains(&Event::PieceReceived { mirror: bad, piece: 0 }));
+        s.piece_hashed(0, false);
+        let ev = events(&mut s);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Released { mirror: bad, pieces: 0..1 },
+                Event::Released { mirror: bad, pieces: 1..2 },
+                Event::Dropped { mirror: bad, reason: "served 1 piece(s) that failed the hash check (last: piece 0)".into() },
+            ]
+        );
+        // Its request is cancelled; late reports are ignored.
+        assert_eq!(actions(&mut s), vec![Action::Cancel(jobs[0].id)]);
+        s.handle_fetch(t0, FetchEvent::Data { job: jobs[0].id, data: vec![0; 2] });
+        s.handle_fetch(t0, FetchEvent::Done { job: jobs[0].id });
+        assert!(events(&mut s).is_empty());
+        let st = &s.mirrors()[0].stats;
+        assert_eq!((st.pieces_bad, st.wasted, st.bytes), (1, 6, 6));
+        // The released pieces go to the good mirror once it is free.
+        picker.release(0..2);
+        answer(&mut s, t0, &jobs[1], 1);
+        let rest = fetches(&mut s).remove(0);
+        answer(&mut s, t0, &rest, 1);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let j = fetches(&mut s);
+        assert_eq!((j.len(), j[0].mirror, j[0].offset), (1, good, 0));
+        assert!(!s.all_dropped());
+    }
+
+    #[test]
+    fn stalled_request_is_cancelled_and_backs_off() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(layout(), cfg());
+        let a = s.add_mirror("http://a/").unwrap();
+        let mut picker = RunPicker::new(4);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let j = fetches(&mut s).remove(0);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+        // Progress at t0+5 pushes the deadline.
+        s.handle_fetch(t0 + Duration::from_secs(5), FetchEvent::Data { job: j.id, data: vec![0; 1] });
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(15)));
+        s.handle_timeout(t0 + Duration::from_secs(14));
+        assert!(actions(&mut s).is_empty());
+        s.handle_timeout(t0 + Duration::from_secs(15));
+        assert_eq!(actions(&mut s), vec![Action::Cancel(j.id)]);
+        let ev: Vec<Event> = events(&mut s).into_iter().filter(|e| !matches!(e, Event::Data { .. })).collect();
+        assert_eq!(ev[0], Event::Released { mirror: a, pieces: 0..2 });
+        assert!(matches!(&ev[1], Event::Backoff { error, .. } if error.contains("no data for 10.0 s")));
+    }
+
+    #[test]
+    fn fatal_errors_and_overlong_bodies_drop_at_once() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(layout(), Config { requests_per_mirror: 1, ..cfg() });
+        s.add_mirror("http://a/").unwrap();
+        s.add_mirror("http://b/").unwrap();
+        let mut picker = RunPicker::new(4);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let jobs = fetches(&mut s);
+        s.handle_fetch(t0, FetchEvent::Failed { job: jobs[0].id, error: FetchError::RangeIgnored });
+        s.handle_fetch(t0, FetchEvent::Data { job: jobs[1].id, data: vec![0; 3] });
+        assert!(matches!(s.mirrors()[0].state, MirrorState::Dropped { .. }));
+        assert!(matches!(s.mirrors()[1].state, MirrorState::Dropped { ref reason } if reason.contains("longer")));
+        assert!(s.all_dropped());
+    }
+
+    #[test]
+    fn short_body_is_an_error() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(layout(), cfg());
+        let a = s.add_mirror("http://a/").unwrap();
+        let mut picker = RunPicker::new(4);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let j = fetches(&mut s).remove(0);
+        s.handle_fetch(t0, FetchEvent::Data { job: j.id, data: vec![0; 5] });
+        s.handle_fetch(t0, FetchEvent::Done { job: j.id });
+        let ev = events(&mut s);
+        assert!(ev.contains(&Event::PieceReceived { mirror: a, piece: 0 }));
+        assert!(ev.contains(&Event::Released { mirror: a, pieces: 1..2 }));
+        assert!(ev.iter().any(|e| matches!(e, Event::Backoff { error, .. } if error.contains("after 5 of 8"))));
+    }
+
+    #[test]
+    fn padding_becomes_zeros_and_is_not_fetched() {
+        let t0 = Instant::now();
+        let mut l = layout();
+        l.files = vec![
+            LayoutFile { path: vec![b"a".to_vec()], offset: 0, length: 3, padding: false },
+            LayoutFile { path: vec![b".pad".to_vec()], offset: 3, length: 5, padding: true },
+            LayoutFile { path: vec![b"b".to_vec()], offset: 8, length: 8, padding: false },
+        ];
+        let mut s = Scheduler::new(l, Config { run_bytes: 16, ..cfg() });
+        let a = s.add_mirror("http://a/").unwrap();
+        let mut picker = RunPicker::new(4);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let j = fetches(&mut s).remove(0);
+        assert_eq!((j.url.as_str(), j.len), ("http://a/t/a", 3));
+        answer(&mut s, t0, &j, 5);
+        let j2 = fetches(&mut s).remove(0);
+        assert_eq!((j2.url.as_str(), j2.offset, j2.len), ("http://a/t/b", 8, 8));
+        let ev = events(&mut s);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Data { mirror: a, piece: 0, begin: 0, data: vec![5; 3] },
+                Event::Data { mirror: a, piece: 0, begin: 3, data: vec![0] },
+                Event::PieceReceived { mirror: a, piece: 0 },
+                Event::Data { mirror: a, piece: 1, begin: 0, data: vec![0; 4] },
+                Event::PieceReceived { mirror: a, piece: 1 },
+            ]
+        );
+        assert_eq!(s.mirrors()[0].stats.bytes, 3);
+    }
+
+    #[test]
+    fn pieces_had_elsewhere_cancel_the_request() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(layout(), cfg());
+        let a = s.add_mirror("http://a/").unwrap();
+        let mut picker = RunPicker::new(4);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let j = fetches(&mut s).remove(0);
+        s.piece_have(1);
+        assert!(actions(&mut s).is_empty(), "piece 0 still wanted");
+        s.handle_fetch(t0, FetchEvent::Data { job: j.id, data: vec![0; 6] });
+        let ev = events(&mut s);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Data { mirror: a, piece: 0, begin: 0, data: vec![0; 4] },
+                Event::PieceReceived { mirror: a, piece: 0 },
+            ]
+        );
+        s.piece_have(0);
+        assert_eq!(actions(&mut s), vec![Action::Cancel(j.id)]);
+        assert_eq!(s.mirrors()[0].state, MirrorState::Idle);
+        assert_eq!(s.mirrors()[0].stats.wasted, 2);
+    }
+}
