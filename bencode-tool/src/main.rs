@@ -7,6 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cli_support::{Fail, EXIT_OK};
 use torrent_core::bencode;
 use torrent_core::metainfo::{Metainfo, MAX_TORRENT_SIZE};
 use torrent_core::source::read_limited;
@@ -25,10 +26,13 @@ Exit codes:
   0  success (validate: the input is valid)
   1  validate: the input is not valid strict bencode (or not a valid torrent
      with --torrent)
-  2  usage error, unreadable input, or input that decode/encode/pretty cannot
-     convert (invalid bencode or JSON)
+  2  usage error, unreadable input, input that decode/encode/pretty cannot
+     convert (invalid bencode or JSON), or output that cannot be written
 
-A closed standard output (e.g. `| head`) ends the program quietly with 0.";
+Errors are printed on stderr as `error: INPUT: at byte N: WHAT`.
+A closed standard output (e.g. `| head`) ends the program quietly with 0.
+Shell completions: `bencode-tool completions bash|zsh|fish`; man page:
+`bencode-tool man | man -l -` (`man --dir DIR` writes one page per command).";
 
 #[derive(Parser)]
 #[command(
@@ -70,8 +74,8 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Strict validation: prints `ok`, or `error at byte N: ...` on stderr
-    /// and exits 1.
+    /// Strict validation: prints `ok`, or `error: INPUT: at byte N: ...` on
+    /// stderr and exits 1.
     Validate {
         /// Input file, `-` for standard input.
         #[arg(default_value = "-")]
@@ -82,57 +86,48 @@ enum Command {
     },
 }
 
-/// Why the program stops early.
-enum Failure {
-    /// The input was checked and is not valid (exit 1).
-    Invalid(String),
-    /// Usage, I/O or conversion error (exit 2).
-    Input(String),
-    /// Standard output was closed by the reader: end quietly (exit 0).
-    ClosedOutput,
-}
-
-impl From<io::Error> for Failure {
-    /// Errors writing standard output.
-    fn from(e: io::Error) -> Self {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            Failure::ClosedOutput
-        } else {
-            Failure::Input(format!("writing output: {e}"))
-        }
-    }
-}
-
-fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
+fn read_input(file: &str) -> Result<Vec<u8>, Fail> {
     // read_limited's limit is the torrent limit; say so if it changes.
     const _: () = assert!(MAX_TORRENT_SIZE == 64 * 1024 * 1024);
-    read_limited(file).map_err(Failure::Input)
+    read_limited(file).map_err(Fail::Usage)
 }
 
 fn bencode_error(e: &bencode::Error) -> String {
-    format!("error at byte {}: {}", e.offset, e.kind)
+    format!("at byte {}: {}", e.offset, e.kind)
 }
 
-/// An error about the content of the input, naming it.
-fn input_error(file: &str, msg: String) -> Failure {
-    let name = if file == "-" { "<stdin>" } else { file };
-    Failure::Input(format!("{name}: {msg}"))
+fn name(file: &str) -> &str {
+    if file == "-" {
+        "<stdin>"
+    } else {
+        file
+    }
+}
+
+/// An error about the content of the input, naming it (exit 2).
+fn input_error(file: &str, msg: String) -> Fail {
+    Fail::Usage(format!("{}: {msg}", name(file)))
+}
+
+/// The input was checked and is not valid (exit 1).
+fn invalid(file: &str, msg: String) -> Fail {
+    Fail::Failed(format!("{}: {msg}", name(file)))
 }
 
 /// Decode for showing: canonical input as is; non-canonical input (keys
 /// unsorted or repeated, bytes after the value) read the lenient way, with
 /// a note on stderr saying so and where the strict reading stopped.
-fn decode_to_show<'a>(file: &str, buf: &'a [u8]) -> Result<bencode::Value<'a>, Failure> {
+fn decode_to_show<'a>(file: &str, buf: &'a [u8]) -> Result<bencode::Value<'a>, Fail> {
     match bencode::decode(buf) {
         Ok(v) => Ok(v),
         Err(e) if e.kind.is_non_canonical() => {
             let (v, _) = bencode::decode_lenient_prefix(buf)
                 .map_err(|e| input_error(file, bencode_error(&e)))?;
-            let name = if file == "-" { "<stdin>" } else { file };
             eprintln!(
-                "bencode-tool: note: {name}: not canonical bencode ({}); shown as read \
+                "bencode-tool: note: {}: not canonical bencode ({}); shown as read \
                  leniently: keys sorted, the first of a repeated key kept, bytes after \
                  the value ignored",
+                name(file),
                 bencode_error(&e)
             );
             Ok(v)
@@ -141,7 +136,7 @@ fn decode_to_show<'a>(file: &str, buf: &'a [u8]) -> Result<bencode::Value<'a>, F
     }
 }
 
-fn run(cmd: Command) -> Result<(), Failure> {
+fn run(cmd: Command) -> Result<u8, Fail> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     match cmd {
@@ -163,28 +158,18 @@ fn run(cmd: Command) -> Result<(), Failure> {
         }
         Command::Validate { file, torrent } => {
             let buf = read_input(&file)?;
-            bencode::decode(&buf).map_err(|e| Failure::Invalid(bencode_error(&e)))?;
+            bencode::decode(&buf).map_err(|e| invalid(&file, bencode_error(&e)))?;
             if torrent {
-                Metainfo::from_bytes(&buf).map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+                Metainfo::from_bytes(&buf).map_err(|e| invalid(&file, format!("not a torrent: {e}")))?;
             }
             out.write_all(b"ok\n")?;
         }
     }
     out.flush()?;
-    Ok(())
+    Ok(EXIT_OK)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
-        Ok(()) | Err(Failure::ClosedOutput) => ExitCode::SUCCESS,
-        Err(Failure::Invalid(msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Input(msg)) => {
-            eprintln!("bencode-tool: {msg}");
-            ExitCode::from(2)
-        }
-    }
+    let cli: Cli = cli_support::parse();
+    cli_support::finish(run(cli.command))
 }

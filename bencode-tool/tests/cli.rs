@@ -1,32 +1,19 @@
 //! End-to-end tests of the bencode-tool binary.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+use test_fixtures::harness;
 
 use torrent_core::bencode::{self, OwnedValue as O};
 use torrent_core::create::{create_torrent, CreateOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bencode-tool");
 
-/// Run the tool with `stdin` as standard input.
+/// Run the tool with `stdin` as standard input (at most a minute).
 fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start bencode-tool");
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    // Feed stdin from a thread so a large input cannot deadlock with stdout.
-    let feeder = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    out
+    harness::run_bounded(Command::new(BIN).args(args), Some(stdin), Duration::from_secs(60)).output()
 }
 
 fn stderr(o: &Output) -> String {
@@ -194,41 +181,41 @@ fn encode_errors_name_the_json_path() {
         assert!(out.stdout.is_empty());
         let err = stderr(&out);
         assert!(err.contains(want), "{err:?} should contain {want:?}");
-        assert!(err.starts_with("bencode-tool: <stdin>: "), "{err}");
+        assert!(err.starts_with("error: <stdin>: "), "{err}");
     }
 }
 
 #[test]
 fn validate_reports_offsets_and_exit_codes() {
     let cases: &[(&[u8], &str)] = &[
-        (b"", "error at byte 0: unexpected end of input"),
+        (b"", "error: <stdin>: at byte 0: unexpected end of input"),
         (
             b"i03e",
-            "error at byte 1: integer or length has a leading zero",
+            "error: <stdin>: at byte 1: integer or length has a leading zero",
         ),
-        (b"i-0e", "error at byte 1: integer is -0"),
+        (b"i-0e", "error: <stdin>: at byte 1: integer is -0"),
         (
             b"d1:bi1e1:ai2ee",
-            "error at byte 7: dictionary keys are not sorted",
+            "error: <stdin>: at byte 7: dictionary keys are not sorted",
         ),
         (
             b"d1:ai1e1:ai2ee",
-            "error at byte 7: duplicate dictionary key",
+            "error: <stdin>: at byte 7: duplicate dictionary key",
         ),
         (
             b"di1ei2ee",
-            "error at byte 1: dictionary key is not a byte string",
+            "error: <stdin>: at byte 1: dictionary key is not a byte string",
         ),
         (
             b"l5:abce",
-            "error at byte 1: byte string of length 5 runs past the end",
+            "error: <stdin>: at byte 1: byte string of length 5 runs past the end",
         ),
-        (b"i1ei2e", "error at byte 3: trailing data after the value"),
+        (b"i1ei2e", "error: <stdin>: at byte 3: trailing data after the value"),
         (
             b"d3:fooi99999999999999999999ee",
-            "error at byte 7: integer does not fit in 64 bits",
+            "error: <stdin>: at byte 7: integer does not fit in 64 bits",
         ),
-        (b"li1ex", "error at byte 4: unexpected byte 'x'"),
+        (b"li1ex", "error: <stdin>: at byte 4: unexpected byte 'x'"),
     ];
     for (input, want) in cases {
         let out = run(&["validate"], input);
@@ -246,7 +233,7 @@ fn validate_reports_offsets_and_exit_codes() {
     let out = run(&["validate"], deep.as_bytes());
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).starts_with("error at byte 64: nesting deeper than 64 levels"),
+        stderr(&out).starts_with("error: <stdin>: at byte 64: nesting deeper than 64 levels"),
         "{}",
         stderr(&out)
     );
@@ -279,7 +266,7 @@ fn validate_reports_offsets_and_exit_codes() {
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         assert!(out.stdout.is_empty());
         assert!(
-            stderr(&out).contains("<stdin>: error at byte 5: integer or length has a leading zero"),
+            stderr(&out).contains("error: <stdin>: at byte 5: integer or length has a leading zero"),
             "{}",
             stderr(&out)
         );
@@ -287,7 +274,7 @@ fn validate_reports_offsets_and_exit_codes() {
         assert_eq!(out.status.code(), Some(0), "{cmd}");
         assert!(!out.stdout.is_empty());
         assert!(
-            stderr(&out).contains("<stdin>: not canonical bencode (error at byte 7: duplicate dictionary key)"),
+            stderr(&out).contains("<stdin>: not canonical bencode (at byte 7: duplicate dictionary key)"),
             "{}",
             stderr(&out)
         );
@@ -409,7 +396,7 @@ fn decode_and_pretty_show_non_canonical_input() {
     assert_eq!(v, serde_json::json!({"a": 2, "b": 1}));
     let err = stderr(&out);
     assert!(
-        err.starts_with("bencode-tool: note: <stdin>: not canonical bencode (error at byte 7: dictionary keys are not sorted)"),
+        err.starts_with("bencode-tool: note: <stdin>: not canonical bencode (at byte 7: dictionary keys are not sorted)"),
         "{err}"
     );
     let out = run(&["pretty"], input);
@@ -430,4 +417,9 @@ fn decode_and_pretty_show_non_canonical_input() {
     // encode of what decode showed is canonical.
     let out = run(&["encode"], br#"{"b":1,"a":2}"#);
     assert_eq!(out.stdout, b"d1:ai2e1:bi1ee");
+}
+
+#[test]
+fn completions_man_pages_and_error_prefix() {
+    harness::check_conventions(BIN, "bencode-tool", &["decode", "encode", "pretty", "validate"]);
 }

@@ -3,6 +3,7 @@
 //! of every crate and by the demo swarm.
 
 pub mod dht;
+pub mod harness;
 pub mod payload;
 pub mod seeder;
 pub mod tracker;
