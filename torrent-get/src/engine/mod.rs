@@ -19,6 +19,7 @@
 
 pub mod choke;
 pub mod download;
+pub mod fuzz;
 pub mod lifecycle;
 pub mod metadata;
 pub mod peer;
