@@ -10,7 +10,6 @@ use crate::hasher::HashJob;
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use torrent_core::peer::codec::Decoder;
 use torrent_core::peer::message::Message;
@@ -19,30 +18,11 @@ use torrent_core::Metainfo;
 pub use crate::engine::fuzz::make_torrent as torrent;
 
 pub fn config() -> Config {
-    Config {
-        out_dir: PathBuf::from("/nonexistent-sim"),
-        max_peers: 50,
-        listen: Vec::new(),
-        extra_peers: Vec::new(),
-        seed: false,
-        seed_only: false,
-        seed_ratio: None,
-        seed_time: None,
-        timeout: None,
-        max_download_rate: 0,
-        max_upload_rate: 0,
-        upload_slots: 4,
-        json: false,
-        quiet: true,
-        tracker_timeout: Duration::from_secs(5),
-        announce_interval_min: Duration::from_secs(5),
-        pex: true,
-        verbose: false,
-        recheck: false,
-        dht: false,
-        dht_bootstrap: Vec::new(),
-        dht_state: None,
-    }
+    let mut c = crate::engine::fuzz::fuzz_config();
+    c.max_peers = 50;
+    c.seed = false;
+    c.upload_slots = 4;
+    c
 }
 
 /// What a node's disk holds for a torrent: the bytes and which pieces are
