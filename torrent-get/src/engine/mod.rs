@@ -465,7 +465,7 @@ impl Engine {
             }
             Command::Pause(t) => self.pause(t),
             Command::Resume(t) => self.resume(t, now),
-            Command::Remove(t) => self.remove(t),
+            Command::Remove(t) => self.remove(t, now),
             Command::SelectFiles(t, sel) => self.select_files(t, sel, now),
             Command::SetRateLimits { download, upload } => {
                 self.cfg.max_download_rate = download;
@@ -618,7 +618,7 @@ impl Engine {
 
     /// Peers with bytes to send are marked; peers marked for closing go
     /// (their last bytes first).
-    fn reap_at(&mut self, now: Instant) {
+    pub(crate) fn reap_at(&mut self, now: Instant) {
         for key in 0..self.peers.len() {
             let Some(p) = self.peers[key].as_ref() else { continue };
             if !p.outbox.is_empty() && !self.dirty.contains(&key) {
@@ -626,17 +626,6 @@ impl Engine {
             }
             if p.closing.is_some() {
                 self.remove_peer(key, now, true);
-            }
-        }
-    }
-
-    pub(crate) fn reap(&mut self) {
-        // Without a clock: removal does not need one except for back-off,
-        // which uses the peer's own last activity.
-        for key in 0..self.peers.len() {
-            if self.peers[key].as_ref().is_some_and(|p| p.closing.is_some()) {
-                let at = self.peers[key].as_ref().map(|p| p.last_recv.max(p.last_send)).expect("checked");
-                self.remove_peer(key, at, true);
             }
         }
     }
