@@ -7,5 +7,5 @@ use libfuzzer_sys::fuzz_target;
 // is torrent_get::engine::fuzz::drive, which a unit test also runs over
 // random inputs on stable.
 fuzz_target!(|data: &[u8]| {
-    torrent_get::engine::fuzz::drive(data);
+    let _ = torrent_get::engine::fuzz::drive(data);
 });

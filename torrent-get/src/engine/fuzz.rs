@@ -13,6 +13,7 @@ use sha1::{Digest, Sha1};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use torrent_core::peer::handshake::Handshake;
+use torrent_core::peer::message::Message;
 use torrent_core::Metainfo;
 
 /// A single-file torrent of `len` pseudo-random bytes in pieces of `plen`
@@ -105,8 +106,9 @@ fn drain(e: &mut Engine, data: &[u8], plen: u64, verdict: bool, now: Instant) {
     }
 }
 
-/// The fuzz target's body.
-pub fn drive(input: &[u8]) {
+/// The fuzz target's body. Returns the payload bytes the engine took in
+/// (so tests can see the input reached the download path).
+pub fn drive(input: &[u8]) -> u64 {
     let mut inp = Cursor(input);
     let (meta, data) = make_torrent(8 * 32 * 1024 - 100, 32 * 1024, 1);
     let plen = meta.info.piece_length;
@@ -120,7 +122,7 @@ pub fn drive(input: &[u8]) {
         steps += 1;
         let op = inp.u8();
         let peer = (op >> 5) as usize % 3;
-        match op % 12 {
+        match op % 13 {
             0..=4 => {
                 let n = inp.u8() as usize;
                 let bytes = inp.bytes(n);
@@ -162,7 +164,24 @@ pub fn drive(input: &[u8]) {
                 };
                 e.handle(Input::Command(c), now);
             }
-            _ => e.handle(Input::DiskBacklog(inp.u8() as u64 * 1024 * 1024), now),
+            11 => e.handle(Input::DiskBacklog(inp.u8() as u64 * 1024 * 1024), now),
+            _ => {
+                // The peer answers some of our requests, with the right
+                // bytes or wrong ones.
+                let corrupt = inp.u8();
+                let n = 1 + inp.u8() as usize % 16;
+                let asked: Vec<_> = e.peer(peer).map(|p| p.st.requests().take(n).copied().collect()).unwrap_or_default();
+                let mut bytes = Vec::new();
+                for b in asked {
+                    let start = (b.index as u64 * plen + b.begin as u64) as usize;
+                    let mut block = data[start..start + b.length as usize].to_vec();
+                    if corrupt & 1 != 0 {
+                        block[0] ^= corrupt;
+                    }
+                    Message::Piece { index: b.index, begin: b.begin, data: block }.encode_into(&mut bytes);
+                }
+                e.feed(peer, &bytes, now);
+            }
         }
         let verdict = op & 0x10 == 0;
         drain(&mut e, &data, plen, verdict, now);
@@ -174,6 +193,7 @@ pub fn drive(input: &[u8]) {
             }
         }
     }
+    e.torrent(tid).map(|t| t.downloaded).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -182,15 +202,20 @@ mod tests {
 
     #[test]
     fn random_inputs() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-        for round in 0..300 {
+        // ENGINE_FUZZ_ROUNDS=N for a longer run (and ENGINE_FUZZ_SEED).
+        let rounds = std::env::var("ENGINE_FUZZ_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+        let seed = std::env::var("ENGINE_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(42);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut downloading = 0;
+        for round in 0..rounds {
             let len = rng.gen_range(0..4096);
             let mut buf = vec![0u8; len];
             rng.fill_bytes(&mut buf);
             if round % 2 == 0 {
                 // Mostly well-formed: a connection with a handshake first,
                 // then messages with plausible lengths.
-                let mut v = vec![5u8, 1, 7];
+                // HaveAll (0x0e) and Unchoke (1) from peer 0, then answers.
+                let mut v = vec![5u8, 1, 7, 0, 5, 0, 0, 0, 1, 0x0e, 0, 5, 0, 0, 0, 1, 1, 6, 10, 12, 0, 15];
                 for _ in 0..rng.gen_range(1..40) {
                     let id = rng.gen_range(0..21u8);
                     let body_len = rng.gen_range(0..20u8);
@@ -199,10 +224,16 @@ mod tests {
                     v.extend((0..body_len).map(|_| rng.gen::<u8>() % 4));
                     v.push(6);
                     v.push(rng.gen());
+                    if rng.gen_bool(0.5) {
+                        v.extend_from_slice(&[12, rng.gen::<u8>() & 0x0f, rng.gen()]);
+                    }
                 }
                 buf.splice(0..0, v);
             }
-            super::drive(&buf);
+            if super::drive(&buf) > 0 {
+                downloading += 1;
+            }
         }
+        assert!(downloading >= rounds / 10, "only {downloading} of {rounds} inputs reached the download path");
     }
 }
