@@ -180,6 +180,9 @@ impl Engine {
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let Some(l) = t.life.loaded_mut() else { return };
         let picker = &mut l.picker;
+        if piece as usize >= picker.num_pieces() {
+            return;
+        }
         let contributors: Vec<PeerKey> = picker.contributors(piece).to_vec();
         if ok {
             picker.piece_verified(piece);

@@ -315,7 +315,7 @@ impl Engine {
     }
 
     /// Drop the torrent: its peers, its disk slot; the data stays on disk.
-    pub(crate) fn remove(&mut self, tid: TorrentId) {
+    pub(crate) fn remove(&mut self, tid: TorrentId, now: Instant) {
         let Some(t) = self.torrents.get(tid).and_then(|t| t.as_ref()) else { return };
         let have = t.life.picker().map(|p| p.have_slice().to_vec());
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
@@ -326,7 +326,7 @@ impl Engine {
         }
         self.close_torrent_peers(tid, CloseReason::TorrentRemoved);
         self.actions.push_back(Action::Disk(DiskJob::Close { torrent: tid }));
-        self.reap();
+        self.reap_at(now);
         self.torrents[tid] = None;
         self.report(Report::Json(json!({"event": "removed", "info_hash": hash})));
         self.log(format!("{name}: removed"));

@@ -6,6 +6,7 @@
 //! `udp::Transaction` in torrent-core.
 //!
 //! Where things are, by what they own:
+//! - [`api`]: the inputs, actions, commands and configuration;
 //! - [`wire`]: handshakes, the opening messages, decoding and dispatch;
 //! - [`download`]: interest, request scheduling (pipeline, endgame, rate
 //!   limit), received blocks, hash verdicts, blame and bans;
@@ -17,8 +18,10 @@
 //! - [`trackers`]: announces, DHT lookups, candidates, dialling;
 //! - [`torrent`], [`peer`]: the per-torrent and per-peer records.
 
+pub mod api;
 pub mod choke;
 pub mod download;
+pub mod fuzz;
 pub mod lifecycle;
 pub mod metadata;
 pub mod peer;
@@ -30,10 +33,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-use crate::announce::AnnounceResult;
 use crate::disk::{DiskEvent, DiskJob};
-use crate::hasher::HashJob;
-use crate::progress::Snapshot;
 use crate::rate::TokenBucket;
 use lifecycle::Lifecycle;
 use peer::{Peer, Phase};
@@ -41,192 +41,11 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::json;
 use std::collections::VecDeque;
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use torrent::Torrent;
-use torrent_core::dht::node::DhtEvent;
-use torrent_core::tracker::AnnounceRequest;
-use torrent_core::Metainfo;
 
-/// The engine's handle for a connection (the loop chooses it).
-pub type PeerKey = usize;
-/// Index of a torrent, in the order added.
-pub type TorrentId = usize;
-
-/// What carries a connection's bytes. Only TCP today; uTP and MSE/PE
-/// streams are other kinds under the loop: the engine sees bytes either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnKind {
-    Tcp,
-}
-
-/// Everything the command line decides.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub out_dir: PathBuf,
-    pub max_peers: usize,
-    /// Addresses to try, in order, for accepting peers (first that binds);
-    /// empty: do not listen. (The loop's.)
-    pub listen: Vec<SocketAddr>,
-    pub extra_peers: Vec<SocketAddr>,
-    pub seed: bool,
-    pub seed_only: bool,
-    pub seed_ratio: Option<f64>,
-    pub seed_time: Option<Duration>,
-    pub timeout: Option<Duration>,
-    pub max_download_rate: u64,
-    pub max_upload_rate: u64,
-    pub upload_slots: usize,
-    pub json: bool,
-    pub quiet: bool,
-    pub tracker_timeout: Duration,
-    pub announce_interval_min: Duration,
-    /// Peer exchange (BEP 11), never for private torrents.
-    pub pex: bool,
-    /// Log peer connections and why they ended.
-    pub verbose: bool,
-    /// Ignore resume data: hash everything on disk first.
-    pub recheck: bool,
-    /// The DHT (BEP 5), never for private torrents.
-    pub dht: bool,
-    pub dht_bootstrap: Vec<String>,
-    pub dht_state: Option<PathBuf>,
-}
-
-/// A torrent to add: a parsed .torrent, a magnet link or a bare info-hash
-/// (a magnet without trackers).
-pub enum Job {
-    Torrent { meta: Box<Metainfo>, select: Option<Vec<usize>> },
-    Magnet { magnet: torrent_core::Magnet, select: Option<Vec<usize>> },
-}
-
-/// Run-time control of torrents.
-pub enum Command {
-    Add(Job),
-    Pause(TorrentId),
-    Resume(TorrentId),
-    Remove(TorrentId),
-    /// Files to download, 0-based (None: all).
-    SelectFiles(TorrentId, Option<Vec<usize>>),
-    /// Bytes per second, 0: unlimited.
-    SetRateLimits { download: u64, upload: u64 },
-}
-
-pub enum Input {
-    /// The loop started connecting to an address we asked it to dial.
-    Dialing { peer: PeerKey, torrent: TorrentId, addr: SocketAddr, kind: ConnKind },
-    /// The connect of a dialled peer completed.
-    Connected { peer: PeerKey, local: Option<SocketAddr> },
-    /// Could not even start connecting (Dial failed at once).
-    DialFailed { torrent: TorrentId, addr: SocketAddr },
-    Accepted { peer: PeerKey, addr: SocketAddr, kind: ConnKind },
-    /// `n` bytes were read into [`Engine::recv_buffer`].
-    Received { peer: PeerKey, n: usize },
-    /// The loop still holds `pending` bytes for the peer after writing.
-    Sent { peer: PeerKey, pending: usize },
-    /// The connection ended (read/write error, EOF, connect failure).
-    Closed { peer: PeerKey, reason: CloseReason },
-    Disk(DiskEvent),
-    /// Bytes of blocks handed to the disk thread and not yet written.
-    DiskBacklog(u64),
-    Announced(AnnounceResult),
-    Dht(DhtEvent),
-    /// A DHT lookup could not be started.
-    DhtLookupFailed { torrent: TorrentId },
-    Tick,
-    Command(Command),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The transport failed (connect, read, write), as the loop saw it.
-    Io(String),
-    PeerClosed,
-    Protocol(String),
-    BadHandshake(String),
-    WrongTorrent,
-    UnknownTorrent,
-    SelfConnection,
-    Banned,
-    BannedNow,
-    BothSeeds,
-    Timeout(&'static str),
-    Idle,
-    TorrentDone,
-    TorrentFailed,
-    TorrentPaused,
-    TorrentRemoved,
-    SeedingFinished,
-    MetadataMismatch,
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CloseReason::Io(e) => write!(f, "{e}"),
-            CloseReason::PeerClosed => f.write_str("peer closed the connection"),
-            CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
-            CloseReason::BadHandshake(e) => write!(f, "bad handshake: {e}"),
-            CloseReason::WrongTorrent => f.write_str("handshake for another torrent"),
-            CloseReason::UnknownTorrent => f.write_str("handshake for a torrent we do not have"),
-            CloseReason::SelfConnection => f.write_str("connected to ourselves"),
-            CloseReason::Banned => f.write_str("banned peer"),
-            CloseReason::BannedNow => f.write_str("banned: sent data that failed the hash check"),
-            CloseReason::BothSeeds => f.write_str("both are seeds"),
-            CloseReason::Timeout(what) => write!(f, "{what} timed out"),
-            CloseReason::Idle => f.write_str("idle"),
-            CloseReason::TorrentDone => f.write_str("download complete"),
-            CloseReason::TorrentFailed => f.write_str("torrent failed"),
-            CloseReason::TorrentPaused => f.write_str("torrent paused"),
-            CloseReason::TorrentRemoved => f.write_str("torrent removed"),
-            CloseReason::SeedingFinished => f.write_str("seeding finished"),
-            CloseReason::MetadataMismatch => f.write_str("sent metadata that does not match the info-hash"),
-        }
-    }
-}
-
-/// For people and scripts (the reporter).
-#[derive(Debug, Clone)]
-pub enum Report {
-    Log(String),
-    Json(serde_json::Value),
-    Progress { torrent: TorrentId, snap: Snapshot },
-}
-
-pub enum Action {
-    Send { peer: PeerKey, data: Vec<u8> },
-    /// Drop the connection (after writing what was sent before).
-    Close { peer: PeerKey, reason: CloseReason },
-    Dial { torrent: TorrentId, addr: SocketAddr, kind: ConnKind },
-    Disk(DiskJob),
-    Hash(HashJob),
-    Announce { torrent: TorrentId, tiers: Vec<Vec<String>>, request: AnnounceRequest, timeout: Duration },
-    /// get_peers (+ announce_peer with a port) for the torrent.
-    DhtLookup { torrent: TorrentId, info_hash: torrent_core::InfoHash, port: Option<u16> },
-    Report(Report),
-}
-
-/// How a run ended, for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Done,
-    Partial,
-    Failed,
-}
-
-/// One torrent at the end of a run.
-pub struct Summary {
-    pub status: &'static str,
-    pub snap: Snapshot,
-    pub path: PathBuf,
-    pub downloaded: u64,
-    pub uploaded: u64,
-    pub hash_failures: u32,
-    pub error: Option<String>,
-    pub secs: f64,
-}
+pub use api::*;
 
 const TICK: Duration = Duration::from_secs(1);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
@@ -464,7 +283,7 @@ impl Engine {
             }
             Command::Pause(t) => self.pause(t),
             Command::Resume(t) => self.resume(t, now),
-            Command::Remove(t) => self.remove(t),
+            Command::Remove(t) => self.remove(t, now),
             Command::SelectFiles(t, sel) => self.select_files(t, sel, now),
             Command::SetRateLimits { download, upload } => {
                 self.cfg.max_download_rate = download;
@@ -617,7 +436,7 @@ impl Engine {
 
     /// Peers with bytes to send are marked; peers marked for closing go
     /// (their last bytes first).
-    fn reap_at(&mut self, now: Instant) {
+    pub(crate) fn reap_at(&mut self, now: Instant) {
         for key in 0..self.peers.len() {
             let Some(p) = self.peers[key].as_ref() else { continue };
             if !p.outbox.is_empty() && !self.dirty.contains(&key) {
@@ -625,17 +444,6 @@ impl Engine {
             }
             if p.closing.is_some() {
                 self.remove_peer(key, now, true);
-            }
-        }
-    }
-
-    pub(crate) fn reap(&mut self) {
-        // Without a clock: removal does not need one except for back-off,
-        // which uses the peer's own last activity.
-        for key in 0..self.peers.len() {
-            if self.peers[key].as_ref().is_some_and(|p| p.closing.is_some()) {
-                let at = self.peers[key].as_ref().map(|p| p.last_recv.max(p.last_send)).expect("checked");
-                self.remove_peer(key, at, true);
             }
         }
     }

@@ -1,0 +1,194 @@
+//! The engine's interface: what goes in ([`Input`], [`Command`], the
+//! [`Config`] and the torrents to add, [`Job`]) and what comes out
+//! ([`Action`], [`CloseReason`], [`Report`], [`Outcome`], [`Summary`]).
+
+use crate::announce::AnnounceResult;
+use crate::disk::{DiskEvent, DiskJob};
+use crate::hasher::HashJob;
+use crate::progress::Snapshot;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use torrent_core::dht::node::DhtEvent;
+use torrent_core::tracker::AnnounceRequest;
+use torrent_core::Metainfo;
+
+/// The engine's handle for a connection (the loop chooses it).
+pub type PeerKey = usize;
+/// Index of a torrent, in the order added.
+pub type TorrentId = usize;
+
+/// What carries a connection's bytes. Only TCP today; uTP and MSE/PE
+/// streams are other kinds under the loop: the engine sees bytes either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnKind {
+    Tcp,
+}
+
+/// Everything the command line decides.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub out_dir: PathBuf,
+    pub max_peers: usize,
+    /// Addresses to try, in order, for accepting peers (first that binds);
+    /// empty: do not listen. (The loop's.)
+    pub listen: Vec<SocketAddr>,
+    pub extra_peers: Vec<SocketAddr>,
+    pub seed: bool,
+    pub seed_only: bool,
+    pub seed_ratio: Option<f64>,
+    pub seed_time: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub max_download_rate: u64,
+    pub max_upload_rate: u64,
+    pub upload_slots: usize,
+    pub json: bool,
+    pub quiet: bool,
+    pub tracker_timeout: Duration,
+    pub announce_interval_min: Duration,
+    /// Peer exchange (BEP 11), never for private torrents.
+    pub pex: bool,
+    /// Log peer connections and why they ended.
+    pub verbose: bool,
+    /// Ignore resume data: hash everything on disk first.
+    pub recheck: bool,
+    /// The DHT (BEP 5), never for private torrents.
+    pub dht: bool,
+    pub dht_bootstrap: Vec<String>,
+    pub dht_state: Option<PathBuf>,
+}
+
+/// A torrent to add: a parsed .torrent, a magnet link or a bare info-hash
+/// (a magnet without trackers).
+pub enum Job {
+    Torrent { meta: Box<Metainfo>, select: Option<Vec<usize>> },
+    Magnet { magnet: torrent_core::Magnet, select: Option<Vec<usize>> },
+}
+
+/// Run-time control of torrents.
+pub enum Command {
+    Add(Job),
+    Pause(TorrentId),
+    Resume(TorrentId),
+    Remove(TorrentId),
+    /// Files to download, 0-based (None: all).
+    SelectFiles(TorrentId, Option<Vec<usize>>),
+    /// Bytes per second, 0: unlimited.
+    SetRateLimits { download: u64, upload: u64 },
+}
+
+pub enum Input {
+    /// The loop started connecting to an address we asked it to dial.
+    Dialing { peer: PeerKey, torrent: TorrentId, addr: SocketAddr, kind: ConnKind },
+    /// The connect of a dialled peer completed.
+    Connected { peer: PeerKey, local: Option<SocketAddr> },
+    /// Could not even start connecting (Dial failed at once).
+    DialFailed { torrent: TorrentId, addr: SocketAddr },
+    Accepted { peer: PeerKey, addr: SocketAddr, kind: ConnKind },
+    /// `n` bytes were read into [`Engine::recv_buffer`].
+    Received { peer: PeerKey, n: usize },
+    /// The loop still holds `pending` bytes for the peer after writing.
+    Sent { peer: PeerKey, pending: usize },
+    /// The connection ended (read/write error, EOF, connect failure).
+    Closed { peer: PeerKey, reason: CloseReason },
+    Disk(DiskEvent),
+    /// Bytes of blocks handed to the disk thread and not yet written.
+    DiskBacklog(u64),
+    Announced(AnnounceResult),
+    Dht(DhtEvent),
+    /// A DHT lookup could not be started.
+    DhtLookupFailed { torrent: TorrentId },
+    Tick,
+    Command(Command),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The transport failed (connect, read, write), as the loop saw it.
+    Io(String),
+    PeerClosed,
+    Protocol(String),
+    BadHandshake(String),
+    WrongTorrent,
+    UnknownTorrent,
+    SelfConnection,
+    Banned,
+    BannedNow,
+    BothSeeds,
+    Timeout(&'static str),
+    Idle,
+    TorrentDone,
+    TorrentFailed,
+    TorrentPaused,
+    TorrentRemoved,
+    SeedingFinished,
+    MetadataMismatch,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Io(e) => write!(f, "{e}"),
+            CloseReason::PeerClosed => f.write_str("peer closed the connection"),
+            CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
+            CloseReason::BadHandshake(e) => write!(f, "bad handshake: {e}"),
+            CloseReason::WrongTorrent => f.write_str("handshake for another torrent"),
+            CloseReason::UnknownTorrent => f.write_str("handshake for a torrent we do not have"),
+            CloseReason::SelfConnection => f.write_str("connected to ourselves"),
+            CloseReason::Banned => f.write_str("banned peer"),
+            CloseReason::BannedNow => f.write_str("banned: sent data that failed the hash check"),
+            CloseReason::BothSeeds => f.write_str("both are seeds"),
+            CloseReason::Timeout(what) => write!(f, "{what} timed out"),
+            CloseReason::Idle => f.write_str("idle"),
+            CloseReason::TorrentDone => f.write_str("download complete"),
+            CloseReason::TorrentFailed => f.write_str("torrent failed"),
+            CloseReason::TorrentPaused => f.write_str("torrent paused"),
+            CloseReason::TorrentRemoved => f.write_str("torrent removed"),
+            CloseReason::SeedingFinished => f.write_str("seeding finished"),
+            CloseReason::MetadataMismatch => f.write_str("sent metadata that does not match the info-hash"),
+        }
+    }
+}
+
+/// For people and scripts (the reporter).
+#[derive(Debug, Clone)]
+pub enum Report {
+    Log(String),
+    Json(serde_json::Value),
+    Progress { torrent: TorrentId, snap: Snapshot },
+}
+
+pub enum Action {
+    Send { peer: PeerKey, data: Vec<u8> },
+    /// Drop the connection (after writing what was sent before).
+    Close { peer: PeerKey, reason: CloseReason },
+    Dial { torrent: TorrentId, addr: SocketAddr, kind: ConnKind },
+    Disk(DiskJob),
+    Hash(HashJob),
+    Announce { torrent: TorrentId, tiers: Vec<Vec<String>>, request: AnnounceRequest, timeout: Duration },
+    /// get_peers (+ announce_peer with a port) for the torrent.
+    DhtLookup { torrent: TorrentId, info_hash: torrent_core::InfoHash, port: Option<u16> },
+    Report(Report),
+}
+
+/// How a run ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Partial,
+    Failed,
+}
+
+/// One torrent at the end of a run.
+pub struct Summary {
+    pub status: &'static str,
+    pub snap: Snapshot,
+    pub path: PathBuf,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub hash_failures: u32,
+    pub error: Option<String>,
+    pub secs: f64,
+}
+

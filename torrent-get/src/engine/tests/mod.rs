@@ -1,0 +1,5 @@
+//! Engine tests in memory: simulated links and clock ([`sim`]), no sockets
+//! or threads. Each runs in well under a second of real time.
+
+mod scenarios;
+mod sim;

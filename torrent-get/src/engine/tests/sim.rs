@@ -1,0 +1,333 @@
+//! An in-memory world for engine tests: engines ("nodes") wired to each
+//! other through simulated links (latency and bandwidth, a simulated clock),
+//! a disk that keeps each torrent's bytes in a Vec, a hasher that judges
+//! pieces from those bytes, and a tap that decodes what each side sends so
+//! tests can count messages. No sockets, no threads, no sleeping.
+
+use crate::disk::{DiskEvent, DiskJob};
+use crate::engine::{Action, CloseReason, Command, Config, ConnKind, Engine, Input, Job, PeerKey};
+use crate::hasher::HashJob;
+use sha1::{Digest, Sha1};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use torrent_core::peer::codec::Decoder;
+use torrent_core::peer::message::Message;
+use torrent_core::Metainfo;
+
+pub use crate::engine::fuzz::make_torrent as torrent;
+
+pub fn config() -> Config {
+    let mut c = crate::engine::fuzz::fuzz_config();
+    c.max_peers = 50;
+    c.seed = false;
+    c.upload_slots = 4;
+    c
+}
+
+/// What a node's disk holds for a torrent: the bytes and which pieces are
+/// there at the start.
+pub struct DiskSpec {
+    pub data: Vec<u8>,
+    pub have: Vec<bool>,
+}
+
+pub struct Node {
+    pub engine: Engine,
+    pub addr: SocketAddr,
+    /// Torrent bytes per torrent id (the simulated files).
+    pub disk: HashMap<usize, Vec<u8>>,
+    /// Prepared disk contents, handed out on `Open`.
+    pub specs: HashMap<usize, DiskSpec>,
+    /// Our key -> (other node, its key).
+    links: HashMap<PeerKey, (usize, PeerKey)>,
+    next_key: PeerKey,
+    /// Messages this node sent, by kind, decoded from its bytes.
+    pub sent: BTreeMap<&'static str, usize>,
+    taps: HashMap<PeerKey, Decoder>,
+    pub closed: Vec<(SocketAddr, CloseReason)>,
+    pub saved_metadata: usize,
+    pub disk_jobs_closed: Vec<usize>,
+}
+
+enum Ev {
+    Deliver { node: usize, key: PeerKey, data: Vec<u8> },
+    Close { node: usize, key: PeerKey },
+}
+
+pub struct Sim {
+    pub nodes: Vec<Node>,
+    pub start: Instant,
+    pub now: Instant,
+    queue: BTreeMap<(Instant, u64), Ev>,
+    seq: u64,
+    /// One-way latency and per-direction bandwidth (bytes/s) of every link;
+    /// `slow` overrides the bandwidth of links from a node.
+    pub latency: Duration,
+    pub bandwidth: f64,
+    pub slow: HashMap<usize, f64>,
+    link_free: HashMap<(usize, PeerKey), Instant>,
+}
+
+fn kind(m: &Message) -> &'static str {
+    match m {
+        Message::Request { .. } => "request",
+        Message::Cancel { .. } => "cancel",
+        Message::Piece { .. } => "piece",
+        Message::Choke => "choke",
+        Message::Unchoke => "unchoke",
+        Message::Interested => "interested",
+        Message::Have(_) => "have",
+        Message::Extended { .. } => "extended",
+        Message::RejectRequest { .. } => "reject",
+        _ => "other",
+    }
+}
+
+impl Sim {
+    pub fn new() -> Sim {
+        let start = Instant::now();
+        Sim {
+            nodes: Vec::new(),
+            start,
+            now: start,
+            queue: BTreeMap::new(),
+            seq: 0,
+            latency: Duration::from_millis(5),
+            bandwidth: 20e6,
+            slow: HashMap::new(),
+            link_free: HashMap::new(),
+        }
+    }
+
+    pub fn add_node(&mut self, cfg: Config, seed: u64) -> usize {
+        let i = self.nodes.len();
+        let addr: SocketAddr = format!("127.0.0.{}:6881", i + 1).parse().unwrap();
+        let mut id = [b'-'; 20];
+        id[..8].copy_from_slice(format!("SIM{i:05}").as_bytes());
+        let engine = Engine::new(cfg, id, 6881, Some(seed), self.now);
+        self.nodes.push(Node {
+            engine,
+            addr,
+            disk: HashMap::new(),
+            specs: HashMap::new(),
+            links: HashMap::new(),
+            next_key: 0,
+            sent: BTreeMap::new(),
+            taps: HashMap::new(),
+            closed: Vec::new(),
+            saved_metadata: 0,
+            disk_jobs_closed: Vec::new(),
+        });
+        i
+    }
+
+    /// Add `meta` to node `n` with `have` pieces of `data` on its disk (the
+    /// rest zeros: missing). Returns the torrent id.
+    pub fn add_torrent(&mut self, n: usize, meta: &Metainfo, data: &[u8], have: Vec<bool>) -> usize {
+        let plen = meta.info.piece_length as usize;
+        let mut disk = vec![0u8; data.len()];
+        for (i, h) in have.iter().enumerate() {
+            if *h {
+                let r = i * plen..((i + 1) * plen).min(data.len());
+                disk[r.clone()].copy_from_slice(&data[r]);
+            }
+        }
+        let tid = self.nodes[n].engine.add(Job::Torrent { meta: Box::new(meta.clone()), select: None }, self.now);
+        self.nodes[n].specs.insert(tid, DiskSpec { data: disk, have });
+        self.settle();
+        tid
+    }
+
+    pub fn command(&mut self, n: usize, c: Command) {
+        self.nodes[n].engine.handle(Input::Command(c), self.now);
+        self.settle();
+    }
+
+    pub fn addr(&self, n: usize) -> SocketAddr {
+        self.nodes[n].addr
+    }
+
+    /// Carry out every node's actions until none are left.
+    pub fn settle(&mut self) {
+        loop {
+            let mut any = false;
+            for n in 0..self.nodes.len() {
+                while let Some(a) = self.nodes[n].engine.poll_action() {
+                    any = true;
+                    self.act(n, a);
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    fn push(&mut self, at: Instant, ev: Ev) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), ev);
+    }
+
+    fn act(&mut self, n: usize, a: Action) {
+        let now = self.now;
+        match a {
+            Action::Send { peer, data } => {
+                let Some(&(other, okey)) = self.nodes[n].links.get(&peer) else { return };
+                self.tap(n, peer, &data);
+                let bw = self.slow.get(&n).copied().unwrap_or(self.bandwidth);
+                let free = self.link_free.get(&(n, peer)).copied().unwrap_or(now).max(now);
+                let done = free + Duration::from_secs_f64(data.len() as f64 / bw);
+                self.link_free.insert((n, peer), done);
+                self.push(done + self.latency, Ev::Deliver { node: other, key: okey, data });
+                // The "socket" took it all.
+                self.nodes[n].engine.handle(Input::Sent { peer, pending: 0 }, now);
+            }
+            Action::Close { peer, reason } => {
+                let node = &mut self.nodes[n];
+                if let Some((other, okey)) = node.links.remove(&peer) {
+                    let addr = self.nodes[other].addr;
+                    self.nodes[n].closed.push((addr, reason));
+                    let at = self.link_free.get(&(n, peer)).copied().unwrap_or(now).max(now) + self.latency;
+                    self.push(at, Ev::Close { node: other, key: okey });
+                }
+            }
+            Action::Dial { torrent, addr, kind } => {
+                let Some(other) = self.nodes.iter().position(|x| x.addr == addr) else {
+                    self.nodes[n].engine.handle(Input::DialFailed { torrent, addr }, now);
+                    return;
+                };
+                let k = self.key(n);
+                let ok = self.key(other);
+                self.nodes[n].links.insert(k, (other, ok));
+                self.nodes[other].links.insert(ok, (n, k));
+                let me = self.nodes[n].addr;
+                // Our dialled address seen from the other side: our ip, another port.
+                let from = SocketAddr::new(me.ip(), 40000 + k as u16);
+                self.nodes[n].engine.handle(Input::Dialing { peer: k, torrent, addr, kind }, now);
+                self.nodes[n].engine.handle(Input::Connected { peer: k, local: Some(from) }, now);
+                self.nodes[other].engine.handle(Input::Accepted { peer: ok, addr: from, kind: ConnKind::Tcp }, now);
+            }
+            Action::Disk(job) => self.disk(n, job),
+            Action::Hash(job) => {
+                if let HashJob::Finish { torrent, piece, piece_len, expected } = job {
+                    let node = &mut self.nodes[n];
+                    let plen = node.engine.torrent(torrent).and_then(|t| t.life.meta()).map(|m| m.info.piece_length).unwrap_or(0);
+                    let start = piece as u64 * plen;
+                    let ok = node.disk.get(&torrent).is_some_and(|d| {
+                        let got: [u8; 20] = Sha1::digest(&d[start as usize..(start + piece_len) as usize]).into();
+                        got == expected
+                    });
+                    node.engine.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok }), now);
+                }
+            }
+            Action::Announce { .. } | Action::DhtLookup { .. } | Action::Report(_) => {}
+        }
+    }
+
+    fn key(&mut self, n: usize) -> PeerKey {
+        let k = self.nodes[n].next_key;
+        self.nodes[n].next_key += 1;
+        k
+    }
+
+    fn tap(&mut self, n: usize, peer: PeerKey, data: &[u8]) {
+        let node = &mut self.nodes[n];
+        let d = node.taps.entry(peer).or_default();
+        d.feed(data).expect("tap buffer");
+        if !d.handshake_done() && d.next_handshake().expect("our handshake is valid").is_none() {
+            return;
+        }
+        while let Some(m) = d.next_message().expect("we send valid messages") {
+            *node.sent.entry(kind(&m)).or_default() += 1;
+        }
+    }
+
+    fn disk(&mut self, n: usize, job: DiskJob) {
+        let now = self.now;
+        let node = &mut self.nodes[n];
+        match job {
+            DiskJob::Open { torrent, info, .. } => {
+                let spec = node.specs.remove(&torrent).unwrap_or_else(|| DiskSpec {
+                    data: vec![0; info.total_length as usize],
+                    have: vec![false; info.pieces.len()],
+                });
+                node.disk.insert(torrent, spec.data);
+                node.engine.handle(Input::Disk(DiskEvent::Opened { torrent, have: spec.have, rechecked: true }), now);
+            }
+            DiskJob::Write { torrent, offset, data } => {
+                if let Some(d) = node.disk.get_mut(&torrent) {
+                    d[offset as usize..offset as usize + data.len()].copy_from_slice(&data);
+                }
+            }
+            DiskJob::Read { torrent, peer, piece, begin, len } => {
+                let plen = node.engine.torrent(torrent).and_then(|t| t.life.meta()).map(|m| m.info.piece_length).unwrap_or(0);
+                let start = (piece as u64 * plen + begin as u64) as usize;
+                let data = node.disk[&torrent][start..start + len as usize].to_vec();
+                node.engine.handle(Input::Disk(DiskEvent::ReadDone { torrent, peer, piece, begin, data }), now);
+            }
+            DiskJob::LoadMetadata { torrent, .. } => {
+                node.engine.handle(Input::Disk(DiskEvent::MetadataLoaded { torrent, meta: None }), now)
+            }
+            DiskJob::SaveMetadata { .. } => node.saved_metadata += 1,
+            DiskJob::Close { torrent } => node.disk_jobs_closed.push(torrent),
+            DiskJob::Verify { .. } | DiskJob::SaveResume { .. } | DiskJob::Shutdown => {}
+        }
+    }
+
+    /// Advance the simulated clock by `d`: deliver bytes, tick engines.
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until, |_| false);
+    }
+
+    /// Run until `done(self)` or the clock reaches `until`; true if done.
+    pub fn run_until(&mut self, until: Instant, done: impl Fn(&Sim) -> bool) -> bool {
+        loop {
+            self.settle();
+            if done(self) {
+                return true;
+            }
+            let tick = self.nodes.iter().map(|x| x.engine.poll_timeout()).min().unwrap_or(until);
+            let next = self.queue.keys().next().map(|k| k.0);
+            let at = match next {
+                Some(t) if t <= tick => t,
+                _ => tick,
+            };
+            if at > until {
+                self.now = until;
+                return done(self);
+            }
+            self.now = self.now.max(at);
+            if next.is_some_and(|t| t <= tick) {
+                let key = *self.queue.keys().next().expect("checked");
+                match self.queue.remove(&key).expect("checked") {
+                    Ev::Deliver { node, key, data } => {
+                        if self.nodes[node].links.contains_key(&key) {
+                            self.nodes[node].engine.feed(key, &data, self.now);
+                        }
+                    }
+                    Ev::Close { node, key } => {
+                        if self.nodes[node].links.remove(&key).is_some() {
+                            self.nodes[node].engine.handle(Input::Closed { peer: key, reason: CloseReason::PeerClosed }, self.now);
+                        }
+                    }
+                }
+            } else {
+                for x in &mut self.nodes {
+                    if x.engine.poll_timeout() <= self.now {
+                        x.engine.handle(Input::Tick, self.now);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn complete(&self, n: usize, tid: usize) -> bool {
+        self.nodes[n].engine.torrent(tid).and_then(|t| t.life.picker()).is_some_and(|p| p.is_complete())
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+}
