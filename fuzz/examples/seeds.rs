@@ -391,4 +391,5 @@ fn main() {
     peer_state();
     ut_metadata();
     krpc();
+    write("mse", &torrent_fuzz::mse::seeds());
 }

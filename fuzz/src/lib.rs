@@ -4,6 +4,7 @@
 
 pub mod dht;
 pub mod input;
+pub mod mse;
 pub mod peer;
 pub mod tracker;
 

@@ -26,6 +26,10 @@ mod peer;
 #[path = "../../fuzz/src/dht.rs"]
 mod dht;
 
+#[allow(dead_code)]
+#[path = "../../fuzz/src/mse.rs"]
+mod mse;
+
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
@@ -53,6 +57,7 @@ const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("peer_state", peer::check_peer_state),
     ("ut_metadata", peer::check_ut_metadata),
     ("krpc", dht::check_dht),
+    ("mse", mse::check_mse),
 ];
 
 #[test]

@@ -104,13 +104,39 @@ impl Initiator {
         pad_a: usize,
         pad_c: usize,
     ) -> Result<Initiator, MseError> {
+        let keys = KeyPair::generate();
+        Initiator::build(info_hash, provide, initial_payload, pad_a, pad_c, keys)
+    }
+
+    /// Like [`Initiator::with_padding`] with the private key `private`
+    /// (big-endian): deterministic keys for tests and fuzzing only.
+    #[doc(hidden)]
+    pub fn with_fixed_key(
+        info_hash: InfoHash,
+        provide: CryptoSet,
+        initial_payload: &[u8],
+        pad_a: usize,
+        pad_c: usize,
+        private: &[u8],
+    ) -> Result<Initiator, MseError> {
+        let keys = KeyPair::from_private(private);
+        Initiator::build(info_hash, provide, initial_payload, pad_a, pad_c, keys)
+    }
+
+    fn build(
+        info_hash: InfoHash,
+        provide: CryptoSet,
+        initial_payload: &[u8],
+        pad_a: usize,
+        pad_c: usize,
+        keys: KeyPair,
+    ) -> Result<Initiator, MseError> {
         if initial_payload.len() > MAX_IA {
             return Err(MseError::PayloadTooLong(initial_payload.len()));
         }
         if provide.is_empty() {
             return Err(MseError::NothingProvided);
         }
-        let keys = KeyPair::generate();
         let mut tx = keys.public().to_vec();
         tx.extend_from_slice(&random_pad(pad_a));
         Ok(Initiator {
@@ -141,6 +167,12 @@ impl Initiator {
     /// True once the outcome is ready or taken.
     pub fn is_done(&self) -> bool {
         matches!(self.state, IState::Done)
+    }
+
+    /// Received bytes held while waiting for more (bounded by the
+    /// specification's limits: under 700 bytes).
+    pub fn buffered(&self) -> usize {
+        self.rx.len()
     }
 
     /// Bytes from the peer. An error is final (later calls repeat it).
@@ -320,6 +352,7 @@ pub struct Responder {
     rx: Vec<u8>,
     state: RState,
     outcome: Option<Negotiated>,
+    fixed_key: bool,
 }
 
 impl std::fmt::Debug for Responder {
@@ -366,6 +399,7 @@ impl Responder {
             rx: Vec::new(),
             state: RState::Detect,
             outcome: None,
+            fixed_key: false,
         };
         if policy == Policy::Off {
             r.finish_plain();
@@ -385,6 +419,21 @@ impl Responder {
 
     pub fn is_done(&self) -> bool {
         matches!(self.state, RState::Done)
+    }
+
+    /// Received bytes held while waiting for more (bounded: at most
+    /// 96 + 512 + 20 while scanning, then at most 65535 + 2 of `IA`).
+    pub fn buffered(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Use the private key `private` (big-endian): deterministic keys for
+    /// tests and fuzzing only.
+    #[doc(hidden)]
+    pub fn with_fixed_key(mut self, private: &[u8]) -> Responder {
+        self.keys = KeyPair::from_private(private);
+        self.fixed_key = true;
+        self
     }
 
     /// Bytes from the peer. An error is final (later calls repeat it).
@@ -440,7 +489,9 @@ impl Responder {
                         self.finish_plain();
                         return Ok(());
                     }
-                    self.keys = KeyPair::generate();
+                    if !self.fixed_key {
+                        self.keys = KeyPair::generate();
+                    }
                     self.state = RState::Key;
                 }
                 RState::Key => {
