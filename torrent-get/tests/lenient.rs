@@ -172,3 +172,32 @@ fn quirky_torrent_from_a_libtorrent_seeder() {
     let new: Vec<&String> = after.iter().filter(|e| !before.contains(e)).collect();
     assert!(new.iter().all(|e| e.as_str() == "lt.log" || e.starts_with("seed/")), "{new:?}");
 }
+
+/// BEP 47 padding files are never written and cannot be selected.
+#[test]
+fn padding_files_cannot_be_selected() {
+    let d = tempfile::tempdir().unwrap();
+    let file = |len: i64, path: Option<&[&str]>, pad: bool| {
+        let mut f = O::dict().with("length", O::Int(len));
+        if let Some(p) = path {
+            f.insert("path", O::List(p.iter().map(|c| O::from(*c)).collect()));
+        }
+        if pad {
+            f.insert("attr", "p".into());
+        }
+        f
+    };
+    let info = O::dict()
+        .with("files", O::List(vec![file(10, Some(&["a"]), false), file(16374, None, true), file(5, Some(&["b"]), false)]))
+        .with("name", "p".into())
+        .with("piece length", O::Int(16384))
+        .with("pieces", O::Bytes(vec![0; 40]));
+    let t = d.path().join("p.torrent");
+    std::fs::write(&t, O::dict().with("info", info).encode()).unwrap();
+    let mut c = cmd(1);
+    c.args(["--no-listen", "--select", "2", "-o"]).arg(d.path()).arg(&t);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 2, "{}", r.describe());
+    assert!(r.stderr.contains("--select 2") && r.stderr.contains("padding"), "{}", r.stderr);
+    assert!(!d.path().join("p").exists());
+}
