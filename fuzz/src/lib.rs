@@ -55,6 +55,43 @@ pub fn check_bencode(data: &[u8]) {
     }
 }
 
+/// The lenient decoder (unsorted and duplicate keys) accepts everything the
+/// strict one does, with the same value; what it accepts re-encodes to
+/// canonical bencode that both decoders read back to the same value; its
+/// prefix and whole forms agree; errors point inside the buffer.
+pub fn check_bencode_lenient(data: &[u8]) {
+    let strict = bencode::decode(data);
+    let lenient = bencode::decode_lenient(data);
+    match (&strict, &lenient) {
+        (Ok(s), Ok(l)) => assert_eq!(s, l, "strict and lenient values differ"),
+        (Ok(_), Err(e)) => panic!("lenient refuses what strict accepts: {e}"),
+        (Err(e), _) => assert!(e.offset <= data.len()),
+    }
+    match &lenient {
+        Ok(v) => {
+            assert_eq!(v.raw, data, "raw span of the root is the whole input");
+            let owned = v.to_owned_value();
+            let enc = owned.encode();
+            let again = bencode::decode(&enc).expect("re-encoding is canonical");
+            assert_eq!(again.to_owned_value(), owned);
+            assert_eq!(bencode::decode_lenient(&enc).unwrap().to_owned_value(), owned);
+            assert!(enc.len() <= data.len(), "dropping duplicates never grows the value");
+        }
+        Err(e) => assert!(e.offset <= data.len(), "error offset {} past the end", e.offset),
+    }
+    match bencode::decode_lenient_prefix(data) {
+        Ok((v, end)) => {
+            assert!(end <= data.len());
+            assert_eq!(v.raw, &data[..end]);
+            assert_eq!(lenient.is_ok(), end == data.len());
+        }
+        Err(e) => {
+            assert!(e.offset <= data.len());
+            assert!(lenient.is_err(), "prefix failed but whole succeeded");
+        }
+    }
+}
+
 /// Invariants of every info dictionary the parser accepts.
 pub fn check_info(info: &Info) {
     assert!(info.piece_length > 0);

@@ -49,6 +49,10 @@ pub enum Mode {
     /// UDP: an announce reply with 10,000 peers, a scrape reply with 5,000
     /// entries.
     Oversized,
+    /// HTTP: the proper answer written as some real trackers do: dictionary
+    /// keys in reverse order, a repeated `interval` after them (the first
+    /// one counts) and a newline after the dictionary. UDP: as Normal.
+    Unsorted,
     /// HTTP: the proper answer, one byte every [`TrackerOptions::slow_byte_delay`].
     /// UDP: the proper answer after [`TrackerOptions::udp_slow_delay`].
     Slow,
@@ -494,6 +498,20 @@ fn param_num<T: std::str::FromStr>(q: &[(String, Vec<u8>)], key: &str) -> Option
     param(q, key).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
 }
 
+/// A canonical dictionary rewritten with its keys reversed, a second
+/// `interval` and a trailing newline.
+fn unsorted(body: &[u8]) -> Vec<u8> {
+    let v = torrent_core::bencode::decode(body).expect("our own replies are canonical");
+    let mut out = b"d".to_vec();
+    for (k, v) in v.as_dict().expect("a dictionary").iter().rev() {
+        out.extend_from_slice(format!("{}:", k.len()).as_bytes());
+        out.extend_from_slice(k);
+        out.extend_from_slice(v.raw);
+    }
+    out.extend_from_slice(b"8:intervali99999ee\n");
+    out
+}
+
 fn failure_body(reason: &str) -> Vec<u8> {
     O::dict().with("failure reason", reason.into()).encode()
 }
@@ -547,6 +565,7 @@ fn handle_http(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             write_response(&mut stream, "200 OK", &g)
         }
         Mode::Truncated => write_response(&mut stream, "200 OK", &body[..body.len() / 2]),
+        Mode::Unsorted => write_response(&mut stream, "200 OK", &unsorted(&body)),
         Mode::Oversized => {
             const PEERS: usize = 6_000_000;
             let prefix = format!("d8:intervali60e5:peers{PEERS}:");
@@ -713,7 +732,7 @@ fn udp_loop(sock: UdpSocket, shared: Arc<Shared>) {
             continue;
         };
         let reply = match shared.mode() {
-            Mode::Normal => reply,
+            Mode::Normal | Mode::Unsorted => reply,
             Mode::Failure(reason) => udp_error(u32_at(&buf, 12), &reason),
             Mode::Timeout => continue,
             Mode::Garbage => {

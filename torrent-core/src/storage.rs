@@ -4,13 +4,23 @@
 //! This is blocking file I/O (pread/pwrite); `torrent-get` runs it on its
 //! disk worker thread. Padding files (BEP 47) are never created: they read as
 //! zeros and writes to them are dropped.
+//!
+//! Files are opened one path component at a time below the download
+//! directory (`openat` with `O_NOFOLLOW`, directories with `O_DIRECTORY`):
+//! a symlink anywhere below the download directory, whoever made it, is
+//! never followed, so data is never read from or written to a place outside
+//! it. Such a file fails with an I/O error (`ELOOP`/`ENOTDIR`) instead.
+//! BEP 47 symlinks of the torrent are made by [`Storage::create_symlinks`].
 
 use crate::metainfo::Info;
 use crate::path::safe_join;
 use sha1::{Digest, Sha1};
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::fs::File;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -61,9 +71,85 @@ pub fn segments(info: &Info, offset: u64, len: u64) -> Vec<Segment> {
 /// Files of one torrent below a download directory.
 pub struct Storage {
     info: Info,
+    /// The download directory.
+    dir: PathBuf,
     /// Path of each file; None for padding files.
     paths: Vec<Option<PathBuf>>,
+    /// The same as components below `dir` (checked by `safe_join`).
+    comps: Vec<Option<Vec<String>>>,
     open: HashMap<usize, (File, bool)>,
+}
+
+fn cstr(c: &str) -> io::Result<CString> {
+    CString::new(c.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a name"))
+}
+
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Open directory `name` inside `dir` without following a symlink;
+/// create it first if `create`.
+fn open_dir_at(dir: &OwnedFd, name: &str, create: bool) -> io::Result<OwnedFd> {
+    let c = cstr(name)?;
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: valid descriptor and NUL-terminated name; the result is owned.
+    let open = || unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
+    let mut fd = open();
+    if fd < 0 && create && io::Error::last_os_error().kind() == io::ErrorKind::NotFound {
+        // SAFETY: as above.
+        let r = unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o777) };
+        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::AlreadyExists {
+            return Err(io::Error::last_os_error());
+        }
+        fd = open();
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(check(fd)?) })
+}
+
+/// Open the directory holding `comps` (all but the last) below `root`,
+/// never following symlinks below `root`.
+fn open_parent(root: &Path, comps: &[String], create: bool) -> io::Result<OwnedFd> {
+    let r = CString::new(root.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in the directory"))?;
+    // The download directory itself is the user's choice: it may be a link.
+    // SAFETY: NUL-terminated path; the result is owned.
+    let fd = unsafe {
+        libc::open(r.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+    };
+    // SAFETY: a fresh descriptor we own.
+    let mut dir = unsafe { OwnedFd::from_raw_fd(check(fd)?) };
+    for c in &comps[..comps.len().saturating_sub(1)] {
+        dir = open_dir_at(&dir, c, create)?;
+    }
+    Ok(dir)
+}
+
+/// Open file `comps` below `root` for reading (or for writing, creating it
+/// and its directories), with no symlink followed on the way.
+pub fn open_beneath(root: &Path, comps: &[String], write: bool) -> io::Result<File> {
+    let last = comps
+        .last()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))?;
+    let dir = open_parent(root, comps, write)?;
+    let c = cstr(last)?;
+    // O_NONBLOCK: a FIFO planted in the directory must not hang us (it is
+    // refused below as not a regular file); no effect on regular files.
+    let mut flags = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    flags |= if write { libc::O_RDWR | libc::O_CREAT } else { libc::O_RDONLY };
+    // SAFETY: valid descriptor and NUL-terminated name; the result is owned.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o666 as libc::c_uint) };
+    // SAFETY: a fresh descriptor we own.
+    let f = File::from(unsafe { OwnedFd::from_raw_fd(check(fd)?) });
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{last}: not a regular file")));
+    }
+    Ok(f)
 }
 
 impl Storage {
@@ -71,9 +157,11 @@ impl Storage {
     /// `dir/name`, multi-file torrents to `dir/name/<path>`.
     pub fn new(dir: &Path, info: &Info) -> Result<Storage, String> {
         let mut paths = Vec::with_capacity(info.files.len());
+        let mut all = Vec::with_capacity(info.files.len());
         for f in &info.files {
             if f.padding {
                 paths.push(None);
+                all.push(None);
                 continue;
             }
             let mut comps = Vec::with_capacity(f.path.len() + 1);
@@ -82,10 +170,13 @@ impl Storage {
             }
             comps.extend(f.path.iter().cloned());
             paths.push(Some(safe_join(dir, &comps)?));
+            all.push(Some(comps));
         }
         Ok(Storage {
             info: info.clone(),
+            dir: dir.to_path_buf(),
             paths,
+            comps: all,
             open: HashMap::new(),
         })
     }
@@ -108,20 +199,8 @@ impl Storage {
             if self.open.len() >= MAX_OPEN_FILES {
                 self.open.clear();
             }
-            let path = self.paths[i].as_ref().expect("not a padding file");
-            let f = if write {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(path)?
-            } else {
-                File::open(path)?
-            };
+            let comps = self.comps[i].as_ref().expect("not a padding file");
+            let f = open_beneath(&self.dir, comps, write)?;
             self.open.insert(i, (f, write));
         }
         Ok(&self.open[&i].0)
@@ -184,6 +263,65 @@ impl Storage {
             }
         }
         Ok(())
+    }
+
+    /// Make the torrent's BEP 47 symlinks, each pointing at its target by
+    /// a relative path, and only when the target is a file or directory of
+    /// this torrent (so it stays inside the torrent's directory). Existing
+    /// entries are never replaced. Returns one warning per link skipped.
+    pub fn create_symlinks(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let mut known: HashSet<&[String]> = HashSet::new();
+        for f in self.info.files.iter().filter(|f| !f.padding) {
+            for n in 1..=f.path.len() {
+                known.insert(&f.path[..n]);
+            }
+        }
+        for (i, f) in self.info.files.iter().enumerate() {
+            let (Some(target), Some(comps)) = (&f.symlink, &self.comps[i]) else {
+                continue;
+            };
+            let shown = f.path_string();
+            if target.is_empty() || !known.contains(target.as_slice()) || target == &f.path {
+                warnings.push(format!(
+                    "symlink {shown} -> {}: the target is not a file or directory of the torrent; not created",
+                    target.join("/")
+                ));
+                continue;
+            }
+            // From the link's directory up to the torrent's directory, then down.
+            let ups = f.path.len() - 1;
+            let rel = format!("{}{}", "../".repeat(ups), target.join("/"));
+            if let Err(e) = self.symlink_at(comps, &rel) {
+                warnings.push(format!("symlink {shown} -> {}: {e}; not created", target.join("/")));
+            }
+        }
+        warnings
+    }
+
+    fn symlink_at(&self, comps: &[String], rel: &str) -> io::Result<()> {
+        let dir = open_parent(&self.dir, comps, true)?;
+        let name = cstr(comps.last().expect("not empty"))?;
+        let target = cstr(rel)?;
+        // SAFETY: valid descriptor and NUL-terminated strings.
+        let r = unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            // Fine if it is the same link (a second run).
+            let mut buf = vec![0u8; rel.len() + 2];
+            // SAFETY: the buffer is valid for its length.
+            let n = unsafe {
+                libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            };
+            if n >= 0 && &buf[..n as usize] == rel.as_bytes() {
+                return Ok(());
+            }
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "something else is already there"));
+        }
+        Err(e)
     }
 
     /// Indices of the files (not padding) that overlap piece `index`.
@@ -267,5 +405,106 @@ mod tests {
         let mut st = Storage::new(dir.path(), &info).unwrap();
         assert!(st.verify_piece(0).unwrap());
         assert!(!st.verify_piece(2).unwrap());
+    }
+
+    /// Symlinks below the download directory are never followed (issue 18):
+    /// neither a link to a directory outside nor a link to a file outside
+    /// is read or written through.
+    #[test]
+    fn symlinks_below_the_directory_are_not_followed() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let a = [1u8; 5];
+        let d = [2u8; 7];
+        let info = info_for(&[("a", &a), ("c/d", &d)], 4);
+        let all: Vec<u8> = a.iter().chain(d.iter()).copied().collect();
+
+        // The torrent's directory is a link to a directory outside.
+        symlink(outside.path(), dir.path().join("t")).unwrap();
+        let mut st = Storage::new(dir.path(), &info).unwrap();
+        let e = st.write(0, &all[..4]).unwrap_err();
+        assert!(matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)), "{e}");
+        assert!(st.verify_piece(0).is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        std::fs::remove_file(dir.path().join("t")).unwrap();
+
+        // A file is a link to a file outside; a directory on the way is a
+        // link to a directory outside.
+        std::fs::create_dir(dir.path().join("t")).unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        symlink(&victim, dir.path().join("t/a")).unwrap();
+        symlink(outside.path(), dir.path().join("t/c")).unwrap();
+        let mut st = Storage::new(dir.path(), &info).unwrap();
+        assert!(st.write(0, &all[..4]).is_err());
+        assert!(st.write(8, &all[8..12]).is_err());
+        assert!(st.read_piece(0).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!outside.path().join("d").exists());
+
+        // Without the links everything works.
+        std::fs::remove_file(dir.path().join("t/a")).unwrap();
+        std::fs::remove_file(dir.path().join("t/c")).unwrap();
+        let mut st = Storage::new(dir.path(), &info).unwrap();
+        for i in 0..info.piece_count() {
+            let off = i * 4;
+            st.write(off as u64, &all[off..(off + 4).min(all.len())]).unwrap();
+            assert!(st.verify_piece(i).unwrap());
+        }
+        // A FIFO in a file's place is refused, not waited on.
+        let fifo = CString::new(dir.path().join("t/a").as_os_str().as_bytes()).unwrap();
+        std::fs::remove_file(dir.path().join("t/a")).unwrap();
+        // SAFETY: NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let mut st = Storage::new(dir.path(), &info).unwrap();
+        assert!(st.read_piece(0).is_err());
+    }
+
+    #[test]
+    fn bep47_symlinks_are_made_inside() {
+        use crate::bencode::OwnedValue as O;
+        let data = [5u8; 10];
+        let pieces: Vec<u8> = <[u8; 20]>::from(Sha1::digest(data)).to_vec();
+        let link = |path: &[&str], target: &[&str]| {
+            O::dict()
+                .with("attr", "l".into())
+                .with("path", O::List(path.iter().map(|c| O::from(*c)).collect()))
+                .with("symlink path", O::List(target.iter().map(|c| O::from(*c)).collect()))
+        };
+        let files = O::List(vec![
+            O::dict()
+                .with("length", O::Int(10))
+                .with("path", O::List(vec!["real".into(), "f".into()])),
+            link(&["sub", "l1"], &["real", "f"]),
+            link(&["l2"], &["real"]),
+            link(&["l3"], &["..", "..", "etc", "passwd"]),
+            link(&["l4"], &["real", "f"]),
+        ]);
+        let raw = O::dict()
+            .with("files", files)
+            .with("name", "t".into())
+            .with("piece length", O::Int(16))
+            .with("pieces", O::Bytes(pieces))
+            .encode();
+        let info = Info::from_bytes(&raw).unwrap();
+        assert_eq!(info.files[3].symlink, Some(vec!["etc".to_string(), "passwd".to_string()]));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("t")).unwrap();
+        std::fs::write(dir.path().join("t/l4"), b"mine").unwrap();
+        let mut st = Storage::new(dir.path(), &info).unwrap();
+        st.write(0, &data).unwrap();
+        let w = st.create_symlinks();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("symlink l3 -> etc/passwd: the target is not a file or directory"), "{w:?}");
+        assert!(w[1].starts_with("symlink l4 -> real/f: something else is already there"), "{w:?}");
+        let t = dir.path().join("t");
+        assert_eq!(std::fs::read_link(t.join("sub/l1")).unwrap(), Path::new("../real/f"));
+        assert_eq!(std::fs::read(t.join("sub/l1")).unwrap(), data);
+        assert_eq!(std::fs::read_link(t.join("l2")).unwrap(), Path::new("real"));
+        assert!(!t.join("l3").exists() && std::fs::symlink_metadata(t.join("l3")).is_err());
+        assert_eq!(std::fs::read(t.join("l4")).unwrap(), b"mine");
+        // A second run finds its own links and says nothing new.
+        assert_eq!(st.create_symlinks().len(), 2);
     }
 }

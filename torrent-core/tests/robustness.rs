@@ -230,9 +230,43 @@ fn check_magnet(s: &str, ctx: &str) -> bool {
     true
 }
 
+/// Lenient decoding (the same checks as the `bencode_lenient` fuzz
+/// target): a superset of strict decoding with the same values; what it
+/// accepts re-encodes canonically to the same value; prefix and whole
+/// agree. Returns whether it accepted a non-canonical input.
+fn check_bencode_lenient(data: &[u8], ctx: &str) -> bool {
+    let strict = bencode::decode(data);
+    let lenient = bencode::decode_lenient(data);
+    match (&strict, &lenient) {
+        (Ok(s), Ok(l)) => assert_eq!(s, l, "{ctx}"),
+        (Ok(_), Err(e)) => panic!("{ctx}: lenient refuses what strict accepts: {e}"),
+        (Err(e), _) => assert!(e.offset <= data.len(), "{ctx}"),
+    }
+    if let Ok(v) = &lenient {
+        assert_eq!(v.raw, data, "{ctx}");
+        let owned = v.to_owned_value();
+        let enc = owned.encode();
+        let again = bencode::decode(&enc).unwrap_or_else(|e| panic!("{ctx}: not canonical: {e}"));
+        assert_eq!(again.to_owned_value(), owned, "{ctx}");
+        assert!(enc.len() <= data.len(), "{ctx}");
+    }
+    match bencode::decode_lenient_prefix(data) {
+        Ok((v, end)) => {
+            assert_eq!(v.raw, &data[..end], "{ctx}");
+            assert_eq!(lenient.is_ok(), end == data.len(), "{ctx}");
+        }
+        Err(e) => {
+            assert!(e.offset <= data.len(), "{ctx}");
+            assert!(lenient.is_err(), "{ctx}");
+        }
+    }
+    lenient.is_ok() && strict.is_err()
+}
+
 /// Every parser on one input.
 fn check_all(data: &[u8], ctx: &str) {
     check_bencode(data, ctx);
+    check_bencode_lenient(data, ctx);
     check_metainfo(data, ctx);
     check_magnet(&String::from_utf8_lossy(data), ctx);
 }
@@ -386,11 +420,47 @@ fn mutated_torrents() {
         let data = mutate(&mut rng, seed);
         let ctx = format!("torrent mutation #{i}");
         decoded += check_bencode(&data, &ctx) as usize;
+        check_bencode_lenient(&data, &ctx);
         parsed += check_metainfo(&data, &ctx) as usize;
     }
     // The mutator must exercise the accepting paths too, not only errors.
     assert!(decoded > 100, "only {decoded} mutations decoded");
     assert!(parsed > 20, "only {parsed} mutations parsed as torrents");
+}
+
+/// Dictionaries with shuffled and repeated keys: the lenient decoder's own
+/// paths, plus the committed fuzz corpora of both bencode targets.
+#[test]
+fn mutated_non_canonical_bencode() {
+    let mut rng = Rng::new(12);
+    let mut lenient_only = 0;
+    for i in 0..4000 {
+        let mut d = b"d".to_vec();
+        for _ in 0..rng.below(8) {
+            let k = [b'a' + rng.below(4) as u8];
+            d.extend_from_slice(b"1:");
+            d.extend_from_slice(&k);
+            match rng.below(3) {
+                0 => d.extend_from_slice(format!("i{}e", rng.below(100)).as_bytes()),
+                1 => d.extend_from_slice(b"d1:bi1e1:ai2ee"),
+                _ => d.extend_from_slice(b"l1:xe"),
+            }
+        }
+        d.push(b'e');
+        let data = if rng.chance(3) { mutate(&mut rng, &d) } else { d };
+        lenient_only += check_bencode_lenient(&data, &format!("shuffled #{i}")) as usize;
+    }
+    assert!(lenient_only > 1000, "only {lenient_only} non-canonical inputs accepted");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let mut n = 0;
+    for target in ["bencode", "bencode_lenient"] {
+        for e in std::fs::read_dir(root.join(target)).unwrap() {
+            let p = e.unwrap().path();
+            check_bencode_lenient(&std::fs::read(&p).unwrap(), &p.display().to_string());
+            n += 1;
+        }
+    }
+    assert!(n > 200, "{n} corpus files");
 }
 
 #[test]

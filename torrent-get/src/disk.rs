@@ -199,6 +199,10 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                         continue;
                     }
                 };
+                // BEP 47 symlinks: made only when they point inside (issue 12).
+                for w in storage.create_symlinks() {
+                    eprintln!("torrent-get: warning: {w}");
+                }
                 if slots.len() <= torrent {
                     slots.resize_with(torrent + 1, || None);
                 }

@@ -184,6 +184,9 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
                     if let Some(bad) = sel.iter().find(|&&i| i >= meta.info.files.len()) {
                         anyhow::bail!("--select {}: {s} has {} files", bad + 1, meta.info.files.len());
                     }
+                    if let Some(pad) = sel.iter().find(|&&i| meta.info.files[i].padding) {
+                        anyhow::bail!("--select {}: {s}: that file is padding (BEP 47), not data", pad + 1);
+                    }
                 }
                 jobs.push(Job::Torrent { meta, select: select.clone() });
             }

@@ -735,3 +735,158 @@ fn our_torrents_are_read_alike_by_transmission_and_libtorrent() {
     std::fs::copy(data.path("single.bin"), data.path("renamed/renamed.bin")).unwrap();
     check_verify(&single, &data.path("renamed"), "renamed.bin", 1000);
 }
+
+// ------------------------------------------------------- quirky torrents --
+
+/// Bencode written in the order given (to make non-canonical input).
+enum B<'a> {
+    I(i64),
+    S(&'a [u8]),
+    L(Vec<B<'a>>),
+    D(Vec<(&'a str, B<'a>)>),
+}
+
+fn enc(b: &B, out: &mut Vec<u8>) {
+    match b {
+        B::I(i) => out.extend_from_slice(format!("i{i}e").as_bytes()),
+        B::S(s) => {
+            out.extend_from_slice(format!("{}:", s.len()).as_bytes());
+            out.extend_from_slice(s);
+        }
+        B::L(l) => {
+            out.push(b'l');
+            l.iter().for_each(|x| enc(x, out));
+            out.push(b'e');
+        }
+        B::D(d) => {
+            out.push(b'd');
+            for (k, v) in d {
+                enc(&B::S(k.as_bytes()), out);
+                enc(v, out);
+            }
+            out.push(b'e');
+        }
+    }
+}
+
+/// Torrents with the quirks of issue 12, as real creators and trackers make
+/// them: libtorrent reads each as we do (same info-hash, same files), and
+/// transmission-show reads those it can. Where the three differ it is
+/// stated: Transmission 3 hashes a re-encoding of the info dictionary, so
+/// for unsorted info keys its info-hash is not the one peers use (we and
+/// libtorrent hash the raw bytes); it refuses padding files without a path
+/// and symlink entries without a length, which libtorrent and we load.
+#[test]
+fn quirky_torrents_are_read_alike() {
+    require_tools();
+    let d = Data::new();
+    static PIECES: [u8; 20] = [1u8; 20];
+    static PIECES2: [u8; 40] = [1u8; 40];
+    let (pieces, pieces2): (&'static [u8], &'static [u8]) = (&PIECES, &PIECES2);
+    let single = |rev: bool| {
+        let mut v = vec![
+            ("length", B::I(100)),
+            ("name", B::S(b"q")),
+            ("piece length", B::I(16384)),
+            ("pieces", B::S(pieces)),
+        ];
+        if rev {
+            v.reverse();
+        }
+        B::D(v)
+    };
+    let file = |n: i64, p: &[&'static str]| {
+        B::D(vec![("length", B::I(n)), ("path", B::L(p.iter().map(|c| B::S(c.as_bytes())).collect()))])
+    };
+    let multi = |files: Vec<B<'static>>, p: &'static [u8]| {
+        B::D(vec![
+            ("files", B::L(files)),
+            ("name", B::S(b"q")),
+            ("piece length", B::I(16384)),
+            ("pieces", B::S(p)),
+        ])
+    };
+    let ann = || B::S(b"http://127.0.0.1:6969/announce");
+    // (name, torrent, trailing bytes, transmission reads it, same hash in transmission)
+    let cases: Vec<(&str, B, &[u8], bool, bool)> = vec![
+        ("unsorted_top", B::D(vec![("info", single(false)), ("announce", ann())]), b"\n", true, true),
+        ("unsorted_info", B::D(vec![("announce", ann()), ("info", single(true))]), b"", true, false),
+        (
+            "repeated_key",
+            B::D(vec![("announce", ann()), ("comment", B::S(b"one")), ("comment", B::S(b"two")), ("info", single(false))]),
+            b"",
+            true,
+            true,
+        ),
+        (
+            "duplicate_paths",
+            B::D(vec![("info", multi(vec![file(50, &["a", "b.txt"]), file(50, &["a", "b.txt"])], pieces))]),
+            b"",
+            true,
+            true,
+        ),
+        (
+            "pad_without_path",
+            B::D(vec![(
+                "info",
+                multi(
+                    vec![file(50, &["a"]), B::D(vec![("attr", B::S(b"p")), ("length", B::I(16334))]), file(50, &["b"])],
+                    pieces2,
+                ),
+            )]),
+            b"",
+            false,
+            false,
+        ),
+        (
+            "symlink",
+            B::D(vec![(
+                "info",
+                multi(
+                    vec![
+                        file(100, &["a"]),
+                        B::D(vec![
+                            ("attr", B::S(b"l")),
+                            ("path", B::L(vec![B::S(b"l")])),
+                            ("symlink path", B::L(vec![B::S(b"a")])),
+                        ]),
+                    ],
+                    pieces,
+                ),
+            )]),
+            b"",
+            false,
+            false,
+        ),
+    ];
+    for (name, t, trailing, tr_reads, tr_same_hash) in cases {
+        let mut bytes = Vec::new();
+        enc(&t, &mut bytes);
+        bytes.extend_from_slice(trailing);
+        let path = d.path(&format!("{name}.torrent"));
+        std::fs::write(&path, &bytes).unwrap();
+        // Every one of them is non-canonical or quirky, yet loads.
+        let me = ours(&path);
+        let lt = lt_info(&path);
+        assert_eq!(me["info_hash"], lt["v1"], "{name}: info-hash vs libtorrent");
+        assert_eq!(me["total_size"], lt["total_size"], "{name}: size vs libtorrent");
+        assert_eq!(me["piece_count"], lt["num_pieces"], "{name}: pieces vs libtorrent");
+        let mine: Vec<String> = me["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect();
+        let theirs: Vec<String> = lt["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect();
+        if name == "pad_without_path" {
+            // libtorrent 2.0 puts it at the top (.pad/N), we below the name.
+            assert_eq!(mine, ["q/a", "q/.pad/16334", "q/b"], "{name}");
+            assert_eq!(theirs, ["q/a", ".pad/16334", "q/b"], "{name}");
+        } else {
+            assert_eq!(mine, theirs, "{name}: files vs libtorrent");
+        }
+        match tr_show(&path) {
+            Some(tr) => {
+                assert!(tr_reads, "{name}: transmission-show now reads it");
+                assert_eq!(me["info_hash"].as_str().unwrap() == tr.hash, tr_same_hash, "{name}: hash vs transmission-show");
+                assert_eq!(tr.name, "q");
+            }
+            None => assert!(!tr_reads, "{name}: transmission-show could not read it"),
+        }
+    }
+}

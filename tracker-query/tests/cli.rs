@@ -108,6 +108,21 @@ fn announce_prints_peers_http_and_udp() {
     assert!(t.peers(&h).contains(&addr("127.0.0.1:7002")));
 }
 
+/// A tracker that answers with keys out of order, a repeated key and a
+/// newline after the dictionary (issue 12): its peers are used.
+#[test]
+fn announce_reads_unsorted_tracker_replies() {
+    let t = Tracker::start(TrackerOptions::default());
+    t.set_mode(Mode::Unsorted);
+    let h = InfoHash([0x12; 20]);
+    t.add_peer(&h, addr("10.0.0.2:5001"));
+    let o = run(&with_fast(&["announce", &h.to_hex(), "--tracker", &t.http_announce_url(), "--port", "7003"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(lines(&o), vec!["10.0.0.2:5001"]);
+    // The first `interval` counts, not the repeated one.
+    assert!(stderr(&o).contains("interval 60s"), "{}", stderr(&o));
+}
+
 #[test]
 fn tiers_from_torrent_fall_through() {
     let t = Tracker::start(TrackerOptions {
