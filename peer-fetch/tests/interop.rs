@@ -2,7 +2,8 @@
 //! seeding on loopback: aria2c, python3-libtorrent and transmission-cli.
 //! These tests fail (not skip) when a client is missing.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
+use test_fixtures::harness::free_port;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -31,11 +32,6 @@ impl Client {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 fn spawn(name: &'static str, mut cmd: Command, port: u16, log: &Path) -> Client {

@@ -9,6 +9,7 @@ pub mod bencode;
 pub mod create;
 pub mod dht;
 pub mod infohash;
+pub mod load;
 pub mod magnet;
 pub mod metainfo;
 pub mod path;

@@ -5,8 +5,10 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use torrent_core::create::CreateOptions;
-use torrent_info::load::{load, Loaded};
-use torrent_info::{create, show, verify, write_stdout};
+use cli_support::{Fail, EXIT_FAILURE, EXIT_OK};
+use torrent_core::load::load;
+use torrent_core::source::Source as Loaded;
+use torrent_info::{create, show, verify};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -115,50 +117,29 @@ struct CreateArgs {
     force: bool,
 }
 
-/// Why a command failed: printed as `torrent-info: <msg>`, exit 2.
-struct Failure(String);
-
-impl From<io::Error> for Failure {
-    fn from(e: io::Error) -> Self {
-        Failure(e.to_string())
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let res = match cli.cmd {
+    let cli: Cli = cli_support::parse();
+    cli_support::finish(match cli.cmd {
         Some(Cmd::Show(a)) => run_show(a),
         Some(Cmd::Magnet { source }) => run_magnet(&source),
         Some(Cmd::Verify(a)) => run_verify(a),
         Some(Cmd::Create(a)) => run_create(a),
         None => run_show(cli.show),
-    };
-    match res {
-        Ok(code) => ExitCode::from(code),
-        Err(Failure(msg)) => {
-            eprintln!("torrent-info: {msg}");
-            ExitCode::from(2)
-        }
-    }
+    })
 }
 
-/// Print to stdout; a closed pipe ends the program quietly with 0.
-fn emit(text: &str) -> Result<(), Failure> {
-    match write_stdout(text) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => Err(Failure(format!("stdout: {e}"))),
-    }
+fn emit(text: &str) -> Result<(), Fail> {
+    cli_support::out(text)
 }
 
-fn load_arg(arg: &str) -> Result<Loaded, Failure> {
-    load(arg).map_err(|e| Failure(e.to_string()))
+fn load_arg(arg: &str) -> Result<Loaded, Fail> {
+    load(arg).map_err(Fail::usage)
 }
 
-fn run_show(a: ShowArgs) -> Result<u8, Failure> {
+fn run_show(a: ShowArgs) -> Result<u8, Fail> {
     let Some(source) = a.source else {
-        return Err(Failure(
-            "no torrent, magnet link or info-hash given (see --help)".into(),
+        return Err(Fail::usage(
+            "no torrent, magnet link or info-hash given (see --help)",
         ));
     };
     let loaded = load_arg(&source)?;
@@ -170,7 +151,7 @@ fn run_show(a: ShowArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn run_magnet(source: &str) -> Result<u8, Failure> {
+fn run_magnet(source: &str) -> Result<u8, Fail> {
     let link = match load_arg(source)? {
         Loaded::Torrent(m) => show::magnet_link(&m),
         Loaded::Magnet(m) => m.to_uri(),
@@ -179,18 +160,18 @@ fn run_magnet(source: &str) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn run_verify(a: VerifyArgs) -> Result<u8, Failure> {
+fn run_verify(a: VerifyArgs) -> Result<u8, Fail> {
     let meta = match load_arg(&a.torrent)? {
         Loaded::Torrent(m) => m,
         Loaded::Magnet(_) => {
-            return Err(Failure(format!(
+            return Err(Fail::usage(format!(
                 "{}: a magnet link or info-hash has no piece hashes; verify needs the .torrent",
                 a.torrent
             )))
         }
     };
     if !a.dir.is_dir() {
-        return Err(Failure(format!("{}: not a directory", a.dir.display())));
+        return Err(Fail::usage(format!("{}: not a directory", a.dir.display())));
     }
     let threads = a.threads.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -208,29 +189,29 @@ fn run_verify(a: VerifyArgs) -> Result<u8, Failure> {
         pb
     });
     let report = verify::verify(&meta, &a.dir, threads, bar.as_ref())
-        .map_err(|e| Failure(format!("{}: {e}", a.torrent)))?;
+        .map_err(|e| Fail::usage(format!("{}: {e}", a.torrent)))?;
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
     for e in &report.read_errors {
-        eprintln!("torrent-info: read error: {e}");
+        cli_support::warning(format_args!("read error: {e}"));
     }
     let mb_s = report.bytes_checked as f64 / 1e6 / report.seconds.max(1e-9);
-    eprintln!(
-        "torrent-info: checked {} bytes in {:.2} s ({mb_s:.0} MB/s)",
+    cli_support::note(format_args!(
+        "checked {} bytes in {:.2} s ({mb_s:.0} MB/s)",
         report.bytes_checked, report.seconds
-    );
+    ));
     if a.json {
         emit(&report.json())?;
     } else {
         emit(&report.human())?;
     }
-    Ok(if report.complete { 0 } else { 1 })
+    Ok(if report.complete { EXIT_OK } else { EXIT_FAILURE })
 }
 
-fn run_create(a: CreateArgs) -> Result<u8, Failure> {
+fn run_create(a: CreateArgs) -> Result<u8, Fail> {
     if a.output.exists() && !a.force {
-        return Err(Failure(format!(
+        return Err(Fail::usage(format!(
             "{}: already exists (use --force to overwrite)",
             a.output.display()
         )));
@@ -252,7 +233,7 @@ fn run_create(a: CreateArgs) -> Result<u8, Failure> {
         name: a.name,
     };
     let (bytes, meta) =
-        create::build(&a.path, &opts).map_err(|e| Failure(format!("{}: {e}", a.path.display())))?;
+        create::build(&a.path, &opts).map_err(|e| Fail::usage(format!("{}: {e}", a.path.display())))?;
     // create_new: never replace a file that appeared while we were hashing.
     let written = std::fs::OpenOptions::new()
         .write(true)
@@ -261,7 +242,7 @@ fn run_create(a: CreateArgs) -> Result<u8, Failure> {
         .create_new(!a.force)
         .open(&a.output)
         .and_then(|mut f| io::Write::write_all(&mut f, &bytes));
-    written.map_err(|e| Failure(format!("{}: {e}", a.output.display())))?;
+    written.map_err(|e| Fail::usage(format!("{}: {e}", a.output.display())))?;
     emit(&format!("{}\n", meta.info_hash))?;
     Ok(0)
 }

@@ -2,7 +2,7 @@
 //! `label: value` lines for people or as one JSON object for scripts.
 
 use crate::format::{clean, human_size, iso8601_utc};
-use crate::load::Loaded;
+use torrent_core::source::Source as Loaded;
 use serde::Serialize;
 use std::fmt::Write as _;
 use torrent_core::metainfo::Version;

@@ -29,12 +29,12 @@ fn multi(dir: &Path) -> Payload {
     .unwrap()
 }
 
-/// A run must end with exit 2 and a one-line `torrent-info: ...` message,
+/// A run must end with exit 2 and a one-line `error: ...` message,
 /// not a panic.
 fn expect_input_error(r: Run, must_contain: &[&str]) {
     let r = r.expect_code(2);
     assert!(r.stdout.is_empty(), "stdout on error: {}", r.stdout);
-    assert!(r.stderr.starts_with("torrent-info: "), "{}", r.stderr);
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     for m in must_contain {
         assert!(r.stderr.contains(m), "stderr lacks {m:?}: {}", r.stderr);
@@ -233,7 +233,7 @@ fn malformed_torrents_exit_2_naming_the_field() {
         expect_input_error(
             run(&args),
             &[
-                &format!("torrent-info: {t}: "),
+                &format!("error: {t}: "),
                 "info.files[1].path[0]",
                 "..",
             ],
@@ -303,7 +303,7 @@ fn damaged_torrents_never_panic() {
     let full = p.torrent_bytes.clone();
     let mut rejected = 0;
     for len in 0..full.len() {
-        let e = torrent_info::load::parse_torrent(&full[..len])
+        let e = torrent_core::load::parse_torrent(&full[..len])
             .expect_err("a truncated torrent must be rejected");
         assert!(!e.is_empty());
         rejected += 1;
@@ -314,7 +314,7 @@ fn damaged_torrents_never_panic() {
         for b in [b'0', b'e', b'i', b'l', b'd', b':', 0xff, b'-'] {
             let old = buf[i];
             buf[i] = b;
-            if let Err(e) = torrent_info::load::parse_torrent(&buf) {
+            if let Err(e) = torrent_core::load::parse_torrent(&buf) {
                 assert!(!e.is_empty());
             }
             buf[i] = old;
@@ -585,7 +585,7 @@ fn create_bad_input_exits_2() {
     expect_input_error(
         run(&["create", s(&d.join("missing")), "-o", s(&out)]),
         &[
-            &format!("torrent-info: {}: ", d.join("missing").display()),
+            &format!("error: {}: ", d.join("missing").display()),
             "No such file",
         ],
     );

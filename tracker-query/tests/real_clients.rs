@@ -2,7 +2,7 @@
 //! announce to the embedded tracker, and
 //! tracker-query then lists them. Fails (does not skip) without the clients.
 
-use std::net::TcpListener;
+use test_fixtures::harness::{free_port, free_udp_port};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use test_fixtures::payload::make_payload;
@@ -15,16 +15,6 @@ impl Drop for Kill {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// Seed a small torrent announcing to `url` with aria2c; poll tracker-query
