@@ -16,6 +16,7 @@ pub mod path;
 pub mod peer;
 pub mod peer_id;
 pub mod picker;
+pub mod select;
 pub mod source;
 pub mod storage;
 pub mod tracker;
