@@ -557,3 +557,36 @@ fn conventions_completions_man_and_help_text() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
 }
+
+/// On a terminal (tmux, styled TERM and TERM=dumb): handshake lines are
+/// shown, binary data is refused with an `error:` line and exit 2, and the
+/// same piece through `-o` lands in the file.
+#[test]
+fn terminal_refuses_binary_and_shows_messages() {
+    use test_fixtures::harness::{shell_quote, Tmux};
+    let dir = tempfile::tempdir().unwrap();
+    let p = payload(dir.path());
+    let seeder = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
+    let bin = shell_quote(env!("CARGO_BIN_EXE_peer-fetch"));
+    let t = shell_quote(p.torrent_path.to_str().unwrap());
+    let addr = seeder.addr().to_string();
+    for term in ["xterm-256color", "dumb"] {
+        let out = dir.path().join(format!("piece-{term}.bin"));
+        let cmd = format!(
+            "{bin} {t} {addr} handshake; {bin} {t} {addr} piece 1 -o {o} && echo saved; {bin} {t} {addr} piece 1",
+            o = shell_quote(out.to_str().unwrap())
+        );
+        let tm = Tmux::start(&cmd, term, &[], 120, 40);
+        let (code, screen) = tm.wait_exit(Duration::from_secs(30));
+        assert_eq!(code, 2, "{term}:\n{screen}");
+        assert!(screen.contains("client: torrent-toolkit"), "{term}:\n{screen}");
+        assert!(screen.contains("saved"), "{term}:\n{screen}");
+        assert!(
+            screen.contains("error: refusing to write binary piece data to a terminal; use -o or redirect stdout"),
+            "{term}:\n{screen}"
+        );
+        let data = payload_bytes(&p);
+        let plen = p.meta.info.piece_length as usize;
+        assert_eq!(std::fs::read(&out).unwrap(), &data[plen..2 * plen]);
+    }
+}

@@ -336,3 +336,29 @@ fn conventions_completions_man_and_errors() {
         stderr(&o)
     );
 }
+
+/// On a terminal (tmux, styled TERM and TERM=dumb) a person sees the
+/// per-tracker line on stderr, the peers, and an `error:` line when no
+/// tracker answers.
+#[test]
+fn terminal_shows_details_peers_and_errors() {
+    use test_fixtures::harness::{shell_quote, Tmux};
+    let t = Tracker::start(TrackerOptions::default());
+    let h = InfoHash([0x44; 20]);
+    t.add_peer(&h, addr("10.1.2.3:4567"));
+    let bin = shell_quote(env!("CARGO_BIN_EXE_tracker-query"));
+    let dead = dead_http();
+    for term in ["xterm-256color", "dumb"] {
+        let cmd = format!(
+            "{bin} announce {hex} --tracker {url} --timeout 2; {bin} announce {hex} --tracker {dead} --timeout 2",
+            hex = h.to_hex(),
+            url = t.http_announce_url(),
+        );
+        let tm = Tmux::start(&cmd, term, &[], 120, 20);
+        let (code, screen) = tm.wait_exit(Duration::from_secs(30));
+        assert_eq!(code, 1, "{term}:\n{screen}");
+        assert!(screen.contains("10.1.2.3:4567"), "{term}:\n{screen}");
+        assert!(screen.contains(&format!("{}: 1 peers", t.http_announce_url())), "{term}:\n{screen}");
+        assert!(screen.contains("error: no tracker answered"), "{term}:\n{screen}");
+    }
+}
