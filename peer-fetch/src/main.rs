@@ -20,16 +20,6 @@ use torrent_core::storage::Storage;
 use torrent_core::Metainfo;
 
 const AFTER_HELP: &str = "\
-Commands:
-  handshake                 show the peer's id, client (BEP 20), reserved bits,
-                            extended handshake (BEP 10) and how many pieces it has
-  piece N [-o FILE]         fetch piece N, check its SHA-1, write it
-  pieces A..B [-o FILE]     pieces A to B-1 (A..=B includes B), in order
-  all [-o DIR]              every piece; with -o the torrent's files are written
-                            below DIR, else the whole payload goes to stdout
-  metadata [-o FILE]        fetch the info dictionary with ut_metadata (BEP 9),
-                            check it against the info-hash, write a .torrent
-
 A magnet link or bare info-hash works for every command: the metadata is
 fetched from the peer first. Piece data is only written after its SHA-1
 check passed; binary data is not written to a terminal (use -o or a pipe).
@@ -44,12 +34,18 @@ Output: `handshake` prints `key: value` lines on stdout; --json prints one
 JSON object instead (for data commands --json needs -o). Logs and errors go
 to stderr.
 
-Exit status:
+Exit codes:
   0  success
   1  the peer failed: could not connect, timed out, broke the protocol, or
      sent data that failed its SHA-1 check (no peer in the list worked)
   2  usage or input error (bad arguments, unreadable torrent, piece index out
-     of range, binary output to a terminal)
+     of range, binary output to a terminal), or output that cannot be written
+Errors are printed on stderr as `error: ...`; a closed standard output
+(`| head`) ends the program quietly with 0.
+
+Environment: PEER_FETCH_TIMEOUT (--timeout).
+Shell completions: `peer-fetch completions bash|zsh|fish`; man pages:
+`peer-fetch man` (`peer-fetch man --dir DIR` writes one per command).
 
 Examples:
   peer-fetch file.torrent 127.0.0.1:6881 handshake
@@ -75,7 +71,7 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
     /// Seconds to wait for connecting and for each reply (progress resets it)
-    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS")]
+    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS", env = "PEER_FETCH_TIMEOUT")]
     timeout: f64,
     /// Block requests (16 KiB each) kept in flight
     #[arg(long, global = true, default_value_t = 32, value_name = "N")]
@@ -90,27 +86,39 @@ struct Cli {
 
 #[derive(Subcommand, Debug, Clone)]
 enum Cmd {
-    /// Show the peer's handshake, extensions and piece count
+    /// Show the peer's id, client (BEP 20), reserved bits, extended
+    /// handshake (BEP 10) and how many pieces it has
     Handshake,
-    /// Fetch one piece
+    /// Fetch piece N, check its SHA-1 and write it
     Piece {
+        /// Piece index, from 0
+        #[arg(value_name = "N")]
         index: u32,
+        /// Write the piece to FILE (default: stdout, if not a terminal)
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Fetch a range of pieces: A..B (B excluded) or A..=B
+    /// Fetch pieces A to B-1 in order (A..=B includes B)
     Pieces {
+        /// A..B (B excluded) or A..=B (B included), indices from 0
+        #[arg(value_name = "A..B")]
         range: String,
+        /// Write the pieces, concatenated, to FILE (default: stdout, if not
+        /// a terminal)
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Fetch every piece (files into DIR with -o)
+    /// Fetch every piece; with -o the torrent's files are written below DIR
     All {
+        /// Download directory (default: the whole payload on stdout, if not
+        /// a terminal)
         #[arg(short = 'o', long = "output", value_name = "DIR")]
         output: Option<PathBuf>,
     },
-    /// Fetch the metadata (BEP 9) and write a .torrent
+    /// Fetch the info dictionary (ut_metadata, BEP 9), check it against the
+    /// info-hash and write a .torrent
     Metadata {
+        /// Write the .torrent to FILE (default: stdout, if not a terminal)
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
@@ -131,30 +139,13 @@ impl From<anyhow::Error> for Fail {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
-    };
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Fail::Usage(m)) => {
-            eprintln!("peer-fetch: {m}");
-            ExitCode::from(2)
-        }
-        Err(Fail::Peer(e)) => {
-            eprintln!("peer-fetch: {e:#}");
-            ExitCode::from(1)
-        }
-        Err(Fail::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(Fail::Output(e)) => {
-            eprintln!("peer-fetch: writing output: {e}");
-            ExitCode::from(1)
-        }
-    }
+    let cli: Cli = cli_support::parse();
+    cli_support::finish(match run(cli) {
+        Ok(()) => Ok(cli_support::EXIT_OK),
+        Err(Fail::Usage(m)) => Err(cli_support::Fail::Usage(m)),
+        Err(Fail::Peer(e)) => Err(cli_support::Fail::Failed(format!("{e:#}"))),
+        Err(Fail::Output(e)) => Err(cli_support::Fail::output(e)),
+    })
 }
 
 fn parse_peer(s: &str) -> Result<SocketAddr, String> {
@@ -336,7 +327,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
     if let Cmd::Pieces { range, .. } = &cli.cmd {
         parse_range(range).map_err(Fail::Usage)?;
     }
-    let source = Source::load(&cli.source).map_err(Fail::Usage)?;
+    let source = torrent_core::load::load(&cli.source).map_err(|e| Fail::Usage(e.to_string()))?;
     let peers = if cli.peer == "-" {
         read_peers(io::stdin().lock()).map_err(Fail::Usage)?
     } else {

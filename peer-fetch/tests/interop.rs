@@ -2,26 +2,19 @@
 //! seeding on loopback: aria2c, python3-libtorrent and transmission-cli.
 //! These tests fail (not skip) when a client is missing.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
+use test_fixtures::harness::{self, free_port, Daemon};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use test_fixtures::payload::{make_payload, Payload};
 use torrent_core::{Magnet, Metainfo};
 
-/// Kills the client when the test ends, pass or fail.
+/// A client seeding on loopback, killed when the test ends, pass or fail.
 struct Client {
     name: &'static str,
-    child: Child,
+    daemon: Daemon,
     port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Client {
@@ -29,41 +22,16 @@ impl Client {
         format!("127.0.0.1:{}", self.port)
     }
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.daemon.log()
     }
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn spawn(name: &'static str, mut cmd: Command, port: u16, log: &Path) -> Client {
-    let f = std::fs::File::create(log).unwrap();
-    cmd.stdin(Stdio::null())
-        .stdout(f.try_clone().unwrap())
-        .stderr(f);
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {name} ({e}); install it (see README)"));
-    let c = Client {
-        name,
-        child,
-        port,
-        log: log.to_path_buf(),
-    };
-    // Wait until it listens.
-    let addr: SocketAddr = c.addr().parse().unwrap();
-    let t0 = Instant::now();
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{name} did not listen on {addr}:\n{}",
-            c.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    c
+fn spawn(name: &'static str, cmd: Command, port: u16, log: &Path) -> Client {
+    harness::require_tool(cmd.get_program().to_str().unwrap(), name);
+    let mut daemon = Daemon::start(name, cmd, log);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    daemon.wait_listening(addr, Duration::from_secs(30));
+    Client { name, daemon, port }
 }
 
 fn peer_fetch(args: &[&str]) -> Output {

@@ -436,7 +436,7 @@ fn usage_errors() {
     }
     let o = run(&["--help"]);
     assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Exit status:"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Exit codes:"));
     // Nothing listening: exit 1, quickly.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -527,4 +527,66 @@ fn missing_pieces_and_peers_without_fast_extension() {
     let o = run(&[t, &plain.addr().to_string(), "all"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(o.stdout, payload_bytes(&p));
+}
+
+#[test]
+fn conventions_completions_man_and_help_text() {
+    let bin = env!("CARGO_BIN_EXE_peer-fetch");
+    test_fixtures::harness::check_conventions(
+        bin,
+        "peer-fetch",
+        &["handshake", "piece", "pieces", "all", "metadata"],
+    );
+    let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    assert_eq!(help.matches("Commands:").count(), 1, "{help}");
+    for sub in ["piece", "pieces"] {
+        let o = run(&["x.torrent", "127.0.0.1:1", sub, "--help"]);
+        let h = String::from_utf8(o.stdout).unwrap();
+        // Every argument has a description (no bare `<INDEX>` line).
+        let args = h.split("Arguments:").nth(1).unwrap().split("Options:").next().unwrap();
+        for l in args.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(l.trim().split_whitespace().count() > 1, "{sub}: undocumented {l:?}\n{h}");
+        }
+    }
+    // PEER_FETCH_TIMEOUT is --timeout: 0 is refused like the flag.
+    let o = Command::new(bin)
+        .args(["x.torrent", "127.0.0.1:1", "handshake"])
+        .env("PEER_FETCH_TIMEOUT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+}
+
+/// On a terminal (tmux, styled TERM and TERM=dumb): handshake lines are
+/// shown, binary data is refused with an `error:` line and exit 2, and the
+/// same piece through `-o` lands in the file.
+#[test]
+fn terminal_refuses_binary_and_shows_messages() {
+    use test_fixtures::harness::{shell_quote, Tmux};
+    let dir = tempfile::tempdir().unwrap();
+    let p = payload(dir.path());
+    let seeder = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
+    let bin = shell_quote(env!("CARGO_BIN_EXE_peer-fetch"));
+    let t = shell_quote(p.torrent_path.to_str().unwrap());
+    let addr = seeder.addr().to_string();
+    for term in ["xterm-256color", "dumb"] {
+        let out = dir.path().join(format!("piece-{term}.bin"));
+        let cmd = format!(
+            "{bin} {t} {addr} handshake; {bin} {t} {addr} piece 1 -o {o} && echo saved; {bin} {t} {addr} piece 1",
+            o = shell_quote(out.to_str().unwrap())
+        );
+        let tm = Tmux::start(&cmd, term, &[], 120, 40);
+        let (code, screen) = tm.wait_exit(Duration::from_secs(30));
+        assert_eq!(code, 2, "{term}:\n{screen}");
+        assert!(screen.contains("client: torrent-toolkit"), "{term}:\n{screen}");
+        assert!(screen.contains("saved"), "{term}:\n{screen}");
+        assert!(
+            screen.contains("error: refusing to write binary piece data to a terminal; use -o or redirect stdout"),
+            "{term}:\n{screen}"
+        );
+        let data = payload_bytes(&p);
+        let plen = p.meta.info.piece_length as usize;
+        assert_eq!(std::fs::read(&out).unwrap(), &data[plen..2 * plen]);
+    }
 }

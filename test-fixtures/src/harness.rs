@@ -167,6 +167,21 @@ pub fn require_tool(tool: &str, package: &str) {
     }
 }
 
+/// Panics (the test fails) unless `python` can import `module`, naming
+/// the Debian `package` that provides it.
+pub fn require_python_module(python: &str, module: &str, package: &str) {
+    let o = Command::new(python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .unwrap_or_else(|e| panic!("{python} cannot be run ({e}): apt-get install python3 {package}"));
+    if !o.status.success() {
+        panic!(
+            "{python} cannot import {module} ({}): apt-get install {package} (.ci/run installs it)",
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+}
+
 /// Whether `tool` is on PATH (or is an existing path).
 pub fn tool_present(tool: &str) -> bool {
     if tool.contains('/') {
@@ -351,9 +366,10 @@ pub mod clients {
     }
 
     /// A transmission settings.json: peers on 127.0.0.1:`peer_port`, RPC
-    /// on 127.0.0.1:`rpc_port` without authentication, no DHT/LPD/PEX/UTP
-    /// or port mapping, downloads into `download_dir`.
-    pub fn transmission_settings(peer_port: u16, rpc_port: u16, download_dir: &Path) -> String {
+    /// on 127.0.0.1:`rpc_port` without authentication (None: RPC off), no
+    /// DHT/LPD/PEX/uTP, port mapping, blocklist or watch dir; downloads
+    /// into `download_dir`, added torrents start at once.
+    pub fn transmission_settings(peer_port: u16, rpc_port: Option<u16>, download_dir: &Path) -> String {
         serde_json::json!({
             "bind-address-ipv4": "127.0.0.1",
             "bind-address-ipv6": "::1",
@@ -364,17 +380,21 @@ pub mod clients {
             "port-forwarding-enabled": false,
             "peer-port": peer_port,
             "peer-port-random-on-start": false,
-            "rpc-enabled": true,
+            "rpc-enabled": rpc_port.is_some(),
             "rpc-bind-address": "127.0.0.1",
-            "rpc-port": rpc_port,
+            "rpc-port": rpc_port.unwrap_or(9091),
             "rpc-authentication-required": false,
             "rpc-host-whitelist-enabled": false,
             "rpc-whitelist": "127.0.0.1",
             "download-dir": download_dir.display().to_string(),
             "incomplete-dir-enabled": false,
             "ratio-limit-enabled": false,
+            "idle-seeding-limit-enabled": false,
             "speed-limit-up-enabled": false,
-            "message-level": 2,
+            "blocklist-enabled": false,
+            "start-added-torrents": true,
+            "watch-dir-enabled": false,
+            "message-level": 1,
         })
         .to_string()
     }

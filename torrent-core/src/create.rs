@@ -2,7 +2,7 @@
 
 use crate::bencode::OwnedValue as O;
 use sha1::{Digest, Sha1};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// What to put in a new torrent besides the data.
@@ -19,6 +19,13 @@ pub struct CreateOptions {
     pub creation_date: Option<i64>,
     /// Name of the torrent; defaults to the file or directory name.
     pub name: Option<String>,
+    /// `info.source` (private trackers tell their torrents apart by it).
+    pub source: Option<String>,
+    /// Follow symbolic links (default: leave them out, listed in
+    /// [`Created::skipped`]).
+    pub follow_symlinks: bool,
+    /// Hashing threads; 0 = one per core.
+    pub threads: usize,
 }
 
 /// Piece length for `total` bytes: about 1000-2000 pieces, 16 KiB to 16 MiB.
@@ -32,35 +39,123 @@ pub fn auto_piece_length(total: u64) -> u64 {
 
 /// The files below `root` in a stable order (sorted by path), with their
 /// path components relative to `root`. A plain file gives itself alone.
+/// Symbolic links are skipped (see [`collect_entries`] to follow them).
 pub fn collect_files(root: &Path) -> io::Result<Vec<(PathBuf, Vec<String>, u64)>> {
+    Ok(collect_entries(root, false)?
+        .files
+        .into_iter()
+        .map(|e| {
+            let rel = e.rel.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+            (e.path, rel, e.len)
+        })
+        .collect())
+}
+
+/// One file to put in a torrent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Where to read it.
+    pub path: PathBuf,
+    /// Path components below the root, as the file system's bytes (a name
+    /// that is not UTF-8 is kept as it is, so the torrent names the file
+    /// that is on disk).
+    pub rel: Vec<Vec<u8>>,
+    pub len: u64,
+}
+
+/// The files of a tree and the symbolic links that were not followed.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    pub files: Vec<Entry>,
+    /// Links left out: not followed, dangling, or looping back to a parent.
+    pub skipped: Vec<PathBuf>,
+}
+
+fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    s.as_bytes().to_vec()
+}
+
+/// The files below `root`, sorted by their path bytes. With
+/// `follow_symlinks`, links to files and directories are followed (a link
+/// back to a directory being walked is skipped); without, links are listed
+/// in [`Tree::skipped`].
+pub fn collect_entries(root: &Path, follow_symlinks: bool) -> io::Result<Tree> {
     let meta = std::fs::metadata(root)?;
+    let mut tree = Tree::default();
     if meta.is_file() {
-        return Ok(vec![(root.to_path_buf(), Vec::new(), meta.len())]);
+        tree.files.push(Entry {
+            path: root.to_path_buf(),
+            rel: Vec::new(),
+            len: meta.len(),
+        });
+        return Ok(tree);
     }
-    let mut out = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), Vec::<String>::new())];
-    while let Some((dir, rel)) = stack.pop() {
+    let mut stack = vec![(root.to_path_buf(), Vec::<Vec<u8>>::new(), vec![root.canonicalize()?])];
+    while let Some((dir, rel, parents)) = stack.pop() {
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
             let mut r = rel.clone();
-            r.push(name);
-            let ft = entry.file_type()?;
+            r.push(os_bytes(&entry.file_name()));
+            let mut ft = entry.file_type()?;
+            let path = entry.path();
+            if ft.is_symlink() {
+                if !follow_symlinks {
+                    tree.skipped.push(path);
+                    continue;
+                }
+                match std::fs::metadata(&path) {
+                    Ok(m) => ft = m.file_type(),
+                    Err(_) => {
+                        tree.skipped.push(path);
+                        continue;
+                    }
+                }
+            }
             if ft.is_dir() {
-                stack.push((entry.path(), r));
+                let canon = path.canonicalize()?;
+                if parents.contains(&canon) {
+                    tree.skipped.push(path);
+                    continue;
+                }
+                let mut p = parents.clone();
+                p.push(canon);
+                stack.push((path, r, p));
             } else if ft.is_file() {
-                out.push((entry.path(), r, entry.metadata()?.len()));
+                let len = std::fs::metadata(&path)?.len();
+                tree.files.push(Entry { path, rel: r, len });
             }
         }
     }
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(out)
+    tree.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    tree.skipped.sort();
+    Ok(tree)
 }
 
 /// Build a .torrent for a file or directory; returns the encoded bytes.
 pub fn create_torrent(root: &Path, opts: &CreateOptions) -> io::Result<Vec<u8>> {
-    let files = collect_files(root)?;
-    let total: u64 = files.iter().map(|f| f.2).sum();
+    build_torrent(root, opts, &|_| {}).map(|c| c.bytes)
+}
+
+/// What [`build_torrent`] made.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub bytes: Vec<u8>,
+    /// Symbolic links left out (see [`CreateOptions::follow_symlinks`]).
+    pub skipped: Vec<PathBuf>,
+    pub total_length: u64,
+}
+
+/// Build a .torrent, hashing on [`CreateOptions::threads`] threads (0: one
+/// per core); `progress` is called with the bytes of each hashed piece.
+pub fn build_torrent(
+    root: &Path,
+    opts: &CreateOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<Created> {
+    let tree = collect_entries(root, opts.follow_symlinks)?;
+    let files = tree.files;
+    let total: u64 = files.iter().map(|f| f.len).sum();
     let piece_length = opts.piece_length.unwrap_or_else(|| auto_piece_length(total));
     if piece_length < 16 * 1024 || !piece_length.is_power_of_two() {
         return Err(io::Error::new(
@@ -68,12 +163,12 @@ pub fn create_torrent(root: &Path, opts: &CreateOptions) -> io::Result<Vec<u8>> 
             format!("piece length {piece_length} must be a power of two of at least 16384"),
         ));
     }
-    let name = match &opts.name {
-        Some(n) => n.clone(),
+    let name: Vec<u8> = match &opts.name {
+        Some(n) => n.as_bytes().to_vec(),
         None => root
             .canonicalize()?
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(os_bytes)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no name"))?,
     };
     if root.is_dir() && files.is_empty() {
@@ -84,39 +179,19 @@ pub fn create_torrent(root: &Path, opts: &CreateOptions) -> io::Result<Vec<u8>> 
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "no data to share: every file is empty"));
     }
 
-    // Hash pieces over the concatenation of all files.
-    let mut pieces = Vec::with_capacity((total.div_ceil(piece_length) * 20) as usize);
-    let mut buf = vec![0u8; piece_length as usize];
-    let mut fill = 0usize;
-    for (path, _, _) in &files {
-        let mut f = std::fs::File::open(path)?;
-        loop {
-            let n = f.read(&mut buf[fill..])?;
-            if n == 0 {
-                break;
-            }
-            fill += n;
-            if fill == buf.len() {
-                pieces.extend_from_slice(&Sha1::digest(&buf));
-                fill = 0;
-            }
-        }
-    }
-    if fill > 0 {
-        pieces.extend_from_slice(&Sha1::digest(&buf[..fill]));
-    }
+    let pieces = hash_pieces(&files, total, piece_length, opts.threads, progress)?;
 
     let mut info = O::dict()
-        .with("name", name.as_str().into())
+        .with("name", O::Bytes(name))
         .with("piece length", O::Int(piece_length as i64))
         .with("pieces", O::Bytes(pieces));
     if root.is_dir() {
         let list = files
             .iter()
-            .map(|(_, rel, len)| {
+            .map(|e| {
                 O::dict()
-                    .with("length", O::Int(*len as i64))
-                    .with("path", O::List(rel.iter().map(|c| c.as_str().into()).collect()))
+                    .with("length", O::Int(e.len as i64))
+                    .with("path", O::List(e.rel.iter().map(|c| O::Bytes(c.clone())).collect()))
             })
             .collect();
         info.insert("files", O::List(list));
@@ -125,6 +200,10 @@ pub fn create_torrent(root: &Path, opts: &CreateOptions) -> io::Result<Vec<u8>> 
     }
     if opts.private {
         info.insert("private", O::Int(1));
+    }
+    if let Some(src) = &opts.source {
+        // Inside info, so the same data for two trackers has two info-hashes.
+        info.insert("source", src.as_str().into());
     }
 
     let mut t = O::dict().with("info", info);
@@ -157,7 +236,94 @@ pub fn create_torrent(root: &Path, opts: &CreateOptions) -> io::Result<Vec<u8>> 
     if let Some(d) = opts.creation_date {
         t.insert("creation date", O::Int(d));
     }
-    Ok(t.encode())
+    Ok(Created {
+        bytes: t.encode(),
+        skipped: tree.skipped,
+        total_length: total,
+    })
+}
+
+/// SHA-1 of every piece of the concatenation of `files`. Each thread takes
+/// a contiguous run of pieces (sequential reads per thread) and reads them
+/// with positioned reads, so no thread waits for another.
+fn hash_pieces(
+    files: &[Entry],
+    total: u64,
+    piece_length: u64,
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> io::Result<Vec<u8>> {
+    let n = total.div_ceil(piece_length) as usize;
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        t => t,
+    }
+    .clamp(1, 64)
+    .min(n);
+    // Offsets of each file in the stream.
+    let mut starts = Vec::with_capacity(files.len());
+    let mut off = 0u64;
+    for f in files {
+        starts.push(off);
+        off += f.len;
+    }
+    let per = n.div_ceil(threads);
+    let mut out = vec![0u8; n * 20];
+    std::thread::scope(|scope| -> io::Result<()> {
+        let mut handles = Vec::new();
+        for (t, chunk) in out.chunks_mut(per * 20).enumerate() {
+            let starts = &starts;
+            handles.push(scope.spawn(move || -> io::Result<()> {
+                let first = t * per;
+                let mut buf = vec![0u8; piece_length as usize];
+                let mut open: Option<(usize, std::fs::File)> = None;
+                for (k, slot) in chunk.chunks_mut(20).enumerate() {
+                    let piece = first + k;
+                    let p_start = piece as u64 * piece_length;
+                    let p_len = piece_length.min(total - p_start) as usize;
+                    let mut done = 0usize;
+                    // The file holding byte p_start.
+                    let mut fi = starts.partition_point(|&s| s <= p_start) - 1;
+                    while done < p_len {
+                        let f = &files[fi];
+                        let in_file = p_start + done as u64 - starts[fi];
+                        if in_file >= f.len {
+                            fi += 1;
+                            continue;
+                        }
+                        let want = ((f.len - in_file) as usize).min(p_len - done);
+                        if open.as_ref().map(|(i, _)| *i) != Some(fi) {
+                            open = Some((fi, std::fs::File::open(&f.path)?));
+                        }
+                        let file = &open.as_ref().expect("just opened").1;
+                        read_exact_at(file, &mut buf[done..done + want], in_file).map_err(|e| {
+                            io::Error::new(e.kind(), format!("{}: {e}", f.path.display()))
+                        })?;
+                        done += want;
+                    }
+                    slot.copy_from_slice(&Sha1::digest(&buf[..p_len]));
+                    progress(p_len as u64);
+                }
+                Ok(())
+            }));
+        }
+        for h in handles {
+            h.join().expect("hash thread")?;
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn read_exact_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    f.read_exact_at(buf, off).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            io::Error::new(e.kind(), "file shrank while it was hashed")
+        } else {
+            e
+        }
+    })
 }
 
 #[cfg(test)]
@@ -197,6 +363,74 @@ mod tests {
         assert!(e.to_string().contains("empty"), "{e}");
         let e = create_torrent(dir.path(), &CreateOptions::default()).unwrap_err();
         assert!(e.to_string().contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn threads_give_the_same_pieces_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d");
+        std::fs::create_dir_all(&root).unwrap();
+        // Files that straddle pieces, one empty, one smaller than a piece.
+        for (i, len) in [70_000usize, 0, 5, 100_003, 16_384].iter().enumerate() {
+            let data: Vec<u8> = (0..*len).map(|k| (k * 31 + i * 7) as u8).collect();
+            std::fs::write(root.join(format!("f{i}")), data).unwrap();
+        }
+        let one = CreateOptions { piece_length: Some(16384), threads: 1, ..Default::default() };
+        let many = CreateOptions { threads: 7, ..one.clone() };
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let a = build_torrent(&root, &one, &|_| {}).unwrap();
+        let b = build_torrent(&root, &many, &|n| {
+            done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        assert_eq!(a.bytes, b.bytes);
+        assert_eq!(done.into_inner(), 186_392);
+        let m = Metainfo::from_bytes(&a.bytes).unwrap();
+        let mut st = Storage::new(dir.path(), &m.info).unwrap();
+        for i in 0..m.info.piece_count() {
+            assert!(st.verify_piece(i).unwrap(), "piece {i}");
+        }
+    }
+
+    #[test]
+    fn symlinks_skipped_or_followed() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("real"), vec![1u8; 100]).unwrap();
+        std::fs::write(dir.path().join("outside"), vec![2u8; 50]).unwrap();
+        symlink(dir.path().join("outside"), root.join("link")).unwrap();
+        symlink(&root, root.join("sub/loop")).unwrap();
+        symlink(dir.path().join("nowhere"), root.join("dangling")).unwrap();
+        let c = build_torrent(&root, &CreateOptions::default(), &|_| {}).unwrap();
+        assert_eq!(c.total_length, 100);
+        assert_eq!(c.skipped.len(), 3, "{:?}", c.skipped);
+        let opts = CreateOptions { follow_symlinks: true, ..Default::default() };
+        let c = build_torrent(&root, &opts, &|_| {}).unwrap();
+        assert_eq!(c.total_length, 150);
+        // The loop and the dangling link are still left out.
+        assert_eq!(c.skipped, vec![root.join("dangling"), root.join("sub/loop")]);
+        let m = Metainfo::from_bytes(&c.bytes).unwrap();
+        let paths: Vec<String> = m.info.files.iter().map(|f| f.path_string()).collect();
+        assert_eq!(paths, ["link", "real"]);
+    }
+
+    #[test]
+    fn non_utf8_names_and_source_are_kept_as_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("d");
+        std::fs::create_dir_all(&root).unwrap();
+        let raw: &[u8] = b"caf\xe9.txt"; // Latin-1, not UTF-8
+        std::fs::write(root.join(std::ffi::OsStr::from_bytes(raw)), b"data").unwrap();
+        let opts = CreateOptions { source: Some("TRK".into()), ..Default::default() };
+        let c = build_torrent(&root, &opts, &|_| {}).unwrap();
+        let v = crate::bencode::decode(&c.bytes).unwrap();
+        let info = v.get("info").unwrap();
+        let path = info.get("files").unwrap().as_list().unwrap()[0].get("path").unwrap();
+        assert_eq!(path.as_list().unwrap()[0].as_bytes(), Some(raw));
+        assert_eq!(info.get("source").and_then(|s| s.as_bytes()), Some(&b"TRK"[..]));
     }
 
     #[test]

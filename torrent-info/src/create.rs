@@ -3,7 +3,7 @@
 
 use crate::format::parse_size;
 use std::path::Path;
-use torrent_core::create::{create_torrent, CreateOptions};
+use torrent_core::create::{build_torrent, collect_entries, CreateOptions, Created};
 use torrent_core::path::sanitize_component;
 use torrent_core::Metainfo;
 
@@ -59,16 +59,69 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Hash `path` and build the torrent; returns the bytes and their parse
-/// (as a self-check that we can read what we wrote).
-pub fn build(path: &Path, opts: &CreateOptions) -> Result<(Vec<u8>, Metainfo), String> {
+/// Hash `path` and build the torrent; returns what was made and its parse
+/// (as a self-check that we can read what we wrote). `bar` (if any) shows
+/// the hashing.
+pub fn build(
+    path: &Path,
+    opts: &CreateOptions,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<(Created, Metainfo), String> {
     if let Some(n) = &opts.name {
         check_name(n)?;
     }
-    let bytes = create_torrent(path, opts).map_err(|e| e.to_string())?;
-    let meta = Metainfo::from_bytes(&bytes)
+    if let Some(pb) = bar {
+        // The total is known once the files are listed; list them twice
+        // (cheap next to hashing) rather than thread a callback for it.
+        if let Ok(t) = collect_entries(path, opts.follow_symlinks) {
+            pb.set_length(t.files.iter().map(|f| f.len).sum());
+        }
+    }
+    let progress = |n: u64| {
+        if let Some(pb) = bar {
+            pb.inc(n);
+        }
+    };
+    let created = build_torrent(path, opts, &progress).map_err(|e| e.to_string())?;
+    let meta = Metainfo::from_bytes(&created.bytes)
         .map_err(|e| format!("the created torrent does not parse: {e}"))?;
-    Ok((bytes, meta))
+    Ok((created, meta))
+}
+
+/// Check a tracker or web-seed URL: one of `schemes`, a host, a port that
+/// is a number (required for udp://), no spaces.
+pub fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("{url:?} is not a URL: {why}"));
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return bad(&format!("expected {}://HOST...", schemes.join("://, ")));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if !schemes.contains(&scheme.as_str()) {
+        return bad(&format!("scheme {scheme:?} is not one of {}", schemes.join(", ")));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("it contains spaces or control characters");
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':')),
+            None => return bad("unclosed '['"),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return bad("no host");
+    }
+    match port {
+        Some(p) if p.parse::<u16>().map_or(true, |p| p == 0) => bad(&format!("port {p:?} is not 1-65535")),
+        None if scheme == "udp" => bad("a udp:// tracker needs a port"),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -103,6 +156,26 @@ mod tests {
                 vec!["udp://b:1".to_string(), "udp://c:2".to_string()]
             ]
         );
+    }
+
+    #[test]
+    fn urls() {
+        let t = ["http", "https", "udp"];
+        for ok in ["http://t.example/announce", "udp://1.2.3.4:6969", "https://[::1]:443/a?x=1", "UDP://h:1/announce"] {
+            assert!(check_url(ok, &t).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("t.example/announce", "expected"),
+            ("ftp://x/", "scheme"),
+            ("udp://host", "needs a port"),
+            ("http://:80/", "no host"),
+            ("http://h:99999/", "port"),
+            ("http://h x/", "spaces"),
+            ("udp://[::1:5", "unclosed"),
+        ] {
+            let e = check_url(bad, &t).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -5,19 +5,59 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use torrent_core::create::CreateOptions;
-use torrent_info::load::{load, Loaded};
-use torrent_info::{create, show, verify, write_stdout};
+use cli_support::{Fail, EXIT_FAILURE, EXIT_OK};
+use torrent_core::load::load;
+use torrent_core::source::Source as Loaded;
+use torrent_info::{create, show, verify};
 
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success (verify: every piece is good and every file is present)
-  1  verify: data is damaged or missing
-  2  usage error or bad input (unreadable or malformed torrent, bad magnet link)
+  1  verify: data is damaged, not downloaded or missing
+  2  usage error or bad input (unreadable or malformed torrent, bad magnet link),
+     or output that cannot be written
+Errors are printed on stderr as `error: ...`; a closed standard output
+(`| head`) ends the program quietly with 0.
 
-Inputs: a .torrent file (`-` reads stdin), a magnet link, or a bare info-hash
-(40 hex or 32 base32 characters). `torrent-info FILE` is `torrent-info show FILE`.
-File paths are shown relative to the download directory: NAME for a single-file
-torrent, NAME/dir/file for a multi-file one. Piece indices start at 0.";
+Inputs: a .torrent file (`-` reads stdin), an http(s):// URL of a .torrent, a
+magnet link, or a bare info-hash (40 hex or 32 base32 characters).
+`torrent-info FILE` is `torrent-info show FILE`.
+
+Shell completions: `torrent-info completions bash|zsh|fish`; man pages:
+`torrent-info man` (`torrent-info man --dir DIR` writes one per command).";
+
+const SHOW_AFTER_HELP: &str = "\
+Exit codes: 0 success, 2 usage error or bad input.
+
+Files are listed with their number, the one `--select` (here and in
+torrent-get) takes; BEP 47 padding files are never numbered (`--padding` lists
+them with `-`). Paths are relative to the download directory: NAME for a
+single-file torrent, NAME/dir/file for a multi-file one. SPEC is a comma list
+of numbers (`2`, `1-3`), paths or file names (`dir/b.bin`, `b.bin`) and globs
+(`*.iso`; `*` does not cross `/`). Piece indices start at 0.";
+
+const MAGNET_AFTER_HELP: &str = "Exit codes: 0 success, 2 usage error or bad input.";
+
+const VERIFY_AFTER_HELP: &str = "\
+Exit codes:
+  0  every piece is good and every file is present
+  1  some data is damaged, not downloaded, or missing
+  2  usage error or bad input
+
+The data is looked for in DIR/NAME (stderr says where). Pieces that read as
+all zeros (a preallocated or sparse file) are `not downloaded`; pieces with
+other wrong bytes are `damaged`; each line lists the files concerned.
+
+Environment: TORRENT_INFO_THREADS (--threads).";
+
+const CREATE_AFTER_HELP: &str = "\
+Exit codes: 0 success (the info-hash is printed), 2 usage error or bad input.
+
+Symbolic links are left out (stderr lists them) unless --follow-symlinks.
+File names are stored as the file system has them, also when they are not
+UTF-8. Hashing uses every core (--threads); a progress bar is drawn on a
+terminal. `-o -` writes the .torrent to stdout (then the info-hash goes to
+stderr).";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -37,38 +77,42 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Summary of a torrent, magnet link or info-hash (the default command)
-    #[command(after_help = AFTER_HELP)]
+    /// Summary of a torrent, magnet link or info-hash, with the numbered
+    /// file list (the default command)
+    #[command(after_help = SHOW_AFTER_HELP)]
     Show(ShowArgs),
     /// Print the magnet link of a torrent
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = MAGNET_AFTER_HELP)]
     Magnet {
         /// .torrent file, magnet link or info-hash
         source: String,
     },
     /// Check the data on disk against the piece hashes
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = VERIFY_AFTER_HELP)]
     Verify(VerifyArgs),
     /// Make a .torrent from a file or directory; prints its info-hash
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = CREATE_AFTER_HELP)]
     Create(CreateArgs),
 }
 
 #[derive(Args, Debug)]
 struct ShowArgs {
-    /// .torrent file (`-` for stdin), magnet link or info-hash
+    /// .torrent file (`-` for stdin), http(s) URL, magnet link or info-hash
     source: Option<String>,
     /// One JSON object instead of text
     #[arg(long)]
     json: bool,
-    /// List BEP 47 padding files too (marked [padding])
+    /// List BEP 47 padding files too (marked [padding], no number)
     #[arg(long)]
     padding: bool,
+    /// List only these files: numbers, ranges, names or globs (`1,3-4,*.iso`)
+    #[arg(long, value_name = "SPEC")]
+    select: Option<String>,
 }
 
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// The .torrent file
+    /// The .torrent file (or http(s) URL)
     torrent: String,
     /// Download directory: the data is DIR/NAME (single file) or DIR/NAME/...
     #[arg(default_value = ".")]
@@ -77,7 +121,7 @@ struct VerifyArgs {
     #[arg(long)]
     json: bool,
     /// Hashing threads (default: number of CPUs)
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=16))]
+    #[arg(long, env = "TORRENT_INFO_THREADS", value_parser = clap::value_parser!(u16).range(1..=16))]
     threads: Option<u16>,
 }
 
@@ -85,9 +129,10 @@ struct VerifyArgs {
 struct CreateArgs {
     /// File or directory to make a torrent of
     path: PathBuf,
-    /// Where to write the .torrent
+    /// Where to write the .torrent (`-`: stdout; default: NAME.torrent in
+    /// the current directory)
     #[arg(short, long, value_name = "OUT.torrent")]
-    output: PathBuf,
+    output: Option<PathBuf>,
     /// Piece length: bytes or 256K / 1M / 4M style (a power of two, 16K..256M);
     /// default: about 1000-2000 pieces
     #[arg(short = 'l', long, value_name = "N", value_parser = create::parse_piece_length)]
@@ -113,46 +158,35 @@ struct CreateArgs {
     /// Overwrite OUT.torrent if it exists
     #[arg(short, long)]
     force: bool,
-}
-
-/// Why a command failed: printed as `torrent-info: <msg>`, exit 2.
-struct Failure(String);
-
-impl From<io::Error> for Failure {
-    fn from(e: io::Error) -> Self {
-        Failure(e.to_string())
-    }
+    /// Follow symbolic links (default: leave them out and say so)
+    #[arg(long)]
+    follow_symlinks: bool,
+    /// `info.source`: private trackers tell their torrents apart by it
+    /// (it changes the info-hash)
+    #[arg(short = 's', long, value_name = "TEXT")]
+    source: Option<String>,
+    /// Hashing threads (default: number of CPUs)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: Option<u16>,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let res = match cli.cmd {
+    let cli: Cli = cli_support::parse();
+    cli_support::finish(match cli.cmd {
         Some(Cmd::Show(a)) => run_show(a),
         Some(Cmd::Magnet { source }) => run_magnet(&source),
         Some(Cmd::Verify(a)) => run_verify(a),
         Some(Cmd::Create(a)) => run_create(a),
         None => run_show(cli.show),
-    };
-    match res {
-        Ok(code) => ExitCode::from(code),
-        Err(Failure(msg)) => {
-            eprintln!("torrent-info: {msg}");
-            ExitCode::from(2)
-        }
-    }
+    })
 }
 
-/// Print to stdout; a closed pipe ends the program quietly with 0.
-fn emit(text: &str) -> Result<(), Failure> {
-    match write_stdout(text) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => Err(Failure(format!("stdout: {e}"))),
-    }
+fn emit(text: &str) -> Result<(), Fail> {
+    cli_support::out(text)
 }
 
-fn load_arg(arg: &str) -> Result<Loaded, Failure> {
-    let loaded = load(arg).map_err(|e| Failure(e.to_string()))?;
+fn load_arg(arg: &str) -> Result<Loaded, Fail> {
+    let loaded = load(arg).map_err(Fail::usage)?;
     if let Loaded::Torrent(m) = &loaded {
         // Names made safe (issue 12): say what the torrent really says.
         for w in m.info.path_change_warnings() {
@@ -162,22 +196,36 @@ fn load_arg(arg: &str) -> Result<Loaded, Failure> {
     Ok(loaded)
 }
 
-fn run_show(a: ShowArgs) -> Result<u8, Failure> {
+fn run_show(a: ShowArgs) -> Result<u8, Fail> {
     let Some(source) = a.source else {
-        return Err(Failure(
-            "no torrent, magnet link or info-hash given (see --help)".into(),
+        return Err(Fail::usage(
+            "no torrent, magnet link or info-hash given (see --help)",
         ));
     };
     let loaded = load_arg(&source)?;
+    let selected = match (&a.select, &loaded) {
+        (None, _) => None,
+        (Some(_), Loaded::Magnet(_)) => {
+            return Err(Fail::usage(format!(
+                "{source}: --select needs the file list of a .torrent"
+            )))
+        }
+        (Some(spec), Loaded::Torrent(m)) => {
+            let idx = torrent_core::select::select(&m.info, spec)
+                .map_err(|e| Fail::usage(format!("--select {e}")))?;
+            let numbers = torrent_core::select::numbers(&m.info);
+            Some(idx.iter().filter_map(|&i| numbers[i]).collect::<Vec<usize>>())
+        }
+    };
     if a.json {
         emit(&show::json(&loaded))?;
     } else {
-        emit(&show::human(&loaded, a.padding))?;
+        emit(&show::human(&loaded, a.padding, selected.as_deref()))?;
     }
     Ok(0)
 }
 
-fn run_magnet(source: &str) -> Result<u8, Failure> {
+fn run_magnet(source: &str) -> Result<u8, Fail> {
     let link = match load_arg(source)? {
         Loaded::Torrent(m) => show::magnet_link(&m),
         Loaded::Magnet(m) => m.to_uri(),
@@ -186,25 +234,27 @@ fn run_magnet(source: &str) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn run_verify(a: VerifyArgs) -> Result<u8, Failure> {
+fn run_verify(a: VerifyArgs) -> Result<u8, Fail> {
     let meta = match load_arg(&a.torrent)? {
         Loaded::Torrent(m) => m,
         Loaded::Magnet(_) => {
-            return Err(Failure(format!(
+            return Err(Fail::usage(format!(
                 "{}: a magnet link or info-hash has no piece hashes; verify needs the .torrent",
                 a.torrent
             )))
         }
     };
     if !a.dir.is_dir() {
-        return Err(Failure(format!("{}: not a directory", a.dir.display())));
+        return Err(Fail::usage(format!("{}: not a directory", a.dir.display())));
     }
+    let data = a.dir.join(&meta.info.name);
+    cli_support::note(format_args!("looking for the data in {}", data.display()));
     let threads = a.threads.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let bar = io::stderr().is_terminal().then(|| {
+    let bar = (io::stderr().is_terminal() && progress_allowed()).then(|| {
         let pb = indicatif::ProgressBar::new(meta.info.total_length);
         pb.set_style(
             indicatif::ProgressStyle::with_template(
@@ -215,31 +265,62 @@ fn run_verify(a: VerifyArgs) -> Result<u8, Failure> {
         pb
     });
     let report = verify::verify(&meta, &a.dir, threads, bar.as_ref())
-        .map_err(|e| Failure(format!("{}: {e}", a.torrent)))?;
+        .map_err(|e| Fail::usage(format!("{}: {e}", a.torrent)))?;
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
     for e in &report.read_errors {
-        eprintln!("torrent-info: read error: {e}");
+        cli_support::warning(format_args!("read error: {e}"));
     }
     let mb_s = report.bytes_checked as f64 / 1e6 / report.seconds.max(1e-9);
-    eprintln!(
-        "torrent-info: checked {} bytes in {:.2} s ({mb_s:.0} MB/s)",
+    cli_support::note(format_args!(
+        "checked {} bytes in {:.2} s ({mb_s:.0} MB/s)",
         report.bytes_checked, report.seconds
-    );
+    ));
     if a.json {
         emit(&report.json())?;
     } else {
         emit(&report.human())?;
     }
-    Ok(if report.complete { 0 } else { 1 })
+    if report.files.iter().all(|f| f.state == verify::FileState::Missing) {
+        cli_support::error(verify::nothing_found(&meta, &a.dir));
+    }
+    Ok(if report.complete { EXIT_OK } else { EXIT_FAILURE })
 }
 
-fn run_create(a: CreateArgs) -> Result<u8, Failure> {
-    if a.output.exists() && !a.force {
-        return Err(Failure(format!(
-            "{}: already exists (use --force to overwrite)",
-            a.output.display()
+fn run_create(a: CreateArgs) -> Result<u8, Fail> {
+    for t in create::tracker_tiers(&a.tracker).concat() {
+        create::check_url(&t, &["http", "https", "udp"]).map_err(|e| Fail::usage(format!("--tracker {e}")))?;
+    }
+    for w in &a.web_seed {
+        create::check_url(w, &["http", "https"]).map_err(|e| Fail::usage(format!("--web-seed {e}")))?;
+    }
+    if let Some(n) = &a.name {
+        create::check_name(n).map_err(Fail::usage)?;
+    }
+    // Where the .torrent goes: `-` is stdout, the default NAME.torrent.
+    let to_stdout = a.output.as_deref() == Some(std::path::Path::new("-"));
+    let output = match &a.output {
+        Some(o) => o.clone(),
+        None => {
+            let name = match &a.name {
+                Some(n) => std::ffi::OsString::from(n),
+                None => a
+                    .path
+                    .canonicalize()
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_os_string()))
+                    .ok_or_else(|| Fail::usage(format!("{}: no such file or directory", a.path.display())))?,
+            };
+            let mut n = name;
+            n.push(".torrent");
+            PathBuf::from(n)
+        }
+    };
+    if !to_stdout && output.exists() && !a.force {
+        return Err(Fail::usage(format!(
+            "{}: already exists (use --force to overwrite, or -o)",
+            output.display()
         )));
     }
     let date = (!a.no_date).then(|| {
@@ -257,18 +338,52 @@ fn run_create(a: CreateArgs) -> Result<u8, Failure> {
         created_by: Some(format!("torrent-info {}", env!("CARGO_PKG_VERSION"))),
         creation_date: date,
         name: a.name,
+        source: a.source,
+        follow_symlinks: a.follow_symlinks,
+        threads: a.threads.map(usize::from).unwrap_or(0),
     };
-    let (bytes, meta) =
-        create::build(&a.path, &opts).map_err(|e| Failure(format!("{}: {e}", a.path.display())))?;
+    let bar = (io::stderr().is_terminal() && progress_allowed()).then(|| {
+        let pb = indicatif::ProgressBar::new(0);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "hashing {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        pb
+    });
+    let (created, meta) = create::build(&a.path, &opts, bar.as_ref())
+        .map_err(|e| Fail::usage(format!("{}: {e}", a.path.display())))?;
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    for l in &created.skipped {
+        cli_support::warning(format_args!(
+            "skipped symbolic link {} (--follow-symlinks includes what it points to)",
+            l.display()
+        ));
+    }
+    if to_stdout {
+        cli_support::out_bytes(&created.bytes)?;
+        cli_support::note(&meta.info_hash);
+        return Ok(EXIT_OK);
+    }
     // create_new: never replace a file that appeared while we were hashing.
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .create_new(!a.force)
-        .open(&a.output)
-        .and_then(|mut f| io::Write::write_all(&mut f, &bytes));
-    written.map_err(|e| Failure(format!("{}: {e}", a.output.display())))?;
+        .open(&output)
+        .and_then(|mut f| io::Write::write_all(&mut f, &created.bytes));
+    written.map_err(|e| Fail::usage(format!("{}: {e}", output.display())))?;
+    cli_support::note(format_args!("wrote {}", output.display()));
     emit(&format!("{}\n", meta.info_hash))?;
-    Ok(0)
+    Ok(EXIT_OK)
+}
+
+/// Progress bars only where they can be drawn: not with TERM=dumb (or no
+/// TERM), where a bar's redraws would be noise.
+fn progress_allowed() -> bool {
+    !matches!(std::env::var("TERM").as_deref(), Err(_) | Ok("dumb") | Ok(""))
 }

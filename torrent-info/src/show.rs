@@ -2,7 +2,7 @@
 //! `label: value` lines for people or as one JSON object for scripts.
 
 use crate::format::{clean, human_size, iso8601_utc};
-use crate::load::Loaded;
+use torrent_core::source::Source as Loaded;
 use serde::Serialize;
 use std::fmt::Write as _;
 use torrent_core::metainfo::Version;
@@ -11,6 +11,9 @@ use torrent_core::{Magnet, Metainfo};
 /// One file of a torrent as shown in `--json`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FileJson {
+    /// The file's number, as `--select` takes it (1-based; null for a
+    /// padding file, which is never numbered).
+    pub index: Option<usize>,
     /// Path below the download directory: `name` for a single-file torrent,
     /// `name/dir/file` for a multi-file one ('/'-separated).
     pub path: String,
@@ -111,6 +114,7 @@ pub fn magnet_link(meta: &Metainfo) -> String {
 
 pub fn torrent_json(meta: &Metainfo) -> TorrentJson {
     let info = &meta.info;
+    let numbers = torrent_core::select::numbers(info);
     let files = info
         .files
         .iter()
@@ -125,6 +129,7 @@ pub fn torrent_json(meta: &Metainfo) -> TorrentJson {
                 )
             };
             FileJson {
+                index: numbers[i],
                 path: disk_path(meta, i),
                 length: f.length,
                 offset: f.offset,
@@ -238,14 +243,16 @@ fn list(out: &mut String, label: &str, items: &[String]) {
 
 /// The human summary. `show_padding`: list padding files (marked) instead
 /// of only counting them.
-pub fn human(loaded: &Loaded, show_padding: bool) -> String {
+///
+/// `selected`: only list the files with these numbers (`--select`).
+pub fn human(loaded: &Loaded, show_padding: bool, selected: Option<&[usize]>) -> String {
     match loaded {
-        Loaded::Torrent(m) => human_torrent(m, show_padding),
+        Loaded::Torrent(m) => human_torrent(m, show_padding, selected),
         Loaded::Magnet(m) => human_magnet(m),
     }
 }
 
-fn human_torrent(m: &Metainfo, show_padding: bool) -> String {
+fn human_torrent(m: &Metainfo, show_padding: bool, selected: Option<&[usize]>) -> String {
     let j = torrent_json(m);
     let mut out = String::new();
     line(&mut out, "name", &clean(&j.name));
@@ -300,13 +307,21 @@ fn human_torrent(m: &Metainfo, show_padding: bool) -> String {
         .map(|f| f.length.to_string().len())
         .max()
         .unwrap_or(1);
+    // The number column: what `--select` takes (padding is never numbered).
+    let nw = real.len().to_string().len().max(1);
     for f in j.files.iter().filter(|f| show_padding || !f.padding) {
+        if let Some(sel) = selected {
+            if !f.index.is_some_and(|n| sel.contains(&n)) {
+                continue;
+            }
+        }
         let mark = match (&f.symlink, f.padding) {
             (_, true) => "  [padding]".to_string(),
             (Some(t), _) => format!("  -> {}", clean(t)),
             _ => String::new(),
         };
-        let _ = writeln!(out, "  {:>width$}  {}{mark}", f.length, clean(&f.path));
+        let num = f.index.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "  {num:>nw$}  {:>width$}  {}{mark}", f.length, clean(&f.path));
     }
     out
 }
@@ -415,7 +430,7 @@ mod tests {
     #[test]
     fn human_hides_padding_and_escapes() {
         let m = Loaded::Torrent(Box::new(hybrid_like()));
-        let h = human(&m, false);
+        let h = human(&m, false, None);
         assert!(h.contains("comment:       line1\\nline2\n"), "{h}");
         assert!(h.contains("files:         3 (+1 padding files"), "{h}");
         assert!(!h.contains(".pad"), "{h}");
@@ -423,7 +438,17 @@ mod tests {
             h.contains("total size:    30 bytes (30 B) + 16374 bytes padding"),
             "{h}"
         );
-        let h = human(&m, true);
-        assert!(h.contains("  16374  root/.pad/16374  [padding]"), "{h}");
+        let h = human(&m, true, None);
+        // Padding is listed with `-` in the number column and not counted.
+        assert!(h.contains("  -  16374  root/.pad/16374  [padding]"), "{h}");
+        assert!(h.contains("  3     20  root/d/b\n"), "{h}");
+        let h = human(&m, false, Some(&[3]));
+        assert!(h.contains("  3     20  root/d/b\n") && !h.contains("root/a"), "{h}");
+        let j = torrent_json(match &m {
+            Loaded::Torrent(t) => t,
+            _ => unreachable!(),
+        });
+        let idx: Vec<Option<usize>> = j.files.iter().map(|f| f.index).collect();
+        assert_eq!(idx, [Some(1), None, Some(2), Some(3)]);
     }
 }

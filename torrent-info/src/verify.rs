@@ -27,8 +27,13 @@ const POOL_BYTES: u64 = 64 << 20;
 #[serde(rename_all = "lowercase")]
 pub enum PieceState {
     Ok,
-    /// Read fine, wrong hash.
+    /// Read fine, wrong hash, and some byte is not zero: data that was
+    /// written and is wrong.
     Damaged,
+    /// Read fine but all zeros (a preallocated or sparse file): never
+    /// downloaded, not damaged.
+    #[serde(rename = "not_downloaded")]
+    NotDownloaded,
     /// Could not be read (a file is missing, short, or unreadable).
     Missing,
 }
@@ -40,6 +45,10 @@ pub enum FileState {
     Ok,
     /// Present, but overlaps a piece with a wrong hash.
     Damaged,
+    /// Present, but overlaps pieces that are all zeros (not downloaded
+    /// yet) and none that is damaged.
+    #[serde(rename = "not_downloaded")]
+    NotDownloaded,
     Missing,
     /// Shorter than the torrent says.
     Short {
@@ -74,6 +83,8 @@ pub struct Report {
     /// True when every piece is good and every file is present.
     pub complete: bool,
     pub damaged_pieces: Vec<Range>,
+    /// Pieces that read as all zeros: not downloaded (yet).
+    pub not_downloaded_pieces: Vec<Range>,
     pub missing_pieces: Vec<Range>,
     /// Every non-padding file with its state.
     pub files: Vec<FileReport>,
@@ -89,6 +100,19 @@ impl Report {
     /// The stdout text: `pieces ok: X/Y`, then `damaged:`/`missing:` lines.
     pub fn human(&self) -> String {
         let mut out = format!("pieces ok: {}/{}\n", self.pieces_ok, self.pieces_total);
+        let nd_files: Vec<&str> = self
+            .files
+            .iter()
+            .filter(|f| f.state == FileState::NotDownloaded)
+            .map(|f| f.path.as_str())
+            .collect();
+        if !self.not_downloaded_pieces.is_empty() {
+            out.push_str(&format!(
+                "not downloaded: pieces {}  files: {}\n",
+                ranges_text(&self.not_downloaded_pieces),
+                if nd_files.is_empty() { "none".to_string() } else { nd_files.join(", ") }
+            ));
+        }
         let damaged_files: Vec<&str> = self
             .files
             .iter()
@@ -209,6 +233,8 @@ pub fn verify(
     let pool = ((POOL_BYTES / batch_bytes) as usize).clamp(2, threads * 2 + 2);
 
     let mut pieces = vec![PieceState::Missing; n];
+    // For each failed piece: the files whose part of it is all zeros.
+    let mut zero_parts: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut read_errors: Vec<String> = Vec::new();
     let mut bytes_checked = 0u64;
 
@@ -219,7 +245,7 @@ pub fn verify(
         }
         let (job_tx, job_rx) = channel::<Job>();
         let job_rx: Arc<Mutex<Receiver<Job>>> = Arc::new(Mutex::new(job_rx));
-        let (res_tx, res_rx) = channel::<(usize, Vec<PieceState>)>();
+        let (res_tx, res_rx) = channel::<(usize, Vec<PieceState>, Vec<(usize, Vec<usize>)>)>();
         for _ in 0..threads {
             let job_rx = Arc::clone(&job_rx);
             let free_tx = free_tx.clone();
@@ -230,6 +256,7 @@ pub fn verify(
                     Err(_) => return,
                 };
                 let mut states = Vec::with_capacity(job.count);
+                let mut blamed = Vec::new();
                 let mut off = 0usize;
                 for k in 0..job.count {
                     let idx = job.first + k;
@@ -239,7 +266,14 @@ pub fn verify(
                     } else if piece_hash_ok(info, idx, &job.buf[off..off + len]) {
                         PieceState::Ok
                     } else {
-                        PieceState::Damaged
+                        let zero = zero_files(info, idx, &job.buf[off..off + len]);
+                        let st = if zero.is_empty() {
+                            PieceState::Damaged
+                        } else {
+                            PieceState::NotDownloaded
+                        };
+                        blamed.push((idx, zero));
+                        st
                     };
                     states.push(st);
                     off += len;
@@ -247,7 +281,7 @@ pub fn verify(
                         pb.inc(len as u64);
                     }
                 }
-                let _ = res_tx.send((job.first, states));
+                let _ = res_tx.send((job.first, states, blamed));
                 let _ = free_tx.send(job.buf);
             });
         }
@@ -296,17 +330,30 @@ pub fn verify(
             first += count;
         }
         drop(job_tx);
-        for (first, states) in res_rx {
+        for (first, states, b) in res_rx {
             pieces[first..first + states.len()].copy_from_slice(&states);
+            zero_parts.extend(b);
         }
     });
 
-    // Files overlapping damaged pieces are damaged (if otherwise present).
-    for (i, p) in pieces.iter().enumerate() {
-        if *p == PieceState::Damaged {
-            for f in storage.files_of_piece(i) {
-                if file_states[f] == Some(FileState::Ok) {
+    // A failed piece in which some file's part is all zeros was not
+    // downloaded (yet): those files are "not downloaded", the others in it
+    // are not blamed. A failed piece with no such part is damaged, and so
+    // is every file in it (if otherwise present).
+    for (i, _) in &zero_parts {
+        if pieces[*i] == PieceState::Damaged {
+            for f in storage.files_of_piece(*i) {
+                if matches!(file_states[f], Some(FileState::Ok | FileState::NotDownloaded)) {
                     file_states[f] = Some(FileState::Damaged);
+                }
+            }
+        }
+    }
+    for (i, zero) in &zero_parts {
+        if pieces[*i] == PieceState::NotDownloaded {
+            for &f in zero {
+                if file_states[f] == Some(FileState::Ok) {
+                    file_states[f] = Some(FileState::NotDownloaded);
                 }
             }
         }
@@ -331,6 +378,7 @@ pub fn verify(
         pieces_ok,
         complete,
         damaged_pieces: ranges_of(&pieces, PieceState::Damaged),
+        not_downloaded_pieces: ranges_of(&pieces, PieceState::NotDownloaded),
         missing_pieces: ranges_of(&pieces, PieceState::Missing),
         files,
         bytes_checked,
@@ -338,4 +386,56 @@ pub fn verify(
         pieces,
         read_errors,
     })
+}
+
+/// What to say when none of the torrent's files is under DIR/NAME: where
+/// we looked and, when the data is one level off (DIR given as the content
+/// folder itself, or the content one folder deeper), the DIR to give.
+pub fn nothing_found(meta: &Metainfo, dir: &Path) -> String {
+    let looked = dir.join(&meta.info.name);
+    let mut msg = format!("no data found under {}", looked.display());
+    let Some(first) = meta.info.files.iter().position(|f| !f.padding) else {
+        return msg;
+    };
+    let rel = disk_path(meta, first);
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(p) = abs.parent() {
+        candidates.push(p.to_path_buf());
+    }
+    candidates.push(looked.clone());
+    for c in candidates {
+        if c.join(&rel).is_file() {
+            msg.push_str(&format!(
+                "; did you mean {} (the directory that holds {})?",
+                c.display(),
+                meta.info.name
+            ));
+            break;
+        }
+    }
+    msg
+}
+
+/// The non-padding files whose bytes within piece `index` (`data`) are all
+/// zeros.
+fn zero_files(info: &torrent_core::Info, index: usize, data: &[u8]) -> Vec<usize> {
+    let start = index as u64 * info.piece_length;
+    let end = start + data.len() as u64;
+    let first = info.files.partition_point(|f| f.offset + f.length <= start);
+    let mut out = Vec::new();
+    for (fi, f) in info.files.iter().enumerate().skip(first) {
+        if f.offset >= end {
+            break;
+        }
+        if f.padding || f.length == 0 {
+            continue;
+        }
+        let a = f.offset.max(start) - start;
+        let b = (f.offset + f.length).min(end) - start;
+        if data[a as usize..b as usize].iter().all(|&x| x == 0) {
+            out.push(fi);
+        }
+    }
+    out
 }

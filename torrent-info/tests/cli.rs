@@ -29,12 +29,12 @@ fn multi(dir: &Path) -> Payload {
     .unwrap()
 }
 
-/// A run must end with exit 2 and a one-line `torrent-info: ...` message,
+/// A run must end with exit 2 and a one-line `error: ...` message,
 /// not a panic.
 fn expect_input_error(r: Run, must_contain: &[&str]) {
     let r = r.expect_code(2);
     assert!(r.stdout.is_empty(), "stdout on error: {}", r.stdout);
-    assert!(r.stderr.starts_with("torrent-info: "), "{}", r.stderr);
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     for m in must_contain {
         assert!(r.stderr.contains(m), "stderr lacks {m:?}: {}", r.stderr);
@@ -78,7 +78,7 @@ fn show_is_the_default_command() {
         )),
         "{h}"
     );
-    assert!(h.ends_with("files:         3\n  40000  multi/a.bin\n  30000  multi/d/e/b.bin\n      5  multi/d/small\n"), "{h}");
+    assert!(h.ends_with("files:         3\n  1  40000  multi/a.bin\n  2  30000  multi/d/e/b.bin\n  3      5  multi/d/small\n"), "{h}");
     // Flags may come before or after the path, with or without `show`.
     let j1 = run(&["--json", t]).expect_code(0).stdout;
     let j2 = run(&[t, "--json"]).expect_code(0).stdout;
@@ -113,9 +113,9 @@ fn show_json_has_derived_fields() {
     assert_eq!(
         j["files"],
         serde_json::json!([
-            {"path": "multi/a.bin", "length": 40000, "offset": 0, "first_piece": 0, "last_piece": 2, "padding": false},
-            {"path": "multi/d/e/b.bin", "length": 30000, "offset": 40000, "first_piece": 2, "last_piece": 4, "padding": false},
-            {"path": "multi/d/small", "length": 5, "offset": 70000, "first_piece": 4, "last_piece": 4, "padding": false},
+            {"index": 1, "path": "multi/a.bin", "length": 40000, "offset": 0, "first_piece": 0, "last_piece": 2, "padding": false},
+            {"index": 2, "path": "multi/d/e/b.bin", "length": 30000, "offset": 40000, "first_piece": 2, "last_piece": 4, "padding": false},
+            {"index": 3, "path": "multi/d/small", "length": 5, "offset": 70000, "first_piece": 4, "last_piece": 4, "padding": false},
         ])
     );
     let magnet = j["magnet"].as_str().unwrap();
@@ -134,12 +134,13 @@ fn show_json_has_derived_fields() {
 fn show_reads_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let p = multi(dir.path());
-    let o = Command::new(BIN)
-        .args(["show", "--json", "-"])
-        .stdin(std::fs::File::open(&p.torrent_path).unwrap())
-        .output()
-        .unwrap();
-    let r = Run::from_output(o).expect_code(0);
+    let bytes = std::fs::read(&p.torrent_path).unwrap();
+    let r = test_fixtures::harness::run_bounded(
+        Command::new(BIN).args(["show", "--json", "-"]),
+        Some(&bytes),
+        std::time::Duration::from_secs(60),
+    )
+    .expect_code(0);
     assert_eq!(r.json()["info_hash"], p.meta.info_hash.to_hex());
 }
 
@@ -326,7 +327,7 @@ fn damaged_torrents_never_panic() {
     let full = p.torrent_bytes.clone();
     let mut rejected = 0;
     for len in 0..full.len() {
-        let e = torrent_info::load::parse_torrent(&full[..len])
+        let e = torrent_core::load::parse_torrent(&full[..len])
             .expect_err("a truncated torrent must be rejected");
         assert!(!e.is_empty());
         rejected += 1;
@@ -337,7 +338,7 @@ fn damaged_torrents_never_panic() {
         for b in [b'0', b'e', b'i', b'l', b'd', b':', 0xff, b'-'] {
             let old = buf[i];
             buf[i] = b;
-            if let Err(e) = torrent_info::load::parse_torrent(&buf) {
+            if let Err(e) = torrent_core::load::parse_torrent(&buf) {
                 assert!(!e.is_empty());
             }
             buf[i] = old;
@@ -366,7 +367,13 @@ fn verify_good_damaged_and_missing_data() {
         "{:?}",
         r.stderr
     );
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    // Where it looked, then the summary.
+    assert_eq!(r.stderr.lines().count(), 2, "{}", r.stderr);
+    assert!(
+        r.stderr.starts_with(&format!("looking for the data in {d}/multi\n")),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("MB/s"), "{}", r.stderr);
     // DIR defaults to the current directory.
     run_in(&p.dir, &["verify", t]).expect_code(0);
@@ -608,7 +615,7 @@ fn create_bad_input_exits_2() {
     expect_input_error(
         run(&["create", s(&d.join("missing")), "-o", s(&out)]),
         &[
-            &format!("torrent-info: {}: ", d.join("missing").display()),
+            &format!("error: {}: ", d.join("missing").display()),
             "No such file",
         ],
     );
@@ -634,26 +641,39 @@ fn create_bad_input_exits_2() {
         &["every file is empty"],
     );
     assert!(!out.exists());
-    // Missing -o is a usage error.
-    assert_eq!(run(&["create", s(&d.join("f"))]).code, 2);
+    // Without -o: NAME.torrent in the current directory, never replaced.
+    run_in(d, &["create", "f", "--tracker", TRACKER]).expect_code(0);
+    assert!(d.join("f.torrent").is_file());
+    expect_input_error(run_in(d, &["create", "f"]), &["f.torrent: already exists"]);
+    // Tracker and web-seed URLs that are not URLs.
+    for (flag, url, why) in [
+        ("--tracker", "tracker.example.org:6969", "is not a URL"),
+        ("--tracker", "udp://tracker.example.org", "needs a port"),
+        ("--tracker", "http://a/announce,ftp://b/", "scheme"),
+        ("--web-seed", "udp://h:1/", "scheme"),
+    ] {
+        expect_input_error(run(&["create", s(&d.join("f")), "-o", s(&out), flag, url]), &[flag, why]);
+    }
+    assert!(!out.exists());
 }
 
 // ----------------------------------------------------------- exit codes --
 
 #[test]
 fn help_documents_exit_codes() {
-    for args in [
-        &["--help"][..],
-        &["verify", "--help"],
-        &["create", "--help"],
-    ] {
-        let r = run(args).expect_code(0);
-        assert!(r.stdout.contains("Exit codes:"), "{}", r.stdout);
-        assert!(
-            r.stdout.contains("1  verify: data is damaged or missing"),
-            "{}",
-            r.stdout
-        );
+    // Each command's footer has its own exit codes; only verify has 1.
+    let top = run(&["--help"]).expect_code(0).stdout;
+    assert!(top.contains("Exit codes:"), "{top}");
+    assert!(top.contains("1  verify: data is damaged, not downloaded or missing"), "{top}");
+    assert!(top.contains("completions bash|zsh|fish"), "{top}");
+    let v = run(&["verify", "--help"]).expect_code(0).stdout;
+    assert!(v.contains("1  some data is damaged, not downloaded, or missing"), "{v}");
+    assert!(v.contains("TORRENT_INFO_THREADS"), "{v}");
+    for cmd in ["show", "magnet", "create"] {
+        let h = run(&[cmd, "--help"]).expect_code(0).stdout;
+        let footer = h.split("Exit codes").nth(1).unwrap_or_else(|| panic!("{cmd}: {h}"));
+        assert!(!footer.contains("verify"), "{cmd} repeats verify's codes:\n{h}");
+        assert!(!footer.contains(" 1 "), "{cmd}: {h}");
     }
     // No arguments: usage on stderr, exit 2.
     let r = run(&[]);
@@ -661,9 +681,6 @@ fn help_documents_exit_codes() {
     assert!(r.stdout.is_empty());
 }
 
-// ---------------------------------------------------------- closed pipe --
-
-/// A torrent with many files, so `show` writes far more than a pipe holds.
 fn big_listing(dir: &Path) -> String {
     let paths: Vec<Vec<String>> = (0..20_000)
         .map(|i| vec![format!("dir{}", i / 100), format!("file-{i:05}.dat")])

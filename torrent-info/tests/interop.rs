@@ -17,48 +17,21 @@ use common::{flip_byte, restore_byte, run, write_file};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 const TRACKER: &str = "http://127.0.0.1:6969/announce";
 const PYTHON: &str = "/usr/bin/python3";
 
 // ---------------------------------------------------------------- tools --
 
+/// The real tools these tests compare with; a missing one fails the test.
 fn require_tools() {
-    static CHECK: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(e) = CHECK.get_or_init(check_tools) {
-        panic!("{e}");
-    }
+    use test_fixtures::harness::{require_python_module, require_tool};
+    require_tool("mktorrent", "mktorrent");
+    require_tool("transmission-show", "transmission-cli");
+    require_tool("transmission-create", "transmission-cli");
+    require_python_module(PYTHON, "libtorrent", "python3-libtorrent");
 }
 
-fn check_tools() -> Result<(), String> {
-    for (tool, arg, pkg) in [
-        ("mktorrent", "-h", "mktorrent"),
-        ("transmission-show", "--version", "transmission-cli"),
-        ("transmission-create", "--version", "transmission-cli"),
-    ] {
-        if let Err(e) = Command::new(tool).arg(arg).output() {
-            return Err(format!(
-                "{tool} is required by this test but cannot be run ({e}); install the Debian package {pkg}"
-            ));
-        }
-    }
-    let o = Command::new(PYTHON)
-        .args(["-c", "import libtorrent; print(libtorrent.__version__)"])
-        .output()
-        .map_err(|e| {
-            format!("{PYTHON} cannot be run ({e}); install python3 and python3-libtorrent")
-        })?;
-    if !o.status.success() {
-        return Err(format!(
-            "python3-libtorrent is required by this test (import failed: {}); install the Debian package python3-libtorrent",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
-    Ok(())
-}
-
-/// Run an external command; panics with its output if it fails.
 fn sh(cmd: &mut Command) -> String {
     let o = cmd
         .output()

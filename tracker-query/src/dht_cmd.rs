@@ -8,7 +8,6 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use torrent_core::dht::{blocking, Config, DhtEvent, DhtNode, NodeId, DEFAULT_BOOTSTRAP};
-use torrent_core::source::Source;
 use torrent_core::tracker::format_peer;
 
 pub const DHT_AFTER_HELP: &str = "\
@@ -69,7 +68,7 @@ fn resolve(list: &[String]) -> Result<Vec<SocketAddr>, String> {
 }
 
 pub fn run(a: &DhtArgs) -> ExitCode {
-    let source = match Source::load(&a.source) {
+    let source = match torrent_core::load::load(&a.source) {
         Ok(s) => s,
         Err(e) => return crate::usage_error(e),
     };
@@ -80,11 +79,11 @@ pub fn run(a: &DhtArgs) -> ExitCode {
         for h in DEFAULT_BOOTSTRAP {
             match resolve(&[h.to_string()]) {
                 Ok(x) => v.extend(x),
-                Err(e) => eprintln!("tracker-query: {e}"),
+                Err(e) => cli_support::warning(e),
             }
         }
         if v.is_empty() {
-            eprintln!("tracker-query: no bootstrap router could be resolved");
+            cli_support::error(format_args!("no bootstrap router could be resolved"));
             return ExitCode::from(1);
         }
         v
@@ -152,7 +151,7 @@ pub fn run(a: &DhtArgs) -> ExitCode {
         _ => true,
     });
     if let Err(e) = res {
-        eprintln!("tracker-query: DHT socket: {e}");
+        cli_support::error(format_args!("DHT socket: {e}"));
     }
     let table = node.routing_table().len();
     if complete {
@@ -181,7 +180,7 @@ pub fn run(a: &DhtArgs) -> ExitCode {
     }
     if peers.is_empty() {
         if table == 0 {
-            eprintln!("tracker-query: no DHT node answered");
+            cli_support::error(format_args!("no DHT node answered"));
         }
         ExitCode::from(1)
     } else {

@@ -7,11 +7,9 @@ mod dht_cmd;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
-use torrent_core::source::Source;
 use torrent_core::tracker::client::{self, Options};
 use torrent_core::tracker::udp::RetryPolicy;
 use torrent_core::tracker::{
@@ -39,6 +37,15 @@ answered: `SEEDERS LEECHERS COMPLETED TRACKER-URL`. Details (interval, counts,
 warnings, errors) go to stderr. With --json, stdout carries JSON Lines instead:
 one object per tracker asked, {\"tracker\", \"ok\", ...response fields or
 \"error\"}.
+
+`announce` without --event is a query: it announces with no event, then
+sends `stopped` to each tracker that answered, so that no tracker keeps us
+(our --port) as a peer to hand out. `--event started` registers us and
+leaves us registered. A torrent the tracker does not know scrapes as 0 0 0.
+
+Environment: TRACKER_QUERY_TIMEOUT (--timeout), TRACKER_QUERY_PORT (--port).
+Shell completions: `tracker-query completions bash|zsh|fish`; man pages:
+`tracker-query man` (`man --dir DIR` writes one per command).
 
 UDP trackers (BEP 15) are retried after BASE·2^n seconds, at most
 --udp-retries times; --timeout bounds the total time spent on each tracker.";
@@ -80,7 +87,7 @@ struct Common {
     #[arg(long)]
     all: bool,
     /// Seconds allowed per tracker, all retries included
-    #[arg(long, value_name = "SECS", default_value_t = 20.0, value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", default_value_t = 20.0, value_parser = parse_secs, env = "TRACKER_QUERY_TIMEOUT")]
     timeout: f64,
     /// UDP retransmissions before giving up on a tracker
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=8))]
@@ -97,11 +104,12 @@ struct Common {
 struct AnnounceArgs {
     #[command(flatten)]
     common: Common,
-    /// Event to announce: started, completed, stopped or none
-    #[arg(long, default_value = "started", value_parser = parse_event)]
+    /// Event to announce: none (a query: we are removed again right after,
+    /// see below), started (stay registered as a peer), completed or stopped
+    #[arg(long, default_value = "none", value_parser = parse_event)]
     event: Event,
     /// Port we claim to accept peers on
-    #[arg(long, default_value_t = 6881)]
+    #[arg(long, default_value_t = 6881, env = "TRACKER_QUERY_PORT")]
     port: u16,
     /// Number of peers to ask for
     #[arg(long, default_value_t = 50)]
@@ -124,21 +132,19 @@ fn parse_event(s: &str) -> Result<Event, String> {
     s.parse()
 }
 
-/// Write to stdout; a closed pipe ends the program quietly.
+/// Write a line to stdout; a closed pipe ends the program quietly (0), any
+/// other write error with `error: ...` (2).
 fn out(line: &str) {
-    let mut o = io::stdout().lock();
-    if let Err(e) = writeln!(o, "{line}").and_then(|_| o.flush()) {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("tracker-query: stdout: {e}");
-        std::process::exit(2);
+    if let Err(f) = cli_support::outln(line) {
+        let code = f.code();
+        cli_support::finish(Err(f));
+        std::process::exit(code.into());
     }
 }
 
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("tracker-query: {msg}");
-    ExitCode::from(2)
+    cli_support::error(msg);
+    ExitCode::from(cli_support::EXIT_USAGE)
 }
 
 struct Plan {
@@ -149,7 +155,7 @@ struct Plan {
 }
 
 fn plan(c: &Common) -> Result<Plan, String> {
-    let source = Source::load(&c.source)?;
+    let source = torrent_core::load::load(&c.source).map_err(|e| e.to_string())?;
     let mut tiers = if c.trackers.is_empty() {
         let mut t: Vec<Vec<String>> = source
             .tracker_tiers()
@@ -256,9 +262,9 @@ fn report_announce(url: &str, r: &AnnounceResponse) {
     if let Some(mi) = r.min_interval {
         line.push_str(&format!(", min interval {mi}s"));
     }
-    eprintln!("{line}");
+    cli_support::note(line);
     if let Some(w) = &r.warning {
-        eprintln!("{url}: warning: {w}");
+        cli_support::note(format_args!("{url}: warning: {w}"));
     }
 }
 
@@ -290,7 +296,7 @@ fn announce(a: &AnnounceArgs) -> ExitCode {
                     if json {
                         out(&error_json(&e).to_string());
                     }
-                    eprintln!("{e}");
+                    cli_support::note(&e);
                 }
             }
         }
@@ -304,7 +310,7 @@ fn announce(a: &AnnounceArgs) -> ExitCode {
             if json {
                 out(&error_json(e).to_string());
             }
-            eprintln!("{e}");
+            cli_support::note(&e);
         }
         if let Some((url, resp)) = answer {
             if json {
@@ -312,6 +318,22 @@ fn announce(a: &AnnounceArgs) -> ExitCode {
             }
             report_announce(&url, &resp);
             answers.push((url, resp));
+        }
+    }
+    if a.event == Event::None {
+        // A query, not a registration: trackers add every announcing peer
+        // (also without an event), so tell each one that answered that we
+        // stopped; otherwise it hands our port to everyone after us.
+        let stop = AnnounceRequest {
+            event: Event::Stopped,
+            numwant: Some(0),
+            ..req.clone()
+        };
+        let urls: Vec<String> = answers.iter().map(|(u, _)| u.clone()).collect();
+        for (url, r) in for_all(&urls, |u| client::announce(u, &stop, &p.opts)) {
+            if let Err(e) = r {
+                cli_support::warning(format_args!("{url}: could not unregister (event=stopped): {}", e.kind));
+            }
         }
     }
     if !json {
@@ -325,7 +347,7 @@ fn announce(a: &AnnounceArgs) -> ExitCode {
         }
     }
     if answers.is_empty() {
-        eprintln!("tracker-query: no tracker answered");
+        cli_support::error("no tracker answered");
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -340,14 +362,9 @@ fn scrape(c: &Common) -> ExitCode {
     let h = p.info_hash;
     let query = |u: &str| -> Result<ScrapeStats, TrackerError> {
         let r = client::scrape(u, &[h], &p.opts)?;
-        r.get(&h).ok_or_else(|| {
-            TrackerError::new(
-                u,
-                torrent_core::tracker::ErrorKind::Malformed(format!(
-                    "scrape reply does not mention {h}"
-                )),
-            )
-        })
+        // A tracker leaves out the torrents it does not know: nobody
+        // seeds, leeches or has completed them.
+        Ok(r.get(&h).unwrap_or_default())
     };
     let results: Vec<(String, Result<ScrapeStats, TrackerError>)> = if c.all {
         for_all(&p.tiers.concat(), query)
@@ -396,27 +413,20 @@ fn scrape(c: &Common) -> ExitCode {
                 if c.json {
                     out(&error_json(&e).to_string());
                 }
-                eprintln!("{e}");
+                cli_support::note(&e);
             }
         }
     }
     if any {
         ExitCode::SUCCESS
     } else {
-        eprintln!("tracker-query: no tracker answered");
+        cli_support::error("no tracker answered");
         ExitCode::from(1)
     }
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
-    };
+    let cli: Cli = cli_support::parse();
     match &cli.cmd {
         Cmd::Announce(a) => announce(a),
         Cmd::Scrape(c) => scrape(c),

@@ -93,10 +93,19 @@ fn announce_prints_peers_http_and_udp() {
     let err = stderr(&o);
     assert!(err.contains(&t.http_announce_url()) && err.contains("interval 60s"), "{err}");
     assert!(err.contains("2 peers"), "{err}");
-    // We are now in the swarm with the port we gave (event=started).
+    // A query by default: the tracker did not keep us.
+    assert!(!t.peers(&h).contains(&addr("127.0.0.1:7001")), "{:?}", t.peers(&h));
+    assert_eq!(t.peers(&h).len(), 2);
+    // --event started registers us with the port we gave.
+    let o = run(&with_fast(&[
+        "announce", &hex, "--tracker", &t.http_announce_url(), "--port", "7001", "--event", "started",
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(t.peers(&h).contains(&addr("127.0.0.1:7001")));
-    // UDP over IPv4: the IPv4 peers, including the previous announce.
-    let o = run(&with_fast(&["announce", &hex, "--tracker", &t.udp_announce_url(), "--port", "7002"]));
+    // UDP over IPv4: the IPv4 peers, including the registered one.
+    let o = run(&with_fast(&[
+        "announce", &hex, "--tracker", &t.udp_announce_url(), "--port", "7002", "--event", "started",
+    ]));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(lines(&o), vec!["10.0.0.1:5000", "127.0.0.1:7001"]);
     // event=stopped takes us out.
@@ -137,7 +146,7 @@ fn tiers_from_torrent_fall_through() {
     );
     t.add_peer(&h, addr("10.9.9.9:9"));
     let start = Instant::now();
-    let o = run(&with_fast(&["announce", path.to_str().unwrap()]));
+    let o = run(&with_fast(&["announce", path.to_str().unwrap(), "--event", "started"]));
     assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(lines(&o), vec!["10.9.9.9:9"]);
@@ -167,6 +176,7 @@ fn all_trackers_json_lines() {
     let (u1, u2) = (t1.udp_announce_url(), t2.http_announce_url());
     let args = with_fast(&[
         "announce", &hex, "--all", "--tracker", &dead, "--tracker", &u1, "--tracker", &u2,
+        "--event", "started",
     ]);
     // Text: the union of the peers, no duplicates.
     let o = run(&args);
@@ -283,4 +293,87 @@ fn closed_stdout_is_quiet() {
     assert_eq!(o.status.code(), Some(0));
     assert!(!stderr(&o).contains("Broken pipe"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+/// Issue 13 item 13: a plain announce over HTTP and UDP leaves no phantom
+/// peer behind, whatever the port; a later announce does not return us.
+#[test]
+fn default_announce_is_a_query_that_leaves_no_peer() {
+    let t = Tracker::start(TrackerOptions::default());
+    let h = InfoHash([0x22; 20]);
+    let hex = h.to_hex();
+    for url in [t.http_announce_url(), t.udp_announce_url()] {
+        for _ in 0..2 {
+            let o = run(&with_fast(&["announce", &hex, "--tracker", &url]));
+            assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+            assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+        }
+        assert!(t.peers(&h).is_empty(), "{url}: {:?}", t.peers(&h));
+    }
+    // The environment supplies the port; started registers it.
+    let o = bin()
+        .args(with_fast(&["announce", &hex, "--tracker", &t.udp_announce_url(), "--event", "started"]))
+        .env("TRACKER_QUERY_PORT", "7345")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(t.peers(&h), vec![addr("127.0.0.1:7345")]);
+    let help = stdout(&run(&["announce", "--help"]));
+    assert!(help.contains("[default: none]"), "{help}");
+    assert!(help.contains("TRACKER_QUERY_PORT"), "{help}");
+}
+
+/// Issue 13 item 14: a torrent the tracker does not know scrapes as 0 0 0.
+#[test]
+fn scrape_of_an_unknown_torrent_is_zeros() {
+    let t = Tracker::start(TrackerOptions::default());
+    let hex = InfoHash([0x33; 20]).to_hex();
+    for url in [t.http_announce_url(), t.udp_announce_url()] {
+        let o = run(&with_fast(&["scrape", &hex, "--tracker", &url]));
+        assert_eq!(o.status.code(), Some(0), "{url}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("0 0 0 {url}\n"));
+        let o = run(&with_fast(&["scrape", &hex, "--tracker", &url, "--json"]));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!((v["ok"].as_bool(), v["complete"].as_u64(), v["downloaded"].as_u64()), (Some(true), Some(0), Some(0)));
+    }
+}
+
+#[test]
+fn conventions_completions_man_and_errors() {
+    let bin = env!("CARGO_BIN_EXE_tracker-query");
+    test_fixtures::harness::check_conventions(bin, "tracker-query", &["announce", "scrape", "dht"]);
+    // A 39-hex "info-hash" gets a precise message.
+    let o = run(&["announce", "c12fe1c06bba254a9dc9f519b335aa7c1367a88", "--tracker", "http://127.0.0.1:1/a"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("error: c12fe1c06bba254a9dc9f519b335aa7c1367a88: not a file, and not an info-hash: 39 hex digits"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// On a terminal (tmux, styled TERM and TERM=dumb) a person sees the
+/// per-tracker line on stderr, the peers, and an `error:` line when no
+/// tracker answers.
+#[test]
+fn terminal_shows_details_peers_and_errors() {
+    use test_fixtures::harness::{shell_quote, Tmux};
+    let t = Tracker::start(TrackerOptions::default());
+    let h = InfoHash([0x44; 20]);
+    t.add_peer(&h, addr("10.1.2.3:4567"));
+    let bin = shell_quote(env!("CARGO_BIN_EXE_tracker-query"));
+    let dead = dead_http();
+    for term in ["xterm-256color", "dumb"] {
+        let cmd = format!(
+            "{bin} announce {hex} --tracker {url} --timeout 2; {bin} announce {hex} --tracker {dead} --timeout 2",
+            hex = h.to_hex(),
+            url = t.http_announce_url(),
+        );
+        let tm = Tmux::start(&cmd, term, &[], 120, 20);
+        let (code, screen) = tm.wait_exit(Duration::from_secs(30));
+        assert_eq!(code, 1, "{term}:\n{screen}");
+        assert!(screen.contains("10.1.2.3:4567"), "{term}:\n{screen}");
+        assert!(screen.contains(&format!("{}: 1 peers", t.http_announce_url())), "{term}:\n{screen}");
+        assert!(screen.contains("error: no tracker answered"), "{term}:\n{screen}");
+    }
 }

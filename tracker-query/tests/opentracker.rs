@@ -1,78 +1,40 @@
 //! Interop with Debian's opentracker: HTTP and UDP announce and scrape.
 //! Fails (does not skip) when opentracker is not installed.
 
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+use test_fixtures::harness::{self, Daemon};
 use torrent_core::tracker::client::{self, Options};
 use torrent_core::tracker::udp::RetryPolicy;
 use torrent_core::tracker::{AnnounceRequest, ErrorKind, Event};
 use torrent_core::InfoHash;
 
-/// A port free for both TCP and UDP on 127.0.0.1 (bound, then released).
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port");
-}
-
 struct OpenTracker {
-    child: Child,
+    _daemon: Daemon,
     port: u16,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for OpenTracker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl OpenTracker {
     /// Debian's opentracker is built with a whitelist: only the listed
     /// info-hashes are served.
     fn start(whitelist: &[InfoHash]) -> OpenTracker {
+        harness::require_tool("opentracker", "opentracker");
         let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let list: String = whitelist.iter().map(|h| format!("{}\n", h.to_hex())).collect();
-        let wl = dir.path().join("whitelist");
-        std::fs::write(&wl, list).unwrap();
-        std::fs::set_permissions(&wl, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let port = free_port();
-        let p = port.to_string();
-        // -d chroots (as root); the relative whitelist path works inside the
-        // chroot and, without it, from the working directory.
-        let child = Command::new("opentracker")
-            .args(["-i", "127.0.0.1", "-p", &p, "-P", &p, "-A", "127.0.0.1", "-w", "whitelist"])
-            .arg("-d")
-            .arg(dir.path())
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("opentracker must be installed (apt-get install opentracker)");
-        let t = OpenTracker {
-            child,
-            port,
-            _dir: dir,
-        };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let start = Instant::now();
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "opentracker did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let port = harness::free_tcp_udp_port();
+        let list: Vec<String> = whitelist.iter().map(|h| h.to_hex()).collect();
+        let logs = tempfile::tempdir().unwrap();
+        let cmd = harness::clients::opentracker(dir.path(), port, &list);
+        let mut d = Daemon::start("opentracker", cmd, &logs.path().join("opentracker.log"));
+        d.wait_listening(([127, 0, 0, 1], port).into(), Duration::from_secs(10));
         // Let it finish reading the whitelist.
         std::thread::sleep(Duration::from_millis(300));
-        t
+        OpenTracker {
+            _daemon: d,
+            port,
+            _dir: dir,
+        }
     }
 
     fn http(&self) -> String {
@@ -165,8 +127,18 @@ fn opentracker_http_and_udp() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
+    // The announce above was a query: opentracker did not keep port 6009.
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!("1 2 0 {}\n", ot.http())
+        format!("1 1 0 {}\n", ot.http())
     );
+    // A torrent opentracker does not know scrapes as zeros (HTTP and UDP).
+    for url in [ot.http(), ot.udp()] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tracker-query"))
+            .args(["scrape", &other.to_hex(), "--tracker", &url, "--timeout", "5"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("0 0 0 {url}\n"));
+    }
 }

@@ -2,30 +2,11 @@
 //! announce to the embedded tracker, and
 //! tracker-query then lists them. Fails (does not skip) without the clients.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use test_fixtures::harness::{self, free_port, free_udp_port, Daemon};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use test_fixtures::payload::make_payload;
 use test_fixtures::tracker::{Tracker, TrackerOptions};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// Seed a small torrent announcing to `url` with aria2c; poll tracker-query
 /// (against `query_url`) until aria2's port shows up.
@@ -51,7 +32,8 @@ fn aria2_shows_up(udp: bool) {
     } else {
         vec!["--enable-dht=false".to_string()]
     };
-    let child = Command::new("aria2c")
+    let mut child = Command::new("aria2c");
+    child
         .args(&dht)
         .args([
             "--enable-dht6=false",
@@ -70,13 +52,9 @@ fn aria2_shows_up(udp: bool) {
             "--dir",
         ])
         .arg(&p.dir)
-        .arg(&p.torrent_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("aria2c must be installed (apt-get install aria2)");
-    let _guard = Kill(child);
+        .arg(&p.torrent_path);
+    harness::require_tool("aria2c", "aria2");
+    let _guard = Daemon::start("aria2c", child, &dir.path().join("aria2c.log"));
     let want = format!("127.0.0.1:{port}");
     let start = Instant::now();
     loop {
@@ -130,30 +108,18 @@ fn transmission_announce_is_listed() {
     // loopback with DHT, LPD, PEX, uTP, port mapping and RPC off.
     std::fs::write(
         state.join("settings.json"),
-        format!(
-            r#"{{"bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
-  "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
-  "port-forwarding-enabled": false, "peer-port": {port}, "peer-port-random-on-start": false,
-  "rpc-enabled": false, "download-dir": "{d}", "incomplete-dir-enabled": false,
-  "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
-  "blocklist-enabled": false, "start-added-torrents": true, "message-level": 1,
-  "watch-dir-enabled": false}}"#,
-            d = p.dir.display()
-        ),
+        harness::clients::transmission_settings(port, None, &p.dir),
     )
     .unwrap();
-    let child = Command::new("transmission-cli")
+    let mut child = Command::new("transmission-cli");
+    child
         .arg("-g")
         .arg(&state)
         .args(["-p", &port.to_string(), "-w"])
         .arg(&p.dir)
-        .arg(&p.torrent_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("transmission-cli must be installed (apt-get install transmission-cli)");
-    let _guard = Kill(child);
+        .arg(&p.torrent_path);
+    harness::require_tool("transmission-cli", "transmission-cli");
+    let _guard = Daemon::start("transmission-cli", child, &state.join("transmission.log"));
     let want = format!("127.0.0.1:{port}");
     let start = Instant::now();
     loop {

@@ -2,56 +2,19 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_torrent-info");
 
-/// Result of running the binary.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use test_fixtures::harness::Run;
 
-impl Run {
-    pub fn from_output(o: Output) -> Run {
-        Run {
-            // A signal (no exit code) shows as -1; no test expects that.
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}): {}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-
-    /// Panics with both streams unless the exit code is `code`.
-    pub fn expect_code(self, code: i32) -> Run {
-        assert_eq!(
-            self.code, code,
-            "expected exit code {code}, got {}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-/// Run torrent-info with `args` in `cwd` (stdin closed).
+/// Run torrent-info with `args` in `cwd` (stdin closed, at most 2 minutes).
 pub fn run_in(cwd: &Path, args: &[&str]) -> Run {
-    let o = Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run torrent-info");
-    Run::from_output(o)
+    test_fixtures::harness::run_bounded(
+        Command::new(BIN).args(args).current_dir(cwd),
+        None,
+        std::time::Duration::from_secs(120),
+    )
 }
 
 pub fn run(args: &[&str]) -> Run {

@@ -1,22 +1,24 @@
-//! Loading what the user names: a .torrent file (`-` = stdin), a magnet
-//! link or a bare info-hash. Errors name the input and, for a malformed
-//! torrent, the field (`info.pieces: ...`), also when the bencode itself is
-//! broken (truncated files): [`field_at`] finds which field the error
-//! offset falls in.
+//! The one loader for what a user names on the command line, shared by
+//! every tool: a .torrent file (`-` = stdin), an `http(s)://` URL of a
+//! .torrent (fetched with a size bound), a magnet link, or a bare info-hash
+//! (40 hex or 32 base32 characters).
+//!
+//! Errors name the input and, for a malformed torrent, the field
+//! (`info.pieces: ...`), also when the bencode itself is broken (truncated
+//! files): [`field_at`] finds which field the error offset falls in. A
+//! directory is "is a directory", and a string that is almost an info-hash
+//! (39 hex digits) says so instead of "no such file".
 
+use crate::infohash::InfoHash;
+use crate::magnet::Magnet;
+use crate::metainfo::{MetainfoError, MAX_TORRENT_SIZE};
+use crate::source::{read_limited, Source};
+use crate::Metainfo;
 use std::fmt;
-use torrent_core::metainfo::MetainfoError;
-use torrent_core::source::read_limited;
-use torrent_core::{InfoHash, Magnet, Metainfo};
+use std::time::Duration;
 
-/// A loaded input.
-#[derive(Debug, Clone)]
-pub enum Loaded {
-    Torrent(Box<Metainfo>),
-    Magnet(Magnet),
-}
-
-/// An input that could not be loaded: `subject` is what the user named.
+/// An input that could not be loaded: `subject` is what the user named
+/// (shortened when long), `msg` what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadError {
     pub subject: String,
@@ -29,6 +31,11 @@ impl fmt::Display for LoadError {
     }
 }
 
+impl std::error::Error for LoadError {}
+
+/// How long fetching a .torrent over HTTP may take, redirects included.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Shorten a long argument (a magnet link) for error messages.
 fn subject(arg: &str) -> String {
     if arg.chars().count() > 72 {
@@ -39,26 +46,28 @@ fn subject(arg: &str) -> String {
     }
 }
 
-pub fn load(arg: &str) -> Result<Loaded, LoadError> {
+/// Load what `arg` names. See the module documentation for the forms.
+pub fn load(arg: &str) -> Result<Source, LoadError> {
     let err = |msg: String| LoadError {
         subject: subject(arg),
         msg,
     };
     if arg.starts_with("magnet:") {
         return Magnet::parse(arg)
-            .map(Loaded::Magnet)
+            .map(Source::Magnet)
             .map_err(|e| err(e.to_string()));
     }
+    let lower = arg.get(..8).unwrap_or(arg).to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        let bytes = fetch_url(arg, HTTP_TIMEOUT).map_err(err)?;
+        return parse_torrent(&bytes)
+            .map(|m| Source::Torrent(Box::new(m)))
+            .map_err(err);
+    }
     let path = std::path::Path::new(arg);
-    if arg != "-" && !path.exists() && matches!(arg.len(), 32 | 40) {
-        if let Ok(h) = arg.parse::<InfoHash>() {
-            return Ok(Loaded::Magnet(Magnet {
-                info_hash: h,
-                display_name: None,
-                trackers: Vec::new(),
-                peers: Vec::new(),
-                web_seeds: Vec::new(),
-            }));
+    if arg != "-" && !path.exists() {
+        if let Some(h) = info_hash_like(arg) {
+            return h.map(|h| Source::Magnet(bare_magnet(h))).map_err(err);
         }
     }
     if path.is_dir() {
@@ -67,11 +76,78 @@ pub fn load(arg: &str) -> Result<Loaded, LoadError> {
     let bytes = read_limited(arg).map_err(|e| {
         // read_limited already starts its message with the argument.
         let prefix = format!("{arg}: ");
-        err(e.strip_prefix(&prefix).unwrap_or(&e).to_string())
+        let m = e.strip_prefix(&prefix).unwrap_or(&e).to_string();
+        if m.contains("No such file") {
+            err(format!("{m}; not a file, a magnet link, a URL or an info-hash"))
+        } else {
+            err(m)
+        }
     })?;
     parse_torrent(&bytes)
-        .map(|m| Loaded::Torrent(Box::new(m)))
+        .map(|m| Source::Torrent(Box::new(m)))
         .map_err(err)
+}
+
+fn bare_magnet(h: InfoHash) -> Magnet {
+    Magnet {
+        info_hash: h,
+        display_name: None,
+        trackers: Vec::new(),
+        peers: Vec::new(),
+        web_seeds: Vec::new(),
+    }
+}
+
+/// Whether `arg` (not an existing file) was meant as an info-hash: Some(Ok)
+/// for a valid one, Some(Err) with a precise message for one that is almost
+/// (hex digits only, 30-50 of them; or 32 characters that are not base32),
+/// None for anything else (then it is a file name that does not exist).
+fn info_hash_like(arg: &str) -> Option<Result<InfoHash, String>> {
+    let n = arg.len();
+    let all_hex = n > 0 && arg.bytes().all(|b| b.is_ascii_hexdigit());
+    if n == 40 || n == 32 {
+        if let Ok(h) = arg.parse::<InfoHash>() {
+            return Some(Ok(h));
+        }
+    }
+    if all_hex && (30..=50).contains(&n) {
+        return Some(Err(format!(
+            "not a file, and not an info-hash: {n} hex digits (an info-hash has 40 hex or 32 base32 characters)"
+        )));
+    }
+    if n == 32 && arg.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Some(Err(
+            "not a file, and not an info-hash: 32 characters that are not base32 (A-Z, 2-7)".into(),
+        ));
+    }
+    None
+}
+
+/// GET a .torrent over HTTP(S): at most [`MAX_TORRENT_SIZE`] bytes,
+/// redirects followed (5 at most), within `timeout`.
+pub fn fetch_url(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(5)
+        .user_agent(concat!("torrent-toolkit/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let map = |e: ureq::Error| match e {
+        ureq::Error::BodyExceedsLimit(_) => format!("larger than {MAX_TORRENT_SIZE} bytes"),
+        ureq::Error::Timeout(_) => format!("no answer within {} s", timeout.as_secs()),
+        e => format!("HTTP: {e}"),
+    };
+    let mut resp = agent.get(url).call().map_err(map)?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("HTTP status {}", status.as_u16()));
+    }
+    resp.body_mut()
+        .with_config()
+        .limit(MAX_TORRENT_SIZE as u64)
+        .read_to_vec()
+        .map_err(map)
 }
 
 /// Parse .torrent bytes; a bencode error is reported with the field it
@@ -214,6 +290,42 @@ mod tests {
         assert_eq!(field_at(T, T.len()), None);
         assert_eq!(field_at(b"", 0), None);
         assert_eq!(field_at(b"x", 0), None);
+    }
+
+    #[test]
+    fn info_hash_forms_and_near_misses() {
+        let h = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a";
+        match load(h).unwrap() {
+            Source::Magnet(m) => assert_eq!(m.info_hash.to_hex(), h),
+            s => panic!("{s:?}"),
+        }
+        assert!(matches!(load("YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK").unwrap(), Source::Magnet(_)));
+        let e = load(&h[..39]).unwrap_err();
+        assert_eq!(e.subject, &h[..39]);
+        assert!(e.msg.contains("not a file, and not an info-hash: 39 hex digits"), "{e}");
+        let e = load(&format!("{h}0")).unwrap_err();
+        assert!(e.msg.contains("41 hex digits"), "{e}");
+        let e = load("YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKE1").unwrap_err();
+        assert!(e.msg.contains("not base32"), "{e}");
+        let e = load("/no/such/file.torrent").unwrap_err();
+        assert!(e.msg.contains("No such file"), "{e}");
+        let d = std::env::temp_dir();
+        let e = load(d.to_str().unwrap()).unwrap_err();
+        assert!(e.msg.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn http_url_errors_are_named() {
+        // Nothing listens on a port we bound and released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/x.torrent");
+        let e = load(&url).unwrap_err();
+        assert_eq!(e.subject, url);
+        assert!(e.msg.starts_with("HTTP: "), "{e}");
     }
 
     #[test]
