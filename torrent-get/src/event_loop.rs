@@ -446,6 +446,9 @@ impl EventLoop {
             match c.stream.read(buf) {
                 Ok(0) => return self.lost(key, CloseReason::PeerClosed, now),
                 Ok(n) => {
+                    // The disk thread's backlog as of now: requests stop
+                    // while it is high and go on as soon as it drains.
+                    self.engine.handle(Input::DiskBacklog(self.backlog.get()), now);
                     self.engine.handle(Input::Received { peer: key, n }, now);
                     self.run_actions(now);
                     budget = budget.saturating_sub(n);
