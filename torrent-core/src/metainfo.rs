@@ -29,6 +29,8 @@ pub const MAX_DUPLICATE_RENAMES: usize = 500;
 /// A torrent named so (or starting so) is renamed to `_` + name, so it can
 /// never plant or overwrite resume data.
 pub const RESERVED_NAME: &str = ".torrent-get";
+/// Most warning lines [`Info::path_change_warnings`] gives.
+pub const MAX_WARNINGS: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetainfoError {
@@ -166,10 +168,13 @@ impl Info {
         Info::from_value(&v)
     }
 
-    /// One line per changed name, for warnings on stderr.
+    /// One line per changed name, for warnings on stderr: at most
+    /// [`MAX_WARNINGS`], then one line saying how many more there are.
     pub fn path_change_warnings(&self) -> Vec<String> {
-        self.path_changes
+        let mut out: Vec<String> = self
+            .path_changes
             .iter()
+            .take(MAX_WARNINGS)
             .map(|c| {
                 let what = match c.file {
                     None => "torrent name".to_string(),
@@ -183,7 +188,14 @@ impl Info {
                     why.join("; ")
                 )
             })
-            .collect()
+            .collect();
+        if self.path_changes.len() > MAX_WARNINGS {
+            out.push(format!(
+                "{} more names were changed to be safe (torrent-info show --json lists them)",
+                self.path_changes.len() - MAX_WARNINGS
+            ));
+        }
+        out
     }
 
     fn from_value(info: &Value<'_>) -> Result<Info, MetainfoError> {
@@ -471,25 +483,54 @@ fn file_entry(
     ))
 }
 
+/// The file paths of a torrent, sorted, to ask whether a path is a file or
+/// a directory (a proper prefix of a file's path) in O(log n) time and
+/// without storing every prefix (a hostile torrent of 64 MiB can have
+/// millions of directories).
+pub(crate) struct PathIndex {
+    sorted: Vec<Vec<String>>,
+}
+
+impl PathIndex {
+    pub(crate) fn new(paths: impl Iterator<Item = Vec<String>>) -> PathIndex {
+        let mut sorted: Vec<Vec<String>> = paths.collect();
+        sorted.sort_unstable();
+        PathIndex { sorted }
+    }
+
+    pub(crate) fn is_file(&self, p: &[String]) -> bool {
+        self.sorted.binary_search_by(|x| x.as_slice().cmp(p)).is_ok()
+    }
+
+    pub(crate) fn is_dir(&self, p: &[String]) -> bool {
+        // Paths that extend `p` come right after those equal to it.
+        let i = self.sorted.partition_point(|x| x.as_slice() <= p);
+        self.sorted.get(i).is_some_and(|x| x.len() > p.len() && x.starts_with(p))
+    }
+}
+
+fn lower(p: &[String]) -> Vec<String> {
+    p.iter().map(|c| c.to_lowercase()).collect()
+}
+
 /// Rename files whose path (compared case-insensitively, as libtorrent
 /// does) is already taken by an earlier file or by a directory:
 /// `foo/bar.txt` becomes `foo/bar.1.txt`, then `.2`, and so on.
 fn resolve_duplicates(files: &mut [FileEntry], changes: &mut Vec<PathChange>) -> Result<(), MetainfoError> {
-    let key = |p: &[String]| p.join("/").to_lowercase();
-    let mut dirs = HashSet::new();
-    for f in files.iter().filter(|f| !f.padding) {
-        for n in 1..f.path.len() {
-            dirs.insert(key(&f.path[..n]));
-        }
-    }
-    let mut used = HashSet::new();
+    let index = PathIndex::new(files.iter().filter(|f| !f.padding).map(|f| lower(&f.path)));
+    let mut used: HashSet<Vec<String>> = HashSet::new();
     let mut failures = 0usize;
+    // The changes so far are in file order: found by binary search (a
+    // torrent may have a million renamed files).
+    let base = changes.len();
+    let key = |c: &PathChange| c.file.map(|i| i + 1).unwrap_or(0);
     for (i, f) in files.iter_mut().enumerate() {
         if f.padding {
             continue;
         }
-        let k = key(&f.path);
-        if !dirs.contains(&k) && used.insert(k) {
+        let k = lower(&f.path);
+        if !index.is_dir(&k) && !used.contains(&k) {
+            used.insert(k);
             continue;
         }
         let last = f.path.last().expect("paths are never empty").clone();
@@ -506,8 +547,10 @@ fn resolve_duplicates(files: &mut [FileEntry], changes: &mut Vec<PathChange>) ->
             }
             let mut p = f.path.clone();
             *p.last_mut().expect("not empty") = format!("{}{suffix}", &stem[..cut]);
-            let k = key(&p);
-            if !dirs.contains(&k) && used.insert(k) {
+            let k = lower(&p);
+            // Not a later file's path either, so it cannot be taken from it.
+            if !index.is_dir(&k) && !index.is_file(&k) && !used.contains(&k) {
+                used.insert(k);
                 break p;
             }
             failures += 1;
@@ -521,7 +564,11 @@ fn resolve_duplicates(files: &mut [FileEntry], changes: &mut Vec<PathChange>) ->
         };
         let original = f.path.clone();
         f.path = new_path;
-        match changes.iter_mut().find(|c| c.file == Some(i)) {
+        match changes[..base]
+            .binary_search_by_key(&(i + 1), key)
+            .ok()
+            .map(|j| &mut changes[j])
+        {
             Some(c) => {
                 c.safe = f.path_string();
                 c.reasons.push(ChangeReason::Duplicate);
@@ -534,7 +581,7 @@ fn resolve_duplicates(files: &mut [FileEntry], changes: &mut Vec<PathChange>) ->
             }),
         }
     }
-    changes.sort_by_key(|c| c.file.map(|i| i + 1).unwrap_or(0));
+    changes.sort_by_key(key);
     Ok(())
 }
 
@@ -546,20 +593,16 @@ fn resolve_symlinks(files: &mut [FileEntry]) {
     if files.iter().all(|f| f.symlink.is_none()) {
         return;
     }
-    let mut known: HashSet<Vec<String>> = HashSet::new();
-    for f in files.iter() {
-        for n in 1..=f.path.len() {
-            known.insert(f.path[..n].to_vec());
-        }
-    }
+    let index = PathIndex::new(files.iter().filter(|f| !f.padding).map(|f| f.path.clone()));
+    let known = |p: &[String]| index.is_file(p) || index.is_dir(p);
     for f in files.iter_mut() {
         let Some(target) = &f.symlink else { continue };
-        if known.contains(target) {
+        if known(target) {
             continue;
         }
         let mut rel = f.path[..f.path.len() - 1].to_vec();
         rel.extend(target.iter().cloned());
-        if known.contains(&rel) {
+        if known(&rel) {
             f.symlink = Some(rel);
         }
     }
@@ -1044,6 +1087,37 @@ mod tests {
         let many = vec![vec!["a"]; 40];
         let e = Metainfo::from_bytes(&torrent(multi(many))).unwrap_err().to_string();
         assert!(e.contains("too many duplicate"), "{e}");
+        // A rename never takes a later file's own name.
+        let m = Metainfo::from_bytes(&torrent(multi(vec![vec!["a.txt"], vec!["a.txt"], vec!["a.1.txt"]]))).unwrap();
+        assert_eq!(paths(&m), vec!["a.txt", "a.2.txt", "a.1.txt"]);
+        // Warnings are capped.
+        let names: Vec<String> = (0..30).map(|i| format!("x/{i}")).collect();
+        let m = Metainfo::from_bytes(&torrent(multi(names.iter().map(|n| vec![n.as_str()]).collect()))).unwrap();
+        let w = m.info.path_change_warnings();
+        assert_eq!(w.len(), MAX_WARNINGS + 1);
+        assert!(w[MAX_WARNINGS].starts_with("10 more names"), "{}", w[MAX_WARNINGS]);
+    }
+
+    #[test]
+    fn many_directories_stay_cheap() {
+        // 5,000 files 100 levels deep, every directory distinct: the
+        // duplicate check must not store half a million prefixes.
+        let files: Vec<O> = (0..5_000)
+            .map(|i| {
+                let mut p: Vec<O> = vec![format!("d{i}").into()];
+                p.extend((0..99).map(|j| O::from(format!("{j}"))));
+                O::dict().with("length", O::Int(1)).with("path", O::List(p))
+            })
+            .collect();
+        let info = O::dict()
+            .with("files", O::List(files))
+            .with("name", "root".into())
+            .with("piece length", O::Int(1 << 20))
+            .with("pieces", O::Bytes(vec![0; 20]));
+        let t0 = std::time::Instant::now();
+        let m = Metainfo::from_bytes(&torrent(info)).unwrap();
+        assert_eq!(m.info.files.len(), 5_000);
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "{:?}", t0.elapsed());
     }
 
     fn file(path: Option<Vec<&str>>, len: Option<i64>, attr: Option<&str>) -> O {

@@ -15,7 +15,7 @@
 use crate::metainfo::Info;
 use crate::path::safe_join;
 use sha1::{Digest, Sha1};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
@@ -271,18 +271,19 @@ impl Storage {
     /// entries are never replaced. Returns one warning per link skipped.
     pub fn create_symlinks(&self) -> Vec<String> {
         let mut warnings = Vec::new();
-        let mut known: HashSet<&[String]> = HashSet::new();
-        for f in self.info.files.iter().filter(|f| !f.padding) {
-            for n in 1..=f.path.len() {
-                known.insert(&f.path[..n]);
-            }
+        if self.info.files.iter().all(|f| f.symlink.is_none()) {
+            return warnings;
         }
+        let index = crate::metainfo::PathIndex::new(
+            self.info.files.iter().filter(|f| !f.padding).map(|f| f.path.clone()),
+        );
         for (i, f) in self.info.files.iter().enumerate() {
             let (Some(target), Some(comps)) = (&f.symlink, &self.comps[i]) else {
                 continue;
             };
             let shown = f.path_string();
-            if target.is_empty() || !known.contains(target.as_slice()) || target == &f.path {
+            let known = index.is_file(target) || index.is_dir(target);
+            if target.is_empty() || !known || target == &f.path {
                 warnings.push(format!(
                     "symlink {shown} -> {}: the target is not a file or directory of the torrent; not created",
                     target.join("/")

@@ -201,3 +201,97 @@ fn padding_files_cannot_be_selected() {
     assert!(r.stderr.contains("--select 2") && r.stderr.contains("padding"), "{}", r.stderr);
     assert!(!d.path().join("p").exists());
 }
+
+/// BEP 47 symlinks (issue 12): one pointing at a file of the torrent is
+/// made, relative; one whose target is not in the torrent is skipped with
+/// a warning; nothing appears outside the download directory.
+#[test]
+fn symlinks_are_made_only_inside() {
+    let work = tempfile::tempdir().unwrap();
+    let seed = work.path().join("seed");
+    let out = work.path().join("out");
+    std::fs::create_dir_all(seed.join("s/real")).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let mut data = vec![0u8; 50_000];
+    test_fixtures::payload::fill_pseudo_random(5, &mut data);
+    std::fs::write(seed.join("s/real/f.bin"), &data).unwrap();
+    let plen = 16 * 1024;
+    let pieces: Vec<u8> = data.chunks(plen).flat_map(|c| <[u8; 20]>::from(Sha1::digest(c))).collect();
+    let list = |v: &[&str]| O::List(v.iter().map(|c| O::from(*c)).collect());
+    let link = |path: &[&str], target: &[&str]| {
+        O::dict().with("attr", "l".into()).with("path", list(path)).with("symlink path", list(target))
+    };
+    let info = O::dict()
+        .with(
+            "files",
+            O::List(vec![
+                O::dict().with("length", O::Int(data.len() as i64)).with("path", list(&["real", "f.bin"])),
+                link(&["links", "to-f"], &["real", "f.bin"]),
+                link(&["escape"], &["..", "..", "..", "etc", "passwd"]),
+            ]),
+        )
+        .with("name", "s".into())
+        .with("piece length", O::Int(plen as i64))
+        .with("pieces", O::Bytes(pieces));
+    let tpath = work.path().join("s.torrent");
+    std::fs::write(&tpath, O::dict().with("info", info).encode()).unwrap();
+    let meta = torrent_core::Metainfo::from_bytes(&std::fs::read(&tpath).unwrap()).unwrap();
+    let s = Seeder::start(&meta, &seed, SeederOptions::default()).unwrap();
+    let mut c = cmd(30);
+    c.args(["--no-listen", "--peer", &s.addr().to_string(), "-o"]).arg(&out).arg(&tpath);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert_eq!(std::fs::read(out.join("s/real/f.bin")).unwrap(), data);
+    assert_eq!(std::fs::read_link(out.join("s/links/to-f")).unwrap(), Path::new("../real/f.bin"));
+    assert_eq!(std::fs::read(out.join("s/links/to-f")).unwrap(), data);
+    assert!(std::fs::symlink_metadata(out.join("s/escape")).is_err());
+    assert!(
+        r.stderr.contains("symlink escape -> etc/passwd: the target is not a file or directory of the torrent; not created"),
+        "{}",
+        r.stderr
+    );
+    let entries = all_entries(work.path());
+    assert!(entries.iter().all(|e| e.starts_with("out") || e.starts_with("seed") || e == "s.torrent"), "{entries:?}");
+}
+
+/// Issue 18: a torrent named `.torrent-get` (our resume directory) with a
+/// file `<victim>.resume` cannot plant resume data for another torrent: the
+/// name is reserved, so the file lands in `_.torrent-get/`.
+#[test]
+fn a_torrent_named_like_our_resume_directory_cannot_plant_resume_data() {
+    let work = tempfile::tempdir().unwrap();
+    let seed = work.path().join("seed");
+    let out = work.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let victim = "ab".repeat(20);
+    // A forged resume file: every piece of the victim "verified".
+    let forged = O::dict()
+        .with("files", O::List(vec![O::List(vec![])]))
+        .with("info-hash", O::Bytes(vec![0xab; 20]))
+        .with("pieces", O::Bytes(vec![0xff; 4]))
+        .encode();
+    std::fs::create_dir_all(seed.join("_.torrent-get")).unwrap();
+    std::fs::write(seed.join(format!("_.torrent-get/{victim}.resume")), &forged).unwrap();
+    let info = O::dict()
+        .with(
+            "files",
+            O::List(vec![O::dict()
+                .with("length", O::Int(forged.len() as i64))
+                .with("path", O::List(vec![O::from(format!("{victim}.resume"))]))]),
+        )
+        .with("name", ".torrent-get".into())
+        .with("piece length", O::Int(16384))
+        .with("pieces", O::Bytes(Sha1::digest(&forged).to_vec()));
+    let tpath = work.path().join("evil.torrent");
+    std::fs::write(&tpath, O::dict().with("info", info).encode()).unwrap();
+    let meta = torrent_core::Metainfo::from_bytes(&std::fs::read(&tpath).unwrap()).unwrap();
+    assert_eq!(meta.info.name, "_.torrent-get");
+    let s = Seeder::start(&meta, &seed, SeederOptions::default()).unwrap();
+    let mut c = cmd(30);
+    c.args(["--no-listen", "--peer", &s.addr().to_string(), "-o"]).arg(&out).arg(&tpath);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert!(r.stderr.contains("reserved for torrent-get's resume data"), "{}", r.stderr);
+    assert_eq!(std::fs::read(out.join(format!("_.torrent-get/{victim}.resume"))).unwrap(), forged);
+    assert!(!out.join(format!(".torrent-get/{victim}.resume")).exists());
+}
