@@ -334,7 +334,7 @@ pub mod clients {
             "--console-log-level=warn",
             "--auto-save-interval=0",
             "--check-integrity=true",
-            "-V",
+            "--bt-max-peers=0",
         ])
         .arg(format!("--listen-port={port}"))
         .arg(format!("--stop={stop}"))
@@ -397,21 +397,6 @@ pub mod clients {
             "message-level": 1,
         })
         .to_string()
-    }
-
-    /// A qBittorrent.conf for qbittorrent-nox: WebUI on 127.0.0.1:`webui_port`
-    /// without login from localhost, peers on `peer_port`, no DHT/LPD/PEX/UPnP.
-    pub fn qbittorrent_conf(peer_port: u16, webui_port: u16, save_dir: &Path) -> String {
-        format!(
-            "[LegalNotice]\nAccepted=true\n\n[BitTorrent]\nSession\\DHTEnabled=false\n\
-             Session\\LSDEnabled=false\nSession\\PeXEnabled=false\nSession\\Port={peer_port}\n\
-             Session\\Interface=lo\nSession\\InterfaceAddress=127.0.0.1\n\
-             Session\\DefaultSavePath={}\nSession\\AnonymousModeEnabled=false\n\n\
-             [Preferences]\nConnection\\UPnP=false\nWebUI\\Address=127.0.0.1\n\
-             WebUI\\Port={webui_port}\nWebUI\\LocalHostAuth=false\nWebUI\\CSRFProtection=false\n\
-             WebUI\\HostHeaderValidation=false\n",
-            save_dir.display()
-        )
     }
 
     /// Python with the libtorrent binding (Debian's python3-libtorrent):

@@ -259,6 +259,13 @@ fn sources_by_url_and_near_miss_info_hashes() {
     let h = run(&["show", &url]).expect_code(0).stdout;
     assert!(h.contains(&p.meta.info_hash.to_hex()), "{h}");
     run(&["verify", &url, s(&p.dir)]).expect_code(0);
+    // A body over the torrent size limit is cut off, not read whole.
+    let big = HttpFiles::start(vec![(
+        "/big.torrent".into(),
+        vec![b'd'; torrent_core::metainfo::MAX_TORRENT_SIZE + 1],
+    )]);
+    let r = run(&["show", &big.url("/big.torrent")]).expect_code(2);
+    assert!(r.stderr.contains(&format!("larger than {} bytes", torrent_core::metainfo::MAX_TORRENT_SIZE)), "{}", r.stderr);
     let r = run(&["show", &srv.url("/gone.torrent")]).expect_code(2);
     assert!(r.stderr.starts_with(&format!("error: {}: HTTP status 404", srv.url("/gone.torrent"))), "{}", r.stderr);
     let hex39 = &p.meta.info_hash.to_hex()[..39];
