@@ -534,8 +534,9 @@ pub fn check_conventions(bin: &str, name: &str, subcommands: &[&str]) {
 }
 
 /// Runs `bin args` with its stdout a pipe closed after the first byte, as
-/// `| head -c 1` does: the tool must exit 0 and print nothing on stderr.
-pub fn check_closed_stdout(bin: &str, args: &[&str]) {
+/// `| head -c 1` does: the tool must exit 0, without a panic or a "broken
+/// pipe" message; returns what it printed on stderr.
+pub fn check_closed_stdout(bin: &str, args: &[&str]) -> String {
     let mut child = Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
@@ -553,6 +554,7 @@ pub fn check_closed_stdout(bin: &str, args: &[&str]) {
     assert_eq!(status.code(), Some(0), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
     assert!(!err.to_lowercase().contains("broken pipe"), "{args:?}: {err}");
+    err
 }
 
 /// A one-shot-per-connection HTTP/1.1 file server on 127.0.0.1: `GET /P`
