@@ -379,3 +379,14 @@ fn decode_output_is_valid_for_any_value_shape() {
 fn completions_man_pages_and_error_prefix() {
     harness::check_conventions(BIN, "bencode-tool", &["decode", "encode", "pretty", "validate"]);
 }
+
+#[test]
+fn input_by_url() {
+    let srv = harness::HttpFiles::start(vec![("/x.bencode".into(), b"d1:ai1ee".to_vec())]);
+    let out = run(&["decode", &srv.url("/x.bencode")], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"{\"a\":1}\n");
+    let out = run(&["validate", &srv.url("/nope")], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with(&format!("error: {}: HTTP status 404", srv.url("/nope"))), "{}", stderr(&out));
+}
