@@ -290,17 +290,19 @@ fn terminal_messages_survive_term_dumb() {
     write_file(&d.join("big/x.bin"), 8 << 20, 3);
     symlink_into(d);
     for term in ["xterm-256color", "dumb"] {
+        let bin = harness::shell_quote(BIN);
         let cmd = format!(
-            "cd {} && {} create big -o big-{term}.torrent --threads 1 && {} verify big-{term}.torrent . && {} verify big-{term}.torrent big",
+            "cd {} && {bin} create big -o - ; {bin} create big -o big-{term}.torrent --threads 1 && {bin} verify big-{term}.torrent . && {bin} verify big-{term}.torrent big",
             harness::shell_quote(s(d)),
-            harness::shell_quote(BIN),
-            harness::shell_quote(BIN),
-            harness::shell_quote(BIN),
         );
         let t = Tmux::start(&cmd, term, &[], 100, 40);
         let (code, screen) = t.wait_exit(Duration::from_secs(60));
         assert_eq!(code, 1, "{term}:\n{screen}");
         assert!(screen.contains("warning: skipped symbolic link"), "{term}:\n{screen}");
+        assert!(
+            screen.contains("error: refusing to write a .torrent to a terminal; redirect stdout or give -o FILE"),
+            "{term}:\n{screen}"
+        );
         assert!(screen.contains("wrote big-"), "{term}:\n{screen}");
         assert!(screen.contains(&format!("looking for the data in {}/big", d.display())) || screen.contains("looking for the data in ./big"), "{term}:\n{screen}");
         assert!(screen.contains("pieces ok: "), "{term}:\n{screen}");
