@@ -20,7 +20,8 @@ JSON mapping (decode/encode):
   Integers are JSON numbers (64-bit signed). `decode | encode` gives back the
   exact input bytes for any input that `validate` accepts.
 
-Input is FILE, or standard input when FILE is `-` or missing (at most 64 MiB).
+Input is FILE, an http(s):// URL, or standard input when FILE is `-` or
+missing (at most 64 MiB).
 
 Exit codes:
   0  success (validate: the input is valid)
@@ -89,6 +90,12 @@ enum Command {
 fn read_input(file: &str) -> Result<Vec<u8>, Fail> {
     // read_limited's limit is the torrent limit; say so if it changes.
     const _: () = assert!(MAX_TORRENT_SIZE == 64 * 1024 * 1024);
+    let lower = file.get(..8).unwrap_or(file).to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        // The shared loader's fetch: same size bound, redirects, timeout.
+        return torrent_core::load::fetch_url(file, torrent_core::load::HTTP_TIMEOUT)
+            .map_err(|e| Fail::Usage(format!("{file}: {e}")));
+    }
     read_limited(file).map_err(Fail::Usage)
 }
 

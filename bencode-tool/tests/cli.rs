@@ -423,3 +423,14 @@ fn decode_and_pretty_show_non_canonical_input() {
 fn completions_man_pages_and_error_prefix() {
     harness::check_conventions(BIN, "bencode-tool", &["decode", "encode", "pretty", "validate"]);
 }
+
+#[test]
+fn input_by_url() {
+    let srv = harness::HttpFiles::start(vec![("/x.bencode".into(), b"d1:ai1ee".to_vec())]);
+    let out = run(&["decode", &srv.url("/x.bencode")], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"{\"a\":1}\n");
+    let out = run(&["validate", &srv.url("/nope")], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with(&format!("error: {}: HTTP status 404", srv.url("/nope"))), "{}", stderr(&out));
+}

@@ -175,10 +175,10 @@ fn read_peers(input: impl Read) -> Result<Vec<SocketAddr>, String> {
         }
         match word.parse::<SocketAddr>() {
             Ok(a) => out.push(a),
-            Err(_) => eprintln!(
-                "peer-fetch: stdin line {}: {word:?} is not ip:port, skipped",
+            Err(_) => cli_support::warning(format_args!(
+                "stdin line {}: {word:?} is not ip:port, skipped",
                 n + 1
-            ),
+            )),
         }
     }
     if out.is_empty() {
@@ -349,11 +349,11 @@ fn run(cli: Cli) -> Result<(), Fail> {
             Ok(()) => return Ok(()),
             Err(Fail::Peer(e)) => {
                 if peers.len() > 1 {
-                    eprintln!(
-                        "peer-fetch: peer {addr} ({}/{}) failed: {e:#}",
+                    cli_support::warning(format_args!(
+                        "peer {addr} ({}/{}) failed: {e:#}",
                         n + 1,
                         peers.len()
-                    );
+                    ));
                 }
                 last = Some(e.context(format!("peer {addr}")));
             }
@@ -432,7 +432,7 @@ impl Job {
                     println_out(&summary.to_string())?;
                 } else {
                     eprintln!(
-                        "peer-fetch: metadata for {} ({}, {} bytes, {} pieces) verified against the info-hash{}",
+                        "metadata for {} ({}, {} bytes, {} pieces) verified against the info-hash{}",
                         m.info.name,
                         m.info_hash,
                         m.info_bytes.len(),
@@ -446,7 +446,7 @@ impl Job {
                 if self.meta.is_none() {
                     let m = s.fetch_metadata(self.source.tracker_tiers())?;
                     eprintln!(
-                        "peer-fetch: fetched metadata for {} from {addr}",
+                        "fetched metadata for {} from {addr}",
                         m.info.name
                     );
                     s.set_info(&m.info)?;
@@ -497,7 +497,7 @@ impl Job {
                     )?;
                 } else {
                     eprintln!(
-                        "peer-fetch: {} piece(s), {} bytes, SHA-1 verified, from {addr} to {where_to} in {secs:.2} s",
+                        "{} piece(s), {} bytes, SHA-1 verified, from {addr} to {where_to} in {secs:.2} s",
                         self.pieces_done, self.bytes_done
                     );
                 }

@@ -206,25 +206,7 @@ fn aria2c_seeder() {
     let dir = tempfile::tempdir().unwrap();
     let p = payload(dir.path());
     let port = free_port();
-    let mut cmd = Command::new("aria2c");
-    cmd.args([
-        "--enable-dht=false",
-        "--enable-dht6=false",
-        "--bt-enable-lpd=false",
-        "--enable-peer-exchange=false",
-        "--disable-ipv6=true",
-        "--interface=127.0.0.1",
-        &format!("--listen-port={port}"),
-        "--seed-ratio=0.0",
-        "--check-integrity=true",
-        "--bt-max-peers=0",
-        "--summary-interval=0",
-        "--console-log-level=notice",
-        "--no-conf=true",
-        "--stop=120",
-        &format!("--dir={}", p.dir.display()),
-        p.torrent_path.to_str().unwrap(),
-    ]);
+    let cmd = harness::clients::aria2c_seed(&p.torrent_path, &p.dir, port, 120);
     let c = spawn("aria2c", cmd, port, &dir.path().join("aria2.log"));
     exercise(&c, &p, "aria2", dir.path(), false);
 }

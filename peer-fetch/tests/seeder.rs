@@ -2,7 +2,6 @@
 //! misbehaviour ends with a clear error in bounded time and no unverified
 //! output.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -18,19 +17,10 @@ fn run(args: &[&str]) -> Output {
     run_stdin(args, None)
 }
 
+/// Run peer-fetch (stdin: the given text, or empty), at most two minutes.
 fn run_stdin(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut c = bin();
-    c.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut si = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        si.write_all(s.as_bytes()).unwrap();
-    }
-    drop(si);
-    child.wait_with_output().unwrap()
+    let input = stdin.unwrap_or("").as_bytes();
+    test_fixtures::harness::run_bounded(bin().args(args), Some(input), Duration::from_secs(120)).output()
 }
 
 fn stderr(o: &Output) -> String {

@@ -334,7 +334,7 @@ pub mod clients {
             "--console-log-level=warn",
             "--auto-save-interval=0",
             "--check-integrity=true",
-            "-V",
+            "--bt-max-peers=0",
         ])
         .arg(format!("--listen-port={port}"))
         .arg(format!("--stop={stop}"))
@@ -397,21 +397,6 @@ pub mod clients {
             "message-level": 1,
         })
         .to_string()
-    }
-
-    /// A qBittorrent.conf for qbittorrent-nox: WebUI on 127.0.0.1:`webui_port`
-    /// without login from localhost, peers on `peer_port`, no DHT/LPD/PEX/UPnP.
-    pub fn qbittorrent_conf(peer_port: u16, webui_port: u16, save_dir: &Path) -> String {
-        format!(
-            "[LegalNotice]\nAccepted=true\n\n[BitTorrent]\nSession\\DHTEnabled=false\n\
-             Session\\LSDEnabled=false\nSession\\PeXEnabled=false\nSession\\Port={peer_port}\n\
-             Session\\Interface=lo\nSession\\InterfaceAddress=127.0.0.1\n\
-             Session\\DefaultSavePath={}\nSession\\AnonymousModeEnabled=false\n\n\
-             [Preferences]\nConnection\\UPnP=false\nWebUI\\Address=127.0.0.1\n\
-             WebUI\\Port={webui_port}\nWebUI\\LocalHostAuth=false\nWebUI\\CSRFProtection=false\n\
-             WebUI\\HostHeaderValidation=false\n",
-            save_dir.display()
-        )
     }
 
     /// Python with the libtorrent binding (Debian's python3-libtorrent):
@@ -549,8 +534,9 @@ pub fn check_conventions(bin: &str, name: &str, subcommands: &[&str]) {
 }
 
 /// Runs `bin args` with its stdout a pipe closed after the first byte, as
-/// `| head -c 1` does: the tool must exit 0 and print nothing on stderr.
-pub fn check_closed_stdout(bin: &str, args: &[&str]) {
+/// `| head -c 1` does: the tool must exit 0, without a panic or a "broken
+/// pipe" message; returns what it printed on stderr.
+pub fn check_closed_stdout(bin: &str, args: &[&str]) -> String {
     let mut child = Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
@@ -568,6 +554,7 @@ pub fn check_closed_stdout(bin: &str, args: &[&str]) {
     assert_eq!(status.code(), Some(0), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
     assert!(!err.to_lowercase().contains("broken pipe"), "{args:?}: {err}");
+    err
 }
 
 /// A one-shot-per-connection HTTP/1.1 file server on 127.0.0.1: `GET /P`

@@ -121,7 +121,7 @@ struct VerifyArgs {
     #[arg(long)]
     json: bool,
     /// Hashing threads (default: number of CPUs)
-    #[arg(long, env = "TORRENT_INFO_THREADS", value_parser = clap::value_parser!(u16).range(1..=16))]
+    #[arg(long, value_name = "N", env = "TORRENT_INFO_THREADS", value_parser = clap::value_parser!(u16).range(1..=16))]
     threads: Option<u16>,
 }
 
@@ -166,7 +166,7 @@ struct CreateArgs {
     #[arg(short = 's', long, value_name = "TEXT")]
     source: Option<String>,
     /// Hashing threads (default: number of CPUs)
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 }
 
@@ -317,6 +317,11 @@ fn run_create(a: CreateArgs) -> Result<u8, Fail> {
             PathBuf::from(n)
         }
     };
+    if to_stdout && io::stdout().is_terminal() {
+        return Err(Fail::usage(
+            "refusing to write a .torrent to a terminal; redirect stdout or give -o FILE",
+        ));
+    }
     if !to_stdout && output.exists() && !a.force {
         return Err(Fail::usage(format!(
             "{}: already exists (use --force to overwrite, or -o)",

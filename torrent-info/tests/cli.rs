@@ -4,9 +4,8 @@
 mod common;
 
 use common::{flip_byte, run, run_in, Run, BIN};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use test_fixtures::payload::{make_payload, Payload};
 use torrent_core::bencode::OwnedValue as O;
 
@@ -711,30 +710,8 @@ fn closed_stdout_ends_quietly() {
         &["show", "--json", t.as_str()],
         &["show", "--padding", t.as_str()],
     ] {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        // The reader is dropped here: the pipe is closed mid-output.
-        assert!(!first.is_empty());
-        let o = child.wait_with_output().unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{args:?}: stderr {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(
-            o.stderr.is_empty(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let err = test_fixtures::harness::check_closed_stdout(BIN, args);
+        assert!(err.is_empty(), "{args:?}: {err}");
     }
     // The same through a shell pipeline, as a user would type it.
     let o = Command::new("bash")

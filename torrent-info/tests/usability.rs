@@ -268,6 +268,13 @@ fn sources_by_url_and_near_miss_info_hashes() {
     let h = run(&["show", &url]).expect_code(0).stdout;
     assert!(h.contains(&p.meta.info_hash.to_hex()), "{h}");
     run(&["verify", &url, s(&p.dir)]).expect_code(0);
+    // A body over the torrent size limit is cut off, not read whole.
+    let big = HttpFiles::start(vec![(
+        "/big.torrent".into(),
+        vec![b'd'; torrent_core::metainfo::MAX_TORRENT_SIZE + 1],
+    )]);
+    let r = run(&["show", &big.url("/big.torrent")]).expect_code(2);
+    assert!(r.stderr.contains(&format!("larger than {} bytes", torrent_core::metainfo::MAX_TORRENT_SIZE)), "{}", r.stderr);
     let r = run(&["show", &srv.url("/gone.torrent")]).expect_code(2);
     assert!(r.stderr.starts_with(&format!("error: {}: HTTP status 404", srv.url("/gone.torrent"))), "{}", r.stderr);
     let hex39 = &p.meta.info_hash.to_hex()[..39];
@@ -292,17 +299,19 @@ fn terminal_messages_survive_term_dumb() {
     write_file(&d.join("big/x.bin"), 8 << 20, 3);
     symlink_into(d);
     for term in ["xterm-256color", "dumb"] {
+        let bin = harness::shell_quote(BIN);
         let cmd = format!(
-            "cd {} && {} create big -o big-{term}.torrent --threads 1 && {} verify big-{term}.torrent . && {} verify big-{term}.torrent big",
+            "cd {} && {bin} create big -o - ; {bin} create big -o big-{term}.torrent --threads 1 && {bin} verify big-{term}.torrent . && {bin} verify big-{term}.torrent big",
             harness::shell_quote(s(d)),
-            harness::shell_quote(BIN),
-            harness::shell_quote(BIN),
-            harness::shell_quote(BIN),
         );
         let t = Tmux::start(&cmd, term, &[], 100, 40);
         let (code, screen) = t.wait_exit(Duration::from_secs(60));
         assert_eq!(code, 1, "{term}:\n{screen}");
         assert!(screen.contains("warning: skipped symbolic link"), "{term}:\n{screen}");
+        assert!(
+            screen.contains("error: refusing to write a .torrent to a terminal; redirect stdout or give -o FILE"),
+            "{term}:\n{screen}"
+        );
         assert!(screen.contains("wrote big-"), "{term}:\n{screen}");
         assert!(screen.contains(&format!("looking for the data in {}/big", d.display())) || screen.contains("looking for the data in ./big"), "{term}:\n{screen}");
         assert!(screen.contains("pieces ok: "), "{term}:\n{screen}");

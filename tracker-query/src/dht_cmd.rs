@@ -117,7 +117,7 @@ pub fn run(a: &DhtArgs) -> ExitCode {
         Err(e) => return crate::usage_error(e),
     };
     eprintln!(
-        "tracker-query: DHT lookup of {info_hash} from {} bootstrap node(s)",
+        "DHT lookup of {info_hash} from {} bootstrap node(s)",
         boot.len()
     );
     let mut seen: HashSet<SocketAddr> = HashSet::new();
@@ -156,13 +156,13 @@ pub fn run(a: &DhtArgs) -> ExitCode {
     let table = node.routing_table().len();
     if complete {
         eprintln!(
-            "tracker-query: lookup done in {:.1}s: {answered} node(s) answered, {} peer(s), routing table {table}",
+            "lookup done in {:.1}s: {answered} node(s) answered, {} peer(s), routing table {table}",
             start.elapsed().as_secs_f64(),
             peers.len()
         );
     } else {
         eprintln!(
-            "tracker-query: lookup timed out after {:.1}s: {} peer(s), routing table {table}",
+            "lookup timed out after {:.1}s: {} peer(s), routing table {table}",
             start.elapsed().as_secs_f64(),
             peers.len()
         );

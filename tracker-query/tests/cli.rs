@@ -12,13 +12,9 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tracker-query"))
 }
 
+/// Run tracker-query with stdin closed, at most two minutes.
 fn run(args: &[&str]) -> Output {
-    let out = bin()
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tracker-query");
-    out
+    test_fixtures::harness::run_bounded(bin().args(args), None, Duration::from_secs(120)).output()
 }
 
 fn stdout(o: &Output) -> String {
