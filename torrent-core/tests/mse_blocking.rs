@@ -14,16 +14,15 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
 }
 
+type Seen = std::io::Result<(Method, Option<InfoHash>, Vec<u8>)>;
+
 /// A listener thread that accepts one connection with `policy`, reads
 /// the 68-byte handshake, echoes `n` bytes back after sending its own
 /// data, and returns what it saw.
 fn server(
     policy: Policy,
     n: usize,
-) -> (
-    std::net::SocketAddr,
-    std::thread::JoinHandle<std::io::Result<(Method, Option<InfoHash>, Vec<u8>)>>,
-) {
+) -> (std::net::SocketAddr, std::thread::JoinHandle<Seen>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let t = std::thread::spawn(move || {
