@@ -14,16 +14,15 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
 }
 
+type Seen = std::io::Result<(Method, Option<InfoHash>, Vec<u8>)>;
+
 /// A listener thread that accepts one connection with `policy`, reads
 /// the 68-byte handshake, echoes `n` bytes back after sending its own
 /// data, and returns what it saw.
 fn server(
     policy: Policy,
     n: usize,
-) -> (
-    std::net::SocketAddr,
-    std::thread::JoinHandle<std::io::Result<(Method, Option<InfoHash>, Vec<u8>)>>,
-) {
+) -> (std::net::SocketAddr, std::thread::JoinHandle<Seen>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let t = std::thread::spawn(move || {
@@ -132,4 +131,55 @@ fn wrong_info_hash_and_silent_peers() {
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     assert!(t0.elapsed() < Duration::from_secs(3));
     drop(l);
+}
+
+#[test]
+fn hostile_dialers_are_bounded() {
+    // Sends a public key and then nothing: the listener's deadline holds.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut ya = [0u8; 96];
+    ya[95] = 5;
+    c.write_all(&ya).unwrap();
+    let t0 = Instant::now();
+    let r = Responder::new(Policy::Prefer, [IH]);
+    let e = transport::accept(
+        s,
+        TransportKind::Tcp,
+        r,
+        Some(Instant::now() + Duration::from_millis(300)),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    // The listener answered with its own key (and padding) before that.
+    let mut yb = [0u8; 96];
+    c.read_exact(&mut yb).unwrap();
+
+    // Endless padding: refused after the 512-byte window, not read forever.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).unwrap();
+        let junk = vec![0x77u8; 64 * 1024];
+        let mut sent = 0usize;
+        for _ in 0..64 {
+            match c.write_all(&junk) {
+                Ok(()) => sent += junk.len(),
+                Err(_) => break,
+            }
+        }
+        sent
+    });
+    let (s, _) = l.accept().unwrap();
+    let r = Responder::new(Policy::Require, [IH]);
+    let e = transport::accept(s, TransportKind::Tcp, r, None).unwrap_err();
+    assert!(
+        matches!(mse_error(&e), Some(MseError::SyncNotFound { .. })),
+        "{e}"
+    );
+    // The writer is cut off well before its 4 MiB.
+    assert!(writer.join().unwrap() < 4 << 20);
 }
