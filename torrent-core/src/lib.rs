@@ -18,6 +18,7 @@ pub mod picker;
 pub mod source;
 pub mod storage;
 pub mod tracker;
+pub mod utp;
 
 pub use infohash::InfoHash;
 pub use magnet::Magnet;
