@@ -419,7 +419,10 @@ impl Connection {
         }
         self.state = State::Closed(reason);
         self.rto_deadline = None;
-        self.ack_pending = false;
+        // A clean close still acknowledges the peer's FIN.
+        if reason != CloseReason::Finished {
+            self.ack_pending = false;
+        }
         self.events.push_back(ConnEvent::Closed(reason));
     }
 
@@ -617,6 +620,10 @@ impl Connection {
     /// the connection id and address).
     pub fn handle_packet(&mut self, p: &Packet<'_>, now: Instant) {
         if self.is_closed() {
+            // Our ACK of its FIN was lost: the peer says FIN again.
+            if self.state == State::Closed(CloseReason::Finished) && p.ty == PacketType::Fin {
+                self.ack_pending = true;
+            }
             return;
         }
         self.stats.packets_received += 1;
@@ -825,10 +832,15 @@ impl Connection {
                 return; // past the end of the stream
             }
         }
+        let next = self.ack_nr.wrapping_add(1);
         if p.ty == PacketType::Fin && self.peer_fin.is_none() {
+            // Only a FIN inside the receive window marks the end.
+            let ahead = p.seq_nr.wrapping_sub(next) as usize;
+            if !seq_less(self.ack_nr, p.seq_nr) || ahead >= self.cfg.max_reorder {
+                return;
+            }
             self.peer_fin = Some(p.seq_nr);
         }
-        let next = self.ack_nr.wrapping_add(1);
         let slack = self.cfg.recv_buffer + self.cfg.max_payload;
         if p.seq_nr == next {
             if p.ty == PacketType::Data {
@@ -908,6 +920,10 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
         out.clear();
         if self.is_closed() {
+            if self.ack_pending {
+                self.emit_state(now, out);
+                return true;
+            }
             return false;
         }
         let window = self.send_window();

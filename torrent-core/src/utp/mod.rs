@@ -10,7 +10,9 @@
 //!   (`Read`/`Write`), for tools and tests.
 
 pub mod connection;
+pub mod endpoint;
 pub mod packet;
 
 pub use connection::{CloseReason, Config, ConnEvent, Connection, State, Stats};
+pub use endpoint::{ConnHandle, Endpoint, EndpointConfig, EndpointStats, Event};
 pub use packet::{Packet, PacketType, ParseError};
