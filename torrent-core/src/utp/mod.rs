@@ -12,7 +12,9 @@
 pub mod connection;
 pub mod endpoint;
 pub mod packet;
+pub mod stream;
 
 pub use connection::{CloseReason, Config, ConnEvent, Connection, State, Stats};
 pub use endpoint::{ConnHandle, Endpoint, EndpointConfig, EndpointStats, Event};
 pub use packet::{Packet, PacketType, ParseError};
+pub use stream::UtpStream;
