@@ -3,6 +3,7 @@
 //! magnet's metadata (BEP 9).
 
 mod session;
+mod stream;
 
 use anyhow::anyhow;
 use clap::{Parser, Subcommand};
@@ -50,6 +51,7 @@ Exit status:
 Examples:
   peer-fetch file.torrent 127.0.0.1:6881 handshake
   peer-fetch file.torrent 127.0.0.1:6881 piece 0 -o piece0.bin
+  peer-fetch file.torrent 127.0.0.1:6881 --utp handshake   (over uTP, BEP 29)
   tracker-query announce file.torrent | peer-fetch file.torrent - all -o out/
   peer-fetch 'magnet:?xt=urn:btih:...' 127.0.0.1:6881 metadata -o file.torrent";
 
@@ -76,6 +78,9 @@ struct Cli {
     /// Block requests (16 KiB each) kept in flight
     #[arg(long, global = true, default_value_t = 32, value_name = "N")]
     depth: usize,
+    /// Connect over uTP (BEP 29, UDP) instead of TCP
+    #[arg(long, global = true)]
+    utp: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -382,6 +387,7 @@ impl Job {
             meta.map(|m| &m.info),
             meta.map(|m| m.info_bytes.len()),
             self.timeout(),
+            self.cli.utp,
         )?;
         match self.cli.cmd.clone() {
             Cmd::Handshake => {

@@ -4,7 +4,8 @@
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use crate::stream::PeerStream;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use torrent_core::metainfo::Info;
 use torrent_core::peer::extension::{
@@ -28,7 +29,7 @@ pub enum PiecesInfo {
 
 pub struct Session {
     pub addr: SocketAddr,
-    stream: TcpStream,
+    stream: PeerStream,
     dec: Decoder,
     pub state: PeerState,
     pub theirs: Handshake,
@@ -71,11 +72,11 @@ impl Session {
         info: Option<&Info>,
         metadata_size: Option<usize>,
         timeout: Duration,
+        utp: bool,
     ) -> Result<Session> {
-        let stream = TcpStream::connect_timeout(&addr, timeout)
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_write_timeout(Some(timeout))?;
-        let _ = stream.set_nodelay(true);
+        let stream = PeerStream::connect(addr, timeout, utp).with_context(|| {
+            format!("connecting to {addr}{}", if utp { " over uTP" } else { "" })
+        })?;
         let ours = Handshake::new(info_hash, generate_peer_id());
         let mut s = Session {
             addr,

@@ -188,6 +188,7 @@ impl UtpStream {
     fn flush_out(&mut self) -> io::Result<()> {
         let now = Instant::now();
         while let Some(to) = self.ep.poll_transmit(now, &mut self.out) {
+            trace("out", &self.out);
             match self.socket.send_to(&self.out, to) {
                 Ok(_) => {}
                 // A full socket buffer drops it: uTP resends.
@@ -222,6 +223,7 @@ impl UtpStream {
         match self.socket.recv_from(&mut self.rbuf) {
             Ok((n, from)) => {
                 let now = Instant::now();
+                trace("in", &self.rbuf[..n]);
                 let _ = self.ep.handle_datagram(now, from, &self.rbuf[..n]);
                 // Take what else is queued before answering (one ACK per batch).
                 self.socket.set_nonblocking(true)?;
@@ -229,6 +231,7 @@ impl UtpStream {
                 for _ in 1..BATCH {
                     match self.socket.recv_from(&mut self.rbuf) {
                         Ok((n, from)) => {
+                            trace("in", &self.rbuf[..n]);
                             let _ = self.ep.handle_datagram(now, from, &self.rbuf[..n]);
                         }
                         Err(e) if is_wait(&e) => break,
@@ -335,6 +338,17 @@ impl Drop for UtpStream {
             if Instant::now() >= deadline || self.drive(Some(deadline)).is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// `UTP_TRACE=1` prints every packet on stderr (debugging interop).
+fn trace(dir: &str, d: &[u8]) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("UTP_TRACE").is_some()) {
+        match super::Packet::decode(d) {
+            Ok(p) => eprintln!("{dir} {:?} id={} seq={} ack={} wnd={} len={} sack={:?}", p.ty, p.conn_id, p.seq_nr, p.ack_nr, p.wnd_size, p.payload.len(), p.sack),
+            Err(e) => eprintln!("{dir} bad {e} {:02x?}", &d[..d.len().min(40)]),
         }
     }
 }
