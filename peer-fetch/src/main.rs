@@ -3,6 +3,7 @@
 //! magnet's metadata (BEP 9).
 
 mod session;
+mod stream;
 
 use anyhow::anyhow;
 use clap::{Parser, Subcommand};
@@ -50,6 +51,7 @@ Shell completions: `peer-fetch completions bash|zsh|fish`; man pages:
 Examples:
   peer-fetch file.torrent 127.0.0.1:6881 handshake
   peer-fetch file.torrent 127.0.0.1:6881 piece 0 -o piece0.bin
+  peer-fetch file.torrent 127.0.0.1:6881 --utp handshake   (over uTP, BEP 29)
   tracker-query announce file.torrent | peer-fetch file.torrent - all -o out/
   peer-fetch 'magnet:?xt=urn:btih:...' 127.0.0.1:6881 metadata -o file.torrent";
 
@@ -82,6 +84,9 @@ struct Cli {
     #[arg(long, global = true, default_value = "off", value_name = "POLICY",
           value_parser = ["off", "prefer", "require"])]
     encrypt: String,
+    /// Connect over uTP (BEP 29, UDP) instead of TCP
+    #[arg(long, global = true)]
+    utp: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -384,8 +389,9 @@ impl Job {
             meta.map(|m| m.info_bytes.len()),
             self.timeout(),
             self.cli.encrypt.parse().map_err(Fail::Usage)?,
+            self.cli.utp,
         )?;
-        if self.cli.encrypt != "off" {
+        if self.cli.encrypt != "off" || self.cli.utp {
             eprintln!("peer-fetch: connected to {addr} over {}", s.kind);
         }
         match self.cli.cmd.clone() {

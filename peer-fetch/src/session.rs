@@ -1,10 +1,12 @@
 //! One blocking connection to a peer, driving torrent-core's sans-IO peer
-//! modules with a `std::net::TcpStream` and per-step timeouts.
+//! modules over a TCP or uTP stream (optionally MSE-encrypted) with
+//! per-step timeouts.
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use crate::stream::PeerStream;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use torrent_core::metainfo::Info;
 use torrent_core::peer::extension::{
@@ -30,7 +32,7 @@ pub enum PiecesInfo {
 
 pub struct Session {
     pub addr: SocketAddr,
-    stream: CipherStream<TcpStream>,
+    stream: CipherStream<PeerStream>,
     /// Transport and encryption of the connection.
     pub kind: ConnKind,
     dec: Decoder,
@@ -90,10 +92,13 @@ impl Session {
         metadata_size: Option<usize>,
         timeout: Duration,
         policy: Policy,
+        utp: bool,
     ) -> Result<Session> {
         let mut attempt = policy.first_attempt(PeerHint::Unknown);
         loop {
-            match Session::connect_once(addr, info_hash, info, metadata_size, timeout, policy, attempt)
+            match Session::connect_once(
+                addr, info_hash, info, metadata_size, timeout, policy, utp, attempt,
+            )
             {
                 Ok(s) => return Ok(s),
                 Err(e) => match policy.fallback(attempt) {
@@ -119,22 +124,23 @@ impl Session {
         metadata_size: Option<usize>,
         timeout: Duration,
         policy: Policy,
+        utp: bool,
         attempt: Attempt,
     ) -> Result<Session> {
-        let tcp = TcpStream::connect_timeout(&addr, timeout)
-            .with_context(|| format!("connecting to {addr}"))?;
-        tcp.set_write_timeout(Some(timeout))?;
-        let _ = tcp.set_nodelay(true);
+        let mut tcp = PeerStream::connect(addr, timeout, utp).with_context(|| {
+            format!("connecting to {addr}{}", if utp { " over uTP" } else { "" })
+        })?;
+        let transport_kind = if utp { TransportKind::Utp } else { TransportKind::Tcp };
         let ours = Handshake::new(info_hash, generate_peer_id());
         let deadline = Instant::now() + timeout;
         let (stream, handshake_sent) = match attempt {
-            Attempt::Plain => (CipherStream::plain(tcp, TransportKind::Tcp), false),
+            Attempt::Plain => (CipherStream::plain(tcp, transport_kind), false),
             Attempt::Mse => {
                 tcp.set_read_timeout(Some(timeout.min(Duration::from_millis(500))))?;
                 // Our BitTorrent handshake rides in the MSE initial payload.
                 let st = transport::connect(
                     tcp,
-                    TransportKind::Tcp,
+                    transport_kind,
                     info_hash,
                     policy.provide(),
                     &ours.encode(),
@@ -223,7 +229,7 @@ impl Session {
                 .into());
             }
             self.stream
-                .get_ref()
+                .get_mut()
                 .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))?;
             let buf = self.dec.spare(64 * 1024);
             if buf.is_empty() {

@@ -23,6 +23,7 @@ pub mod storage;
 pub mod tracker;
 pub mod transport;
 pub mod webseed;
+pub mod utp;
 
 pub use infohash::InfoHash;
 pub use magnet::Magnet;

@@ -1,0 +1,1046 @@
+//! One uTP connection as a sans-IO state machine.
+//!
+//! Inputs: decoded packets ([`Connection::handle_packet`]), application
+//! writes and reads, and the clock ([`Connection::handle_timeout`]).
+//! Outputs: datagrams ([`Connection::poll_transmit`], one per call, the
+//! caller sends them to the peer's address), events
+//! ([`Connection::poll_event`]) and the next deadline
+//! ([`Connection::poll_timeout`]). Time is always passed in, never read.
+//!
+//! Facts from BEP 29 and the reference implementations (libutp, libtorrent)
+//! this follows:
+//! - the initiator picks a receive id `R`, sends its SYN with connection id
+//!   `R` and every later packet with `R + 1`; the acceptor receives on
+//!   `R + 1` and sends with `R`;
+//! - SYN, DATA and FIN consume a sequence number, STATE does not (it carries
+//!   the next one); the SYN-ACK is a STATE whose `seq_nr` is the acceptor's
+//!   first data sequence number, so the initiator sets `ack_nr = seq_nr - 1`;
+//! - `timestamp_difference` echoes "our receive time minus your send time"
+//!   of the last packet; the peer's echo is our one-way delay (plus a clock
+//!   offset that the base delay, the minimum over about two minutes, cancels);
+//! - LEDBAT: target queueing delay 100 ms, window grows or shrinks by at
+//!   most 3000 bytes per RTT scaled by how far the delay is off target;
+//! - RTO = max(srtt + 4 rttvar, 500 ms) (libtorrent's `utp_min_timeout`),
+//!   doubled on every timeout, the window falls to one packet;
+//! - a packet is resent early after 3 duplicate ACKs, or when a selective
+//!   ACK shows 3 packets past it arrived;
+//! - keep-alive: an ACK when nothing was sent for 29 s.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::packet::{sack_has, seq_less, Packet, PacketType, HEADER_LEN, MAX_SACK_LEN};
+
+/// Tunables; [`Config::default`] matches common client settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Largest payload per DATA packet. With the header and a full selective
+    /// ACK a datagram stays under 1472 bytes (no IPv4 fragmentation on an
+    /// Ethernet path).
+    pub max_payload: usize,
+    /// Receive buffer (bytes buffered for the application plus out-of-order
+    /// packets); what is free of it is the advertised window.
+    pub recv_buffer: usize,
+    /// Bytes the application may queue for sending.
+    pub send_buffer: usize,
+    /// Upper bound of the congestion window (bytes).
+    pub max_window: usize,
+    /// LEDBAT target queueing delay.
+    pub target_delay: Duration,
+    pub min_rto: Duration,
+    pub initial_rto: Duration,
+    pub max_rto: Duration,
+    /// Timeouts in a row before a connected stream gives up.
+    pub max_retransmits: u32,
+    /// SYN retransmissions before a connect fails.
+    pub syn_retransmits: u32,
+    /// Send an ACK when nothing was sent for this long.
+    pub keepalive: Duration,
+    /// Give up when nothing arrived for this long.
+    pub idle_timeout: Duration,
+    /// Most out-of-order packets held, and how far ahead of `ack_nr` a
+    /// packet may be to be held.
+    pub max_reorder: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_payload: 1400,
+            recv_buffer: 1 << 20,
+            send_buffer: 1 << 20,
+            max_window: 1 << 20,
+            target_delay: Duration::from_millis(100),
+            min_rto: Duration::from_millis(500),
+            initial_rto: Duration::from_millis(1000),
+            max_rto: Duration::from_secs(60),
+            max_retransmits: 5,
+            syn_retransmits: 3,
+            keepalive: Duration::from_secs(29),
+            idle_timeout: Duration::from_secs(120),
+            max_reorder: 1024,
+        }
+    }
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Our SYN is out, no answer yet.
+    SynSent,
+    /// Data may flow (each direction may have been closed with a FIN).
+    Connected,
+    /// Finished: no more packets are sent or accepted.
+    Closed(CloseReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Both FINs were sent and acknowledged.
+    Finished,
+    /// The peer sent a RESET (or refused our SYN with one).
+    Reset,
+    /// Retransmissions or the idle timer ran out.
+    TimedOut,
+    /// The application aborted it.
+    Aborted,
+}
+
+/// Things the application may want to react to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// The SYN was answered (outgoing connections only).
+    Connected,
+    /// New bytes can be read.
+    Readable,
+    /// Send buffer space opened after a short write.
+    Writable,
+    /// The peer's FIN arrived and every byte before it was read off the
+    /// wire: reads return end of stream once the buffer is drained.
+    PeerFinished,
+    Closed(CloseReason),
+}
+
+/// Counters, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub retransmits: u64,
+    pub fast_retransmits: u64,
+    pub timeouts: u64,
+    pub duplicates_received: u64,
+    pub bytes_acked: u64,
+}
+
+struct OutPacket {
+    seq: u16,
+    ty: PacketType,
+    payload: Vec<u8>,
+    last_sent: Instant,
+    transmissions: u32,
+    need_resend: bool,
+    sacked: bool,
+}
+
+impl OutPacket {
+    /// Counts toward the bytes in flight.
+    fn counted(&self) -> bool {
+        !self.need_resend && !self.sacked
+    }
+}
+
+/// Minimum of the delay samples over the last few minutes, one bucket per
+/// minute (the base delay of LEDBAT).
+#[derive(Debug, Default)]
+struct DelayHistory {
+    buckets: VecDeque<(u64, u32)>,
+}
+
+impl DelayHistory {
+    const BUCKETS: usize = 3;
+
+    fn add(&mut self, minute: u64, sample: u32) {
+        match self.buckets.back_mut() {
+            Some((m, v)) if *m == minute => {
+                if (sample.wrapping_sub(*v) as i32) < 0 {
+                    *v = sample;
+                }
+            }
+            _ => {
+                self.buckets.push_back((minute, sample));
+                while self.buckets.len() > Self::BUCKETS {
+                    self.buckets.pop_front();
+                }
+            }
+        }
+    }
+
+    fn base(&self) -> Option<u32> {
+        let mut it = self.buckets.iter().map(|b| b.1);
+        let first = it.next()?;
+        Some(it.fold(first, |a, b| if (b.wrapping_sub(a) as i32) < 0 { b } else { a }))
+    }
+}
+
+pub struct Connection {
+    cfg: Config,
+    epoch: Instant,
+    state: State,
+    recv_id: u16,
+    send_id: u16,
+    initiator: bool,
+
+    // Sending.
+    /// Sequence number the next SYN/DATA/FIN gets.
+    seq_nr: u16,
+    /// Sent and not yet cumulatively acknowledged, in sequence order.
+    inflight: VecDeque<OutPacket>,
+    /// Payload bytes of `inflight` that count toward the window.
+    bytes_in_flight: usize,
+    /// Packets of `inflight` marked for resending.
+    n_resend: usize,
+    send_buf: VecDeque<u8>,
+    fin_requested: bool,
+    fin_sent: bool,
+    fin_acked: bool,
+    write_blocked: bool,
+    peer_wnd: usize,
+    cwnd: f64,
+    ssthresh: f64,
+    slow_start: bool,
+    last_ack_recv: u16,
+    dup_acks: u32,
+    /// In loss recovery until this sequence number is acknowledged.
+    recovery_until: Option<u16>,
+    fast_resent: Option<u16>,
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    rto: Duration,
+    rto_deadline: Option<Instant>,
+    timeouts: u32,
+    delays: DelayHistory,
+    queuing_delay_us: u32,
+
+    // Receiving.
+    /// Last sequence number received in order.
+    ack_nr: u16,
+    reorder: HashMap<u16, Vec<u8>>,
+    reorder_bytes: usize,
+    readable: VecDeque<u8>,
+    readable_signalled: bool,
+    peer_fin: Option<u16>,
+    eof: bool,
+    /// Our receive time minus the peer's send time, last packet (µs).
+    reply_micro: u32,
+    ack_pending: bool,
+    /// The acceptor's view of the SYN (for re-acking duplicates).
+    syn_seq: Option<u16>,
+    /// Something other than a SYN arrived (the acceptor's handshake is done).
+    got_non_syn: bool,
+    last_advertised: usize,
+
+    last_recv: Instant,
+    last_send: Instant,
+    events: VecDeque<ConnEvent>,
+    stats: Stats,
+}
+
+/// Microseconds since `epoch`, truncated to 32 bits like the wire field.
+fn micros(epoch: Instant, now: Instant) -> u32 {
+    now.saturating_duration_since(epoch).as_micros() as u32
+}
+
+impl Connection {
+    fn blank(cfg: Config, epoch: Instant, now: Instant, recv_id: u16, send_id: u16) -> Connection {
+        let cfg = Config {
+            max_payload: cfg.max_payload.clamp(1, 65_000),
+            max_reorder: cfg.max_reorder.clamp(1, 16_384),
+            ..cfg
+        };
+        Connection {
+            cfg,
+            epoch,
+            state: State::SynSent,
+            recv_id,
+            send_id,
+            initiator: true,
+            seq_nr: 1,
+            inflight: VecDeque::new(),
+            bytes_in_flight: 0,
+            n_resend: 0,
+            send_buf: VecDeque::new(),
+            fin_requested: false,
+            fin_sent: false,
+            fin_acked: false,
+            write_blocked: false,
+            peer_wnd: cfg.max_payload,
+            cwnd: (2 * cfg.max_payload) as f64,
+            ssthresh: cfg.max_window as f64,
+            slow_start: true,
+            last_ack_recv: 0,
+            dup_acks: 0,
+            recovery_until: None,
+            fast_resent: None,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: cfg.initial_rto,
+            rto_deadline: None,
+            timeouts: 0,
+            delays: DelayHistory::default(),
+            queuing_delay_us: 0,
+            ack_nr: 0,
+            reorder: HashMap::new(),
+            reorder_bytes: 0,
+            readable: VecDeque::new(),
+            readable_signalled: false,
+            peer_fin: None,
+            eof: false,
+            reply_micro: 0,
+            ack_pending: false,
+            syn_seq: None,
+            got_non_syn: true,
+            last_advertised: cfg.recv_buffer,
+            last_recv: now,
+            last_send: now,
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// An outgoing connection receiving on `recv_id` (sending on
+    /// `recv_id + 1`), first sequence number `seq`. The SYN goes out with the
+    /// next [`poll_transmit`](Self::poll_transmit).
+    pub fn connect(cfg: Config, epoch: Instant, now: Instant, recv_id: u16, seq: u16) -> Connection {
+        let mut c = Connection::blank(cfg, epoch, now, recv_id, recv_id.wrapping_add(1));
+        c.seq_nr = seq;
+        c.last_ack_recv = seq.wrapping_sub(1);
+        c.inflight.push_back(OutPacket {
+            seq,
+            ty: PacketType::Syn,
+            payload: Vec::new(),
+            last_sent: now,
+            transmissions: 0,
+            need_resend: true,
+            sacked: false,
+        });
+        c.n_resend = 1;
+        c.seq_nr = seq.wrapping_add(1);
+        c
+    }
+
+    /// An incoming connection answering `syn` (a SYN packet), our first
+    /// sequence number `seq`. The SYN-ACK goes out with the next
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub fn accept(cfg: Config, epoch: Instant, now: Instant, syn: &Packet<'_>, seq: u16) -> Connection {
+        let mut c = Connection::blank(
+            cfg,
+            epoch,
+            now,
+            syn.conn_id.wrapping_add(1),
+            syn.conn_id,
+        );
+        c.initiator = false;
+        c.state = State::Connected;
+        c.seq_nr = seq;
+        c.last_ack_recv = seq.wrapping_sub(1);
+        c.ack_nr = syn.seq_nr;
+        c.syn_seq = Some(syn.seq_nr);
+        c.got_non_syn = false;
+        c.peer_wnd = syn.wnd_size as usize;
+        c.reply_micro = micros(epoch, now).wrapping_sub(syn.timestamp_us);
+        c.ack_pending = true;
+        c.stats.packets_received = 1;
+        c
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn recv_id(&self) -> u16 {
+        self.recv_id
+    }
+    pub fn send_id(&self) -> u16 {
+        self.send_id
+    }
+    pub fn is_initiator(&self) -> bool {
+        self.initiator
+    }
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+    /// Smoothed round-trip time, once measured.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+    pub fn rto(&self) -> Duration {
+        self.rto
+    }
+    /// Congestion window (bytes).
+    pub fn cwnd(&self) -> usize {
+        self.cwnd as usize
+    }
+    /// The last measured queueing delay (µs above the base delay).
+    pub fn queuing_delay(&self) -> Duration {
+        Duration::from_micros(self.queuing_delay_us as u64)
+    }
+    /// Bytes queued by the application and not yet acknowledged.
+    pub fn unacked_bytes(&self) -> usize {
+        self.send_buf.len() + self.inflight.iter().map(|p| p.payload.len()).sum::<usize>()
+    }
+    /// Everything written was acknowledged (and the FIN, if one was sent).
+    pub fn all_acked(&self) -> bool {
+        self.send_buf.is_empty() && self.inflight.is_empty()
+    }
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed(_))
+    }
+    /// Bytes ready for [`read`](Self::read).
+    pub fn readable_len(&self) -> usize {
+        self.readable.len()
+    }
+    /// Bytes [`write`](Self::write) would take now.
+    pub fn writable_len(&self) -> usize {
+        if self.fin_requested || self.is_closed() {
+            0
+        } else {
+            self.cfg.send_buffer.saturating_sub(self.send_buf.len())
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<ConnEvent> {
+        self.events.pop_front()
+    }
+
+    fn close_with(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        self.state = State::Closed(reason);
+        self.rto_deadline = None;
+        // A clean close still acknowledges the peer's FIN.
+        if reason != CloseReason::Finished {
+            self.ack_pending = false;
+        }
+        self.events.push_back(ConnEvent::Closed(reason));
+    }
+
+    /// Queue bytes to send; returns how many were taken (0 when the send
+    /// buffer is full: `WouldBlock`). Errors once the stream is closed for
+    /// writing.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self.state {
+            State::Closed(CloseReason::Reset) => {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "uTP reset"))
+            }
+            State::Closed(CloseReason::TimedOut) => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "uTP timed out"))
+            }
+            State::Closed(_) => {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "uTP stream closed"))
+            }
+            _ if self.fin_requested => {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "uTP stream shut down for writing"))
+            }
+            _ => {}
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = data.len().min(self.writable_len());
+        if n == 0 {
+            self.write_blocked = true;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if n < data.len() {
+            self.write_blocked = true;
+        }
+        self.send_buf.extend(&data[..n]);
+        Ok(n)
+    }
+
+    /// Take received bytes. `Ok(0)` is the end of the stream (the peer's FIN
+    /// arrived and everything before it was read); nothing buffered yet is
+    /// `WouldBlock`.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.readable.is_empty() {
+            self.readable_signalled = false;
+            return match self.state {
+                _ if self.eof => Ok(0),
+                State::Closed(CloseReason::Reset) => {
+                    Err(io::Error::new(io::ErrorKind::ConnectionReset, "uTP reset"))
+                }
+                State::Closed(CloseReason::TimedOut) => {
+                    Err(io::Error::new(io::ErrorKind::TimedOut, "uTP timed out"))
+                }
+                State::Closed(_) => Ok(0),
+                _ => Err(io::ErrorKind::WouldBlock.into()),
+            };
+        }
+        let (a, b) = self.readable.as_slices();
+        let n1 = a.len().min(buf.len());
+        buf[..n1].copy_from_slice(&a[..n1]);
+        let n2 = b.len().min(buf.len() - n1);
+        buf[n1..n1 + n2].copy_from_slice(&b[..n2]);
+        let n = n1 + n2;
+        self.readable.drain(..n);
+        if self.readable.is_empty() {
+            self.readable_signalled = false;
+        }
+        // Tell a sender stalled on our window that it opened again.
+        let wnd = self.advertised_window();
+        if !self.is_closed()
+            && self.last_advertised < self.cfg.recv_buffer / 2
+            && wnd >= self.cfg.recv_buffer / 2
+        {
+            self.ack_pending = true;
+        }
+        Ok(n)
+    }
+
+    /// Send a FIN once the queued bytes are out; reading goes on until the
+    /// peer's FIN.
+    pub fn close(&mut self) {
+        if !self.is_closed() {
+            self.fin_requested = true;
+        }
+    }
+
+    /// Give up at once. The caller may send a RESET built with
+    /// [`reset_packet`](Self::reset_packet).
+    pub fn abort(&mut self) {
+        self.close_with(CloseReason::Aborted);
+    }
+
+    /// A RESET for this connection (an aborting side sends it).
+    pub fn reset_packet(&self, now: Instant) -> Vec<u8> {
+        let mut p = Packet::new(PacketType::Reset, self.send_id, self.seq_nr, self.ack_nr);
+        p.timestamp_us = micros(self.epoch, now);
+        p.encode()
+    }
+
+    fn advertised_window(&self) -> usize {
+        self.cfg
+            .recv_buffer
+            .saturating_sub(self.readable.len() + self.reorder_bytes)
+    }
+
+    fn send_window(&self) -> usize {
+        (self.cwnd as usize).min(self.peer_wnd).min(self.cfg.max_window)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) wants to be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        let mut t = self.last_recv + self.idle_limit();
+        if let Some(r) = self.rto_deadline {
+            t = t.min(r);
+        }
+        if self.state == State::Connected {
+            t = t.min(self.last_send + self.cfg.keepalive);
+        }
+        Some(t)
+    }
+
+    fn idle_limit(&self) -> Duration {
+        if self.got_non_syn {
+            self.cfg.idle_timeout
+        } else {
+            // An acceptor whose peer never followed up its SYN.
+            self.cfg.initial_rto * 10
+        }
+    }
+
+    /// Run the timers: retransmission, keep-alive, idle limit.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if now >= self.last_recv + self.idle_limit() {
+            self.close_with(CloseReason::TimedOut);
+            return;
+        }
+        if let Some(deadline) = self.rto_deadline {
+            if now >= deadline {
+                self.on_rto(now);
+                if self.is_closed() {
+                    return;
+                }
+            }
+        }
+        if self.state == State::Connected && now >= self.last_send + self.cfg.keepalive {
+            self.ack_pending = true;
+        }
+    }
+
+    fn on_rto(&mut self, now: Instant) {
+        if self.inflight.is_empty() {
+            self.rto_deadline = None;
+            return;
+        }
+        self.stats.timeouts += 1;
+        // A peer with a closed window is not a dead peer: probes that it
+        // drops do not count against the connection.
+        let front_len = self.inflight[0].payload.len();
+        if self.peer_wnd >= front_len.max(1) || self.state == State::SynSent {
+            self.timeouts += 1;
+        }
+        let limit = if self.state == State::SynSent {
+            self.cfg.syn_retransmits
+        } else {
+            self.cfg.max_retransmits
+        };
+        if self.timeouts > limit {
+            self.close_with(CloseReason::TimedOut);
+            return;
+        }
+        for p in self.inflight.iter_mut() {
+            if p.counted() {
+                p.need_resend = true;
+                self.n_resend += 1;
+            }
+        }
+        self.bytes_in_flight = 0;
+        self.ssthresh = (self.cwnd / 2.0).max((2 * self.cfg.max_payload) as f64);
+        self.cwnd = self.cfg.max_payload as f64;
+        self.slow_start = true;
+        self.fast_resent = None;
+        self.recovery_until = Some(self.seq_nr.wrapping_sub(1));
+        self.rto = (self.rto * 2).min(self.cfg.max_rto);
+        self.rto_deadline = Some(now + self.rto);
+    }
+
+    /// Feed one packet addressed to this connection (the endpoint matched
+    /// the connection id and address).
+    pub fn handle_packet(&mut self, p: &Packet<'_>, now: Instant) {
+        if self.is_closed() {
+            // Our ACK of its FIN was lost: the peer says FIN again.
+            if self.state == State::Closed(CloseReason::Finished) && p.ty == PacketType::Fin {
+                self.ack_pending = true;
+            }
+            return;
+        }
+        self.stats.packets_received += 1;
+        if p.ty == PacketType::Reset {
+            // Only a RESET that does not acknowledge the unsent is believed.
+            if !seq_less(self.seq_nr.wrapping_sub(1), p.ack_nr) {
+                self.close_with(CloseReason::Reset);
+            }
+            return;
+        }
+        if p.ty == PacketType::Syn {
+            if Some(p.seq_nr) == self.syn_seq && !self.got_non_syn {
+                // Our SYN-ACK was lost: say it again.
+                self.last_recv = now;
+                self.ack_pending = true;
+            }
+            return;
+        }
+        // Acknowledges something never sent: forged or confused, drop.
+        if seq_less(self.seq_nr.wrapping_sub(1), p.ack_nr) {
+            return;
+        }
+        if self.state == State::SynSent {
+            let syn = self.inflight.front().map(|s| s.seq);
+            if Some(p.ack_nr) != syn {
+                return;
+            }
+            self.state = State::Connected;
+            self.ack_nr = p.seq_nr.wrapping_sub(1);
+            self.events.push_back(ConnEvent::Connected);
+        }
+        self.got_non_syn = true;
+        self.last_recv = now;
+        self.reply_micro = micros(self.epoch, now).wrapping_sub(p.timestamp_us);
+        self.peer_wnd = p.wnd_size as usize;
+        if p.timestamp_diff_us != 0 {
+            let minute = now.saturating_duration_since(self.epoch).as_secs() / 60;
+            self.delays.add(minute, p.timestamp_diff_us);
+            let base = self.delays.base().unwrap_or(p.timestamp_diff_us);
+            self.queuing_delay_us = p.timestamp_diff_us.wrapping_sub(base).min(10_000_000);
+        }
+        self.process_ack(p, now);
+        if matches!(p.ty, PacketType::Data | PacketType::Fin) {
+            self.receive(p);
+        }
+        if self.fin_sent && self.fin_acked && self.eof {
+            self.close_with(CloseReason::Finished);
+        }
+    }
+
+    fn process_ack(&mut self, p: &Packet<'_>, now: Instant) {
+        let ack = p.ack_nr;
+        let mut acked = 0usize;
+        let mut progressed = false;
+        while let Some(front) = self.inflight.front() {
+            if seq_less(ack, front.seq) {
+                break;
+            }
+            let f = self.inflight.pop_front().unwrap();
+            progressed = true;
+            if f.counted() {
+                self.bytes_in_flight -= f.payload.len();
+            }
+            if !f.sacked {
+                acked += f.payload.len();
+            }
+            if f.need_resend {
+                self.n_resend -= 1;
+            }
+            if f.transmissions == 1 {
+                self.rtt_sample(now.saturating_duration_since(f.last_sent));
+            }
+            if f.ty == PacketType::Fin {
+                self.fin_acked = true;
+            }
+        }
+        if let Some(mask) = p.sack {
+            let mut past = 0;
+            for pk in self.inflight.iter_mut() {
+                let dist = pk.seq.wrapping_sub(ack).wrapping_sub(2) as usize;
+                if dist >= mask.len() * 8 {
+                    continue;
+                }
+                if sack_has(mask, ack, pk.seq) {
+                    past += 1;
+                    if !pk.sacked {
+                        if pk.counted() {
+                            self.bytes_in_flight -= pk.payload.len();
+                        }
+                        if pk.need_resend {
+                            pk.need_resend = false;
+                            self.n_resend -= 1;
+                        }
+                        pk.sacked = true;
+                        acked += pk.payload.len();
+                    }
+                }
+            }
+            if past >= 3 {
+                self.fast_retransmit(now);
+            }
+        }
+        if progressed {
+            self.dup_acks = 0;
+            self.timeouts = 0;
+            if let Some(r) = self.recovery_until {
+                if !seq_less(ack, r) {
+                    self.recovery_until = None;
+                }
+            }
+            self.rto = self.computed_rto();
+            self.rto_deadline = if self.inflight.is_empty() {
+                None
+            } else {
+                Some(now + self.rto)
+            };
+            if self.write_blocked && self.writable_len() > 0 {
+                self.write_blocked = false;
+                self.events.push_back(ConnEvent::Writable);
+            }
+        } else if p.ty == PacketType::State
+            && ack == self.last_ack_recv
+            && !self.inflight.is_empty()
+        {
+            self.dup_acks += 1;
+            if self.dup_acks >= 3 {
+                self.fast_retransmit(now);
+            }
+        }
+        self.last_ack_recv = ack;
+        if acked > 0 {
+            self.stats.bytes_acked += acked as u64;
+            self.on_acked(acked);
+        }
+    }
+
+    fn fast_retransmit(&mut self, _now: Instant) {
+        let Some(front) = self.inflight.front_mut() else {
+            return;
+        };
+        if front.sacked || front.need_resend || self.fast_resent == Some(front.seq) {
+            return;
+        }
+        self.fast_resent = Some(front.seq);
+        front.need_resend = true;
+        self.n_resend += 1;
+        self.bytes_in_flight -= front.payload.len();
+        self.stats.fast_retransmits += 1;
+        if self.recovery_until.is_none() {
+            self.cwnd = (self.cwnd / 2.0).max((2 * self.cfg.max_payload) as f64);
+            self.ssthresh = self.cwnd;
+            self.slow_start = false;
+            self.recovery_until = Some(self.seq_nr.wrapping_sub(1));
+        }
+    }
+
+    fn rtt_sample(&mut self, s: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(s);
+                self.rttvar = s / 2;
+            }
+            Some(srtt) => {
+                let delta = if s > srtt { s - srtt } else { srtt - s };
+                self.rttvar = (self.rttvar * 3 + delta) / 4;
+                self.srtt = Some((srtt * 7 + s) / 8);
+            }
+        }
+    }
+
+    fn computed_rto(&self) -> Duration {
+        match self.srtt {
+            Some(srtt) => (srtt + self.rttvar * 4).clamp(self.cfg.min_rto, self.cfg.max_rto),
+            None => self.cfg.initial_rto,
+        }
+    }
+
+    /// LEDBAT window update for `acked` newly acknowledged bytes.
+    fn on_acked(&mut self, acked: usize) {
+        let target = self.cfg.target_delay.as_micros().max(1) as f64;
+        let delay = self.queuing_delay_us as f64;
+        let min = (2 * self.cfg.max_payload) as f64;
+        if self.slow_start {
+            if delay > target / 2.0 {
+                self.slow_start = false;
+                self.ssthresh = self.cwnd;
+            } else {
+                self.cwnd += acked as f64;
+                if self.cwnd >= self.ssthresh {
+                    self.slow_start = false;
+                }
+            }
+        }
+        if !self.slow_start {
+            let off_target = ((target - delay) / target).clamp(-1.0, 1.0);
+            let window_factor = (acked as f64 / self.cwnd.max(1.0)).min(1.0);
+            self.cwnd += 3000.0 * off_target * window_factor;
+        }
+        self.cwnd = self.cwnd.clamp(min, self.cfg.max_window.max(min as usize) as f64);
+    }
+
+    fn receive(&mut self, p: &Packet<'_>) {
+        self.ack_pending = true;
+        if let Some(fin) = self.peer_fin {
+            if seq_less(fin, p.seq_nr) {
+                return; // past the end of the stream
+            }
+        }
+        let next = self.ack_nr.wrapping_add(1);
+        if p.ty == PacketType::Fin && self.peer_fin.is_none() {
+            // Only a FIN inside the receive window marks the end.
+            let ahead = p.seq_nr.wrapping_sub(next) as usize;
+            if !seq_less(self.ack_nr, p.seq_nr) || ahead >= self.cfg.max_reorder {
+                return;
+            }
+            self.peer_fin = Some(p.seq_nr);
+        }
+        let slack = self.cfg.recv_buffer + self.cfg.max_payload;
+        if p.seq_nr == next {
+            if p.ty == PacketType::Data {
+                if self.readable.len() + self.reorder_bytes + p.payload.len() > slack {
+                    return; // over our window: the sender resends later
+                }
+                self.deliver(p.payload);
+            }
+            self.ack_nr = next;
+            loop {
+                let n = self.ack_nr.wrapping_add(1);
+                if let Some(buf) = self.reorder.remove(&n) {
+                    self.reorder_bytes -= buf.len();
+                    self.deliver(&buf);
+                    self.ack_nr = n;
+                } else if self.peer_fin == Some(n) {
+                    self.ack_nr = n;
+                } else {
+                    break;
+                }
+            }
+            if !self.eof && self.peer_fin == Some(self.ack_nr) {
+                self.eof = true;
+                self.reorder.clear();
+                self.reorder_bytes = 0;
+                self.events.push_back(ConnEvent::PeerFinished);
+            }
+        } else if seq_less(self.ack_nr, p.seq_nr) {
+            let dist = p.seq_nr.wrapping_sub(next) as usize;
+            if p.ty != PacketType::Data
+                || dist >= self.cfg.max_reorder
+                || self.reorder.len() >= self.cfg.max_reorder
+                || self.reorder.contains_key(&p.seq_nr)
+                || self.readable.len() + self.reorder_bytes + p.payload.len() > slack
+            {
+                if self.reorder.contains_key(&p.seq_nr) {
+                    self.stats.duplicates_received += 1;
+                }
+                return;
+            }
+            self.reorder_bytes += p.payload.len();
+            self.reorder.insert(p.seq_nr, p.payload.to_vec());
+        } else {
+            self.stats.duplicates_received += 1;
+        }
+    }
+
+    fn deliver(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.readable.extend(data);
+        if !self.readable_signalled {
+            self.readable_signalled = true;
+            self.events.push_back(ConnEvent::Readable);
+        }
+    }
+
+    /// The selective ACK of what waits in the reorder buffer.
+    fn sack_mask(&self, mask: &mut [u8; MAX_SACK_LEN]) -> usize {
+        if self.reorder.is_empty() {
+            return 0;
+        }
+        let mut top = 0;
+        for &seq in self.reorder.keys() {
+            let i = seq.wrapping_sub(self.ack_nr).wrapping_sub(2) as usize;
+            if i < MAX_SACK_LEN * 8 {
+                mask[i / 8] |= 1 << (i % 8);
+                top = top.max(i / 8 + 1);
+            }
+        }
+        top.div_ceil(4) * 4
+    }
+
+    /// Write the next datagram for the peer into `out` (cleared first);
+    /// false when there is nothing to send now.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        if self.is_closed() {
+            if self.ack_pending {
+                self.emit_state(now, out);
+                return true;
+            }
+            return false;
+        }
+        let window = self.send_window();
+        if self.n_resend > 0 {
+            let i = self
+                .inflight
+                .iter()
+                .position(|p| p.need_resend)
+                .expect("n_resend counts marked packets");
+            let len = self.inflight[i].payload.len();
+            if self.bytes_in_flight == 0 || self.bytes_in_flight + len <= window {
+                self.emit(i, now, out);
+                return true;
+            }
+        } else if self.state == State::Connected {
+            if !self.send_buf.is_empty() && self.inflight.len() < 16_384 {
+                let len = self.send_buf.len().min(self.cfg.max_payload);
+                if self.bytes_in_flight == 0 || self.bytes_in_flight + len <= window {
+                    let payload: Vec<u8> = self.send_buf.drain(..len).collect();
+                    self.push_new(PacketType::Data, payload, now);
+                    let i = self.inflight.len() - 1;
+                    self.emit(i, now, out);
+                    return true;
+                }
+            } else if self.send_buf.is_empty()
+                && self.fin_requested
+                && !self.fin_sent
+                && self.inflight.len() < 16_384
+            {
+                self.fin_sent = true;
+                self.push_new(PacketType::Fin, Vec::new(), now);
+                let i = self.inflight.len() - 1;
+                self.emit(i, now, out);
+                return true;
+            }
+        }
+        if self.ack_pending && self.state == State::Connected {
+            self.emit_state(now, out);
+            return true;
+        }
+        false
+    }
+
+    fn push_new(&mut self, ty: PacketType, payload: Vec<u8>, now: Instant) {
+        let seq = self.seq_nr;
+        self.seq_nr = self.seq_nr.wrapping_add(1);
+        self.inflight.push_back(OutPacket {
+            seq,
+            ty,
+            payload,
+            last_sent: now,
+            transmissions: 0,
+            need_resend: true,
+            sacked: false,
+        });
+        self.n_resend += 1;
+    }
+
+    fn header(&mut self, ty: PacketType, seq: u16, now: Instant) -> Packet<'static> {
+        let wnd = self.advertised_window();
+        self.last_advertised = wnd;
+        Packet {
+            ty,
+            conn_id: if ty == PacketType::Syn { self.recv_id } else { self.send_id },
+            timestamp_us: micros(self.epoch, now),
+            timestamp_diff_us: self.reply_micro,
+            wnd_size: wnd.min(u32::MAX as usize) as u32,
+            seq_nr: seq,
+            ack_nr: if ty == PacketType::Syn { 0 } else { self.ack_nr },
+            sack: None,
+            payload: &[],
+        }
+    }
+
+    fn finish_send(&mut self, now: Instant) {
+        self.ack_pending = false;
+        self.last_send = now;
+        self.stats.packets_sent += 1;
+    }
+
+    /// (Re)send `inflight[i]`.
+    fn emit(&mut self, i: usize, now: Instant, out: &mut Vec<u8>) {
+        let (ty, seq) = (self.inflight[i].ty, self.inflight[i].seq);
+        let hdr = self.header(ty, seq, now);
+        let mut mask = [0u8; MAX_SACK_LEN];
+        let mlen = if ty == PacketType::Syn { 0 } else { self.sack_mask(&mut mask) };
+        let pk = &mut self.inflight[i];
+        let p = Packet {
+            sack: (mlen > 0).then_some(&mask[..mlen]),
+            payload: &pk.payload,
+            ..hdr
+        };
+        debug_assert!(p.encoded_len() <= HEADER_LEN + 2 + MAX_SACK_LEN + self.cfg.max_payload);
+        p.encode_into(out);
+        if pk.transmissions > 0 {
+            self.stats.retransmits += 1;
+        }
+        pk.transmissions += 1;
+        pk.last_sent = now;
+        pk.need_resend = false;
+        self.n_resend -= 1;
+        self.bytes_in_flight += pk.payload.len();
+        if self.rto_deadline.is_none() {
+            self.rto_deadline = Some(now + self.rto);
+        }
+        self.finish_send(now);
+    }
+
+    fn emit_state(&mut self, now: Instant, out: &mut Vec<u8>) {
+        let hdr = self.header(PacketType::State, self.seq_nr, now);
+        let mut mask = [0u8; MAX_SACK_LEN];
+        let mlen = self.sack_mask(&mut mask);
+        let p = Packet {
+            sack: (mlen > 0).then_some(&mask[..mlen]),
+            ..hdr
+        };
+        p.encode_into(out);
+        self.finish_send(now);
+    }
+}
