@@ -6,3 +6,4 @@ pub mod dht;
 pub mod payload;
 pub mod seeder;
 pub mod tracker;
+pub mod webseed;
