@@ -8,7 +8,7 @@
 //! One thread accepts, one thread per connection; everything stops when
 //! the server is dropped.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -491,6 +491,7 @@ impl Drop for Nginx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn ranges_and_decoding() {

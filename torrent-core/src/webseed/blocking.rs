@@ -147,6 +147,19 @@ pub fn download(
             sched.handle_fetch(Instant::now(), ev);
         }
     }
+    // Zero-length files get no data; create them.
+    for (i, f) in info.files.iter().enumerate() {
+        if let (0, Some(path)) = (f.length, storage.path(i)) {
+            if let Some(d) = path.parent() {
+                std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            }
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
     let mirrors = sched.mirrors();
     Ok(DownloadReport {
         elapsed: start.elapsed(),
