@@ -63,11 +63,15 @@ pub fn download(
     loop {
         let now = Instant::now();
         sched.handle_timeout(now);
-        sched.fill(now, |_, max| picker.next_run(max));
-        while let Some(a) = sched.poll_action() {
-            fetcher.apply(a);
-        }
-        while let Some(ev) = sched.poll_event() {
+        // Assign work, start requests, handle what came back, until the
+        // scheduler has nothing more to say (events can free mirrors and
+        // release pieces, which calls for another fill).
+        loop {
+            sched.fill(now, |_, max| picker.next_run(max));
+            while let Some(a) = sched.poll_action() {
+                fetcher.apply(a);
+            }
+            let Some(ev) = sched.poll_event() else { break };
             match ev {
                 Event::Data { piece, begin, data, .. } => {
                     storage
@@ -138,10 +142,8 @@ pub fn download(
             .map(|t| t.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(1))
             .min(Duration::from_secs(1));
-        if sched.poll_action().is_none() {
-            if let Some(ev) = fetcher.recv_timeout(wait) {
-                sched.handle_fetch(Instant::now(), ev);
-            }
+        if let Some(ev) = fetcher.recv_timeout(wait) {
+            sched.handle_fetch(Instant::now(), ev);
         }
         while let Some(ev) = fetcher.try_recv() {
             sched.handle_fetch(Instant::now(), ev);
