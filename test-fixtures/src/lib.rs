@@ -7,3 +7,4 @@ pub mod harness;
 pub mod payload;
 pub mod seeder;
 pub mod tracker;
+pub mod webseed;

@@ -63,11 +63,15 @@ pub fn download(
     loop {
         let now = Instant::now();
         sched.handle_timeout(now);
-        sched.fill(now, |_, max| picker.next_run(max));
-        while let Some(a) = sched.poll_action() {
-            fetcher.apply(a);
-        }
-        while let Some(ev) = sched.poll_event() {
+        // Assign work, start requests, handle what came back, until the
+        // scheduler has nothing more to say (events can free mirrors and
+        // release pieces, which calls for another fill).
+        loop {
+            sched.fill(now, |_, max| picker.next_run(max));
+            while let Some(a) = sched.poll_action() {
+                fetcher.apply(a);
+            }
+            let Some(ev) = sched.poll_event() else { break };
             match ev {
                 Event::Data { piece, begin, data, .. } => {
                     storage
@@ -138,13 +142,24 @@ pub fn download(
             .map(|t| t.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(1))
             .min(Duration::from_secs(1));
-        if sched.poll_action().is_none() {
-            if let Some(ev) = fetcher.recv_timeout(wait) {
-                sched.handle_fetch(Instant::now(), ev);
-            }
+        if let Some(ev) = fetcher.recv_timeout(wait) {
+            sched.handle_fetch(Instant::now(), ev);
         }
         while let Some(ev) = fetcher.try_recv() {
             sched.handle_fetch(Instant::now(), ev);
+        }
+    }
+    // Zero-length files get no data; create them.
+    for (i, f) in info.files.iter().enumerate() {
+        if let (0, Some(path)) = (f.length, storage.path(i)) {
+            if let Some(d) = path.parent() {
+                std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            }
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
         }
     }
     let mirrors = sched.mirrors();
