@@ -151,6 +151,7 @@ mod tests {
                     length: *len,
                     offset: off,
                     padding: *pad,
+                    symlink: None,
                 };
                 off += len;
                 e
@@ -165,6 +166,7 @@ mod tests {
             private: false,
             total_length: off,
             version: Version::V1,
+            path_changes: Vec::new(),
         }
     }
 
