@@ -57,11 +57,12 @@ pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage) -> st
     std::fs::rename(&tmp, &path)
 }
 
-/// The verified pieces recorded in the resume file, if it exists, belongs to
+/// The verified pieces recorded in the resume file (read leniently, as every
+/// file we only read), if it exists, belongs to
 /// this torrent and the files are unchanged since it was written.
 pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>> {
     let buf = std::fs::read(resume_path(dir, hash)).ok()?;
-    let v = bencode::decode(&buf).ok()?;
+    let v = bencode::decode_lenient(&buf).ok()?;
     if v.get("info-hash")?.as_bytes()? != hash.0 {
         return None;
     }
