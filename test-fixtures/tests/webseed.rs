@@ -73,6 +73,11 @@ fn multi_file_torrent_from_the_embedded_web_seed() {
     let total = p.meta.info.total_length;
     // Nothing fetched twice, nothing wasted.
     assert_eq!(r.received, total);
+    // (The server counts a chunk after writing it: give its thread a moment.)
+    let t = Instant::now();
+    while server.bytes_sent() < total && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(server.bytes_sent(), total);
     assert_eq!(r.mirrors[0].stats.pieces_ok as usize, p.meta.info.piece_count());
     assert_eq!(r.mirrors[0].stats.wasted, 0);
@@ -232,4 +237,28 @@ fn nginx_serves_the_files() {
     let (out, r) = run(&s, &[nginx.url()], &opts());
     r.unwrap();
     assert_complete(&s, out.path());
+}
+
+#[test]
+fn torrent_file_over_http() {
+    use torrent_core::load::fetch_url_limited;
+    use torrent_core::source::Source;
+    let src = tempfile::tempdir().unwrap();
+    let p = payload(src.path());
+    let s = WebSeedServer::start(&p.dir, Switches::default()).unwrap();
+    let name = p.torrent_path.file_name().unwrap().to_str().unwrap().to_string();
+    // The name has spaces and a non-ASCII character: sent percent-encoded.
+    let url = format!("{}{name}", s.url());
+    let loaded = Source::load(&url).unwrap();
+    assert_eq!(loaded.info_hash(), p.meta.info_hash);
+    let e = fetch_url_limited(&url, 100, Duration::from_secs(10)).unwrap_err();
+    assert!(e.ends_with("larger than 100 bytes"), "{e}");
+    let e = Source::load(&format!("{}missing.torrent", s.url())).unwrap_err();
+    assert!(e.ends_with("missing.torrent: HTTP status 404"), "{e}");
+    let refused = format!("http://127.0.0.1:{}/x.torrent", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let e = Source::load(&refused).unwrap_err();
+    assert!(e.starts_with(&refused), "{e}");
 }

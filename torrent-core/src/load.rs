@@ -126,6 +126,14 @@ fn info_hash_like(arg: &str) -> Option<Result<InfoHash, String>> {
 /// GET a .torrent over HTTP(S): at most [`MAX_TORRENT_SIZE`] bytes,
 /// redirects followed (5 at most), within `timeout`.
 pub fn fetch_url(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+    fetch_url_limited(url, MAX_TORRENT_SIZE, timeout)
+}
+
+/// GET `url` and return its body: at most `limit` bytes, redirects followed
+/// (5 at most), within `timeout`; a status other than 2xx is an error. The
+/// URL is sent as given, except that bytes a URL may not hold (spaces,
+/// non-ASCII) are percent-encoded.
+pub fn fetch_url_limited(url: &str, limit: usize, timeout: Duration) -> Result<Vec<u8>, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -134,18 +142,19 @@ pub fn fetch_url(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
         .build()
         .into();
     let map = |e: ureq::Error| match e {
-        ureq::Error::BodyExceedsLimit(_) => format!("larger than {MAX_TORRENT_SIZE} bytes"),
+        ureq::Error::BodyExceedsLimit(_) => format!("larger than {limit} bytes"),
         ureq::Error::Timeout(_) => format!("no answer within {} s", timeout.as_secs()),
         e => format!("HTTP: {e}"),
     };
-    let mut resp = agent.get(url).call().map_err(map)?;
+    let safe = crate::webseed::layout::encode_base(url);
+    let mut resp = agent.get(safe.as_str()).call().map_err(map)?;
     let status = resp.status();
     if !status.is_success() {
         return Err(format!("HTTP status {}", status.as_u16()));
     }
     resp.body_mut()
         .with_config()
-        .limit(MAX_TORRENT_SIZE as u64)
+        .limit(limit as u64)
         .read_to_vec()
         .map_err(map)
 }

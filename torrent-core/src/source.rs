@@ -1,5 +1,6 @@
 //! What a user names on the command line: a .torrent file (or `-` for
-//! stdin), a magnet link, or a bare info-hash.
+//! stdin), an http(s) URL of a .torrent, a magnet link, or a bare
+//! info-hash.
 
 use crate::infohash::InfoHash;
 use crate::magnet::Magnet;
@@ -13,28 +14,10 @@ pub enum Source {
 }
 
 impl Source {
-    /// Load from a path, `-` (stdin), a magnet link or a 40-hex/32-base32
-    /// info-hash.
+    /// Load what a command-line argument names (see [`crate::load`], the
+    /// one loader; this is its error as a string).
     pub fn load(arg: &str) -> Result<Source, String> {
-        if arg.starts_with("magnet:") {
-            return Magnet::parse(arg).map(Source::Magnet).map_err(|e| e.to_string());
-        }
-        let path = std::path::Path::new(arg);
-        if arg != "-" && !path.exists() && matches!(arg.len(), 32 | 40) {
-            if let Ok(h) = arg.parse::<InfoHash>() {
-                return Ok(Source::Magnet(Magnet {
-                    info_hash: h,
-                    display_name: None,
-                    trackers: Vec::new(),
-                    peers: Vec::new(),
-                    web_seeds: Vec::new(),
-                }));
-            }
-        }
-        let bytes = read_limited(arg)?;
-        Metainfo::from_bytes(&bytes)
-            .map(|m| Source::Torrent(Box::new(m)))
-            .map_err(|e| format!("{arg}: {e}"))
+        crate::load::load(arg).map_err(|e| e.to_string())
     }
 
     pub fn info_hash(&self) -> InfoHash {
@@ -60,8 +43,13 @@ impl Source {
     }
 }
 
-/// Read a file (or stdin for `-`), refusing more than the torrent size limit.
+/// Read a file (or stdin for `-`, or an `http://`/`https://` URL),
+/// refusing more than the torrent size limit.
 pub fn read_limited(arg: &str) -> Result<Vec<u8>, String> {
+    if crate::webseed::layout::is_http_url(arg) {
+        return crate::load::fetch_url(arg, crate::load::HTTP_TIMEOUT)
+            .map_err(|e| format!("{arg}: {e}"));
+    }
     let mut buf = Vec::new();
     let limit = MAX_TORRENT_SIZE as u64 + 1;
     let res = if arg == "-" {

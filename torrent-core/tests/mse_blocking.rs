@@ -165,7 +165,7 @@ fn hostile_dialers_are_bounded() {
         let mut c = TcpStream::connect(addr).unwrap();
         let junk = vec![0x77u8; 64 * 1024];
         let mut sent = 0usize;
-        for _ in 0..64 {
+        for _ in 0..2048 {
             match c.write_all(&junk) {
                 Ok(()) => sent += junk.len(),
                 Err(_) => break,
@@ -180,6 +180,8 @@ fn hostile_dialers_are_bounded() {
         matches!(mse_error(&e), Some(MseError::SyncNotFound { .. })),
         "{e}"
     );
-    // The writer is cut off well before its 4 MiB.
-    assert!(writer.join().unwrap() < 4 << 20);
+    // The writer is cut off well before its 128 MiB (what it got rid of is
+    // at most what the loopback socket buffers hold: tcp_rmem max + tcp_wmem max).
+    let sent = writer.join().unwrap();
+    assert!(sent < 48 << 20, "{sent} bytes accepted");
 }
