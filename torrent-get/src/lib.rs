@@ -13,6 +13,7 @@ pub mod hasher;
 pub mod progress;
 pub mod rate;
 pub mod resume;
+pub mod seed_check;
 
 use std::io::Write;
 

@@ -16,9 +16,16 @@ pub fn bin() -> &'static str {
 /// A torrent-get command with the options every test wants: loopback
 /// listener on a free port, quiet, bounded time.
 pub fn cmd(timeout_secs: u64) -> Command {
+    let mut c = cmd_loud(timeout_secs);
+    c.arg("-q");
+    c
+}
+
+/// As [`cmd`] without `-q`: messages and warnings on stderr.
+pub fn cmd_loud(timeout_secs: u64) -> Command {
     let mut c = Command::new(bin());
     // --no-dht: tests never contact the public DHT routers (loopback only).
-    c.args(["--listen", "127.0.0.1:0", "--no-dht", "-q", "--timeout", &timeout_secs.to_string()]);
+    c.args(["--listen", "127.0.0.1:0", "--no-dht", "--timeout", &timeout_secs.to_string()]);
     c.stdin(Stdio::null());
     c
 }
