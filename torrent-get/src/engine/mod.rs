@@ -70,6 +70,8 @@ pub struct Engine {
     pub(crate) choker: choke::Choker,
     pub(crate) dialling: usize,
     next_tick: Instant,
+    /// Numbers connections, so late disk reads find the right one.
+    serial: u64,
 }
 
 impl Engine {
@@ -91,6 +93,7 @@ impl Engine {
             choker: choke::Choker::new(now),
             dialling: 0,
             next_tick: now,
+            serial: 0,
         }
     }
 
@@ -141,7 +144,16 @@ impl Engine {
                 }
             }
             Input::Disk(ev) => self.on_disk(ev, now),
-            Input::DiskBacklog(b) => self.backlog = b,
+            Input::DiskBacklog(b) => {
+                let was_full = self.backlog > download::MAX_DISK_BACKLOG;
+                self.backlog = b;
+                if was_full && b <= download::MAX_DISK_BACKLOG {
+                    // The disk caught up: request again now, not at the next tick.
+                    for key in 0..self.peers.len() {
+                        self.fill_requests(key, now);
+                    }
+                }
+            }
             Input::Announced(r) => self.on_announced(r, now),
             Input::Dht(ev) => self.on_dht(ev, now),
             Input::DhtLookupFailed { torrent } => {
@@ -336,7 +348,9 @@ impl Engine {
         id
     }
 
-    fn insert_peer(&mut self, key: PeerKey, p: Peer) {
+    fn insert_peer(&mut self, key: PeerKey, mut p: Peer) {
+        self.serial += 1;
+        p.serial = self.serial;
         if self.peers.len() <= key {
             self.peers.resize_with(key + 1, || None);
         }
@@ -347,7 +361,7 @@ impl Engine {
         match ev {
             DiskEvent::Opened { torrent, have, rechecked } => self.on_opened(torrent, have, rechecked, now),
             DiskEvent::Verified { torrent, piece, ok } => self.on_verified(torrent, piece, ok, now),
-            DiskEvent::ReadDone { torrent, peer, piece, begin, data } => self.on_read_done(torrent, peer, piece, begin, data, now),
+            DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data } => self.on_read_done(torrent, peer, conn, piece, begin, data, now),
             DiskEvent::MetadataLoaded { torrent, meta } => {
                 let fetching = self.torrents.get(torrent).and_then(|t| t.as_ref()).is_some_and(|t| matches!(t.life.settled_ref(), Lifecycle::FetchingMetadata { .. }));
                 if let (Some(meta), true) = (meta, fetching) {
