@@ -224,3 +224,28 @@ fn demo_cleans_up_after_itself() {
     assert!(r.stderr.contains("kept in"), "{}", r.stderr);
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 }
+
+/// A refused --peer and a tracker that does not answer: each said once on
+/// stderr (without -v), and `peer_error` / `tracker_error` JSON events.
+#[test]
+fn failing_peer_and_tracker_are_reported() {
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dead = harness::free_port();
+    let tracker = format!("http://127.0.0.1:{}/announce", harness::free_port());
+    let p = make_payload(seed.path(), "lonely", &[("a.bin", 40_000)], 16 * 1024, &[&tracker], 3).unwrap();
+    let r = run(tg(4).args(["--json", "--peer", &format!("127.0.0.1:{dead}"), "-o"]).arg(out.path()).arg(&p.torrent_path))
+        .expect_code(1);
+    let said: Vec<&str> = r.stderr.lines().filter(|l| l.contains(&format!("peer 127.0.0.1:{dead}: "))).collect();
+    assert_eq!(said.len(), 1, "{}", r.stderr);
+    assert!(said[0].starts_with("lonely: peer ") && said[0].ends_with("(will retry)"), "{}", said[0]);
+    let tr: Vec<&str> = r.stderr.lines().filter(|l| l.contains("(retrying every 60 s)")).collect();
+    assert_eq!(tr.len(), 1, "{}", r.stderr);
+    let events: Vec<serde_json::Value> = r.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let pe = events.iter().find(|e| e["event"] == "peer_error").unwrap_or_else(|| panic!("{}", r.stdout));
+    assert_eq!(pe["peer"], format!("127.0.0.1:{dead}"));
+    assert_eq!(pe["info_hash"], p.meta.info_hash.to_hex());
+    assert!(pe["error"].as_str().unwrap().len() > 3, "{pe}");
+    let te = events.iter().find(|e| e["event"] == "tracker_error").unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(te["error"].as_str().unwrap().contains("127.0.0.1"), "{te}");
+}
