@@ -31,6 +31,7 @@ Output:
 
 Resume: run the same command again. Verified pieces are recorded in
 DIR/.torrent-get/<info-hash>.resume; if the files changed since, the data is re-checked.
+With --seed-only and a read-only DIR: in ~/.cache/torrent-get/resume/ instead.
 
 Environment: TORRENT_GET_OUTPUT (-o), TORRENT_GET_LISTEN (--listen),
 TORRENT_GET_MAX_DOWNLOAD_RATE, TORRENT_GET_MAX_UPLOAD_RATE, TORRENT_GET_NO_DHT=1.
@@ -268,7 +269,21 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
     }
     std::fs::create_dir_all(&cli.output)
         .map_err(|e| Fail::usage(format!("{}: cannot create the download directory: {e}", cli.output.display())))?;
-    check_writable(&cli.output).map_err(|e| Fail::usage(format!("{e:#}")))?;
+    if let Err(e) = check_writable(&cli.output) {
+        // Seeding needs no writes to the data: keep the resume data in the
+        // user's cache directory instead.
+        let state = cli.seed_only.then(torrent_get::resume::cache_state_dir).flatten();
+        let Some(state) = state else { return Err(Fail::usage(format!("{e:#}"))) };
+        std::fs::create_dir_all(&state).map_err(|e2| Fail::usage(format!("{e:#}; and {}: {e2}", state.display())))?;
+        if !cli.quiet {
+            cli_support::note(format_args!(
+                "{} is not writable: resume data kept in {}",
+                cli.output.display(),
+                state.display()
+            ));
+        }
+        torrent_get::resume::set_state_dir(state);
+    }
 
     let listen: Vec<SocketAddr> = match (cli.no_listen, cli.listen) {
         (true, _) => Vec::new(),

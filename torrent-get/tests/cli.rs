@@ -249,3 +249,47 @@ fn failing_peer_and_tracker_are_reported() {
     let te = events.iter().find(|e| e["event"] == "tracker_error").unwrap_or_else(|| panic!("{}", r.stdout));
     assert!(te["error"].as_str().unwrap().contains("127.0.0.1"), "{te}");
 }
+
+/// --seed-only from a read-only directory (a read-only bind mount, which
+/// binds root too): the data is seeded, the resume data goes to the cache.
+#[test]
+fn seed_only_from_a_read_only_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let ro = work.path().join("ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    let p = small(&src);
+    let ok = |c: &mut Command| c.output().map(|o| o.status.success()).unwrap_or(false);
+    let mounted = ok(Command::new("mount").arg("--bind").arg(&src).arg(&ro))
+        && ok(Command::new("mount").args(["-o", "remount,ro,bind"]).arg(&ro));
+    // skip(cond): skips when the condition for running does not hold.
+    if harness::skip(mounted, "cannot make a read-only bind mount (needs CAP_SYS_ADMIN)") {
+        let _ = Command::new("umount").arg(&ro).status();
+        return;
+    }
+    struct Umount(std::path::PathBuf);
+    impl Drop for Umount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Umount(ro.clone());
+    assert!(std::fs::write(ro.join("probe"), b"").is_err(), "the mount is writable");
+    let cache = work.path().join("cache");
+    let port = harness::free_port();
+    let mut seeder = Command::new(bin());
+    seeder.args(["--no-dht", "--seed-only", "--timeout", "30", "--listen", &format!("127.0.0.1:{port}"), "-o"]).arg(&ro).arg(&p.torrent_path);
+    seeder.env("XDG_CACHE_HOME", &cache).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut child = seeder.spawn().unwrap();
+    harness::wait_for(Duration::from_secs(20), "the seeder listening", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let out = tempfile::tempdir().unwrap();
+    run(tg(30).args(["--peer", &format!("127.0.0.1:{port}"), "-o"]).arg(out.path()).arg(&p.torrent_path)).expect_code(0);
+    // Ctrl-C: the seeder saves its state and ends.
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    harness::wait_until(&mut child, Duration::from_secs(20)).expect("the seeder ended on SIGINT");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    harness::assert_same_tree(&src.join("multi"), &out.path().join("multi"));
+    assert!(err.contains("is not writable: resume data kept in"), "{err}");
+    assert!(cache.join("torrent-get/resume").join(format!("{}.resume", p.meta.info_hash.to_hex())).is_file(), "{err}");
+}
