@@ -14,6 +14,7 @@ pub mod progress;
 pub mod rate;
 pub mod resume;
 pub mod seed_check;
+pub mod lock;
 
 use std::io::Write;
 

@@ -269,6 +269,7 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
     }
     std::fs::create_dir_all(&cli.output)
         .map_err(|e| Fail::usage(format!("{}: cannot create the download directory: {e}", cli.output.display())))?;
+    let mut state_dir = None;
     if let Err(e) = check_writable(&cli.output) {
         // Seeding needs no writes to the data: keep the resume data in the
         // user's cache directory instead.
@@ -282,7 +283,18 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
                 state.display()
             ));
         }
-        torrent_get::resume::set_state_dir(state);
+        torrent_get::resume::set_state_dir(state.clone());
+        state_dir = Some(state);
+    }
+    // One run per torrent and directory (they would share the resume file).
+    let mut _locks = Vec::new();
+    for job in &jobs {
+        let (hash, name) = match job {
+            Job::Torrent { meta, .. } => (meta.info_hash, meta.info.name.clone()),
+            Job::Magnet { magnet, .. } => (magnet.info_hash, magnet.display_name.clone().unwrap_or_else(|| magnet.info_hash.to_hex())),
+        };
+        let path = torrent_get::lock::lock_path(&cli.output, state_dir.as_deref(), &hash);
+        _locks.push(torrent_get::lock::acquire(&path).map_err(|e| Fail::usage(format!("{name}: {e}")))?);
     }
 
     let listen: Vec<SocketAddr> = match (cli.no_listen, cli.listen) {

@@ -293,3 +293,30 @@ fn seed_only_from_a_read_only_directory() {
     assert!(err.contains("is not writable: resume data kept in"), "{err}");
     assert!(cache.join("torrent-get/resume").join(format!("{}.resume", p.meta.info_hash.to_hex())).is_file(), "{err}");
 }
+
+/// Two runs on the same torrent and directory: the second is refused
+/// (they would share the resume file); other directories are fine.
+#[test]
+fn a_second_run_on_the_same_torrent_and_directory_is_refused() {
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = small(seed.path());
+    let mut first = tg(20);
+    first.arg("-o").arg(out.path()).arg(&p.torrent_path);
+    first.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = first.spawn().unwrap();
+    let lock = out.path().join(format!(".torrent-get/{}.lock", p.meta.info_hash.to_hex()));
+    harness::wait_for(Duration::from_secs(10), "the first run's lock", || lock.exists());
+    std::thread::sleep(Duration::from_millis(200));
+    let r = run(tg(2).arg("-o").arg(out.path()).arg(&p.torrent_path)).expect_code(2);
+    assert_eq!(
+        r.stderr.trim(),
+        format!("error: multi: another torrent-get is already working on this torrent here (lock {})", lock.display())
+    );
+    let other = tempfile::tempdir().unwrap();
+    run(tg(1).arg("-o").arg(other.path()).arg(&p.torrent_path)).expect_code(1);
+    let _ = child.kill();
+    let _ = child.wait();
+    // Once the first is gone, the lock is free again.
+    run(tg(1).arg("-o").arg(out.path()).arg(&p.torrent_path)).expect_code(1);
+}
