@@ -68,7 +68,12 @@ pub struct Snapshot {
     pub up_rate: f64,
     pub downloaded: u64,
     pub uploaded: u64,
+    /// Connected peers (in the progress reports: exchanging messages).
     pub peers: usize,
+    /// Connections still being set up (connect, handshake).
+    pub connecting: usize,
+    /// Peer addresses known (trackers, DHT, PEX, --peer).
+    pub known: usize,
     pub seeding: bool,
 }
 
@@ -186,10 +191,10 @@ impl Reporter {
                     String::new()
                 };
                 bar.set_message(format!(
-                    "{} down {} up, {} peers{}{}",
+                    "{} down {} up, {}{}{}",
                     human_rate(s.down_rate),
                     human_rate(s.up_rate),
-                    s.peers,
+                    peer_counts(s),
                     eta,
                     if s.seeding { format!(" seeding, ratio {}", ratio(s)) } else { String::new() }
                 ));
@@ -207,6 +212,8 @@ impl Reporter {
                 "downloaded": s.downloaded,
                 "uploaded": s.uploaded,
                 "peers": s.peers,
+                "connecting": s.connecting,
+                "known": s.known,
                 "seeding": s.seeding,
             })),
             Mode::Plain => {
@@ -262,17 +269,22 @@ pub fn ratio(s: &Snapshot) -> String {
     format!("{:.2}", s.uploaded as f64 / base as f64)
 }
 
+/// `3 peers, 1 connecting / 12 known`.
+pub fn peer_counts(s: &Snapshot) -> String {
+    format!("{} peers, {} connecting / {} known", s.peers, s.connecting, s.known)
+}
+
 /// The status line printed without a terminal.
 pub fn status_line(s: &Snapshot) -> String {
     let pct = if s.total > 0 { s.have_bytes as f64 * 100.0 / s.total as f64 } else { 0.0 };
     let mut line = format!(
-        "{}: {} of {} ({pct:.0}%), {} down, {} up, {} peers",
+        "{}: {} of {} ({pct:.0}%), {} down, {} up, {}",
         s.name,
         human_bytes(s.have_bytes),
         human_bytes(s.total),
         human_rate(s.down_rate),
         human_rate(s.up_rate),
-        s.peers
+        peer_counts(s)
     );
     if s.seeding {
         line.push_str(&format!(", seeding, ratio {}", ratio(s)));
@@ -294,7 +306,10 @@ mod tests {
         assert_eq!(human_rate(1048576.0), "1.00 MiB/s");
         assert_eq!(human_duration(3725), "1:02:05");
         let s = Snapshot { name: "x".into(), total: 4 << 20, have_bytes: 1 << 20, down_rate: 1048576.0, peers: 2, ..Default::default() };
-        assert_eq!(status_line(&s), "x: 1.00 MiB of 4.00 MiB (25%), 1.00 MiB/s down, 0 B/s up, 2 peers, eta 0:03");
+        assert_eq!(
+            status_line(&s),
+            "x: 1.00 MiB of 4.00 MiB (25%), 1.00 MiB/s down, 0 B/s up, 2 peers, 0 connecting / 0 known, eta 0:03"
+        );
         assert!(is_error("x: error: disk full"));
         assert!(!is_error("x: complete"));
     }

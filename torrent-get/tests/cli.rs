@@ -246,6 +246,11 @@ fn failing_peer_and_tracker_are_reported() {
     assert_eq!(pe["peer"], format!("127.0.0.1:{dead}"));
     assert_eq!(pe["info_hash"], p.meta.info_hash.to_hex());
     assert!(pe["error"].as_str().unwrap().len() > 3, "{pe}");
+    // The progress says what is known and what is being tried.
+    let prog = events.iter().rfind(|e| e["event"] == "progress").unwrap_or_else(|| panic!("{}", r.stdout));
+    assert_eq!(prog["known"], 1, "{prog}");
+    assert_eq!(prog["peers"], 0, "{prog}");
+    assert!(prog["connecting"].is_u64(), "{prog}");
     let te = events.iter().find(|e| e["event"] == "tracker_error").unwrap_or_else(|| panic!("{}", r.stdout));
     assert!(te["error"].as_str().unwrap().contains("127.0.0.1"), "{te}");
 }

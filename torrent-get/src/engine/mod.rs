@@ -430,7 +430,15 @@ impl Engine {
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             if !t.life.finished() {
-                let snap = t.snapshot(now);
+                let mut snap = t.snapshot(now);
+                // Of the torrent's connections, those still connecting or
+                // handshaking (not yet exchanging messages).
+                let keys = t.peers.clone();
+                snap.connecting = keys
+                    .iter()
+                    .filter(|k| self.peers.get(**k).and_then(|p| p.as_ref()).is_some_and(|p| p.phase != Phase::Active))
+                    .count();
+                snap.peers -= snap.connecting.min(snap.peers);
                 self.report(Report::Progress { torrent: tid, snap });
             }
         }

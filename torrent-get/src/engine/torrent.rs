@@ -214,6 +214,8 @@ impl Torrent {
             downloaded: self.downloaded,
             uploaded: self.uploaded,
             peers: self.peers.len(),
+            connecting: 0,
+            known: self.candidates.len(),
             seeding: matches!(self.life, Lifecycle::Seeding(_)),
         }
     }
