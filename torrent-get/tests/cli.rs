@@ -325,3 +325,38 @@ fn a_second_run_on_the_same_torrent_and_directory_is_refused() {
     // Once the first is gone, the lock is free again.
     run(tg(1).arg("-o").arg(out.path()).arg(&p.torrent_path)).expect_code(1);
 }
+
+/// Two torrents on a terminal: both result lines and both summaries stay on
+/// the screen (printed through the bars' suspend, bars ended first), and a
+/// complete torrent's bar is full.
+#[test]
+fn terminal_two_torrents_keep_their_result_lines() {
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p1 = small(seed.path());
+    let p2 = make_payload(seed.path(), "second", &[("x.bin", 90_000)], 16 * 1024, &[], 9).unwrap();
+    let s1 = Seeder::start(&p1.meta, &p1.dir, SeederOptions::default()).unwrap();
+    let s2 = Seeder::start(&p2.meta, &p2.dir, SeederOptions::default()).unwrap();
+    let args = format!(
+        "--no-listen --no-dht --timeout 30 --peer {} --peer {} -o {} {} {}",
+        s1.addr(),
+        s2.addr(),
+        shell_quote(&out.path().display().to_string()),
+        shell_quote(&p1.torrent_path.display().to_string()),
+        shell_quote(&p2.torrent_path.display().to_string())
+    );
+    let t = Tmux::start(&tmux_cmd(&args), "xterm-256color", &[], 200, 40);
+    let (code, screen) = t.wait_exit(LIMIT);
+    assert_eq!(code, 0, "{screen}");
+    for (p, size) in [(&p1, "146.48 KiB"), (&p2, "87.89 KiB")] {
+        let hex = p.meta.info_hash.to_hex();
+        assert!(screen.lines().any(|l| l.starts_with(&hex) && l.contains("done")), "no result line for {hex}:\n{screen}");
+        let name = &p.meta.info.name;
+        assert!(screen.contains(&format!("{name}: done, {size} of {size}")), "{screen}");
+    }
+    assert!(screen.contains("146.48 KiB/146.48 KiB"), "{screen}");
+    // Nothing is drawn after the summaries: the last lines are the summary
+    // of the second torrent and the shell's exit line.
+    let last: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).rev().take(2).collect();
+    assert!(last[1].starts_with("second: done, "), "{screen}");
+}
