@@ -360,3 +360,23 @@ fn terminal_two_torrents_keep_their_result_lines() {
     let last: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).rev().take(2).collect();
     assert!(last[1].starts_with("second: done, "), "{screen}");
 }
+
+/// A magnet link takes --select by number (mapped to files once the
+/// metadata is in); names and globs are refused with the reason.
+#[test]
+fn magnet_select_by_number() {
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = small(seed.path());
+    let opts = SeederOptions { serve_metadata: true, extended: true, ..SeederOptions::default() };
+    let s = Seeder::start(&p.meta, &p.dir, opts).unwrap();
+    let magnet = format!("magnet:?xt=urn:btih:{}", p.meta.info_hash.to_hex());
+    // Files in path order: 1 a.bin, 2 c.iso, 3 sub/b.bin (pieces 6-9).
+    let r = run(tg(30).args(["--json", "--select", "3", "--peer", &s.addr().to_string(), "-o"]).arg(out.path()).arg(&magnet))
+        .expect_code(0);
+    assert_eq!(std::fs::read(out.path().join("multi/sub/b.bin")).unwrap(), std::fs::read(seed.path().join("multi/sub/b.bin")).unwrap());
+    let done: serde_json::Value = r.stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).rfind(|e| e["event"] == "done").unwrap();
+    assert_eq!(done["total_bytes"], 150_000 - 6 * 16384, "{done}");
+    let r = run(tg(1).args(["--select", "*.iso", "--peer", &s.addr().to_string()]).arg(&magnet)).expect_code(2);
+    assert!(r.stderr.contains("with a magnet link, files are chosen by number"), "{}", r.stderr);
+}
