@@ -513,9 +513,14 @@ impl EventLoop {
         }
         self.run_actions(now);
         let (outcome, summaries) = self.engine.summaries(outcome, now);
+        // Bars first: each one finished (complete) or abandoned where it
+        // stopped, so nothing is drawn again over the summary.
         for (i, s) in summaries.iter().enumerate() {
             self.reporter.update(i, &s.snap);
-            self.reporter.finish(i);
+            self.reporter.finish(i, s.status == "done");
+        }
+        self.reporter.finish_all();
+        for s in &summaries {
             if self.reporter.is_json() {
                 self.reporter.event(json!({
                     "event": if s.status == "done" { "done" } else { "stopped" },
@@ -531,24 +536,40 @@ impl EventLoop {
                     "error": s.error,
                 }));
             } else {
-                crate::out_line(&format!("{}\t{}\t{}", s.snap.info_hash, s.status, s.path.display()));
+                self.reporter.result_line(&format!("{}\t{}\t{}", s.snap.info_hash, s.status, s.path.display()));
             }
-            self.reporter.log(&format!(
-                "{}: {}, {} of {} bytes, downloaded {} in {:.1}s ({:.1} MB/s), uploaded {}, {} hash failures",
-                s.snap.name,
-                s.status,
-                s.snap.have_bytes,
-                s.snap.total,
-                s.downloaded,
-                s.secs,
-                s.downloaded as f64 / s.secs.max(0.001) / 1e6,
-                s.uploaded,
-                s.hash_failures
-            ));
+            self.reporter.log(&summary_line(s));
         }
         // Give the `stopped` announces a moment.
         let until = Instant::now() + Duration::from_millis(300);
         while Instant::now() < until && self.ann_rx.recv_timeout(Duration::from_millis(50)).is_ok() {}
         outcome
     }
+}
+
+/// The summary of one torrent for people: human sizes (binary units), its
+/// own elapsed time, the ratio when it uploaded.
+pub fn summary_line(s: &crate::engine::Summary) -> String {
+    use crate::progress::{human_bytes, human_duration, human_rate};
+    let mut line = format!(
+        "{}: {}, {} of {}, downloaded {} in {} ({})",
+        s.snap.name,
+        s.status,
+        human_bytes(s.snap.have_bytes),
+        human_bytes(s.snap.total),
+        human_bytes(s.downloaded),
+        human_duration(s.secs.round() as u64),
+        human_rate(s.downloaded as f64 / s.secs.max(0.001))
+    );
+    line.push_str(&format!(", uploaded {}", human_bytes(s.uploaded)));
+    if s.uploaded > 0 {
+        line.push_str(&format!(" (ratio {})", crate::progress::ratio(&s.snap)));
+    }
+    if s.hash_failures > 0 {
+        line.push_str(&format!(", {} hash failures", s.hash_failures));
+    }
+    if let Some(e) = &s.error {
+        line.push_str(&format!(", error: {e}"));
+    }
+    line
 }

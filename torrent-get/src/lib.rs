@@ -13,6 +13,8 @@ pub mod hasher;
 pub mod progress;
 pub mod rate;
 pub mod resume;
+pub mod seed_check;
+pub mod lock;
 
 use std::io::Write;
 

@@ -1,10 +1,12 @@
 //! torrent-get: download (and seed) torrents and magnet links from the shell.
 
 use clap::Parser;
+use cli_support::Fail;
 use torrent_get::engine::{Config, Job, Outcome};
 use torrent_get::event_loop::EventLoop;
 use torrent_get::{demo, dht};
-use std::net::SocketAddr;
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -12,41 +14,56 @@ use std::time::Duration;
 use torrent_core::source::Source;
 
 const EXIT_HELP: &str = "\
+Sources: a .torrent file (- for stdin), an http(s):// URL of a .torrent, a
+magnet link, or an info-hash (40 hex or 32 base32 characters).
+
+Files (--select): numbered from 1 as `torrent-info` lists them (padding files
+have no number); by number or range (1,3-5), path or name (dir/b.bin, b.bin)
+or glob (*.iso). With a magnet link, numbers only (names need the file list).
+
 Output:
   stdout: one line per torrent at the end: <info-hash> TAB <done|incomplete|failed> TAB <path>
           (with --json: one JSON object per line: added, metadata, checked, announce,
-          progress (every second), error, done/stopped events)
-  stderr: progress bars (only on a terminal), messages and a summary per torrent
+          tracker_error, peer_error, progress (every second), error, done/stopped events)
+  stderr: progress bars on a terminal, else a status line every --status-interval
+          seconds; messages and a summary per torrent; with -q errors only.
+  Sizes and rates are binary: KiB, MiB, GiB (1 MiB = 1048576 bytes).
 
 Resume: run the same command again. Verified pieces are recorded in
 DIR/.torrent-get/<info-hash>.resume; if the files changed since, the data is re-checked.
+With --seed-only and a read-only DIR: in ~/.cache/torrent-get/resume/ instead.
+
+Environment: TORRENT_GET_OUTPUT (-o), TORRENT_GET_LISTEN (--listen),
+TORRENT_GET_MAX_DOWNLOAD_RATE, TORRENT_GET_MAX_UPLOAD_RATE, TORRENT_GET_NO_DHT=1.
 
 Exit codes:
   0  every torrent is complete
   1  stopped (Ctrl-C, --timeout) before completion; run again to resume
   2  usage or input error (bad torrent, magnet, option, download directory
-     that cannot be created or written)
+     that cannot be created or written, --seed-only without the data)
   3  a torrent failed while running (disk full, write error); verified
-     pieces are kept: free space and run again to resume";
+     pieces are kept: free space and run again to resume
+A closed standard output (`| head`) ends the program quietly with 0.
+Shell completions: `torrent-get completions bash|zsh|fish`; man page: `torrent-get man [--dir DIR]`.";
 
 #[derive(Parser, Debug)]
-#[command(name = "torrent-get", version, about = "Download torrents and magnet links with one event loop over many peers", after_help = EXIT_HELP)]
+#[command(name = "torrent-get", version, about = "Download torrents and magnet links with one event loop over many peers", after_help = EXIT_HELP, arg_required_else_help = true)]
 struct Cli {
-    /// .torrent files, magnet links or info-hashes (with --peer or trackers)
+    /// .torrent files or http(s) URLs of them, magnet links or info-hashes
     #[arg(required_unless_present = "demo")]
     sources: Vec<String>,
     /// Download directory
-    #[arg(short, long, default_value = ".")]
+    #[arg(short, long, default_value = ".", env = "TORRENT_GET_OUTPUT")]
     output: PathBuf,
-    /// A peer to connect to (repeatable), e.g. 127.0.0.1:6881
-    #[arg(long = "peer", value_name = "IP:PORT")]
+    /// A peer to connect to (repeatable), e.g. 127.0.0.1:6881 or host.lan:6881
+    #[arg(long = "peer", value_name = "HOST:PORT", value_parser = parse_peer)]
     peers: Vec<SocketAddr>,
     /// Most connections per torrent
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
     /// Address to accept incoming peers on (port 0: any free port). Default:
     /// [::]:6881 (IPv6 and IPv4), else 0.0.0.0:6881, else any free port
-    #[arg(long, value_name = "IP:PORT")]
+    #[arg(long, value_name = "IP:PORT", env = "TORRENT_GET_LISTEN")]
     listen: Option<SocketAddr>,
     /// Do not accept incoming connections
     #[arg(long)]
@@ -63,14 +80,16 @@ struct Cli {
     /// Only seed data already on disk (after verifying it); never download
     #[arg(long)]
     seed_only: bool,
-    /// Files to download, 1-based as listed by `torrent-info`: e.g. 1,3-5
+    /// Files to download, numbered as `torrent-info` lists them: 1,3-5,
+    /// names or globs (*.iso)
     #[arg(long, alias = "only", value_name = "LIST")]
     select: Option<String>,
-    /// Download rate limit, bytes/s (suffixes K, M, G)
-    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    /// Download rate limit per second: bytes, or K/M/G = KiB/MiB/GiB (5M =
+    /// 5 MiB/s); 0: none
+    #[arg(long, value_parser = parse_rate, default_value = "0", env = "TORRENT_GET_MAX_DOWNLOAD_RATE")]
     max_download_rate: u64,
-    /// Upload rate limit, bytes/s (suffixes K, M, G)
-    #[arg(long, value_parser = parse_rate, default_value = "0")]
+    /// Upload rate limit per second: bytes, or K/M/G = KiB/MiB/GiB; 0: none
+    #[arg(long, value_parser = parse_rate, default_value = "0", env = "TORRENT_GET_MAX_UPLOAD_RATE")]
     max_upload_rate: u64,
     /// Upload slots (peers unchoked by tit-for-tat, plus one optimistic)
     #[arg(long, default_value_t = 4)]
@@ -85,7 +104,7 @@ struct Cli {
     #[arg(long)]
     no_pex: bool,
     /// Do not use the DHT (BEP 5; never used for private torrents)
-    #[arg(long)]
+    #[arg(long, env = "TORRENT_GET_NO_DHT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
     no_dht: bool,
     /// DHT bootstrap node (repeatable); default: the well-known public routers
     #[arg(long, value_name = "HOST:PORT")]
@@ -97,9 +116,12 @@ struct Cli {
     /// JSON events on stdout, one per line
     #[arg(long)]
     json: bool,
-    /// No progress display
+    /// Quiet: print errors only (and the stdout result lines)
     #[arg(short, long)]
     quiet: bool,
+    /// Without a terminal: print a status line every SECS seconds (0: never)
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    status_interval: u64,
     /// Hash all data on disk first, ignoring the resume file (e.g. after a
     /// power failure or files changed by hand)
     #[arg(long)]
@@ -111,31 +133,64 @@ struct Cli {
     /// and download from it: a demo that needs no setup
     #[arg(long)]
     demo: bool,
-    /// Payload size for --demo, bytes (suffixes K, M, G)
+    /// Payload size for --demo, bytes (K/M/G = KiB/MiB/GiB)
     #[arg(long, value_parser = parse_rate, default_value = "64M")]
     demo_size: u64,
+    /// Keep the --demo payload and download in the temporary directory
+    #[arg(long, requires = "demo")]
+    keep: bool,
 }
 
 fn parse_rate(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('k' | 'K') => (&s[..s.len() - 1], 1024),
-        Some('m' | 'M') => (&s[..s.len() - 1], 1024 * 1024),
-        Some('g' | 'G') => (&s[..s.len() - 1], 1024 * 1024 * 1024),
-        _ => (s, 1),
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let lower = lower.trim_end_matches("/s");
+    let lower = lower.strip_suffix("ib").or_else(|| lower.strip_suffix('b').filter(|r| r.ends_with(['k', 'm', 'g']))).unwrap_or(lower);
+    let (num, mult) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 1u64 << 10),
+        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
+        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
+        _ => (lower, 1),
     };
-    num.parse::<u64>()
-        .map(|n| n * mult)
-        .map_err(|_| format!("{s:?} is not a size (examples: 500K, 2M)"))
+    let num = num.trim();
+    if let Ok(n) = num.parse::<u64>() {
+        return n.checked_mul(mult).ok_or_else(|| format!("{t:?} is too large"));
+    }
+    match num.parse::<f64>() {
+        Ok(f) if f >= 0.0 && f.is_finite() => Ok((f * mult as f64) as u64),
+        _ => Err(format!("{t:?} is not a size (examples: 500K = 500 KiB, 2M = 2 MiB, 1.5G)")),
+    }
 }
 
-/// Parse "1,3-5" (1-based) into 0-based file indices.
-fn parse_select(s: &str) -> Result<Vec<usize>, String> {
+/// `HOST:PORT` or `[v6]:PORT`, host names resolved now (the first address).
+fn parse_peer(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?}: expected HOST:PORT"))?;
+    port.parse::<u16>().map_err(|_| format!("{s:?}: {port:?} is not a port number"))?;
+    if host.is_empty() {
+        return Err(format!("{s:?}: expected HOST:PORT"));
+    }
+    match s.to_socket_addrs() {
+        Ok(mut it) => it.next().ok_or_else(|| format!("{host}: the name has no address")),
+        Err(e) => Err(format!("{host}: cannot resolve the name: {e}")),
+    }
+}
+
+/// A `--select` for a magnet link (no file list yet): numbers and ranges
+/// only, returned 0-based as *numbers* (the engine maps them to files, past
+/// the padding, once the metadata is known).
+fn parse_number_select(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let a: usize = a.trim().parse().map_err(|_| format!("--select: bad number in {part:?}"))?;
-        let b: usize = b.trim().parse().map_err(|_| format!("--select: bad number in {part:?}"))?;
+        let (Ok(a), Ok(b)) = (a.trim().parse::<usize>(), b.trim().parse::<usize>()) else {
+            return Err(format!(
+                "--select {part:?}: with a magnet link, files are chosen by number (names and globs need the file list; \
+                 get the .torrent or run once without --select)"
+            ));
+        };
         if a == 0 || b < a {
             return Err(format!("--select: bad range {part:?} (files are numbered from 1)"));
         }
@@ -147,60 +202,100 @@ fn parse_select(s: &str) -> Result<Vec<usize>, String> {
     Ok(out)
 }
 
-fn main() {
-    let cli = Cli::parse();
-    std::process::exit(match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("torrent-get: {e:#}");
-            2
-        }
-    });
+fn main() -> std::process::ExitCode {
+    let cli: Cli = cli_support::parse();
+    cli_support::finish(run(cli))
 }
 
-fn run(mut cli: Cli) -> anyhow::Result<i32> {
+fn run(mut cli: Cli) -> Result<u8, Fail> {
     let stop = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| Fail::usage(format!("signal handler: {e}")))?;
+    }
 
-    let _demo_swarm;
+    let mut demo_swarm = None;
     if cli.demo {
-        let swarm = demo::start(&cli.output, cli.demo_size)?;
+        let swarm = demo::start(&cli.output, cli.demo_size, cli.quiet, cli.keep).map_err(|e| Fail::usage(format!("demo: {e:#}")))?;
         cli.sources = vec![swarm.torrent_path.display().to_string()];
         cli.output = swarm.download_dir.clone();
         cli.listen = Some("127.0.0.1:0".parse().expect("valid address"));
-        _demo_swarm = Some(swarm);
+        demo_swarm = Some(swarm);
     }
 
-    let select = cli.select.as_deref().map(parse_select).transpose().map_err(anyhow::Error::msg)?;
     let mut jobs = Vec::new();
+    let mut seen = HashSet::new();
     for s in &cli.sources {
-        match Source::load(s).map_err(anyhow::Error::msg)? {
+        let source = torrent_core::load::load(s).map_err(Fail::usage)?;
+        let hash = match &source {
+            Source::Torrent(m) => m.info_hash,
+            Source::Magnet(m) => m.info_hash,
+        };
+        if !seen.insert(hash) {
+            if !cli.quiet {
+                cli_support::warning(format_args!("{s}: info-hash {} was given before; downloading it once", hash.to_hex()));
+            }
+            continue;
+        }
+        match source {
             Source::Torrent(meta) => {
-                for w in meta.info.path_change_warnings() {
-                    eprintln!("torrent-get: warning: {s}: {w}");
-                }
-                if let Some(sel) = &select {
-                    if let Some(bad) = sel.iter().find(|&&i| i >= meta.info.files.len()) {
-                        anyhow::bail!("--select {}: {s} has {} files", bad + 1, meta.info.files.len());
-                    }
-                    if let Some(pad) = sel.iter().find(|&&i| meta.info.files[i].padding) {
-                        anyhow::bail!("--select {}: {s}: that file is padding (BEP 47), not data", pad + 1);
+                if !cli.quiet {
+                    for w in meta.info.path_change_warnings() {
+                        cli_support::warning(format_args!("{s}: {w}"));
                     }
                 }
-                jobs.push(Job::Torrent { meta, select: select.clone() });
+                let select = match &cli.select {
+                    Some(spec) => Some(
+                        torrent_core::select::select(&meta.info, spec).map_err(|e| Fail::usage(format!("--select: {s}: {e}")))?,
+                    ),
+                    None => None,
+                };
+                jobs.push(Job::Torrent { meta, select });
             }
             Source::Magnet(m) => {
                 if m.trackers.is_empty() && m.peers.is_empty() && cli.peers.is_empty() && (cli.no_dht || cli.demo) {
-                    anyhow::bail!("{s}: no trackers, no peers and no DHT to ask (add --peer IP:PORT)");
+                    return Err(Fail::usage(format!("{s}: no trackers, no peers and no DHT to ask (add --peer HOST:PORT)")));
                 }
-                jobs.push(Job::Magnet { magnet: m, select: select.clone() });
+                let select = cli.select.as_deref().map(parse_number_select).transpose().map_err(Fail::usage)?;
+                jobs.push(Job::Magnet { magnet: m, select });
+            }
+        }
+    }
+    if cli.seed_only {
+        for job in &jobs {
+            if let Job::Torrent { meta, .. } = job {
+                torrent_get::seed_check::check(meta, &cli.output).map_err(Fail::usage)?;
             }
         }
     }
     std::fs::create_dir_all(&cli.output)
-        .map_err(|e| anyhow::anyhow!("{}: cannot create the download directory: {e}", cli.output.display()))?;
-    check_writable(&cli.output)?;
+        .map_err(|e| Fail::usage(format!("{}: cannot create the download directory: {e}", cli.output.display())))?;
+    let mut state_dir = None;
+    if let Err(e) = check_writable(&cli.output) {
+        // Seeding needs no writes to the data: keep the resume data in the
+        // user's cache directory instead.
+        let state = cli.seed_only.then(torrent_get::resume::cache_state_dir).flatten();
+        let Some(state) = state else { return Err(Fail::usage(format!("{e:#}"))) };
+        std::fs::create_dir_all(&state).map_err(|e2| Fail::usage(format!("{e:#}; and {}: {e2}", state.display())))?;
+        if !cli.quiet {
+            cli_support::note(format_args!(
+                "{} is not writable: resume data kept in {}",
+                cli.output.display(),
+                state.display()
+            ));
+        }
+        torrent_get::resume::set_state_dir(state.clone());
+        state_dir = Some(state);
+    }
+    // One run per torrent and directory (they would share the resume file).
+    let mut _locks = Vec::new();
+    for job in &jobs {
+        let (hash, name) = match job {
+            Job::Torrent { meta, .. } => (meta.info_hash, meta.info.name.clone()),
+            Job::Magnet { magnet, .. } => (magnet.info_hash, magnet.display_name.clone().unwrap_or_else(|| magnet.info_hash.to_hex())),
+        };
+        let path = torrent_get::lock::lock_path(&cli.output, state_dir.as_deref(), &hash);
+        _locks.push(torrent_get::lock::acquire(&path).map_err(|e| Fail::usage(format!("{name}: {e}")))?);
+    }
 
     let listen: Vec<SocketAddr> = match (cli.no_listen, cli.listen) {
         (true, _) => Vec::new(),
@@ -240,12 +335,18 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         },
         dht_state: cli.dht_state.clone().or_else(dht::default_state_path),
     };
-    let mut event_loop = EventLoop::new(cfg, jobs, stop)?;
-    Ok(match event_loop.run() {
+    torrent_get::progress::set_status_interval(Duration::from_secs(cli.status_interval));
+    let mut event_loop = EventLoop::new(cfg, jobs, stop).map_err(|e| Fail::usage(format!("{e:#}")))?;
+    let code = match event_loop.run() {
         Outcome::Done => 0,
         Outcome::Partial => 1,
         Outcome::Failed => 3,
-    })
+    };
+    drop(event_loop);
+    if let Some(swarm) = demo_swarm {
+        swarm.finish();
+    }
+    Ok(code)
 }
 
 /// Fail early, with a clear message, on a read-only download directory.
@@ -266,9 +367,16 @@ mod tests {
 
     #[test]
     fn select_and_rates() {
-        assert_eq!(parse_select("1,3-5").unwrap(), vec![0, 2, 3, 4]);
-        assert!(parse_select("0").is_err());
-        assert!(parse_select("3-1").is_err());
+        assert_eq!(parse_number_select("1,3-5").unwrap(), vec![0, 2, 3, 4]);
+        assert!(parse_number_select("0").is_err());
+        assert!(parse_number_select("3-1").is_err());
+        assert!(parse_number_select("*.iso").unwrap_err().contains("magnet"));
+        assert_eq!(parse_rate("5MiB").unwrap(), 5 << 20);
+        assert_eq!(parse_rate("1.5K").unwrap(), 1536);
+        assert_eq!(parse_rate("500KiB/s").unwrap(), 500 << 10);
+        assert_eq!(parse_peer("localhost:6881").unwrap().port(), 6881);
+        assert!(parse_peer("localhost").is_err());
+        assert!(parse_peer("no-such-host.invalid:1").unwrap_err().contains("cannot resolve"));
         assert_eq!(parse_rate("2M").unwrap(), 2 * 1024 * 1024);
         assert_eq!(parse_rate("100").unwrap(), 100);
         assert!(parse_rate("fast").is_err());

@@ -12,8 +12,29 @@ use torrent_core::bencode::{self, OwnedValue as O};
 use torrent_core::storage::Storage;
 use torrent_core::InfoHash;
 
+static STATE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Keep resume files in `dir` instead of `DIR/.torrent-get/` (a download
+/// directory that is read-only: an ISO mount, a snapshot). Set once, at
+/// the start.
+pub fn set_state_dir(dir: PathBuf) {
+    let _ = STATE_DIR.set(dir);
+}
+
+/// Where resume data goes when the download directory is not writable:
+/// `$XDG_CACHE_HOME/torrent-get/resume` (else `~/.cache/...`).
+pub fn cache_state_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("torrent-get").join("resume"))
+}
+
 pub fn resume_path(dir: &Path, hash: &InfoHash) -> PathBuf {
-    dir.join(".torrent-get").join(format!("{hash}.resume"))
+    match STATE_DIR.get() {
+        Some(state) => state.join(format!("{hash}.resume")),
+        None => dir.join(".torrent-get").join(format!("{hash}.resume")),
+    }
 }
 
 /// (size, mtime seconds, mtime nanoseconds) of each file; None if missing.

@@ -78,7 +78,8 @@ fn download_completes_among_hostile_seeders_and_tracker() {
     for bad in ["0.0.0.0:6881", "255.255.255.255:1", "224.0.0.1:1"] {
         tracker.add_peer(&p.meta.info_hash, bad.parse().unwrap());
     }
-    let mut c = cmd(60);
+    // Not -q: the bans are messages, not errors.
+    let mut c = cmd_loud(60);
     c.arg("--json").arg("-o").arg(out.path()).arg(&p.torrent_path);
     let (r, peak) = finish_measuring(Live::spawn(c), LIMIT);
     assert_eq!(r.code(), 0, "{}", r.describe());

@@ -149,7 +149,7 @@ fn quirky_torrent_from_a_libtorrent_seeder() {
     assert!(wait_listening(port, Duration::from_secs(20)), "libtorrent seeder not listening");
 
     let before: Vec<String> = all_entries(work.path()).into_iter().filter(|e| !e.starts_with("out")).collect();
-    let mut c = cmd(60);
+    let mut c = cmd_loud(60);
     c.args(["--no-listen", "--json", "--peer", &format!("127.0.0.1:{port}")]);
     c.arg("-o").arg(&out).arg(&tpath);
     let r = run(c, LIMIT);
@@ -194,12 +194,19 @@ fn padding_files_cannot_be_selected() {
         .with("pieces", O::Bytes(vec![0; 40]));
     let t = d.path().join("p.torrent");
     std::fs::write(&t, O::dict().with("info", info).encode()).unwrap();
+    // Padding has no number: file 2 is "b", and there is no file 3.
     let mut c = cmd(1);
-    c.args(["--no-listen", "--select", "2", "-o"]).arg(d.path()).arg(&t);
+    c.args(["--no-listen", "--select", "3", "-o"]).arg(d.path()).arg(&t);
     let r = run(c, LIMIT);
     assert_eq!(r.code(), 2, "{}", r.describe());
-    assert!(r.stderr.contains("--select 2") && r.stderr.contains("padding"), "{}", r.stderr);
+    assert!(r.stderr.contains("\"3\": the torrent has 2 files"), "{}", r.stderr);
     assert!(!d.path().join("p").exists());
+    let mut c = cmd(1);
+    c.args(["--no-listen", "--json", "--select", "2", "-o"]).arg(d.path()).arg(&t);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 1, "{}", r.describe());
+    // Piece 1 (the last, 5 bytes) holds only b: that is all that is wanted.
+    assert_eq!(r.last_event("stopped")["total_bytes"], 5, "{}", r.describe());
 }
 
 /// BEP 47 symlinks (issue 12): one pointing at a file of the torrent is

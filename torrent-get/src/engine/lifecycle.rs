@@ -118,11 +118,19 @@ impl Engine {
     pub(crate) fn metadata_ready(&mut self, tid: TorrentId, meta: Metainfo, fetched: bool) {
         let Some(t) = self.torrents[tid].as_mut() else { return };
         t.name = meta.info.name.clone();
-        if let Some(sel) = &t.select {
-            if let Some(bad) = sel.iter().find(|&&i| i >= meta.info.files.len()) {
-                let msg = format!("--select {}: torrent has {} files", bad + 1, meta.info.files.len());
-                self.fail_torrent(tid, msg);
-                return;
+        // A magnet's selection is by file number (0-based here), as
+        // `torrent-info` numbers them: padding files have none.
+        if let Some(sel) = t.select.take() {
+            let count = torrent_core::select::numbered_count(&meta.info);
+            match sel.iter().find(|&&n| n >= count) {
+                Some(bad) => {
+                    let msg = format!("--select {}: the torrent has {count} files", bad + 1);
+                    self.fail_torrent(tid, msg);
+                    return;
+                }
+                None => {
+                    t.select = Some(sel.iter().filter_map(|&n| torrent_core::select::index_of_number(&meta.info, n + 1)).collect());
+                }
             }
         }
         let info_hash = t.info_hash;

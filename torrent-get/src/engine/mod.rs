@@ -116,6 +116,7 @@ impl Engine {
                 if let Some(Some(t)) = self.torrents.get_mut(torrent) {
                     t.connection_failed(addr, now, false);
                 }
+                self.peer_failed(torrent, addr, "cannot connect".into());
             }
             Input::Connected { peer, local } => self.on_connected(peer, local, now),
             Input::Accepted { peer, addr, kind } => {
@@ -429,7 +430,15 @@ impl Engine {
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             if !t.life.finished() {
-                let snap = t.snapshot(now);
+                let mut snap = t.snapshot(now);
+                // Of the torrent's connections, those still connecting or
+                // handshaking (not yet exchanging messages).
+                let keys = t.peers.clone();
+                snap.connecting = keys
+                    .iter()
+                    .filter(|k| self.peers.get(**k).and_then(|p| p.as_ref()).is_some_and(|p| p.phase != Phase::Active))
+                    .count();
+                snap.peers -= snap.connecting.min(snap.peers);
                 self.report(Report::Progress { torrent: tid, snap });
             }
         }
@@ -497,8 +506,33 @@ impl Engine {
                     t.connection_failed(p.addr, now, p.down.total > 0);
                 }
             }
+            let failure = matches!(
+                reason,
+                CloseReason::Io(_) | CloseReason::PeerClosed | CloseReason::Protocol(_) | CloseReason::BadHandshake(_)
+                    | CloseReason::WrongTorrent | CloseReason::UnknownTorrent | CloseReason::Timeout(_) | CloseReason::Banned
+                    | CloseReason::BannedNow | CloseReason::MetadataMismatch
+            );
+            if failure && p.down.total == 0 {
+                self.peer_failed(tid, p.addr, reason.to_string());
+            }
         }
         self.choker.peer_gone(key);
+    }
+
+    /// A peer failed before it sent any data: a `peer_error` event; for a
+    /// peer named with `--peer`, also a message, once per address (the
+    /// reason nothing moves is then on the screen without -v).
+    fn peer_failed(&mut self, tid: TorrentId, addr: SocketAddr, why: String) {
+        if !self.cfg.extra_peers.contains(&addr) {
+            return;
+        }
+        let Some(Some(t)) = self.torrents.get_mut(tid) else { return };
+        let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+        let first = t.peer_failures_reported.insert(addr);
+        if first && !self.cfg.verbose {
+            self.log(format!("{name}: peer {addr}: {why} (will retry)"));
+        }
+        self.report(Report::Json(json!({"event": "peer_error", "info_hash": hash, "peer": addr.to_string(), "error": why})));
     }
 }
 

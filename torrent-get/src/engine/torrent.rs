@@ -60,6 +60,10 @@ pub struct Torrent {
     /// The DHT lookup in progress, and when to start the next.
     pub dht_lookup: bool,
     pub next_dht: Instant,
+    /// The last announce failed (reported once; recovery is said).
+    pub tracker_failing: bool,
+    /// Explicit peers (`--peer`) whose failure was reported (once each).
+    pub peer_failures_reported: std::collections::HashSet<SocketAddr>,
 }
 
 /// Addresses a peer list may contain that can never be a peer: port 0,
@@ -100,6 +104,8 @@ impl Torrent {
             started_at: now,
             dht_lookup: false,
             next_dht: now,
+            tracker_failing: false,
+            peer_failures_reported: Default::default(),
         }
     }
 
@@ -208,6 +214,8 @@ impl Torrent {
             downloaded: self.downloaded,
             uploaded: self.uploaded,
             peers: self.peers.len(),
+            connecting: 0,
+            known: self.candidates.len(),
             seeding: matches!(self.life, Lifecycle::Seeding(_)),
         }
     }

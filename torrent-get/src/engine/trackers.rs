@@ -85,6 +85,9 @@ impl Engine {
                     }
                 }
                 let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+                if std::mem::take(&mut t.tracker_failing) {
+                    self.log(format!("{name}: tracker {} answers again ({n} peers)", ans.url));
+                }
                 if let Some(w) = ans.response.warning {
                     self.log(format!("{name}: tracker {} warns: {w}", ans.url));
                 }
@@ -92,8 +95,13 @@ impl Engine {
             }
             Err(e) => {
                 t.next_announce = now + ANNOUNCE_RETRY;
-                let name = t.name.clone();
-                self.log(format!("{name}: {e}"));
+                let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+                // Said once (and when it recovers), every time with -v.
+                let first = !std::mem::replace(&mut t.tracker_failing, true);
+                if first || self.cfg.verbose {
+                    self.log(format!("{name}: {e} (retrying every {} s)", ANNOUNCE_RETRY.as_secs()));
+                }
+                self.report(Report::Json(json!({"event": "tracker_error", "info_hash": hash, "error": e.to_string()})));
             }
         }
     }

@@ -16,9 +16,16 @@ pub fn bin() -> &'static str {
 /// A torrent-get command with the options every test wants: loopback
 /// listener on a free port, quiet, bounded time.
 pub fn cmd(timeout_secs: u64) -> Command {
+    let mut c = cmd_loud(timeout_secs);
+    c.arg("-q");
+    c
+}
+
+/// As [`cmd`] without `-q`: messages and warnings on stderr.
+pub fn cmd_loud(timeout_secs: u64) -> Command {
     let mut c = Command::new(bin());
     // --no-dht: tests never contact the public DHT routers (loopback only).
-    c.args(["--listen", "127.0.0.1:0", "--no-dht", "-q", "--timeout", &timeout_secs.to_string()]);
+    c.args(["--listen", "127.0.0.1:0", "--no-dht", "--timeout", &timeout_secs.to_string()]);
     c.stdin(Stdio::null());
     c
 }
@@ -71,18 +78,11 @@ pub fn run(mut c: Command, limit: Duration) -> Run {
 pub fn wait_bounded(mut child: Child, limit: Duration) -> Run {
     let out = child.stdout.take().map(spawn_reader);
     let err = child.stderr.take().map(spawn_reader);
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let st = child.wait().expect("wait");
-            let stderr = err.map(|h| h.join().unwrap()).unwrap_or_default();
-            panic!("torrent-get still running after {limit:?}: killed ({st:?})\nstderr:\n{stderr}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = test_fixtures::harness::wait_until(&mut child, limit) else {
+        let _ = child.kill();
+        let st = child.wait().expect("wait");
+        let stderr = err.map(|h| h.join().unwrap()).unwrap_or_default();
+        panic!("torrent-get still running after {limit:?}: killed ({st:?})\nstderr:\n{stderr}");
     };
     Run {
         status,
@@ -226,21 +226,20 @@ pub fn assert_same_tree(expected: &Path, got: &Path) {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released; small race accepted).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+#[allow(unused_imports)]
+pub use test_fixtures::harness::free_port;
 
 /// Wait until something listens on 127.0.0.1:port.
 pub fn wait_listening(port: u16, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok() {
-            return true;
+    let mut ok = false;
+    let t0 = Instant::now();
+    while !ok && t0.elapsed() < limit {
+        ok = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok();
+        if !ok {
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    false
+    ok
 }
 
 /// Sum of the sizes of the regular files under `root`.
