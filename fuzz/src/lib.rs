@@ -6,6 +6,7 @@ pub mod dht;
 pub mod input;
 pub mod peer;
 pub mod tracker;
+pub mod utp;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -26,6 +26,10 @@ mod peer;
 #[path = "../../fuzz/src/dht.rs"]
 mod dht;
 
+#[allow(dead_code)]
+#[path = "../../fuzz/src/utp.rs"]
+mod utp;
+
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
@@ -53,6 +57,7 @@ const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("peer_state", peer::check_peer_state),
     ("ut_metadata", peer::check_ut_metadata),
     ("krpc", dht::check_dht),
+    ("utp", utp::check_utp),
 ];
 
 #[test]
