@@ -14,6 +14,18 @@ use super::State;
 
 /// How long `Drop` waits for written bytes and the FIN to be acknowledged.
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+/// The endpoint settings of a stream: the receive window is kept below
+/// what a default Linux socket buffer holds (`net.core.rmem_default`,
+/// 208 KiB; the skb overhead roughly doubles each datagram), so a burst of a
+/// full window is not dropped by our own socket (std cannot enlarge it).
+pub fn stream_config() -> EndpointConfig {
+    let mut c = EndpointConfig::default();
+    c.conn.recv_buffer = RECV_WINDOW;
+    c
+}
+
+pub const RECV_WINDOW: usize = 128 * 1024;
+
 /// Datagrams read per wake-up before the endpoint answers.
 const BATCH: usize = 64;
 
@@ -53,7 +65,7 @@ impl UtpStream {
         } else {
             "[::]:0".parse().unwrap()
         };
-        UtpStream::connect_with(UdpSocket::bind(local)?, addr, timeout, EndpointConfig::default())
+        UtpStream::connect_with(UdpSocket::bind(local)?, addr, timeout, stream_config())
     }
 
     /// Connect over a given socket (its other traffic is answered with
@@ -93,7 +105,7 @@ impl UtpStream {
     pub fn accept(socket: UdpSocket, timeout: Option<Duration>) -> io::Result<UtpStream> {
         let now = Instant::now();
         let deadline = timeout.map(|t| now + t);
-        let mut ep = Endpoint::new(EndpointConfig::default(), now);
+        let mut ep = Endpoint::new(stream_config(), now);
         let mut out = Vec::new();
         let mut buf = vec![0u8; 65536];
         loop {
