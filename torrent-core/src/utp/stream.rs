@@ -190,6 +190,30 @@ impl UtpStream {
         self.ep.connection(self.h)
     }
 
+    /// Drive the connection until everything written so far is
+    /// acknowledged by the peer (bytes arriving meanwhile are buffered for
+    /// `read`, within the receive window).
+    pub fn wait_acked(&mut self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.flush_out()?;
+            match self.ep.connection(self.h) {
+                Some(c) if c.all_acked() => return Ok(()),
+                Some(c) if !c.is_closed() => {}
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "uTP connection closed with unacknowledged data",
+                    ))
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(timed_out("waiting for acknowledgements"));
+            }
+            self.drive(Some(deadline))?;
+        }
+    }
+
     /// Send a FIN after the queued bytes; reading continues.
     pub fn shutdown_write(&mut self) -> io::Result<()> {
         self.ep.close(self.h);
