@@ -16,9 +16,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use torrent_core::utp::{
-    ConnHandle, Endpoint, EndpointConfig, Event, Packet, PacketType,
-};
+use torrent_core::utp::{ConnHandle, Endpoint, EndpointConfig, Event, Packet, PacketType};
 
 use crate::input::Input;
 
@@ -106,13 +104,22 @@ pub fn check_utp(data: &[u8]) {
             assert!(sides[i].ep.connection_count() <= MAX_CONNS);
             for h in sides[i].ep.handles().collect::<Vec<_>>() {
                 let c = sides[i].ep.connection(h).unwrap();
-                assert!(c.readable_len() <= recv_cap, "receive buffer over its limit");
+                assert!(
+                    c.readable_len() <= recv_cap,
+                    "receive buffer over its limit"
+                );
             }
         }
         let op = inp.u8();
         let who = (op >> 4) as usize & 1;
         if std::env::var_os("UTP_FUZZ_DEBUG").is_some() {
-            eprintln!("step {steps} op {} who {who} wire {} w {:?} r {:?}", op % 12, wire.len(), (sides[0].written, sides[1].written), (sides[0].read, sides[1].read));
+            eprintln!(
+                "step {steps} op {} who {who} wire {} w {:?} r {:?}",
+                op % 12,
+                wire.len(),
+                (sides[0].written, sides[1].written),
+                (sides[0].read, sides[1].read)
+            );
         }
         match op % 12 {
             0 | 1 | 2 => {
@@ -140,7 +147,11 @@ pub fn check_utp(data: &[u8]) {
                 // Raw bytes from the peer's address or a stranger.
                 tampered = true;
                 let d = inp.short_bytes();
-                let from = if inp.bool() { stranger } else { sides[1 - who].addr };
+                let from = if inp.bool() {
+                    stranger
+                } else {
+                    sides[1 - who].addr
+                };
                 let _ = sides[who].ep.handle_datagram(now, from, d);
             }
             6 => {
@@ -175,8 +186,15 @@ pub fn check_utp(data: &[u8]) {
                     sack: (sl > 0).then_some(&sack[..sl]),
                     payload,
                 };
-                let from = if inp.bool() { stranger } else { sides[1 - who].addr };
-                sides[who].ep.handle_datagram(now, from, &p.encode()).unwrap();
+                let from = if inp.bool() {
+                    stranger
+                } else {
+                    sides[1 - who].addr
+                };
+                sides[who]
+                    .ep
+                    .handle_datagram(now, from, &p.encode())
+                    .unwrap();
             }
             7 => {
                 // Flip a byte of a queued datagram.

@@ -107,7 +107,11 @@ fn spawn(dir: &Path, torrent: &Path, save: &Path, port: u16) -> Seeder {
 }
 
 fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn peer_fetch(args: &[&str]) -> Output {
@@ -140,7 +144,12 @@ fn libtorrent_utp_only_seeder() {
 
     // Over TCP nobody answers: libtorrent listens on uTP only.
     let o = peer_fetch(&[t, &addr, "handshake", "--timeout", "3"]);
-    assert_eq!(o.status.code(), Some(1), "TCP should fail: {}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "TCP should fail: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     // Right after start libtorrent answers SYNs with a FIN until the torrent
     // is running (a refusal, as for TCP): poll the handshake like the TCP
@@ -153,20 +162,45 @@ fn libtorrent_utp_only_seeder() {
         }
         std::thread::sleep(Duration::from_millis(300));
     };
-    assert!(o.status.success(), "handshake over uTP: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "handshake over uTP: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["client"].as_str().unwrap_or("").contains("libtorrent"), "{v}");
+    assert!(
+        v["client"].as_str().unwrap_or("").contains("libtorrent"),
+        "{v}"
+    );
     assert_eq!(v["pieces"]["have"], 6);
 
     let out = dir.path().join("piece3.bin");
-    let o = peer_fetch(&[t, &addr, "--utp", "piece", "3", "-o", out.to_str().unwrap(), "--timeout", "10"]);
-    assert!(o.status.success(), "piece over uTP: {}", String::from_utf8_lossy(&o.stderr));
+    let o = peer_fetch(&[
+        t,
+        &addr,
+        "--utp",
+        "piece",
+        "3",
+        "-o",
+        out.to_str().unwrap(),
+        "--timeout",
+        "10",
+    ]);
+    assert!(
+        o.status.success(),
+        "piece over uTP: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let payload = std::fs::read(p.dir.join("utp.bin")).unwrap();
     assert!(std::fs::read(&out).unwrap() == payload[3 * 65536..4 * 65536]);
 
     // Every piece, the whole payload to stdout.
     let o = peer_fetch(&[t, &addr, "--utp", "all", "--timeout", "10"]);
-    assert!(o.status.success(), "all over uTP: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "all over uTP: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(o.stdout == payload);
 
     // libtorrent's side: the peer connection was a uTP socket.
@@ -175,7 +209,10 @@ fn libtorrent_utp_only_seeder() {
         .or_else(|| lt.log.iter().find(|l| l.contains("utp=")).cloned());
     let all: Vec<&String> = lt.log.iter().filter(|l| l.starts_with("peer ")).collect();
     assert!(line.is_some(), "libtorrent listed no peer: {:?}", lt.log);
-    assert!(!all.is_empty() && all.iter().all(|l| l.contains("utp=1")), "{all:?}");
+    assert!(
+        !all.is_empty() && all.iter().all(|l| l.contains("utp=1")),
+        "{all:?}"
+    );
 }
 
 const LT_UTP_LEECH: &str = r#"
@@ -260,7 +297,8 @@ fn libtorrent_downloads_from_our_utp_acceptor() {
         log: Vec::new(),
     };
 
-    let mut s = UtpStream::accept(sock, Some(Duration::from_secs(30))).expect("libtorrent dials us over uTP");
+    let mut s = UtpStream::accept(sock, Some(Duration::from_secs(30)))
+        .expect("libtorrent dials us over uTP");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let info_hash = p.meta.info_hash;
     let mut dec = Decoder::new();
@@ -276,7 +314,8 @@ fn libtorrent_downloads_from_our_utp_acceptor() {
     theirs.check_info_hash(&info_hash).unwrap();
     let mut id = *b"-TK0001-utpinterop00";
     id[19] = b'1';
-    s.write_all(&Handshake::new(info_hash, id).encode()).unwrap();
+    s.write_all(&Handshake::new(info_hash, id).encode())
+        .unwrap();
     let n = p.meta.info.piece_count();
     let mut bits = vec![0u8; n.div_ceil(8)];
     for i in 0..n {
@@ -290,7 +329,12 @@ fn libtorrent_downloads_from_our_utp_acceptor() {
     let t0 = Instant::now();
     while served < payload.len() && t0.elapsed() < Duration::from_secs(40) {
         while let Some(m) = dec.next_message().unwrap() {
-            if let Message::Request { index, begin, length } = m {
+            if let Message::Request {
+                index,
+                begin,
+                length,
+            } = m
+            {
                 let off = index as usize * 32768 + begin as usize;
                 let data = payload[off..off + length as usize].to_vec();
                 let mut w = Vec::new();
@@ -309,9 +353,17 @@ fn libtorrent_downloads_from_our_utp_acceptor() {
     assert!(served >= payload.len(), "served {served} bytes");
     // Data moves only while the blocking stream is driven.
     s.wait_acked(Duration::from_secs(20)).unwrap();
-    assert!(lt.wait_for("finished", Duration::from_secs(20)).is_some(), "libtorrent did not finish: {:?}", lt.log);
+    assert!(
+        lt.wait_for("finished", Duration::from_secs(20)).is_some(),
+        "libtorrent did not finish: {:?}",
+        lt.log
+    );
     assert!(std::fs::read(save.join("in.bin")).unwrap() == payload);
     let peers: Vec<&String> = lt.log.iter().filter(|l| l.starts_with("peer ")).collect();
-    assert!(!peers.is_empty() && peers.iter().all(|l| l.contains("utp=1")), "{:?}", lt.log);
+    assert!(
+        !peers.is_empty() && peers.iter().all(|l| l.contains("utp=1")),
+        "{:?}",
+        lt.log
+    );
     drop(s);
 }

@@ -260,10 +260,13 @@ mod tests {
     #[test]
     fn wire_layout() {
         let b = sample().encode();
-        assert_eq!(&b[..20], &[
-            0x01, 1, 0xbe, 0xef, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 0, 0x10, 0, 0, 0xff, 0xff,
-            0, 7
-        ]);
+        assert_eq!(
+            &b[..20],
+            &[
+                0x01, 1, 0xbe, 0xef, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 0, 0x10, 0, 0, 0xff, 0xff,
+                0, 7
+            ]
+        );
         assert_eq!(&b[20..26], &[0, 4, 5, 0, 0, 0x80]);
         assert_eq!(&b[26..], b"hello");
     }

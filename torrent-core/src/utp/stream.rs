@@ -128,7 +128,10 @@ impl UtpStream {
                 .into_iter()
                 .flatten()
                 .min()
-                .map(|t| t.saturating_duration_since(now).max(Duration::from_millis(1)));
+                .map(|t| {
+                    t.saturating_duration_since(now)
+                        .max(Duration::from_millis(1))
+                });
             socket.set_read_timeout(wait)?;
             match socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
@@ -141,7 +144,12 @@ impl UtpStream {
         }
     }
 
-    fn new(socket: UdpSocket, ep: Endpoint, h: ConnHandle, peer: SocketAddr) -> io::Result<UtpStream> {
+    fn new(
+        socket: UdpSocket,
+        ep: Endpoint,
+        h: ConnHandle,
+        peer: SocketAddr,
+    ) -> io::Result<UtpStream> {
         socket.set_nonblocking(false)?;
         Ok(UtpStream {
             socket,
@@ -322,7 +330,10 @@ impl Read for UtpStream {
                 Err(e) => return Err(e),
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(io::ErrorKind::WouldBlock, "uTP read timed out"));
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "uTP read timed out",
+                ));
             }
             self.drive(deadline)?;
         }
@@ -342,7 +353,10 @@ impl Write for UtpStream {
                 Err(e) => return Err(e),
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(io::ErrorKind::WouldBlock, "uTP write timed out"));
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "uTP write timed out",
+                ));
             }
             self.drive(deadline)?;
         }
@@ -383,7 +397,16 @@ fn trace(dir: &str, d: &[u8]) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("UTP_TRACE").is_some()) {
         match super::Packet::decode(d) {
-            Ok(p) => eprintln!("{dir} {:?} id={} seq={} ack={} wnd={} len={} sack={:?}", p.ty, p.conn_id, p.seq_nr, p.ack_nr, p.wnd_size, p.payload.len(), p.sack),
+            Ok(p) => eprintln!(
+                "{dir} {:?} id={} seq={} ack={} wnd={} len={} sack={:?}",
+                p.ty,
+                p.conn_id,
+                p.seq_nr,
+                p.ack_nr,
+                p.wnd_size,
+                p.payload.len(),
+                p.sack
+            ),
             Err(e) => eprintln!("{dir} bad {e} {:02x?}", &d[..d.len().min(40)]),
         }
     }
