@@ -325,6 +325,14 @@ fn libtorrent_downloads_from_our_utp_acceptor() {
     Message::Bitfield(bits).encode_into(&mut w);
     Message::Unchoke.encode_into(&mut w);
     s.write_all(&w).unwrap();
+    // libtorrent's peer list, while the connection is surely up (once the
+    // download is done it drops us, a seed, from the list).
+    let line = lt.wait_for("peer ", Duration::from_secs(10));
+    assert!(
+        line.as_deref().is_some_and(|l| l.contains("utp=1")),
+        "{:?}",
+        lt.log
+    );
     let mut served = 0usize;
     let t0 = Instant::now();
     while served < payload.len() && t0.elapsed() < Duration::from_secs(40) {
