@@ -20,6 +20,9 @@ struct Net {
     dup: f64,
     delay: Duration,
     jitter: Duration,
+    /// Bytes per second of the link from side 0 to side 1 (0: unlimited):
+    /// datagrams queue behind each other, as at a bottleneck router.
+    bandwidth: u64,
 }
 
 const CLEAN: Net = Net {
@@ -27,6 +30,7 @@ const CLEAN: Net = Net {
     dup: 0.0,
     delay: Duration::from_millis(20),
     jitter: Duration::ZERO,
+    bandwidth: 0,
 };
 
 struct Side {
@@ -54,6 +58,10 @@ struct Sim {
     /// Drop every datagram to side 1 after this (the peer vanishes).
     blackhole_after: Option<Duration>,
     delivered: u64,
+    /// When the bottleneck link is free again.
+    link_free: Instant,
+    /// Largest queueing delay seen at the bottleneck after the first 10 s.
+    max_queue: Duration,
 }
 
 fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -86,6 +94,8 @@ impl Sim {
             net,
             blackhole_after: None,
             delivered: 0,
+            link_free: now,
+            max_queue: Duration::ZERO,
         }
     }
 
@@ -153,11 +163,25 @@ impl Sim {
         if self.rng.gen_bool(self.net.loss) {
             return;
         }
-        let copies = if self.rng.gen_bool(self.net.dup) { 2 } else { 1 };
+        let copies = if self.rng.gen_bool(self.net.dup) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let j = self.net.jitter.as_micros() as u64;
             let extra = if j > 0 { self.rng.gen_range(0..j) } else { 0 };
-            let at = self.now + self.net.delay + Duration::from_micros(extra);
+            let mut at = self.now + self.net.delay + Duration::from_micros(extra);
+            if self.net.bandwidth > 0 && to == 1 {
+                let start = self.link_free.max(self.now);
+                let queue = start - self.now;
+                if self.now - self.start > Duration::from_secs(10) {
+                    self.max_queue = self.max_queue.max(queue);
+                }
+                self.link_free =
+                    start + Duration::from_micros(d.len() as u64 * 1_000_000 / self.net.bandwidth);
+                at = self.link_free + self.net.delay;
+            }
             self.n += 1;
             self.wire.push(Reverse((at, self.n, to, from, d.clone())));
         }
@@ -194,7 +218,10 @@ impl Sim {
                 }
                 let Reverse((_, _, to, from, d)) = self.wire.pop().unwrap();
                 self.delivered += 1;
-                self.sides[to].ep.handle_datagram(self.now, from, &d).unwrap();
+                self.sides[to]
+                    .ep
+                    .handle_datagram(self.now, from, &d)
+                    .unwrap();
             }
             for s in &mut self.sides {
                 s.ep.handle_timeout(self.now);
@@ -204,7 +231,10 @@ impl Sim {
 
     fn connect(&mut self, seq: u16) {
         let to = self.sides[1].addr;
-        let h = self.sides[0].ep.connect_with_seq(to, self.now, seq).unwrap();
+        let h = self.sides[0]
+            .ep
+            .connect_with_seq(to, self.now, seq)
+            .unwrap();
         self.sides[0].h = Some(h);
     }
 
@@ -234,7 +264,11 @@ fn clean_transfer_both_ways() {
     let sim = transfer(CLEAN, 1, 4 << 20, 1 << 20, 1);
     // 4 MiB over a 40 ms RTT: with the window open to 1 MiB that is a
     // handful of round trips, not one packet per RTT.
-    assert!(sim.elapsed() < Duration::from_secs(5), "took {:?}", sim.elapsed());
+    assert!(
+        sim.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        sim.elapsed()
+    );
 }
 
 #[test]
@@ -244,6 +278,7 @@ fn lossy_duplicating_reordering_network() {
         dup: 0.05,
         delay: Duration::from_millis(15),
         jitter: Duration::from_millis(30),
+        bandwidth: 0,
     };
     for seed in [2, 3] {
         let sim = transfer(net, seed, 2 << 20, 300_000, 1);
@@ -261,6 +296,7 @@ fn heavy_loss_still_completes() {
         dup: 0.1,
         delay: Duration::from_millis(5),
         jitter: Duration::from_millis(10),
+        bandwidth: 0,
     };
     transfer(net, 9, 300_000, 100_000, 1);
 }
@@ -342,7 +378,11 @@ fn slow_reader_zero_window() {
     let h = hidden.expect("incoming connection");
     assert_eq!(sim.sides[1].ep.state(h), Some(State::Connected));
     let a = sim.sides[0].h.unwrap();
-    assert_eq!(sim.sides[0].ep.state(a), Some(State::Connected), "a stalled reader is not a dead peer");
+    assert_eq!(
+        sim.sides[0].ep.state(a),
+        Some(State::Connected),
+        "a stalled reader is not a dead peer"
+    );
     sim.sides[1].h = Some(h);
     sim.run(Duration::from_secs(600));
     assert!(sim.sides[1].got == sim.sides[0].to_send);
@@ -359,7 +399,10 @@ fn connect_to_nothing_times_out() {
     assert_eq!(sim.sides[0].closed, Some(CloseReason::TimedOut));
     // 1 + 2 + 4 + 8 s of SYN retries, then the last backoff.
     let t = sim.elapsed();
-    assert!(t >= Duration::from_secs(15) && t <= Duration::from_secs(40), "{t:?}");
+    assert!(
+        t >= Duration::from_secs(15) && t <= Duration::from_secs(40),
+        "{t:?}"
+    );
 }
 
 #[test]
@@ -437,7 +480,9 @@ fn syn_flood_is_bounded() {
     let mut out = Vec::new();
     let mut resets = 0;
     for i in 0..5000u32 {
-        let from: SocketAddr = format!("127.0.0.{}:{}", 1 + i % 200, 1000 + i / 200).parse().unwrap();
+        let from: SocketAddr = format!("127.0.0.{}:{}", 1 + i % 200, 1000 + i / 200)
+            .parse()
+            .unwrap();
         let syn = Packet::new(PacketType::Syn, i as u16, 1, 0);
         ep.handle_datagram(now, from, &syn.encode()).unwrap();
         while let Some(_) = ep.poll_transmit(now, &mut out) {
@@ -479,17 +524,53 @@ fn hostile_packets_on_a_live_connection() {
     for seq in [0u16, 1, 30_000, 40_000, 65_535] {
         let mut p = Packet::new(PacketType::Data, recv_id, seq, 0);
         p.payload = b"evil";
-        sim.sides[1].ep.handle_datagram(now, from, &p.encode()).unwrap();
+        sim.sides[1]
+            .ep
+            .handle_datagram(now, from, &p.encode())
+            .unwrap();
         let mut f = Packet::new(PacketType::Fin, recv_id, seq, 40_000);
         f.payload = b"";
-        sim.sides[1].ep.handle_datagram(now, from, &f.encode()).unwrap();
+        sim.sides[1]
+            .ep
+            .handle_datagram(now, from, &f.encode())
+            .unwrap();
     }
     // A RESET acknowledging packets B never sent is not believed.
     let r = Packet::new(PacketType::Reset, send_id, 0, 30_000);
-    sim.sides[1].ep.handle_datagram(now, from, &r.encode()).unwrap();
+    sim.sides[1]
+        .ep
+        .handle_datagram(now, from, &r.encode())
+        .unwrap();
     assert_eq!(sim.sides[1].ep.state(b), Some(State::Connected));
     sim.sides[0].close_when_sent = true;
     sim.run(Duration::from_secs(60));
     assert!(sim.sides[1].got == sim.sides[0].to_send);
     assert_eq!(sim.sides[1].closed, Some(CloseReason::Finished));
+}
+
+#[test]
+fn ledbat_keeps_the_bottleneck_queue_near_the_target() {
+    // 1 MB/s bottleneck, 20 ms each way: a 1 MiB window would queue for a
+    // second; LEDBAT (target 100 ms) holds the queue around the target.
+    let net = Net {
+        bandwidth: 1_000_000,
+        ..CLEAN
+    };
+    let mut sim = Sim::new(net, 14, EndpointConfig::default());
+    sim.sides[0].to_send = data(25 << 20, 3);
+    sim.connect(1);
+    sim.run(Duration::from_secs(3600));
+    assert!(sim.sides[1].got == sim.sides[0].to_send);
+    let secs = sim.elapsed().as_secs_f64();
+    let rate = (25 << 20) as f64 / secs;
+    // The link is kept busy...
+    assert!(rate > 0.85e6, "{rate:.0} B/s over {secs:.1} s");
+    // ...without filling the queue: at most a little above the target.
+    assert!(
+        sim.max_queue < Duration::from_millis(200),
+        "queue reached {:?}",
+        sim.max_queue
+    );
+    let c = sim.sides[0].ep.connection(sim.sides[0].h.unwrap()).unwrap();
+    assert!(c.cwnd() < 400_000, "cwnd {}", c.cwnd());
 }

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use torrent_core::utp::{State, UtpStream};
 
 fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[1]).collect()
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[1])
+        .collect()
 }
 
 fn transfer(len: usize) -> (Duration, Vec<u8>) {
@@ -43,9 +45,22 @@ fn transfer(len: usize) -> (Duration, Vec<u8>) {
     let mut tail = Vec::new();
     c.read_to_end(&mut tail).unwrap();
     let elapsed = t0.elapsed();
+    if let Some(c) = c.connection() {
+        eprintln!(
+            "sender: {:?} cwnd {} rtt {:?}",
+            c.stats(),
+            c.cwnd(),
+            c.rtt()
+        );
+    }
     assert_eq!(tail, b"done");
     let got = server.join().unwrap();
-    assert!(got == data, "received {} of {} bytes, or they differ", got.len(), data.len());
+    assert!(
+        got == data,
+        "received {} of {} bytes, or they differ",
+        got.len(),
+        data.len()
+    );
     (elapsed, got)
 }
 
@@ -62,7 +77,11 @@ fn loopback_throughput() {
     let len = 64 << 20;
     let (t, _) = transfer(len);
     let mib_s = len as f64 / (1 << 20) as f64 / t.as_secs_f64();
-    eprintln!("uTP loopback: {} MiB in {:.3} s = {mib_s:.1} MiB/s", len >> 20, t.as_secs_f64());
+    eprintln!(
+        "uTP loopback: {} MiB in {:.3} s = {mib_s:.1} MiB/s",
+        len >> 20,
+        t.as_secs_f64()
+    );
     assert!(mib_s > 5.0, "{mib_s:.1} MiB/s");
 }
 
@@ -71,7 +90,8 @@ fn connect_refused_is_an_error() {
     // A socket that answers nothing: connect gives up within its timeout.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let t0 = Instant::now();
-    let e = UtpStream::connect(silent.local_addr().unwrap(), Duration::from_millis(1500)).unwrap_err();
+    let e =
+        UtpStream::connect(silent.local_addr().unwrap(), Duration::from_millis(1500)).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     assert!(t0.elapsed() < Duration::from_secs(3));
 }

@@ -180,7 +180,10 @@ impl DelayHistory {
     fn base(&self) -> Option<u32> {
         let mut it = self.buckets.iter().map(|b| b.1);
         let first = it.next()?;
-        Some(it.fold(first, |a, b| if (b.wrapping_sub(a) as i32) < 0 { b } else { a }))
+        Some(it.fold(
+            first,
+            |a, b| if (b.wrapping_sub(a) as i32) < 0 { b } else { a },
+        ))
     }
 }
 
@@ -312,7 +315,13 @@ impl Connection {
     /// An outgoing connection receiving on `recv_id` (sending on
     /// `recv_id + 1`), first sequence number `seq`. The SYN goes out with the
     /// next [`poll_transmit`](Self::poll_transmit).
-    pub fn connect(cfg: Config, epoch: Instant, now: Instant, recv_id: u16, seq: u16) -> Connection {
+    pub fn connect(
+        cfg: Config,
+        epoch: Instant,
+        now: Instant,
+        recv_id: u16,
+        seq: u16,
+    ) -> Connection {
         let mut c = Connection::blank(cfg, epoch, now, recv_id, recv_id.wrapping_add(1));
         c.seq_nr = seq;
         c.last_ack_recv = seq.wrapping_sub(1);
@@ -333,14 +342,14 @@ impl Connection {
     /// An incoming connection answering `syn` (a SYN packet), our first
     /// sequence number `seq`. The SYN-ACK goes out with the next
     /// [`poll_transmit`](Self::poll_transmit).
-    pub fn accept(cfg: Config, epoch: Instant, now: Instant, syn: &Packet<'_>, seq: u16) -> Connection {
-        let mut c = Connection::blank(
-            cfg,
-            epoch,
-            now,
-            syn.conn_id.wrapping_add(1),
-            syn.conn_id,
-        );
+    pub fn accept(
+        cfg: Config,
+        epoch: Instant,
+        now: Instant,
+        syn: &Packet<'_>,
+        seq: u16,
+    ) -> Connection {
+        let mut c = Connection::blank(cfg, epoch, now, syn.conn_id.wrapping_add(1), syn.conn_id);
         c.initiator = false;
         c.state = State::Connected;
         c.seq_nr = seq;
@@ -438,10 +447,16 @@ impl Connection {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "uTP timed out"))
             }
             State::Closed(_) => {
-                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "uTP stream closed"))
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "uTP stream closed",
+                ))
             }
             _ if self.fin_requested => {
-                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "uTP stream shut down for writing"))
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "uTP stream shut down for writing",
+                ))
             }
             _ => {}
         }
@@ -530,7 +545,9 @@ impl Connection {
     }
 
     fn send_window(&self) -> usize {
-        (self.cwnd as usize).min(self.peer_wnd).min(self.cfg.max_window)
+        (self.cwnd as usize)
+            .min(self.peer_wnd)
+            .min(self.cfg.max_window)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to be called.
@@ -542,7 +559,8 @@ impl Connection {
         if let Some(r) = self.rto_deadline {
             t = t.min(r);
         }
-        if self.state == State::Connected {
+        // (A due keep-alive is already pending: poll_transmit sends it.)
+        if self.state == State::Connected && !self.ack_pending {
             t = t.min(self.last_send + self.cfg.keepalive);
         }
         Some(t)
@@ -822,7 +840,9 @@ impl Connection {
             let window_factor = (acked as f64 / self.cwnd.max(1.0)).min(1.0);
             self.cwnd += 3000.0 * off_target * window_factor;
         }
-        self.cwnd = self.cwnd.clamp(min, self.cfg.max_window.max(min as usize) as f64);
+        self.cwnd = self
+            .cwnd
+            .clamp(min, self.cfg.max_window.max(min as usize) as f64);
     }
 
     fn receive(&mut self, p: &Packet<'_>) {
@@ -938,7 +958,11 @@ impl Connection {
                 self.emit(i, now, out);
                 return true;
             }
-        } else if self.state == State::Connected {
+        } else if self.state == State::Connected && self.got_non_syn {
+            // (An acceptor sends data only after the initiator's first
+            // packet: until then a lost SYN-ACK could be repeated with a
+            // later sequence number, and reordered data could be taken for
+            // the first.)
             if !self.send_buf.is_empty() && self.inflight.len() < 16_384 {
                 let len = self.send_buf.len().min(self.cfg.max_payload);
                 if self.bytes_in_flight == 0 || self.bytes_in_flight + len <= window {
@@ -987,12 +1011,20 @@ impl Connection {
         self.last_advertised = wnd;
         Packet {
             ty,
-            conn_id: if ty == PacketType::Syn { self.recv_id } else { self.send_id },
+            conn_id: if ty == PacketType::Syn {
+                self.recv_id
+            } else {
+                self.send_id
+            },
             timestamp_us: micros(self.epoch, now),
             timestamp_diff_us: self.reply_micro,
             wnd_size: wnd.min(u32::MAX as usize) as u32,
             seq_nr: seq,
-            ack_nr: if ty == PacketType::Syn { 0 } else { self.ack_nr },
+            ack_nr: if ty == PacketType::Syn {
+                0
+            } else {
+                self.ack_nr
+            },
             sack: None,
             payload: &[],
         }
@@ -1009,7 +1041,11 @@ impl Connection {
         let (ty, seq) = (self.inflight[i].ty, self.inflight[i].seq);
         let hdr = self.header(ty, seq, now);
         let mut mask = [0u8; MAX_SACK_LEN];
-        let mlen = if ty == PacketType::Syn { 0 } else { self.sack_mask(&mut mask) };
+        let mlen = if ty == PacketType::Syn {
+            0
+        } else {
+            self.sack_mask(&mut mask)
+        };
         let pk = &mut self.inflight[i];
         let p = Packet {
             sack: (mlen > 0).then_some(&mask[..mlen]),

@@ -158,9 +158,17 @@ impl Endpoint {
 
     /// Like [`connect`](Self::connect) with a chosen first sequence number
     /// (tests start near 65535 to cross the wrap early).
-    pub fn connect_with_seq(&mut self, addr: SocketAddr, now: Instant, seq: u16) -> io::Result<ConnHandle> {
+    pub fn connect_with_seq(
+        &mut self,
+        addr: SocketAddr,
+        now: Instant,
+        seq: u16,
+    ) -> io::Result<ConnHandle> {
         if self.conns.len() >= self.cfg.max_connections {
-            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "uTP connection table full"));
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "uTP connection table full",
+            ));
         }
         let recv_id = loop {
             let id: u16 = self.rng.gen();
@@ -189,7 +197,12 @@ impl Endpoint {
     }
 
     /// Feed one received datagram. `Err` when it is not a uTP packet.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Result<(), ParseError> {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), ParseError> {
         self.stats.datagrams_in += 1;
         let p = match Packet::decode(data) {
             Ok(p) => p,
@@ -331,7 +344,10 @@ impl Endpoint {
 
     /// The earliest deadline of any connection.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conns.values().filter_map(|e| e.conn.poll_timeout()).min()
+        self.conns
+            .values()
+            .filter_map(|e| e.conn.poll_timeout())
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
