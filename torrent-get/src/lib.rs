@@ -13,6 +13,7 @@ pub mod hasher;
 pub mod progress;
 pub mod rate;
 pub mod resume;
+pub mod stream_out;
 
 use std::io::Write;
 

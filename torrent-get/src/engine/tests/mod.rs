@@ -3,3 +3,4 @@
 
 mod scenarios;
 mod sim;
+mod stream;
