@@ -48,6 +48,8 @@ pub enum DiskJob {
     Read {
         torrent: TorrentId,
         peer: usize,
+        /// Which connection under that key (keys are reused).
+        conn: u64,
         piece: u32,
         begin: u32,
         len: u32,
@@ -92,6 +94,7 @@ pub enum DiskEvent {
     ReadDone {
         torrent: TorrentId,
         peer: usize,
+        conn: u64,
         piece: u32,
         begin: u32,
         data: Vec<u8>,
@@ -243,12 +246,12 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                 let ok = slot.verify(piece, hashed);
                 send(DiskEvent::Verified { torrent, piece, ok });
             }
-            DiskJob::Read { torrent, peer, piece, begin, len } => {
+            DiskJob::Read { torrent, peer, conn, piece, begin, len } => {
                 let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
                 let offset = slot.storage.piece_offset(piece as usize) + begin as u64;
                 let mut data = vec![0u8; len as usize];
                 match slot.storage.read(offset, &mut data) {
-                    Ok(()) => send(DiskEvent::ReadDone { torrent, peer, piece, begin, data }),
+                    Ok(()) => send(DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data }),
                     Err(e) => send(DiskEvent::Error { torrent, msg: format!("reading data: {e}") }),
                 }
             }

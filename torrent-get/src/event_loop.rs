@@ -131,6 +131,9 @@ pub struct EventLoop {
     timeout: Option<Duration>,
     /// Peers with unread socket data (stopped early for a bound); revisited.
     unread: Vec<PeerKey>,
+    /// The connection being read: what the engine sends it meanwhile is
+    /// written once at the end of the burst (fewer, fuller segments).
+    reading: Option<PeerKey>,
     dht: Option<Dht>,
 }
 
@@ -207,6 +210,7 @@ impl EventLoop {
             stop,
             timeout,
             unread: Vec::new(),
+            reading: None,
             dht,
             stream_out: None,
         })
@@ -308,7 +312,7 @@ impl EventLoop {
                     let Some(Some(c)) = self.conns.get_mut(peer) else { continue };
                     c.pending += data.len();
                     c.out.push_back(data);
-                    if !c.connecting {
+                    if !c.connecting && self.reading != Some(peer) {
                         self.flush_conn(peer, now);
                     }
                 }
@@ -461,6 +465,13 @@ impl EventLoop {
     }
 
     fn read_conn(&mut self, key: PeerKey, now: Instant) {
+        self.reading = Some(key);
+        self.read_burst(key, now);
+        self.reading = None;
+        self.flush_conn(key, now);
+    }
+
+    fn read_burst(&mut self, key: PeerKey, now: Instant) {
         let mut budget = READ_BUDGET;
         loop {
             let Some(Some(c)) = self.conns.get_mut(key) else { return };
@@ -480,6 +491,9 @@ impl EventLoop {
             match c.stream.read(buf) {
                 Ok(0) => return self.lost(key, CloseReason::PeerClosed, now),
                 Ok(n) => {
+                    // The disk thread's backlog as of now: requests stop
+                    // while it is high and go on as soon as it drains.
+                    self.engine.handle(Input::DiskBacklog(self.backlog.get()), now);
                     self.engine.handle(Input::Received { peer: key, n }, now);
                     self.run_actions(now);
                     budget = budget.saturating_sub(n);

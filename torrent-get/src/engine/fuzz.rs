@@ -92,11 +92,11 @@ fn drain(e: &mut Engine, data: &[u8], plen: u64, verdict: bool, now: Instant) {
                 let have = (0..info.pieces.len()).map(|i| i % 2 == 0).collect();
                 e.handle(Input::Disk(DiskEvent::Opened { torrent, have, rechecked: true }), now);
             }
-            Action::Disk(DiskJob::Read { torrent, peer, piece, begin, len }) => {
+            Action::Disk(DiskJob::Read { torrent, peer, conn, piece, begin, len }) => {
                 let start = (piece as u64 * plen + begin as u64) as usize;
                 let end = (start + len as usize).min(data.len());
                 let bytes = data.get(start..end).unwrap_or_default().to_vec();
-                e.handle(Input::Disk(DiskEvent::ReadDone { torrent, peer, piece, begin, data: bytes }), now);
+                e.handle(Input::Disk(DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data: bytes }), now);
             }
             Action::Hash(HashJob::Finish { torrent, piece, .. }) => {
                 e.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok: verdict }), now);

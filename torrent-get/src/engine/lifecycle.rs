@@ -206,6 +206,8 @@ impl Engine {
             self.fill_requests(key, now);
         }
         self.check_complete(tid, now);
+        // Dial now rather than at the next tick.
+        self.connect_more(now);
     }
 
     pub(crate) fn check_complete(&mut self, tid: TorrentId, now: Instant) {
@@ -315,6 +317,7 @@ impl Engine {
         self.report(Report::Json(json!({"event": "resumed", "info_hash": hash})));
         self.log(format!("{name}: resumed"));
         self.check_complete(tid, now);
+        self.connect_more(now);
     }
 
     /// Drop the torrent: its peers, its disk slot; the data stays on disk.

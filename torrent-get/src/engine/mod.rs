@@ -71,6 +71,8 @@ pub struct Engine {
     pub(crate) choker: choke::Choker,
     pub(crate) dialling: usize,
     next_tick: Instant,
+    /// Numbers connections, so late disk reads find the right one.
+    serial: u64,
     /// The file streamed to stdout, if any.
     pub(crate) stream: Option<stream::Stream>,
 }
@@ -94,6 +96,7 @@ impl Engine {
             choker: choke::Choker::new(now),
             dialling: 0,
             next_tick: now,
+            serial: 0,
             stream: None,
         }
     }
@@ -348,7 +351,9 @@ impl Engine {
         id
     }
 
-    fn insert_peer(&mut self, key: PeerKey, p: Peer) {
+    fn insert_peer(&mut self, key: PeerKey, mut p: Peer) {
+        self.serial += 1;
+        p.serial = self.serial;
         if self.peers.len() <= key {
             self.peers.resize_with(key + 1, || None);
         }
@@ -359,8 +364,8 @@ impl Engine {
         match ev {
             DiskEvent::Opened { torrent, have, rechecked } => self.on_opened(torrent, have, rechecked, now),
             DiskEvent::Verified { torrent, piece, ok } => self.on_verified(torrent, piece, ok, now),
-            DiskEvent::ReadDone { torrent, peer: stream::STREAM_READER, piece, begin, data } => self.stream_read_done(torrent, piece, begin, data, now),
-            DiskEvent::ReadDone { torrent, peer, piece, begin, data } => self.on_read_done(torrent, peer, piece, begin, data, now),
+            DiskEvent::ReadDone { torrent, peer: stream::STREAM_READER, piece, begin, data, .. } => self.stream_read_done(torrent, piece, begin, data, now),
+            DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data } => self.on_read_done(torrent, peer, conn, piece, begin, data, now),
             DiskEvent::MetadataLoaded { torrent, meta } => {
                 let fetching = self.torrents.get(torrent).and_then(|t| t.as_ref()).is_some_and(|t| matches!(t.life.settled_ref(), Lifecycle::FetchingMetadata { .. }));
                 if let (Some(meta), true) = (meta, fetching) {

@@ -36,6 +36,8 @@ pub enum Phase {
 pub struct Peer {
     pub addr: SocketAddr,
     pub kind: ConnKind,
+    /// Unique per connection (keys are reused by the loop).
+    pub serial: u64,
     pub outgoing: bool,
     /// Our end of an outgoing connection (self-connection detection).
     pub local: Option<SocketAddr>,
@@ -84,6 +86,7 @@ impl Peer {
         Peer {
             addr,
             kind,
+            serial: 0,
             outgoing,
             local: None,
             phase: if outgoing { Phase::Connecting } else { Phase::Handshaking },

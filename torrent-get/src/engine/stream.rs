@@ -376,7 +376,7 @@ impl Engine {
                 self.actions.push_back(Action::StreamData { torrent: tid, offset, data, range: from..to });
             } else {
                 s.reading = true;
-                self.actions.push_back(Action::Disk(DiskJob::Read { torrent: tid, peer: STREAM_READER, piece, begin: from as u32, len: (to - from) as u32 }));
+                self.actions.push_back(Action::Disk(DiskJob::Read { torrent: tid, peer: STREAM_READER, conn: 0, piece, begin: from as u32, len: (to - from) as u32 }));
                 return;
             }
         }

@@ -37,13 +37,14 @@ impl Engine {
             }
             p.st.pop_peer_request();
             p.reads_in_flight += 1;
-            self.actions.push_back(Action::Disk(DiskJob::Read { torrent: tid, peer: key, piece: b.index, begin: b.begin, len: b.length }));
+            self.actions.push_back(Action::Disk(DiskJob::Read { torrent: tid, peer: key, conn: p.serial, piece: b.index, begin: b.begin, len: b.length }));
         }
     }
 
-    pub(crate) fn on_read_done(&mut self, tid: TorrentId, key: PeerKey, piece: u32, begin: u32, data: Vec<u8>, now: Instant) {
+    pub(crate) fn on_read_done(&mut self, tid: TorrentId, key: PeerKey, conn: u64, piece: u32, begin: u32, data: Vec<u8>, now: Instant) {
         let Some(Some(p)) = self.peers.get_mut(key) else { return };
-        if p.torrent != Some(tid) || !p.live() {
+        // The key may be another connection's by now.
+        if p.serial != conn || p.torrent != Some(tid) || !p.live() {
             return;
         }
         p.reads_in_flight = p.reads_in_flight.saturating_sub(1);

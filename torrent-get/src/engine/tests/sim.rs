@@ -284,11 +284,11 @@ impl Sim {
                     d[offset as usize..offset as usize + data.len()].copy_from_slice(&data);
                 }
             }
-            DiskJob::Read { torrent, peer, piece, begin, len } => {
+            DiskJob::Read { torrent, peer, conn, piece, begin, len } => {
                 let plen = node.engine.torrent(torrent).and_then(|t| t.life.meta()).map(|m| m.info.piece_length).unwrap_or(0);
                 let start = (piece as u64 * plen + begin as u64) as usize;
                 let data = node.disk[&torrent][start..start + len as usize].to_vec();
-                node.engine.handle(Input::Disk(DiskEvent::ReadDone { torrent, peer, piece, begin, data }), now);
+                node.engine.handle(Input::Disk(DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data }), now);
             }
             DiskJob::LoadMetadata { torrent, .. } => {
                 node.engine.handle(Input::Disk(DiskEvent::MetadataLoaded { torrent, meta: None }), now)
