@@ -89,9 +89,16 @@ impl Engine {
             return;
         }
         let window = self.stream.as_ref().filter(|s| s.torrent == tid).and_then(|s| Some((s.window()?, s.spec.no_save)));
+        let slow = window.is_some() && self.stream_slow_peer(key, now);
+        let Some(Some(p)) = self.peers.get_mut(key) else { return };
         let Some(l) = self.torrents[tid].as_mut().and_then(|t| t.life.downloading()) else { return };
         let outstanding = p.st.outstanding();
         let mut depth = if p.snubbed || p.probation { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
+        if window.is_some() {
+            // Streaming: a short queue at each peer, so a window block asked
+            // now is not served after seconds of other blocks.
+            depth = depth.min(super::stream::stream_depth(p.down.rate(now)));
+        }
         let endgame = l.picker.in_endgame();
         if endgame {
             // In endgame, only peers that drained their own queue duplicate
@@ -118,7 +125,7 @@ impl Engine {
         }
         let st = &p.st;
         let blocks = match window {
-            Some((w, only)) => super::stream::pick(&mut l.picker, w, only, key, st, want, &mut self.rng),
+            Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, key, st, want, &mut self.rng),
             None => l.picker.pick(key, |i| st.can_request(i as u32), want, &mut self.rng),
         };
         for b in &blocks {
@@ -182,6 +189,9 @@ impl Engine {
                     }
                 }
             }
+        }
+        if self.stream.is_some() {
+            self.stream_late(now);
         }
         self.fill_requests(key, now);
     }

@@ -38,11 +38,16 @@ use torrent_core::Info;
 /// The disk reads of the stream carry this peer key (no peer has it).
 pub const STREAM_READER: PeerKey = usize::MAX;
 /// Deadline of the window piece at the read position, from its first request.
-pub const DEADLINE_FIRST: Duration = Duration::from_millis(1500);
+pub const DEADLINE_FIRST: Duration = Duration::from_millis(600);
 /// Added per piece of distance from the read position.
-pub const DEADLINE_STEP: Duration = Duration::from_millis(500);
+pub const DEADLINE_STEP: Duration = Duration::from_millis(250);
 /// A block is re-requested only if its request is at least this old.
-pub const MIN_REREQUEST_AGE: Duration = Duration::from_millis(500);
+pub const MIN_REREQUEST_AGE: Duration = Duration::from_millis(300);
+/// Late blocks are looked for at most this often (on blocks and ticks).
+pub const LATE_CHECK_EVERY: Duration = Duration::from_millis(100);
+/// A peer slower than the fastest one by this factor gets no window piece
+/// (only pieces beyond it; with no_save, the far half of the window).
+pub const SLOW_FACTOR: f64 = 4.0;
 /// Window bounds, in pieces.
 pub const MIN_WINDOW: u64 = 2;
 pub const MAX_WINDOW: u64 = 64;
@@ -74,7 +79,8 @@ pub struct StreamSpec {
 struct Req {
     peer: PeerKey,
     at: Instant,
-    duplicated: bool,
+    /// The second peer asked, and when.
+    dup: Option<(PeerKey, Instant)>,
 }
 
 /// A piece being assembled in memory (no_save).
@@ -108,6 +114,9 @@ pub struct Stream {
     pub error: Option<String>,
     piece_length: u64,
     last_report: Option<Instant>,
+    last_late_check: Option<Instant>,
+    /// The fastest peer's download rate, bytes/s (updated every tick).
+    pub fastest: f64,
 }
 
 /// Resolve the file choice against the metadata: its index.
@@ -162,6 +171,8 @@ impl Stream {
             error: None,
             piece_length: 1,
             last_report: None,
+            last_late_check: None,
+            fastest: 0.0,
         }
     }
 
@@ -216,19 +227,37 @@ impl Stream {
     }
 }
 
+/// Most blocks outstanding at a peer while streaming: what it sends in
+/// [`QUEUE_TIME`] at its rate (at least [`MIN_STREAM_DEPTH`]).
+pub fn stream_depth(rate: f64) -> usize {
+    ((rate * QUEUE_TIME.as_secs_f64() / torrent_core::picker::BLOCK_SIZE as f64) as usize).max(MIN_STREAM_DEPTH)
+}
+pub const QUEUE_TIME: Duration = Duration::from_millis(300);
+pub const MIN_STREAM_DEPTH: usize = 6;
+
 /// Pick blocks for a peer: the head of the window in order, then the
-/// window, then (unless `window_only`) anything, rarest first.
+/// window, then (unless `window_only`) anything, rarest first. A `slow` peer
+/// skips the window (or, `window_only`, gets its far half).
+#[allow(clippy::too_many_arguments)]
 pub fn pick(
     picker: &mut Picker,
     window: (u32, u32),
     window_only: bool,
+    slow: bool,
     key: PeerKey,
     st: &PeerState,
     want: usize,
     rng: &mut impl Rng,
 ) -> Vec<Block> {
-    let (a, b) = window;
+    let (mut a, b) = window;
     let mut out = Vec::new();
+    if slow {
+        if !window_only {
+            return picker.pick(key, |j| (j < a as usize || j >= b as usize) && st.can_request(j as u32), want, rng);
+        }
+        a = a + (b - a) / 2;
+        return picker.pick(key, |j| j >= a as usize && j < b as usize && st.can_request(j as u32), want, rng);
+    }
     for i in a..b.min(a + 2) {
         if out.len() >= want {
             return out;
@@ -236,8 +265,13 @@ pub fn pick(
         let more = picker.pick(key, |j| j == i as usize && st.can_request(i), want - out.len(), rng);
         out.extend(more);
     }
-    if out.len() < want {
-        let more = picker.pick(key, |j| j >= a as usize && j < b as usize && st.can_request(j as u32), want - out.len(), rng);
+    // Then growing stretches of the window: nearer pieces first.
+    for span in [4, 16, u32::MAX] {
+        if out.len() >= want {
+            return out;
+        }
+        let e = b.min(a.saturating_add(span));
+        let more = picker.pick(key, |j| j >= a as usize && j < e as usize && st.can_request(j as u32), want - out.len(), rng);
         out.extend(more);
     }
     if !window_only && out.len() < want {
@@ -301,7 +335,7 @@ impl Engine {
             }
             let distance = bl.index - a;
             s.deadlines.entry(bl.index).or_insert(now + DEADLINE_FIRST + DEADLINE_STEP * distance);
-            s.requests.entry((bl.index, bl.begin)).or_insert(Req { peer: key, at: now, duplicated: false });
+            s.requests.entry((bl.index, bl.begin)).or_insert(Req { peer: key, at: now, dup: None });
         }
     }
 
@@ -346,8 +380,22 @@ impl Engine {
         self.stream_pump(now);
     }
 
-    /// Hand out the verified bytes at the read position, within the backlog.
-    pub(crate) fn stream_pump(&mut self, _now: Instant) {
+    /// Hand out the verified bytes at the read position, within the backlog;
+    /// if the window moved, peers get requests for its new pieces at once.
+    pub(crate) fn stream_pump(&mut self, now: Instant) {
+        let Some(before) = self.stream.as_ref().and_then(|s| s.window()) else { return };
+        self.stream_emit();
+        let Some(s) = self.stream.as_ref() else { return };
+        if s.window() != Some(before) {
+            let tid = s.torrent;
+            let keys = self.torrents.get(tid).and_then(|t| t.as_ref()).map(|t| t.peers.clone()).unwrap_or_default();
+            for k in keys {
+                self.fill_requests(k, now);
+            }
+        }
+    }
+
+    fn stream_emit(&mut self) {
         loop {
             let Some(s) = self.stream.as_mut() else { return };
             let Some((_, end)) = s.range else { return };
@@ -408,27 +456,54 @@ impl Engine {
     /// Late blocks of window pieces go to a second, faster peer; the
     /// progress line; what was buffered for pieces behind us is dropped.
     pub(crate) fn stream_tick(&mut self, now: Instant) {
+        let Some(s) = self.stream.as_ref() else { return };
+        let keys = self.torrents.get(s.torrent).and_then(|t| t.as_ref()).map(|t| t.peers.clone()).unwrap_or_default();
+        let mut fastest = 0.0f64;
+        for k in keys {
+            if let Some(Some(p)) = self.peers.get_mut(k) {
+                fastest = fastest.max(p.down.rate(now));
+            }
+        }
+        if let Some(s) = self.stream.as_mut() {
+            s.fastest = fastest;
+        }
+        self.stream_late(now);
+        self.stream_report(now);
+    }
+
+    /// The peer is much slower than the fastest: no urgent pieces for it.
+    pub(crate) fn stream_slow_peer(&mut self, key: PeerKey, now: Instant) -> bool {
+        let fastest = self.stream.as_ref().map_or(0.0, |s| s.fastest);
+        let Some(Some(p)) = self.peers.get_mut(key) else { return false };
+        fastest > 0.0 && p.down.rate(now) * SLOW_FACTOR < fastest
+    }
+
+    /// Blocks of late window pieces: ask a second peer (at most every
+    /// [`LATE_CHECK_EVERY`]).
+    pub(crate) fn stream_late(&mut self, now: Instant) {
         let Some(s) = self.stream.as_mut() else { return };
-        let tid = s.torrent;
-        let Some(window) = s.window() else {
-            self.stream_report(now);
+        if s.last_late_check.is_some_and(|t| now.duration_since(t) < LATE_CHECK_EVERY) {
             return;
-        };
-        let late: Vec<(u32, u32, PeerKey)> = s
+        }
+        s.last_late_check = Some(now);
+        let tid = s.torrent;
+        let Some(window) = s.window() else { return };
+        let late: Vec<(u32, u32, PeerKey, Option<PeerKey>)> = s
             .requests
             .iter()
             .filter(|((i, _), r)| {
-                !r.duplicated
+                // A second copy asked long ago and still missing: another.
+                r.dup.map_or(true, |(_, at)| now.duration_since(at) >= DEADLINE_FIRST)
                     && *i >= window.0
                     && *i < window.1
                     && s.deadlines.get(i).is_some_and(|d| *d <= now)
                     && now.duration_since(r.at) >= MIN_REREQUEST_AGE
             })
-            .map(|((i, b), r)| (*i, *b, r.peer))
+            .map(|((i, b), r)| (*i, *b, r.peer, r.dup.map(|d| d.0)))
             .collect();
         let mut late = late;
         late.sort();
-        for (index, begin, orig) in late {
+        for (index, begin, orig, dup) in late {
             let Some(l) = self.torrents.get(tid).and_then(|t| t.as_ref()).and_then(|t| t.life.loaded()) else { return };
             let length = l.picker.piece_len(index).saturating_sub(begin).min(torrent_core::picker::BLOCK_SIZE);
             let block = Block { index, begin, length };
@@ -438,29 +513,29 @@ impl Engine {
                 s.requests.remove(&(index, begin));
                 continue;
             }
-            // The fastest other peer that can serve it now.
+            // The other peer that would serve it soonest.
             let keys = self.torrents[tid].as_ref().map(|t| t.peers.clone()).unwrap_or_default();
             let mut best: Option<(PeerKey, f64)> = None;
-            for k in keys.into_iter().filter(|&k| k != orig) {
+            for k in keys.into_iter().filter(|&k| k != orig && Some(k) != dup) {
                 let Some(Some(p)) = self.peers.get_mut(k) else { continue };
                 if p.active() && !p.snubbed && !p.st.peer_choking && p.st.can_request(index) && !p.st.is_requested(&block) {
-                    let r = p.down.rate(now);
-                    if best.map_or(true, |(_, b)| r > b) {
-                        best = Some((k, r));
+                    // Soonest served: its queue over its rate.
+                    let wait = (p.st.outstanding() + 1) as f64 / p.down.rate(now).max(1.0);
+                    if best.map_or(true, |(_, b)| wait < b) {
+                        best = Some((k, wait));
                     }
                 }
             }
             let best = best.map(|(k, _)| k);
             let Some(k) = best else { continue };
             if let Some(r) = s.requests.get_mut(&(index, begin)) {
-                r.duplicated = true;
+                r.dup = Some((k, now));
             }
             s.rerequests += 1;
             if let Some(Some(p)) = self.peers.get_mut(k) {
                 p.send(&Message::Request { index, begin, length }, now);
             }
         }
-        self.stream_report(now);
     }
 
     /// Every two seconds on stderr: where the stream is, what is ready ahead.
