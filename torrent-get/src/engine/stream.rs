@@ -46,7 +46,7 @@ pub const MIN_REREQUEST_AGE: Duration = Duration::from_millis(300);
 /// Late blocks are looked for at most this often (on blocks and ticks).
 pub const LATE_CHECK_EVERY: Duration = Duration::from_millis(100);
 /// A peer slower than the fastest one by this factor gets no window piece
-/// (only pieces beyond it; with no_save, the far half of the window).
+/// (only pieces beyond it; with no_save, nothing).
 pub const SLOW_FACTOR: f64 = 4.0;
 /// Window bounds, in pieces.
 pub const MIN_WINDOW: u64 = 2;
@@ -237,7 +237,7 @@ pub const MIN_STREAM_DEPTH: usize = 6;
 
 /// Pick blocks for a peer: the head of the window in order, then the
 /// window, then (unless `window_only`) anything, rarest first. A `slow` peer
-/// skips the window (or, `window_only`, gets its far half).
+/// skips the window (and, `window_only`, gets nothing).
 #[allow(clippy::too_many_arguments)]
 pub fn pick(
     picker: &mut Picker,
@@ -249,14 +249,15 @@ pub fn pick(
     want: usize,
     rng: &mut impl Rng,
 ) -> Vec<Block> {
-    let (mut a, b) = window;
+    let (a, b) = window;
     let mut out = Vec::new();
     if slow {
         if !window_only {
             return picker.pick(key, |j| (j < a as usize || j >= b as usize) && st.can_request(j as u32), want, rng);
         }
-        a = a + (b - a) / 2;
-        return picker.pick(key, |j| j >= a as usize && j < b as usize && st.can_request(j as u32), want, rng);
+        // Nothing to fetch beyond the window: a slow peer would only hold
+        // window pieces back (its blocks still outstanding are re-asked).
+        return out;
     }
     for i in a..b.min(a + 2) {
         if out.len() >= want {
