@@ -148,7 +148,16 @@ impl Engine {
                 }
             }
             Input::Disk(ev) => self.on_disk(ev, now),
-            Input::DiskBacklog(b) => self.backlog = b,
+            Input::DiskBacklog(b) => {
+                let was_full = self.backlog > download::MAX_DISK_BACKLOG;
+                self.backlog = b;
+                if was_full && b <= download::MAX_DISK_BACKLOG {
+                    // The disk caught up: request again now, not at the next tick.
+                    for key in 0..self.peers.len() {
+                        self.fill_requests(key, now);
+                    }
+                }
+            }
             Input::Announced(r) => self.on_announced(r, now),
             Input::Dht(ev) => self.on_dht(ev, now),
             Input::DhtLookupFailed { torrent } => {
