@@ -213,9 +213,10 @@ impl Engine {
                     p.probation = false;
                 }
             }
+            let advertise = !self.stream.as_ref().is_some_and(|s| s.torrent == tid && s.spec.no_save);
             for k in t.peers.clone() {
                 if let Some(Some(p)) = self.peers.get_mut(k) {
-                    if p.active() && !p.st.peer_has(piece) {
+                    if advertise && p.active() && !p.st.peer_has(piece) {
                         p.send(&Message::Have(piece), now);
                     }
                 }

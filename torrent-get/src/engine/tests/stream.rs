@@ -116,6 +116,8 @@ fn no_save_hands_out_only_verified_data_and_stays_bounded() {
     assert!(t.hash_failures > 0, "the liar sent nothing");
     // Nothing written to the (simulated) disk.
     assert!(sim.nodes[l].disk[&0].iter().all(|b| *b == 0), "no_save wrote data");
+    // Nothing kept, so nothing offered to peers.
+    assert_eq!(sim.nodes[l].sent.get("have"), None, "no_save advertised pieces it cannot serve");
     let st = sim.nodes[l].engine.stream().unwrap();
     assert!(st.peak_buffered <= buffer / 2 + 32 * KIB as u64, "buffered {} bytes", st.peak_buffered);
 }
