@@ -162,7 +162,7 @@ fn a_closed_pipe_ends_quietly() {
     let took = start.elapsed();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "pipeline failed: {stderr}");
-    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&p.dir.join("big.bin")).unwrap()[..1000]);
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(p.dir.join("big.bin")).unwrap()[..1000]);
     for bad in ["error", "panic", "Broken pipe", "incomplete"] {
         assert!(!stderr.contains(bad), "{bad:?} on stderr: {stderr}");
     }
