@@ -124,6 +124,8 @@ pub struct EventLoop {
     ann_tx: Sender<AnnounceResult>,
     ann_rx: Receiver<AnnounceResult>,
     waker: Arc<Waker>,
+    /// `--stdout`: the thread writing the streamed file.
+    stream_out: Option<crate::stream_out::StreamWriter>,
     reporter: Reporter,
     stop: Arc<AtomicBool>,
     timeout: Option<Duration>,
@@ -210,7 +212,23 @@ impl EventLoop {
             unread: Vec::new(),
             reading: None,
             dht,
+            stream_out: None,
         })
+    }
+
+    /// Stream one file of the (first) torrent to stdout.
+    pub fn stream(&mut self, spec: crate::engine::stream::StreamSpec) -> anyhow::Result<()> {
+        self.engine.stream_file(0, spec).map_err(anyhow::Error::msg)?;
+        let waker = self.waker.clone();
+        self.stream_out = Some(crate::stream_out::StreamWriter::stdout(Box::new(move || {
+            let _ = waker.wake();
+        }))?);
+        Ok(())
+    }
+
+    /// The reader of the stream went away (`| head -c`): not a failure.
+    pub fn stream_closed(&self) -> bool {
+        self.stream_out.as_ref().is_some_and(|w| w.closed() && w.error().is_none())
     }
 
     pub fn run(&mut self) -> Outcome {
@@ -229,6 +247,17 @@ impl EventLoop {
             }
             let now = Instant::now();
             self.engine.handle(Input::DiskBacklog(self.backlog.get()), now);
+            if let Some(w) = &self.stream_out {
+                if w.closed() {
+                    if let Some(e) = w.error() {
+                        self.reporter.log(&format!("writing to stdout: {e}"));
+                        return self.shutdown(Outcome::Failed);
+                    }
+                    return self.shutdown(Outcome::Partial);
+                }
+                let pending = w.pending();
+                self.engine.handle(Input::StreamBacklog(pending), now);
+            }
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept(now),
@@ -311,6 +340,11 @@ impl EventLoop {
                     };
                     if !started {
                         self.engine.handle(Input::DhtLookupFailed { torrent }, now);
+                    }
+                }
+                Action::StreamData { data, range, .. } => {
+                    if let Some(w) = &self.stream_out {
+                        w.push(data, range);
                     }
                 }
                 Action::Report(r) => match r {
@@ -512,6 +546,12 @@ impl EventLoop {
             }
         }
         self.run_actions(now);
+        // Everything streamed reaches stdout before we end.
+        let streaming = self.stream_out.is_some();
+        if let Some(w) = self.stream_out.as_mut() {
+            w.finish();
+        }
+        let quiet_end = self.stream_closed();
         let (outcome, summaries) = self.engine.summaries(outcome, now);
         // Bars first: each one finished (complete) or abandoned where it
         // stopped, so nothing is drawn again over the summary.
@@ -535,8 +575,11 @@ impl EventLoop {
                     "hash_failures": s.hash_failures,
                     "error": s.error,
                 }));
-            } else {
+            } else if !streaming {
                 self.reporter.result_line(&format!("{}\t{}\t{}", s.snap.info_hash, s.status, s.path.display()));
+            }
+            if quiet_end {
+                continue;
             }
             self.reporter.log(&summary_line(s));
         }

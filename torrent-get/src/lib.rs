@@ -15,6 +15,7 @@ pub mod rate;
 pub mod resume;
 pub mod seed_check;
 pub mod lock;
+pub mod stream_out;
 
 use std::io::Write;
 

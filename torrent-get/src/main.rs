@@ -139,6 +139,22 @@ struct Cli {
     /// Keep the --demo payload and download in the temporary directory
     #[arg(long, requires = "demo")]
     keep: bool,
+    /// Write one file's bytes to stdout, in order, as soon as they are
+    /// verified (stream to a player or a pipe); messages stay on stderr
+    #[arg(long, conflicts_with_all = ["json", "select", "demo"])]
+    stdout: bool,
+    /// With --stdout: the file to stream, by number (1-based, as listed by
+    /// `torrent-info`) or by path/name; needed when the torrent has several
+    #[arg(long, value_name = "N|NAME", requires = "stdout")]
+    file: Option<String>,
+    /// With --stdout: keep nothing on disk, only a bounded buffer (no resume,
+    /// no seeding)
+    #[arg(long, requires = "stdout", conflicts_with_all = ["seed", "seed_only", "seed_ratio", "seed_time"])]
+    no_save: bool,
+    /// With --stdout: bytes of pieces buffered ahead of the stream plus
+    /// bytes waiting for stdout (suffixes K, M, G)
+    #[arg(long, value_parser = parse_rate, default_value = "16M", value_name = "SIZE")]
+    stream_buffer: u64,
 }
 
 fn parse_rate(s: &str) -> Result<u64, String> {
@@ -222,6 +238,7 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
         demo_swarm = Some(swarm);
     }
 
+    let (stream_spec, no_save_dir) = stream_setup(&mut cli).map_err(|e| Fail::usage(format!("{e:#}")))?;
     let mut jobs = Vec::new();
     let mut seen = HashSet::new();
     for s in &cli.sources {
@@ -337,16 +354,57 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
     };
     torrent_get::progress::set_status_interval(Duration::from_secs(cli.status_interval));
     let mut event_loop = EventLoop::new(cfg, jobs, stop).map_err(|e| Fail::usage(format!("{e:#}")))?;
-    let code = match event_loop.run() {
-        Outcome::Done => 0,
-        Outcome::Partial => 1,
-        Outcome::Failed => 3,
+    if let Some(spec) = stream_spec {
+        event_loop.stream(spec).map_err(|e| Fail::usage(format!("{e:#}")))?;
+    }
+    let outcome = event_loop.run();
+    if let Some(dir) = &no_save_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let code = if event_loop.stream_closed() {
+        0 // `| head -c`: the reader had enough
+    } else {
+        match outcome {
+            Outcome::Done => 0,
+            Outcome::Partial => 1,
+            Outcome::Failed => 3,
+        }
     };
     drop(event_loop);
     if let Some(swarm) = demo_swarm {
         swarm.finish();
     }
     Ok(code)
+}
+
+/// `--stdout`: what to stream; with `--no-save`, a private scratch
+/// directory replaces the download directory (nothing is written in it but
+/// state files, and it is removed at the end).
+fn stream_setup(cli: &mut Cli) -> anyhow::Result<(Option<torrent_get::engine::stream::StreamSpec>, Option<PathBuf>)> {
+    use torrent_get::engine::stream::{FileChoice, StreamSpec};
+    if !cli.stdout {
+        return Ok((None, None));
+    }
+    if cli.sources.len() != 1 {
+        anyhow::bail!("--stdout streams one torrent: give exactly one source");
+    }
+    let file = match cli.file.as_deref() {
+        None => FileChoice::Only,
+        Some(f) => match f.parse::<usize>() {
+            Ok(0) => anyhow::bail!("--file 0: files are numbered from 1"),
+            Ok(n) => FileChoice::Index(n - 1),
+            Err(_) => FileChoice::Name(f.to_string()),
+        },
+    };
+    let mut dir = None;
+    if cli.no_save {
+        let d = std::env::temp_dir().join(format!("torrent-get-stream-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        cli.output = d.clone();
+        dir = Some(d);
+    }
+    let buffer = cli.stream_buffer.max(256 * 1024);
+    Ok((Some(StreamSpec { file, no_save: cli.no_save, buffer }), dir))
 }
 
 /// Fail early, with a clear message, on a read-only download directory.

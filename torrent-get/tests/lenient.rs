@@ -294,7 +294,7 @@ fn a_torrent_named_like_our_resume_directory_cannot_plant_resume_data() {
     let meta = torrent_core::Metainfo::from_bytes(&std::fs::read(&tpath).unwrap()).unwrap();
     assert_eq!(meta.info.name, "_.torrent-get");
     let s = Seeder::start(&meta, &seed, SeederOptions::default()).unwrap();
-    let mut c = cmd(30);
+    let mut c = cmd_loud(30);
     c.args(["--no-listen", "--peer", &s.addr().to_string(), "-o"]).arg(&out).arg(&tpath);
     let r = run(c, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.describe());

@@ -101,6 +101,8 @@ pub enum Input {
     DhtLookupFailed { torrent: TorrentId },
     Tick,
     Command(Command),
+    /// Streamed bytes ([`Action::StreamData`]) not yet written to stdout.
+    StreamBacklog(u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +172,9 @@ pub enum Action {
     /// get_peers (+ announce_peer with a port) for the torrent.
     DhtLookup { torrent: TorrentId, info_hash: torrent_core::InfoHash, port: Option<u16> },
     Report(Report),
+    /// Verified bytes of the streamed file, in order: `data[range]` are the
+    /// file's bytes from torrent offset `offset` (see [`super::stream`]).
+    StreamData { torrent: TorrentId, offset: u64, data: std::sync::Arc<Vec<u8>>, range: std::ops::Range<usize> },
 }
 
 /// How a run ended, for the exit code.

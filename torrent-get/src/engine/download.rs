@@ -88,9 +88,17 @@ impl Engine {
         if self.backlog > MAX_DISK_BACKLOG {
             return;
         }
+        let window = self.stream.as_ref().filter(|s| s.torrent == tid).and_then(|s| Some((s.window()?, s.spec.no_save)));
+        let slow = window.is_some() && self.stream_slow_peer(key, now);
+        let Some(Some(p)) = self.peers.get_mut(key) else { return };
         let Some(l) = self.torrents[tid].as_mut().and_then(|t| t.life.downloading()) else { return };
         let outstanding = p.st.outstanding();
         let mut depth = if p.snubbed || p.probation { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
+        if window.is_some() {
+            // Streaming: a short queue at each peer, so a window block asked
+            // now is not served after seconds of other blocks.
+            depth = depth.min(super::stream::stream_depth(p.down.rate(now)));
+        }
         let endgame = l.picker.in_endgame();
         if endgame {
             // In endgame, only peers that drained their own queue duplicate
@@ -116,9 +124,15 @@ impl Engine {
             return;
         }
         let st = &p.st;
-        let blocks = l.picker.pick(key, |i| st.can_request(i as u32), want, &mut self.rng);
-        for b in blocks {
+        let blocks = match window {
+            Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, key, st, want, &mut self.rng),
+            None => l.picker.pick(key, |i| st.can_request(i as u32), want, &mut self.rng),
+        };
+        for b in &blocks {
             p.send(&Message::Request { index: b.index, begin: b.begin, length: b.length }, now);
+        }
+        if window.is_some() {
+            self.stream_requested(tid, key, &blocks, now);
         }
     }
 
@@ -153,15 +167,19 @@ impl Engine {
             BlockOutcome::Accepted { piece_complete, cancel } => {
                 let info = &l.meta.info;
                 let offset = index as u64 * info.piece_length + begin as u64;
-                // The same bytes go to the disk thread and the hash thread.
-                let data = Arc::new(data);
-                self.backlog += len;
-                self.actions.push_back(Action::Hash(HashJob::Block { torrent: tid, piece: index, begin, data: data.clone() }));
-                self.actions.push_back(Action::Disk(DiskJob::Write { torrent: tid, offset, data }));
-                if piece_complete {
-                    let expected = info.pieces[index as usize];
-                    let piece_len = l.picker.piece_len(index) as u64;
-                    self.actions.push_back(Action::Hash(HashJob::Finish { torrent: tid, piece: index, piece_len, expected }));
+                let expected = info.pieces[index as usize];
+                let piece_len = l.picker.piece_len(index);
+                if self.stream.is_some() && self.stream_block(tid, block, &data, piece_len, piece_complete.then_some(expected)) {
+                    // Streamed without saving: kept in memory, hashed whole.
+                } else {
+                    // The same bytes go to the disk thread and the hash thread.
+                    let data = Arc::new(data);
+                    self.backlog += len;
+                    self.actions.push_back(Action::Hash(HashJob::Block { torrent: tid, piece: index, begin, data: data.clone() }));
+                    self.actions.push_back(Action::Disk(DiskJob::Write { torrent: tid, offset, data }));
+                    if piece_complete {
+                        self.actions.push_back(Action::Hash(HashJob::Finish { torrent: tid, piece: index, piece_len: piece_len as u64, expected }));
+                    }
                 }
                 for other in cancel {
                     if let Some(Some(op)) = self.peers.get_mut(other) {
@@ -171,6 +189,9 @@ impl Engine {
                     }
                 }
             }
+        }
+        if self.stream.is_some() {
+            self.stream_late(now);
         }
         self.fill_requests(key, now);
     }
@@ -192,15 +213,20 @@ impl Engine {
                     p.probation = false;
                 }
             }
+            let advertise = !self.stream.as_ref().is_some_and(|s| s.torrent == tid && s.spec.no_save);
             for k in t.peers.clone() {
                 if let Some(Some(p)) = self.peers.get_mut(k) {
-                    if p.active() && !p.st.peer_has(piece) {
+                    if advertise && p.active() && !p.st.peer_has(piece) {
                         p.send(&Message::Have(piece), now);
                     }
                 }
             }
+            self.stream_verdict(tid, piece, true, now);
             self.check_complete(tid, now);
         } else {
+            self.stream_verdict(tid, piece, false, now);
+            let Some(t) = self.torrents[tid].as_mut() else { return };
+            let Some(picker) = t.life.loaded_mut().map(|l| &mut l.picker) else { return };
             let alone = contributors.len() == 1;
             picker.piece_failed(piece);
             t.hash_failures += 1;

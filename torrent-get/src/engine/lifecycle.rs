@@ -116,6 +116,9 @@ impl Lifecycle {
 impl Engine {
     /// Metadata is known (from a .torrent saved earlier or fetched by BEP 9).
     pub(crate) fn metadata_ready(&mut self, tid: TorrentId, meta: Metainfo, fetched: bool) {
+        if !self.stream_metadata(tid, &meta.info) {
+            return;
+        }
         let Some(t) = self.torrents[tid].as_mut() else { return };
         t.name = meta.info.name.clone();
         // A magnet's selection is by file number (0-based here), as

@@ -26,6 +26,7 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod peer;
 pub mod pex;
+pub mod stream;
 pub mod torrent;
 pub mod trackers;
 pub mod upload;
@@ -72,6 +73,8 @@ pub struct Engine {
     next_tick: Instant,
     /// Numbers connections, so late disk reads find the right one.
     serial: u64,
+    /// The file streamed to stdout, if any.
+    pub(crate) stream: Option<stream::Stream>,
 }
 
 impl Engine {
@@ -94,6 +97,7 @@ impl Engine {
             dialling: 0,
             next_tick: now,
             serial: 0,
+            stream: None,
         }
     }
 
@@ -165,6 +169,7 @@ impl Engine {
             }
             Input::Tick => self.tick(now),
             Input::Command(c) => self.command(c, now),
+            Input::StreamBacklog(n) => self.stream_backlog(n, now),
         }
         self.reap_at(now);
     }
@@ -211,6 +216,13 @@ impl Engine {
         if !live.iter().all(|t| t.life.finished()) {
             return None;
         }
+        // A finished torrent still streaming: wait for the last bytes.
+        if let Some(s) = &self.stream {
+            let failed = self.torrents.get(s.torrent).and_then(|t| t.as_ref()).map_or(true, |t| matches!(t.life, Lifecycle::Failed { .. }));
+            if !s.done() && !failed {
+                return None;
+            }
+        }
         let failed = live.iter().any(|t| matches!(t.life, Lifecycle::Failed { .. }));
         Some(if failed { Outcome::Failed } else { Outcome::Done })
     }
@@ -219,7 +231,7 @@ impl Engine {
     pub fn shutdown(&mut self) {
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_ref() else { continue };
-            if let Some(p) = t.life.picker() {
+            if let Some(p) = t.life.picker().filter(|_| !self.stream_no_save(tid)) {
                 self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have: p.have_slice().to_vec() }));
             }
             self.announce_stopped(tid);
@@ -362,6 +374,7 @@ impl Engine {
         match ev {
             DiskEvent::Opened { torrent, have, rechecked } => self.on_opened(torrent, have, rechecked, now),
             DiskEvent::Verified { torrent, piece, ok } => self.on_verified(torrent, piece, ok, now),
+            DiskEvent::ReadDone { torrent, peer: stream::STREAM_READER, piece, begin, data, .. } => self.stream_read_done(torrent, piece, begin, data, now),
             DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data } => self.on_read_done(torrent, peer, conn, piece, begin, data, now),
             DiskEvent::MetadataLoaded { torrent, meta } => {
                 let fetching = self.torrents.get(torrent).and_then(|t| t.as_ref()).is_some_and(|t| matches!(t.life.settled_ref(), Lifecycle::FetchingMetadata { .. }));
@@ -427,6 +440,7 @@ impl Engine {
         self.announce_due(now);
         self.dht_due(now);
         self.seed_limits(now);
+        self.stream_tick(now);
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             if !t.life.finished() {

@@ -13,7 +13,8 @@ pub const MAX_READS_PER_PEER: usize = 32;
 
 impl Engine {
     pub(crate) fn on_request(&mut self, key: PeerKey, tid: TorrentId, b: BlockRef, now: Instant) {
-        let have = self.torrents[tid].as_ref().and_then(|t| t.life.picker()).is_some_and(|pk| pk.has(b.index));
+        // Streaming without saving: nothing is kept to serve.
+        let have = !self.stream_no_save(tid) && self.torrents[tid].as_ref().and_then(|t| t.life.picker()).is_some_and(|pk| pk.has(b.index));
         let p = self.peers[key].as_mut().expect("live peer");
         if !have {
             p.st.drop_peer_request(&b);

@@ -166,7 +166,8 @@ impl Engine {
         let Some(t) = self.torrents[tid].as_ref() else { return };
         let meta_size = t.life.meta().map(|m| m.info_bytes.len());
         let port = (self.listen_port != 0).then_some(self.listen_port);
-        let have = t.life.picker().map(|pk| pk.have_slice().to_vec());
+        // Streaming without saving: nothing kept, nothing to offer.
+        let have = t.life.picker().map(|pk| pk.have_slice().to_vec()).filter(|_| !self.stream_no_save(tid));
         let pex = self.cfg.pex && !t.is_private();
         let p = self.peers[key].as_mut().expect("live peer");
         let (extended, fast) = (p.st.extended, p.st.fast);

@@ -4,3 +4,4 @@
 mod direct;
 mod scenarios;
 mod sim;
+mod stream;
