@@ -32,6 +32,8 @@ const FIRST_PEER: usize = 3;
 const MAX_OUT_BUFFER: usize = crate::engine::peer::MAX_OUT_BUFFER;
 /// Bytes read from one peer per readiness event before the others' turn.
 const READ_BUDGET: usize = 4 * 1024 * 1024;
+/// Buffers handed to one `writev` (Linux takes up to 1024).
+const MAX_IOV: usize = 64;
 
 /// The byte stream under a connection.
 pub enum Stream {
@@ -65,6 +67,11 @@ impl Write for Stream {
             Stream::Tcp(s) => s.write(buf),
         }
     }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+        }
+    }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -86,16 +93,30 @@ impl Conn {
     }
 
     /// Write what the socket takes. Ok(true) if anything was written.
+    /// Queued sends leave together, one `writev` for up to [`MAX_IOV`]
+    /// buffers: the engine hands over one buffer per batch of messages, and
+    /// a read burst produces several (one write each was several segments).
     fn flush(&mut self) -> io::Result<bool> {
         let mut wrote = false;
-        while let Some(front) = self.out.front() {
-            match self.stream.write(&front[self.out_pos..]) {
+        while !self.out.is_empty() {
+            let mut iov = [io::IoSlice::new(&[]); MAX_IOV];
+            let mut k = 0;
+            for (i, b) in self.out.iter().take(MAX_IOV).enumerate() {
+                iov[i] = io::IoSlice::new(if i == 0 { &b[self.out_pos..] } else { b });
+                k += 1;
+            }
+            match self.stream.write_vectored(&iov[..k]) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "peer closed")),
-                Ok(n) => {
+                Ok(mut n) => {
                     wrote = true;
-                    self.out_pos += n;
                     self.pending -= n;
-                    if self.out_pos == front.len() {
+                    while n > 0 {
+                        let left = self.out[0].len() - self.out_pos;
+                        if n < left {
+                            self.out_pos += n;
+                            break;
+                        }
+                        n -= left;
                         self.out.pop_front();
                         self.out_pos = 0;
                     }
@@ -310,6 +331,9 @@ impl EventLoop {
             match a {
                 Action::Send { peer, data } => {
                     let Some(Some(c)) = self.conns.get_mut(peer) else { continue };
+                    if data.is_empty() {
+                        continue;
+                    }
                     c.pending += data.len();
                     c.out.push_back(data);
                     if !c.connecting && self.reading != Some(peer) {
