@@ -164,7 +164,8 @@ impl Engine {
             Input::DhtLookupFailed { torrent } => {
                 if let Some(Some(t)) = self.torrents.get_mut(torrent) {
                     t.dht_lookup = false;
-                    t.next_dht = now + trackers::DHT_RETRY;
+                    t.next_dht = now + trackers::dht_retry(t.dht_empty);
+                    t.dht_empty += 1;
                 }
             }
             Input::Tick => self.tick(now),

@@ -60,6 +60,8 @@ pub struct Torrent {
     /// The DHT lookup in progress, and when to start the next.
     pub dht_lookup: bool,
     pub next_dht: Instant,
+    /// DHT lookups in a row that found nobody (sets the retry back-off).
+    pub dht_empty: u32,
     /// The last announce failed (reported once; recovery is said).
     pub tracker_failing: bool,
     /// Explicit peers (`--peer`) whose failure was reported (once each).
@@ -104,6 +106,7 @@ impl Torrent {
             started_at: now,
             dht_lookup: false,
             next_dht: now,
+            dht_empty: 0,
             tracker_failing: false,
             peer_failures_reported: Default::default(),
         }

@@ -15,6 +15,14 @@ use torrent_core::tracker::{AnnounceRequest, Event};
 
 pub const DHT_EVERY: Duration = Duration::from_secs(300);
 pub const DHT_RETRY: Duration = Duration::from_secs(60);
+
+/// When to look again after `empty` lookups in a row found nobody: 5 s,
+/// 10 s, 20 s, 40 s, then every [`DHT_RETRY`]. The first lookups of a run
+/// often start before the routing table is filled (the bootstrap answers
+/// come later), so a quick second look finds the peers a first one missed.
+pub fn dht_retry(empty: u32) -> Duration {
+    Duration::from_secs(5u64.saturating_mul(1 << empty.min(5))).min(DHT_RETRY)
+}
 const ANNOUNCE_RETRY: Duration = Duration::from_secs(60);
 const MAX_HALF_OPEN: usize = 16;
 /// A bounded wait for `stopped` announces at exit.
@@ -120,7 +128,13 @@ impl Engine {
             DhtEvent::LookupDone { info_hash, peers_found, .. } => {
                 if let Some(t) = self.torrents.iter_mut().flatten().find(|t| t.info_hash == info_hash && t.dht_lookup) {
                     t.dht_lookup = false;
-                    t.next_dht = now + if peers_found == 0 { DHT_RETRY } else { DHT_EVERY };
+                    if peers_found == 0 {
+                        t.next_dht = now + dht_retry(t.dht_empty);
+                        t.dht_empty += 1;
+                    } else {
+                        t.dht_empty = 0;
+                        t.next_dht = now + DHT_EVERY;
+                    }
                 }
                 self.report(Report::Json(json!({"event": "dht", "info_hash": info_hash.to_hex(), "peers": peers_found})));
             }
@@ -174,5 +188,16 @@ impl Engine {
                 self.actions.push_back(Action::Dial { torrent: tid, addr: a, kind: ConnKind::Tcp });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_dht_lookups_back_off_from_5_s_to_the_retry_interval() {
+        let secs: Vec<u64> = (0..7).map(|n| dht_retry(n).as_secs()).collect();
+        assert_eq!(secs, [5, 10, 20, 40, 60, 60, 60]);
     }
 }
