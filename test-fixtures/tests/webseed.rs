@@ -233,3 +233,26 @@ fn nginx_serves_the_files() {
     r.unwrap();
     assert_complete(&s, out.path());
 }
+
+#[test]
+fn torrent_file_over_http() {
+    use torrent_core::source::{fetch_url, Source};
+    let src = tempfile::tempdir().unwrap();
+    let p = payload(src.path());
+    let s = WebSeedServer::start(&p.dir, Switches::default()).unwrap();
+    let name = p.torrent_path.file_name().unwrap().to_str().unwrap().to_string();
+    // The name has spaces and a non-ASCII character: sent percent-encoded.
+    let url = format!("{}{name}", s.url());
+    let loaded = Source::load(&url).unwrap();
+    assert_eq!(loaded.info_hash(), p.meta.info_hash);
+    let e = fetch_url(&url, 100).unwrap_err();
+    assert!(e.ends_with("larger than 100 bytes"), "{e}");
+    let e = Source::load(&format!("{}missing.torrent", s.url())).unwrap_err();
+    assert!(e.ends_with("missing.torrent: HTTP 404"), "{e}");
+    let refused = format!("http://127.0.0.1:{}/x.torrent", {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    });
+    let e = Source::load(&refused).unwrap_err();
+    assert!(e.starts_with(&refused), "{e}");
+}

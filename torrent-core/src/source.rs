@@ -1,5 +1,6 @@
 //! What a user names on the command line: a .torrent file (or `-` for
-//! stdin), a magnet link, or a bare info-hash.
+//! stdin), an http(s) URL of a .torrent, a magnet link, or a bare
+//! info-hash.
 
 use crate::infohash::InfoHash;
 use crate::magnet::Magnet;
@@ -60,8 +61,12 @@ impl Source {
     }
 }
 
-/// Read a file (or stdin for `-`), refusing more than the torrent size limit.
+/// Read a file (or stdin for `-`, or an `http://`/`https://` URL),
+/// refusing more than the torrent size limit.
 pub fn read_limited(arg: &str) -> Result<Vec<u8>, String> {
+    if crate::webseed::layout::is_http_url(arg) {
+        return fetch_url(arg, MAX_TORRENT_SIZE);
+    }
     let mut buf = Vec::new();
     let limit = MAX_TORRENT_SIZE as u64 + 1;
     let res = if arg == "-" {
@@ -72,6 +77,35 @@ pub fn read_limited(arg: &str) -> Result<Vec<u8>, String> {
     res.map_err(|e| format!("{arg}: {e}"))?;
     if buf.len() > MAX_TORRENT_SIZE {
         return Err(format!("{arg}: larger than {MAX_TORRENT_SIZE} bytes"));
+    }
+    Ok(buf)
+}
+
+/// GET `url` (redirects followed, at most 5; 30 s timeout) and return the
+/// body, refusing a status other than 200 and a body over `limit` bytes.
+/// Errors read "URL: what went wrong".
+pub fn fetch_url(url: &str, limit: usize) -> Result<Vec<u8>, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(5)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .user_agent(concat!("torrent-toolkit/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let safe = crate::webseed::layout::encode_base(url);
+    let resp = agent.get(safe.as_str()).call().map_err(|e| format!("{url}: {e}"))?;
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return Err(format!("{url}: HTTP {status}"));
+    }
+    let mut buf = Vec::new();
+    resp.into_body()
+        .into_reader()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("{url}: {e}"))?;
+    if buf.len() > limit {
+        return Err(format!("{url}: larger than {limit} bytes"));
     }
     Ok(buf)
 }

@@ -11,6 +11,34 @@
 //!   plus a wake-up callback (a `mio::Waker` in an event loop);
 //! - [`blocking`]: a complete web-seed-only download on one thread.
 //!
+//! # Driving it from an event loop
+//!
+//! ```text
+//! let mut sched = Scheduler::new(Layout::new(&meta), Config::default());
+//! for url in webseed::mirrors(&meta) /* + --web-seed */ { sched.add_mirror(&url); }
+//! let fetcher = Fetcher::new(FetchConfig::default(), move || { let _ = waker.wake(); });
+//! // on every loop turn (after peer events, on the waker's token, on timeouts):
+//! while let Some(ev) = fetcher.try_recv() { sched.handle_fetch(now, ev); }
+//! sched.handle_timeout(now);                      // when poll_timeout() is due
+//! sched.fill(now, |mirror, max| picker_run_for_mirror(mirror, max));
+//! while let Some(a) = sched.poll_action() { fetcher.apply(a); }
+//! while let Some(ev) = sched.poll_event() {
+//!     match ev {
+//!         Event::Data { piece, begin, data, .. } => { /* write + hash incrementally */ }
+//!         Event::PieceReceived { piece, .. } => { /* hash done -> */ sched.piece_hashed(piece, ok); }
+//!         Event::Released { pieces, .. } => { /* drop partial state, picker gives them out again */ }
+//!         Event::Backoff { .. } | Event::Dropped { .. } => { /* progress view */ }
+//!     }
+//! }   // piece_hashed may queue more events/actions: loop until both are empty
+//! // a piece completed by a peer: sched.piece_have(piece)
+//! // next wake-up: min(peer timers, sched.poll_timeout())
+//! ```
+//!
+//! A piece failing its hash after `PieceReceived` is the mirror's fault
+//! only (mirrors get whole pieces): call `piece_hashed(piece, false)` and
+//! blame no peer. `Scheduler::mirrors()` gives state and counters for
+//! `--json` and the progress view.
+//!
 //! BEP 17 (`httpseeds`, the Hoffman-style seeding script protocol) is not
 //! supported; hardly any mirror speaks it.
 

@@ -49,8 +49,10 @@ pub struct Config {
     pub backoff_max: Duration,
     /// Longest `Retry-After` honoured (longer ones are cut to this).
     pub max_retry_after: Duration,
-    /// A request that delivers no byte for this long is cancelled and
-    /// counts as an error (a slow mirror is treated like a slow peer).
+    /// A request that delivers no chunk for this long is cancelled and
+    /// counts as an error (a slow mirror is treated like a slow peer): with
+    /// the fetcher's chunks of [`super::FetchConfig::chunk`] bytes this is
+    /// a minimum rate of `chunk / stall_timeout` per request.
     pub stall_timeout: Duration,
 }
 
@@ -548,6 +550,12 @@ impl Scheduler {
         if matches!(mirror.state, State::Dropped(_)) {
             return;
         }
+        // Other requests that were in flight when the mirror went into
+        // backoff fail for the same reason: one error per backoff round.
+        if matches!(mirror.state, State::Backoff(_)) && !fatal && !e.is_fatal() {
+            mirror.stats.errors += 1;
+            return;
+        }
         mirror.errors += 1;
         mirror.stats.errors += 1;
         if fatal || e.is_fatal() || mirror.errors >= self.cfg.max_errors {
@@ -921,6 +929,26 @@ mod tests {
         s.fill(now, |_, max| picker.next_run(max));
         assert!(fetches(&mut s).is_empty());
         assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn requests_failing_together_count_as_one_error() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(layout(), Config { requests_per_mirror: 2, run_bytes: 4, ..cfg() });
+        let a = s.add_mirror("http://a/").unwrap();
+        let mut picker = RunPicker::new(4);
+        s.fill(t0, |_, max| picker.next_run(max));
+        let jobs = fetches(&mut s);
+        assert_eq!(jobs.len(), 2);
+        for j in &jobs {
+            s.handle_fetch(t0, FetchEvent::Failed { job: j.id, error: FetchError::Transport("refused".into()) });
+        }
+        let ev = events(&mut s);
+        assert_eq!(ev.iter().filter(|e| matches!(e, Event::Backoff { .. })).count(), 1);
+        assert!(ev.contains(&Event::Released { mirror: a, pieces: 1..2 }));
+        assert_eq!(s.mirrors()[0].stats.errors, 2);
+        // One round of backoff: the first delay, not the second.
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(1)));
     }
 
     #[test]
