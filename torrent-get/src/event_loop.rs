@@ -133,6 +133,9 @@ pub struct EventLoop {
     /// written once at the end of the burst (fewer, fuller segments).
     reading: Option<PeerKey>,
     dht: Option<Dht>,
+    /// Web-seed worker pools, one per torrent with mirrors (made on its
+    /// first request).
+    webseeds: crate::webseed_pool::Pools,
 }
 
 impl EventLoop {
@@ -210,6 +213,7 @@ impl EventLoop {
             unread: Vec::new(),
             reading: None,
             dht,
+            webseeds: Default::default(),
         })
     }
 
@@ -254,6 +258,10 @@ impl EventLoop {
             }
             while let Ok(r) = self.ann_rx.try_recv() {
                 self.engine.handle(Input::Announced(r), now);
+            }
+            for (torrent, event) in self.webseeds.drain() {
+                self.engine.handle(Input::WebSeed { torrent, event }, now);
+                self.run_actions(now);
             }
             self.pump_dht(now);
             if now >= self.engine.poll_timeout() {
@@ -313,6 +321,7 @@ impl EventLoop {
                         self.engine.handle(Input::DhtLookupFailed { torrent }, now);
                     }
                 }
+                Action::WebSeed { torrent, action } => self.webseeds.apply(torrent, action, &self.waker),
                 Action::Report(r) => match r {
                     Report::Log(m) => self.reporter.log(&m),
                     Report::Json(v) => self.reporter.event(v),
@@ -493,6 +502,7 @@ impl EventLoop {
         let now = Instant::now();
         self.engine.shutdown();
         self.run_actions(now);
+        self.webseeds.stop();
         if let Some(d) = &self.dht {
             d.save();
         }

@@ -13,6 +13,7 @@ pub mod hasher;
 pub mod progress;
 pub mod rate;
 pub mod resume;
+pub mod webseed_pool;
 
 use std::io::Write;
 

@@ -90,6 +90,12 @@ struct Cli {
     /// DHT bootstrap node (repeatable); default: the well-known public routers
     #[arg(long, value_name = "HOST:PORT")]
     dht_bootstrap: Vec<String>,
+    /// Add an HTTP(S) web seed (BEP 19 mirror) to every torrent (repeatable)
+    #[arg(long = "web-seed", value_name = "URL")]
+    web_seed: Vec<String>,
+    /// Ignore web seeds (the torrent's url-list, magnet ws=, --web-seed)
+    #[arg(long)]
+    no_web_seeds: bool,
     /// File that keeps the DHT node table between runs
     /// (default: ~/.cache/torrent-get/dht.dat)
     #[arg(long, value_name = "FILE")]
@@ -239,6 +245,8 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
             cli.dht_bootstrap.clone()
         },
         dht_state: cli.dht_state.clone().or_else(dht::default_state_path),
+        web_seeds: cli.web_seed.clone(),
+        no_web_seeds: cli.no_web_seeds,
     };
     let mut event_loop = EventLoop::new(cfg, jobs, stop)?;
     Ok(match event_loop.run() {

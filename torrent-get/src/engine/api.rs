@@ -57,6 +57,10 @@ pub struct Config {
     pub dht: bool,
     pub dht_bootstrap: Vec<String>,
     pub dht_state: Option<PathBuf>,
+    /// Mirrors added to every torrent's url-list (`--web-seed`).
+    pub web_seeds: Vec<String>,
+    /// Ignore url-lists and `--web-seed` (`--no-web-seeds`).
+    pub no_web_seeds: bool,
 }
 
 /// A torrent to add: a parsed .torrent, a magnet link or a bare info-hash
@@ -101,6 +105,8 @@ pub enum Input {
     DhtLookupFailed { torrent: TorrentId },
     Tick,
     Command(Command),
+    /// What the web-seed worker pool reported for a torrent's mirror.
+    WebSeed { torrent: TorrentId, event: torrent_core::webseed::FetchEvent },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +176,10 @@ pub enum Action {
     /// get_peers (+ announce_peer with a port) for the torrent.
     DhtLookup { torrent: TorrentId, info_hash: torrent_core::InfoHash, port: Option<u16> },
     Report(Report),
+    /// Start or cancel an HTTP range request of a torrent's mirror (on
+    /// the loop's web-seed worker pool; reports come back as
+    /// [`Input::WebSeed`]).
+    WebSeed { torrent: TorrentId, action: torrent_core::webseed::Action },
 }
 
 /// How a run ended, for the exit code.

@@ -88,7 +88,9 @@ impl Engine {
         if self.backlog > MAX_DISK_BACKLOG {
             return;
         }
-        let Some(l) = self.torrents[tid].as_mut().and_then(|t| t.life.downloading()) else { return };
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        let ws = &t.webseeds;
+        let Some(l) = t.life.downloading() else { return };
         let outstanding = p.st.outstanding();
         let mut depth = if p.snubbed || p.probation { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
         let endgame = l.picker.in_endgame();
@@ -116,7 +118,7 @@ impl Engine {
             return;
         }
         let st = &p.st;
-        let blocks = l.picker.pick(key, |i| st.can_request(i as u32), want, &mut self.rng);
+        let blocks = l.picker.pick(key, |i| st.can_request(i as u32) && !ws.is_claimed(i as u32), want, &mut self.rng);
         for b in blocks {
             p.send(&Message::Request { index: b.index, begin: b.begin, length: b.length }, now);
         }
@@ -177,6 +179,9 @@ impl Engine {
 
     /// The hash thread (or the disk thread) judged a piece.
     pub(crate) fn on_verified(&mut self, tid: TorrentId, piece: u32, ok: bool, now: Instant) {
+        if self.webseed_verified(tid, piece, ok, now) {
+            return; // a mirror's bad piece: no peer to blame
+        }
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let Some(l) = t.life.loaded_mut() else { return };
         let picker = &mut l.picker;

@@ -30,6 +30,7 @@ pub mod torrent;
 pub mod trackers;
 pub mod upload;
 pub mod wire;
+pub mod webseed;
 #[cfg(test)]
 mod tests;
 
@@ -164,6 +165,7 @@ impl Engine {
             }
             Input::Tick => self.tick(now),
             Input::Command(c) => self.command(c, now),
+            Input::WebSeed { torrent, event } => self.webseed_input(torrent, event, now),
         }
         self.reap_at(now);
     }
@@ -216,6 +218,7 @@ impl Engine {
 
     /// Start the end of the run: resume data, `stopped` announces.
     pub fn shutdown(&mut self) {
+        self.webseed_summary();
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_ref() else { continue };
             if let Some(p) = t.life.picker() {
@@ -329,6 +332,7 @@ impl Engine {
                 let mut t = Torrent::new(id, magnet.info_hash, name, self.cfg.out_dir.clone(), now);
                 t.trackers = magnet.trackers.iter().map(|u| vec![u.clone()]).collect();
                 t.select = select;
+                t.webseeds.extra = magnet.web_seeds.clone();
                 for p in &magnet.peers {
                     if let Ok(a) = p.parse::<SocketAddr>() {
                         t.add_candidate(a, now);
@@ -426,6 +430,7 @@ impl Engine {
         self.announce_due(now);
         self.dht_due(now);
         self.seed_limits(now);
+        self.webseed_tick(now);
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             if !t.life.finished() {

@@ -60,6 +60,8 @@ pub struct Torrent {
     /// The DHT lookup in progress, and when to start the next.
     pub dht_lookup: bool,
     pub next_dht: Instant,
+    /// BEP 19 mirrors.
+    pub webseeds: super::webseed::WebSeeds,
 }
 
 /// Addresses a peer list may contain that can never be a peer: port 0,
@@ -100,6 +102,7 @@ impl Torrent {
             started_at: now,
             dht_lookup: false,
             next_dht: now,
+            webseeds: Default::default(),
         }
     }
 
