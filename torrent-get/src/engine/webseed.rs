@@ -89,7 +89,12 @@ impl Engine {
         let mut urls = webseed::mirrors(&l.meta);
         urls.extend(t.webseeds.extra.iter().cloned());
         urls.extend(extra_cli);
-        let mut sched = Scheduler::new(Layout::new(&l.meta), WsConfig::default());
+        // A mirror holds at most 1/16 of the torrent per request, so peers
+        // (and other mirrors) keep pieces to fetch in a small torrent too.
+        let info = &l.meta.info;
+        let default = WsConfig::default();
+        let run_bytes = (info.total_length / 16).clamp(info.piece_length, default.run_bytes.max(info.piece_length));
+        let mut sched = Scheduler::new(Layout::new(&l.meta), WsConfig { run_bytes, ..default });
         for (i, h) in l.picker.have_slice().iter().enumerate() {
             if *h {
                 sched.piece_have(i as u32);
