@@ -96,6 +96,7 @@ log "nginx on 127.0.0.1:$PORT"
 
 TORRENT="$WORK/bench.torrent"
 mktorrent -l "$PIECE_EXP" -w "http://127.0.0.1:$PORT/" -o "$TORRENT" "$DATA" >/dev/null
+sync   # the payload was just written: its writeback would land in round 1
 cat "$DATA/part one.bin" "$DATA/sub dir/part 2.bin" >/dev/null   # warm the page cache
 
 now() { date +%s.%N; }

@@ -14,7 +14,7 @@
 use super::scheduler::{FetchError, FetchEvent, Job, JobId};
 use std::collections::{HashSet, VecDeque};
 use std::io::Read;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -140,18 +140,12 @@ impl Fetcher {
 
     /// A report, if one is waiting.
     pub fn try_recv(&self) -> Option<FetchEvent> {
-        match self.rx.try_recv() {
-            Ok(e) => Some(e),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.rx.try_recv().ok()
     }
 
     /// Wait up to `timeout` for a report.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<FetchEvent> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(e) => Some(e),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.rx.recv_timeout(timeout).ok()
     }
 }
 

@@ -154,7 +154,10 @@ impl Layout {
 }
 
 /// Raw name and per-file path components from info bytes.
-fn raw_names(info_bytes: &[u8]) -> Option<(Vec<u8>, Vec<Vec<Vec<u8>>>)> {
+/// Raw path components of one file.
+type RawPath = Vec<Vec<u8>>;
+
+fn raw_names(info_bytes: &[u8]) -> Option<(Vec<u8>, Vec<RawPath>)> {
     let v = bencode::decode(info_bytes).ok()?;
     let name = v.get("name.utf-8").or(v.get("name"))?.as_bytes()?.to_vec();
     let mut paths = Vec::new();
@@ -241,7 +244,7 @@ mod tests {
             .map(|(p, l)| {
                 O::dict()
                     .with("length", O::Int(*l))
-                    .with("path", O::List(p.iter().map(|c| O::bytes(c)).collect()))
+                    .with("path", O::List(p.iter().map(O::bytes).collect()))
             })
             .collect();
         let info = O::dict()
