@@ -47,6 +47,9 @@ fn multi_file_torrent_downloads_from_a_web_seed_alone() {
     assert_eq!(m[0]["pieces_ok"].as_u64().unwrap() as usize, p.meta.info.piece_count(), "{m:?}");
     assert_eq!(m[0]["pieces_bad"], 0);
     assert_eq!(m[0]["wasted"], 0, "{m:?}");
+    // Every byte fetched once, no request left over.
+    assert_eq!(m[0]["bytes"].as_u64().unwrap(), p.meta.info.total_length, "{m:?}");
+    assert_eq!(m[0]["state"], "idle", "{m:?}");
     assert!(ws.requests() > 0);
     assert_eq!(r.last_event("done")["hash_failures"], 0);
 }

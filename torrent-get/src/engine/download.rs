@@ -205,6 +205,7 @@ impl Engine {
                 }
             }
             self.check_complete(tid, now);
+            self.webseed_pump(tid, now);
         } else {
             let alone = contributors.len() == 1;
             picker.piece_failed(piece);

@@ -208,7 +208,12 @@ impl Engine {
                 t.webseeds.hashing.insert(piece);
                 self.actions.push_back(Action::Hash(HashJob::Finish { torrent: tid, piece, piece_len, expected }));
             }
-            Event::Released { pieces, .. } => {
+            Event::Released { mirror, pieces } => {
+                if verbose {
+                    let (name, u) = (t.name.clone(), url(t, mirror));
+                    self.log(format!("{name}: web seed {u}: pieces {}..{} given back", pieces.start, pieces.end));
+                }
+                let Some(t) = self.torrents[tid].as_mut() else { return };
                 for p in pieces {
                     if !t.webseeds.hashing.contains(&p) && t.webseeds.claimed.remove(&p) {
                         // Bytes hashed so far came from the mirror: forget them.
@@ -236,8 +241,9 @@ impl Engine {
         }
     }
 
-    /// The hash verdict on a piece; true if it was a mirror's (then the
-    /// peers' bookkeeping is not touched for a bad one).
+    /// The hash verdict on a piece; true if it was a mirror's bad one (then
+    /// the peers' bookkeeping is not touched). For a good one the caller
+    /// calls [`Engine::webseed_pump`] once the picker has it.
     pub(crate) fn webseed_verified(&mut self, tid: TorrentId, piece: u32, ok: bool, now: Instant) -> bool {
         let Some(Some(t)) = self.torrents.get_mut(tid) else { return false };
         let ws = &mut t.webseeds;
@@ -258,8 +264,10 @@ impl Engine {
             let name = t.name.clone();
             self.log(format!("{name}: piece {piece} from a web seed failed the hash check"));
             self.actions.push_back(Action::Hash(HashJob::Forget { torrent: tid, piece }));
+            self.webseed_pump(tid, now);
         }
-        self.webseed_pump(tid, now);
+        // A good piece: the caller marks it had, then pumps (before that the
+        // picker would still offer it).
         !ok
     }
 
