@@ -143,3 +143,29 @@ fn nginx_serves_the_payload() {
     let m = mirrors(&r);
     assert_eq!(m[0]["pieces_ok"].as_u64().unwrap() as usize, p.meta.info.piece_count(), "{m:?}");
 }
+
+#[test]
+fn url_list_of_a_mktorrent_torrent_alone() {
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = payload(src.path());
+    let ws = WebSeedServer::start(&p.dir, Switches::default()).unwrap();
+    // A torrent whose only source is its url-list (no tracker, no peers).
+    let torrent = src.path().join("url-list.torrent");
+    let st = std::process::Command::new("mktorrent")
+        .args(["-l", "15", "-w", &ws.url(), "-o"])
+        .arg(&torrent)
+        .arg(p.dir.join(&p.meta.info.name))
+        .output()
+        .expect("mktorrent (Debian package mktorrent)");
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let mut c = cmd(60);
+    c.arg("--json").arg("-o").arg(out.path()).arg(&torrent);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert_same_tree(&p.dir.join(&p.meta.info.name), &out.path().join(&p.meta.info.name));
+    let m = mirrors(&r);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0]["url"], ws.url());
+    assert_eq!(m[0]["wasted"], 0, "{m:?}");
+}
