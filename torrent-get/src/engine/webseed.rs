@@ -313,6 +313,88 @@ fn free_run(n: u32, max: u32, free: impl Fn(u32) -> bool) -> Option<Range<u32>> 
 #[cfg(test)]
 mod tests {
     use super::free_run;
+    use crate::disk::{DiskEvent, DiskJob};
+    use crate::engine::fuzz::{fuzz_config, make_torrent};
+    use crate::engine::{Action, Engine, Input, Job, Lifecycle};
+    use crate::hasher::HashJob;
+    use std::time::Instant;
+    use torrent_core::webseed::{Action as WsAction, FetchEvent};
+
+    /// One engine, one mirror answered by hand (as the loop's worker pool
+    /// would), the hash verdicts given by comparing with the source.
+    /// Returns the engine and the bytes fetched.
+    fn run(corrupt: bool) -> (Engine, u64) {
+        let (meta, data) = make_torrent(10 * 16384 + 1000, 16384, 9);
+        let now = Instant::now();
+        let mut cfg = fuzz_config();
+        cfg.seed = false;
+        cfg.web_seeds = vec!["http://127.0.0.1:9/".into()];
+        let mut e = Engine::new(cfg, *b"-TE0001-testtesttest", 0, Some(1), now);
+        e.add(Job::Torrent { meta: Box::new(meta.clone()), select: None }, now);
+        let mut disk = vec![0u8; data.len()];
+        let mut fetched = 0u64;
+        for _ in 0..1000 {
+            let mut inputs = Vec::new();
+            while let Some(a) = e.poll_action() {
+                match a {
+                    Action::Disk(DiskJob::Open { torrent, .. }) => {
+                        inputs.push(Input::Disk(DiskEvent::Opened { torrent, have: vec![false; 11], rechecked: true }))
+                    }
+                    Action::Disk(DiskJob::Write { offset, data: d, .. }) => {
+                        disk[offset as usize..offset as usize + d.len()].copy_from_slice(&d);
+                    }
+                    Action::Hash(HashJob::Finish { torrent, piece, piece_len, .. }) => {
+                        let start = piece as usize * 16384;
+                        let ok = disk[start..start + piece_len as usize] == data[start..start + piece_len as usize];
+                        inputs.push(Input::Disk(DiskEvent::Verified { torrent, piece, ok }));
+                    }
+                    Action::WebSeed { torrent, action: WsAction::Fetch(job) } => {
+                        assert_eq!(job.url, format!("http://127.0.0.1:9/{}", meta.info.name));
+                        let mut body = data[job.offset as usize..(job.offset + job.len) as usize].to_vec();
+                        if corrupt {
+                            body.iter_mut().for_each(|b| *b ^= 0xff);
+                        }
+                        fetched += body.len() as u64;
+                        inputs.push(Input::WebSeed { torrent, event: FetchEvent::Data { job: job.id, data: body } });
+                        inputs.push(Input::WebSeed { torrent, event: FetchEvent::Done { job: job.id } });
+                    }
+                    _ => {}
+                }
+            }
+            if inputs.is_empty() {
+                break;
+            }
+            for i in inputs {
+                e.handle(i, now);
+            }
+        }
+        if !corrupt {
+            assert_eq!(disk, data, "the mirror's bytes are on disk");
+        }
+        (e, fetched)
+    }
+
+    #[test]
+    fn a_torrent_downloads_from_a_mirror_alone_sans_io() {
+        let (e, fetched) = run(false);
+        assert!(matches!(e.lifecycle(0), Some(Lifecycle::Done(_))));
+        assert_eq!(fetched, 10 * 16384 + 1000, "every byte fetched once");
+        let m = e.torrent(0).unwrap().webseeds.report();
+        assert_eq!(m[0]["pieces_ok"], 11);
+        assert_eq!(m[0]["wasted"], 0);
+    }
+
+    #[test]
+    fn a_mirror_with_wrong_bytes_is_dropped_and_the_torrent_waits_for_others() {
+        let (e, _) = run(true);
+        assert!(matches!(e.lifecycle(0), Some(Lifecycle::Downloading(_))), "not failed, not done");
+        let t = e.torrent(0).unwrap();
+        let m = t.webseeds.report();
+        assert_eq!(m[0]["dropped"], true, "{m:?}");
+        assert_eq!(m[0]["pieces_ok"], 0);
+        assert!(t.webseeds.claimed.is_empty(), "its pieces went back to the picker: {:?}", t.webseeds.claimed);
+        assert!(t.banned.is_empty() && t.strikes.is_empty(), "no peer blamed");
+    }
 
     #[test]
     fn runs_are_consecutive_free_pieces() {
