@@ -153,6 +153,9 @@ impl Engine {
                     for key in 0..self.peers.len() {
                         self.fill_requests(key, now);
                     }
+                    for tid in 0..self.torrents.len() {
+                        self.webseed_pump(tid, now);
+                    }
                 }
             }
             Input::Announced(r) => self.on_announced(r, now),
