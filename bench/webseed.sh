@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/webseed.sh - web-seed-only download time from a local nginx: torrent-core's web-seed
-# client (torrent-core/examples/webseed-get.rs) next to aria2c, same nginx, same run.
+# client (torrent-core/examples/webseed-get.rs) and torrent-get (its engine, url-list only) next
+# to aria2c, same nginx, same run.
 #
 #   bench/webseed.sh [SIZE]           SIZE: payload size, default 256M (numfmt IEC: 512M, 1G, ...)
 #
@@ -27,6 +28,7 @@ ROUNDS=${ROUNDS:-2}
 PIECE_EXP=${PIECE_EXP:-18}
 CONNS=${CONNS:-4}
 WS="$ROOT/target/release/examples/webseed-get"
+TG="$ROOT/target/release/torrent-get"
 NGINX=${NGINX:-/usr/sbin/nginx}
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -39,9 +41,10 @@ done
 [ -x "$NGINX" ] || die "nginx is missing (apt-get install nginx-light)"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "building webseed-get (release)"
-  (cd "$ROOT" && cargo build --release -q -p torrent-core --example webseed-get) || die "build failed"
+  (cd "$ROOT" && cargo build --release -q -p torrent-core --example webseed-get && cargo build --release -q -p torrent-get) || die "build failed"
 fi
 [ -x "$WS" ] || die "$WS not built"
+[ -x "$TG" ] || die "$TG not built"
 
 NGINX_PID=
 cleanup() {
@@ -111,6 +114,15 @@ run_ours() {
   check "$out" || die "webseed-get: data differs"
   echo "$t0 $t1"
 }
+run_tg() {
+  local out="$WORK/out-tg" t0 t1
+  rm -rf "$out"; mkdir -p "$out"
+  t0=$(now)
+  /usr/bin/time -f "%U %S %M" -o "$WORK/tg-$1.time" "$TG" --no-listen --no-dht -v -o "$out" "$TORRENT" >"$WORK/tg-$1.out" 2>"$WORK/tg-$1.log" || die "torrent-get failed: $(tail -3 "$WORK/tg-$1.log")"
+  t1=$(now)
+  check "$out" || die "torrent-get: data differs"
+  echo "$t0 $t1"
+}
 run_aria2() {
   local out="$WORK/out-aria2" t0 t1
   rm -rf "$out"; mkdir -p "$out"
@@ -127,13 +139,13 @@ run_aria2() {
 printf 'web-seed-only download of %s (%d bytes, 2 files, pieces 2^%d) from nginx on 127.0.0.1, %d requests in flight\n' "$SIZE" "$BYTES" "$PIECE_EXP" "$CONNS"
 printf '%-6s %-22s %9s %9s %9s %9s\n' round client seconds MB/s cpu_s rss_MiB
 for r in $(seq "$ROUNDS"); do
-  if [ $(( r % 2 )) = 1 ]; then order="ours aria2"; else order="aria2 ours"; fi
+  case $(( r % 3 )) in 1) order="ours tg aria2";; 2) order="aria2 ours tg";; *) order="tg aria2 ours";; esac
   for c in $order; do
     log "round $r: $c"
     read -r t0 t1 < <("run_$c" "$r")
     secs=$(python3 -c "print(f'{$t1-$t0:.2f}')")
     mbs=$(python3 -c "print(f'{$BYTES/($t1-$t0)/1e6:.0f}')")
-    label=$([ "$c" = ours ] && echo "torrent-core webseed" || echo "aria2c $(aria2c --version | head -1 | awk '{print $3}')")
+    case $c in ours) label="torrent-core webseed";; tg) label="torrent-get";; *) label="aria2c $(aria2c --version | head -1 | awk '{print $3}')";; esac
     read -r u sy rss <"$WORK/$c-$r.time"
     cpu=$(python3 -c "print(f'{$u+$sy:.2f}')")
     printf '%-6s %-22s %9s %9s %9s %9s\n' "$r" "$label" "$secs" "$mbs" "$cpu" "$(( rss / 1024 ))"

@@ -437,6 +437,12 @@ impl Picker {
             .unwrap_or(&[])
     }
 
+    /// Some block of the piece was requested or received (it is in
+    /// progress or waiting for its check).
+    pub fn is_started(&self, index: u32) -> bool {
+        self.partial.contains_key(&index) || self.pending[index as usize]
+    }
+
     /// The hash check passed.
     pub fn piece_verified(&mut self, index: u32) {
         self.partial.remove(&index);

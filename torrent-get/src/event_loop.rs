@@ -156,6 +156,9 @@ pub struct EventLoop {
     /// written once at the end of the burst (fewer, fuller segments).
     reading: Option<PeerKey>,
     dht: Option<Dht>,
+    /// Web-seed worker pools, one per torrent with mirrors (made on its
+    /// first request).
+    webseeds: crate::webseed_pool::Pools,
 }
 
 impl EventLoop {
@@ -234,6 +237,7 @@ impl EventLoop {
             reading: None,
             dht,
             stream_out: None,
+            webseeds: Default::default(),
         })
     }
 
@@ -305,6 +309,10 @@ impl EventLoop {
             while let Ok(r) = self.ann_rx.try_recv() {
                 self.engine.handle(Input::Announced(r), now);
             }
+            for (torrent, event) in self.webseeds.drain() {
+                self.engine.handle(Input::WebSeed { torrent, event }, now);
+                self.run_actions(now);
+            }
             self.pump_dht(now);
             if now >= self.engine.poll_timeout() {
                 self.engine.handle(Input::Tick, now);
@@ -371,6 +379,7 @@ impl EventLoop {
                         w.push(data, range);
                     }
                 }
+                Action::WebSeed { torrent, action } => self.webseeds.apply(torrent, action, &self.waker),
                 Action::Report(r) => match r {
                     Report::Log(m) => self.reporter.log(&m),
                     Report::Json(v) => self.reporter.event(v),
@@ -551,6 +560,7 @@ impl EventLoop {
         let now = Instant::now();
         self.engine.shutdown();
         self.run_actions(now);
+        self.webseeds.stop();
         if let Some(d) = &self.dht {
             d.save();
         }

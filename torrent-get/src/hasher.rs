@@ -29,6 +29,11 @@ pub enum HashJob {
         piece_len: u64,
         expected: [u8; 20],
     },
+    /// Drop the running hash of a piece (a web seed's partial delivery).
+    Forget {
+        torrent: TorrentId,
+        piece: u32,
+    },
     Shutdown,
 }
 
@@ -65,6 +70,9 @@ fn run(jobs: Receiver<HashJob>, events: Sender<DiskEvent>, disk: Sender<DiskJob>
                 } else {
                     let _ = disk.send(DiskJob::Verify { torrent, piece, hashed: Some(Box::new((h, next))) });
                 }
+            }
+            HashJob::Forget { torrent, piece } => {
+                running.remove(&(torrent, piece));
             }
             HashJob::Shutdown => break,
         }

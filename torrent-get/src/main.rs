@@ -109,6 +109,12 @@ struct Cli {
     /// DHT bootstrap node (repeatable); default: the well-known public routers
     #[arg(long, value_name = "HOST:PORT")]
     dht_bootstrap: Vec<String>,
+    /// Add an HTTP(S) web seed (BEP 19 mirror) to every torrent (repeatable)
+    #[arg(long = "web-seed", value_name = "URL")]
+    web_seed: Vec<String>,
+    /// Ignore web seeds (the torrent's url-list, magnet ws=, --web-seed)
+    #[arg(long)]
+    no_web_seeds: bool,
     /// File that keeps the DHT node table between runs
     /// (default: ~/.cache/torrent-get/dht.dat)
     #[arg(long, value_name = "FILE")]
@@ -351,6 +357,8 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
             cli.dht_bootstrap.clone()
         },
         dht_state: cli.dht_state.clone().or_else(dht::default_state_path),
+        web_seeds: cli.web_seed.clone(),
+        no_web_seeds: cli.no_web_seeds,
     };
     torrent_get::progress::set_status_interval(Duration::from_secs(cli.status_interval));
     let mut event_loop = EventLoop::new(cfg, jobs, stop).map_err(|e| Fail::usage(format!("{e:#}")))?;

@@ -57,6 +57,10 @@ pub struct Config {
     pub dht: bool,
     pub dht_bootstrap: Vec<String>,
     pub dht_state: Option<PathBuf>,
+    /// Mirrors added to every torrent's url-list (`--web-seed`).
+    pub web_seeds: Vec<String>,
+    /// Ignore url-lists and `--web-seed` (`--no-web-seeds`).
+    pub no_web_seeds: bool,
 }
 
 /// A torrent to add: a parsed .torrent, a magnet link or a bare info-hash
@@ -103,6 +107,8 @@ pub enum Input {
     Command(Command),
     /// Streamed bytes ([`Action::StreamData`]) not yet written to stdout.
     StreamBacklog(u64),
+    /// What the web-seed worker pool reported for a torrent's mirror.
+    WebSeed { torrent: TorrentId, event: torrent_core::webseed::FetchEvent },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +181,10 @@ pub enum Action {
     /// Verified bytes of the streamed file, in order: `data[range]` are the
     /// file's bytes from torrent offset `offset` (see [`super::stream`]).
     StreamData { torrent: TorrentId, offset: u64, data: std::sync::Arc<Vec<u8>>, range: std::ops::Range<usize> },
+    /// Start or cancel an HTTP range request of a torrent's mirror (on
+    /// the loop's web-seed worker pool; reports come back as
+    /// [`Input::WebSeed`]).
+    WebSeed { torrent: TorrentId, action: torrent_core::webseed::Action },
 }
 
 /// How a run ended, for the exit code.

@@ -91,7 +91,9 @@ impl Engine {
         let window = self.stream.as_ref().filter(|s| s.torrent == tid).and_then(|s| Some((s.window()?, s.spec.no_save)));
         let slow = window.is_some() && self.stream_slow_peer(key, now);
         let Some(Some(p)) = self.peers.get_mut(key) else { return };
-        let Some(l) = self.torrents[tid].as_mut().and_then(|t| t.life.downloading()) else { return };
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        let ws = &t.webseeds;
+        let Some(l) = t.life.downloading() else { return };
         let outstanding = p.st.outstanding();
         let mut depth = if p.snubbed || p.probation { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
         if window.is_some() {
@@ -124,9 +126,12 @@ impl Engine {
             return;
         }
         let st = &p.st;
+        // Pieces a mirror holds are not asked of peers (the stream window
+        // goes first whoever holds it: a late stream is worse than a
+        // duplicate).
         let blocks = match window {
             Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, key, st, want, &mut self.rng),
-            None => l.picker.pick(key, |i| st.can_request(i as u32), want, &mut self.rng),
+            None => l.picker.pick(key, |i| st.can_request(i as u32) && !ws.is_claimed(i as u32), want, &mut self.rng),
         };
         for b in &blocks {
             p.send(&Message::Request { index: b.index, begin: b.begin, length: b.length }, now);
@@ -198,6 +203,9 @@ impl Engine {
 
     /// The hash thread (or the disk thread) judged a piece.
     pub(crate) fn on_verified(&mut self, tid: TorrentId, piece: u32, ok: bool, now: Instant) {
+        if self.webseed_verified(tid, piece, ok, now) {
+            return; // a mirror's bad piece: no peer to blame
+        }
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let Some(l) = t.life.loaded_mut() else { return };
         let picker = &mut l.picker;
@@ -223,6 +231,7 @@ impl Engine {
             }
             self.stream_verdict(tid, piece, true, now);
             self.check_complete(tid, now);
+            self.webseed_pump(tid, now);
         } else {
             self.stream_verdict(tid, piece, false, now);
             let Some(t) = self.torrents[tid].as_mut() else { return };

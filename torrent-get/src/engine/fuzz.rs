@@ -60,6 +60,8 @@ pub fn fuzz_config() -> Config {
         dht: false,
         dht_bootstrap: Vec::new(),
         dht_state: None,
+        web_seeds: Vec::new(),
+        no_web_seeds: false,
     }
 }
 

@@ -213,6 +213,7 @@ impl Engine {
             self.update_interest(key, now);
             self.fill_requests(key, now);
         }
+        self.webseed_start(tid, now);
         self.check_complete(tid, now);
         // Dial now rather than at the next tick.
         self.connect_more(now);

@@ -31,6 +31,7 @@ pub mod torrent;
 pub mod trackers;
 pub mod upload;
 pub mod wire;
+pub mod webseed;
 #[cfg(test)]
 mod tests;
 
@@ -157,6 +158,9 @@ impl Engine {
                     for key in 0..self.peers.len() {
                         self.fill_requests(key, now);
                     }
+                    for tid in 0..self.torrents.len() {
+                        self.webseed_pump(tid, now);
+                    }
                 }
             }
             Input::Announced(r) => self.on_announced(r, now),
@@ -171,6 +175,7 @@ impl Engine {
             Input::Tick => self.tick(now),
             Input::Command(c) => self.command(c, now),
             Input::StreamBacklog(n) => self.stream_backlog(n, now),
+            Input::WebSeed { torrent, event } => self.webseed_input(torrent, event, now),
         }
         self.reap_at(now);
     }
@@ -230,6 +235,7 @@ impl Engine {
 
     /// Start the end of the run: resume data, `stopped` announces.
     pub fn shutdown(&mut self) {
+        self.webseed_summary();
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_ref() else { continue };
             if let Some(p) = t.life.picker().filter(|_| !self.stream_no_save(tid)) {
@@ -343,6 +349,7 @@ impl Engine {
                 let mut t = Torrent::new(id, magnet.info_hash, name, self.cfg.out_dir.clone(), now);
                 t.trackers = magnet.trackers.iter().map(|u| vec![u.clone()]).collect();
                 t.select = select;
+                t.webseeds.extra = magnet.web_seeds.clone();
                 for p in &magnet.peers {
                     if let Ok(a) = p.parse::<SocketAddr>() {
                         t.add_candidate(a, now);
@@ -442,6 +449,7 @@ impl Engine {
         self.dht_due(now);
         self.seed_limits(now);
         self.stream_tick(now);
+        self.webseed_tick(now);
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             if !t.life.finished() {

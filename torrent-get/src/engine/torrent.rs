@@ -66,6 +66,8 @@ pub struct Torrent {
     pub tracker_failing: bool,
     /// Explicit peers (`--peer`) whose failure was reported (once each).
     pub peer_failures_reported: std::collections::HashSet<SocketAddr>,
+    /// BEP 19 mirrors.
+    pub webseeds: super::webseed::WebSeeds,
 }
 
 /// Addresses a peer list may contain that can never be a peer: port 0,
@@ -109,6 +111,7 @@ impl Torrent {
             dht_empty: 0,
             tracker_failing: false,
             peer_failures_reported: Default::default(),
+            webseeds: Default::default(),
         }
     }
 

@@ -245,7 +245,7 @@ impl Sim {
                     node.engine.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok }), now);
                 }
             }
-            Action::Announce { .. } | Action::DhtLookup { .. } | Action::Report(_) => {}
+            Action::Announce { .. } | Action::DhtLookup { .. } | Action::Report(_) | Action::WebSeed { .. } => {}
         }
     }
 
