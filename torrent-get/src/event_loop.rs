@@ -4,10 +4,15 @@
 //! [`Action`]s it returns. No policy lives here.
 //!
 //! A connection is a byte stream, an address and a kind ([`ConnKind`]);
-//! [`Stream`] is where another kind (a uTP socket, an MSE/PE-encrypted
-//! stream) would be added: the engine only ever sees bytes.
+//! [`Stream`] is where another transport (a uTP socket) would be added.
+//! MSE/PE runs here too ([`crate::crypt`]): a dialled connection the engine
+//! wants encrypted, and every incoming one unless encryption is off, first
+//! goes through the handshake; the engine hears of it (`Connected`,
+//! `Accepted`) once that is done, then reads and writes plaintext while
+//! the RC4 pair, if any, works on the bytes in place.
 
 use crate::announce::{self, AnnounceResult};
+use crate::crypt::{self, Handshake};
 use crate::dht::Dht;
 use crate::disk::{self, Backlog, DiskEvent, DiskJob};
 use crate::engine::{Action, CloseReason, Config, ConnKind, Engine, Input, Job, Outcome, PeerKey, Report};
@@ -23,6 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use torrent_core::mse::{CipherPair, Method, Policy};
+use torrent_core::transport::TransportKind;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -73,6 +80,16 @@ impl Write for Stream {
 struct Conn {
     stream: Stream,
     connecting: bool,
+    addr: SocketAddr,
+    /// Dialled for this torrent (None: accepted).
+    torrent: Option<usize>,
+    /// What the engine asked to dial with (for accepted ones: plain).
+    attempt: ConnKind,
+    /// The encryption handshake, while it runs: the engine does not know
+    /// an accepted connection yet, nor that a dialled one connected.
+    mse: Option<Box<Handshake>>,
+    /// RC4 both ways, after the handshake chose it.
+    cipher: Option<Box<CipherPair>>,
     out: VecDeque<Vec<u8>>,
     /// Written bytes of `out[0]`.
     out_pos: usize,
@@ -81,8 +98,29 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(stream: Stream, connecting: bool) -> Conn {
-        Conn { stream, connecting, out: VecDeque::new(), out_pos: 0, pending: 0, read_paused: false }
+    fn new(stream: Stream, connecting: bool, addr: SocketAddr, torrent: Option<usize>, attempt: ConnKind) -> Conn {
+        Conn {
+            stream,
+            connecting,
+            addr,
+            torrent,
+            attempt,
+            mse: None,
+            cipher: None,
+            out: VecDeque::new(),
+            out_pos: 0,
+            pending: 0,
+            read_paused: false,
+        }
+    }
+
+    /// Queue bytes to send, encrypting them if the connection is.
+    fn queue(&mut self, mut data: Vec<u8>) {
+        if let Some(c) = self.cipher.as_mut() {
+            c.encrypt.apply(&mut data);
+        }
+        self.pending += data.len();
+        self.out.push_back(data);
     }
 
     /// Write what the socket takes. Ok(true) if anything was written.
@@ -133,6 +171,9 @@ pub struct EventLoop {
     /// written once at the end of the burst (fewer, fuller segments).
     reading: Option<PeerKey>,
     dht: Option<Dht>,
+    encryption: Policy,
+    /// Next look for encryption handshakes that take too long.
+    next_sweep: Instant,
 }
 
 impl EventLoop {
@@ -180,6 +221,7 @@ impl EventLoop {
         }
         let reporter = Reporter::new(cfg.json, cfg.quiet);
         let timeout = cfg.timeout;
+        let encryption = cfg.encryption;
         let peer_id = torrent_core::peer::handshake::generate_peer_id();
         let mut engine = Engine::new(cfg, peer_id, listen_port, None, now);
         if listener.is_some() {
@@ -210,6 +252,8 @@ impl EventLoop {
             unread: Vec::new(),
             reading: None,
             dht,
+            encryption,
+            next_sweep: now,
         })
     }
 
@@ -256,6 +300,10 @@ impl EventLoop {
                 self.engine.handle(Input::Announced(r), now);
             }
             self.pump_dht(now);
+            if now >= self.next_sweep {
+                self.sweep_handshakes(now);
+                self.next_sweep = now + Duration::from_secs(1);
+            }
             if now >= self.engine.poll_timeout() {
                 self.engine.handle(Input::Tick, now);
             }
@@ -281,8 +329,12 @@ impl EventLoop {
             match a {
                 Action::Send { peer, data } => {
                     let Some(Some(c)) = self.conns.get_mut(peer) else { continue };
-                    c.pending += data.len();
-                    c.out.push_back(data);
+                    if c.mse.is_some() {
+                        // The engine only talks to connections it was told
+                        // about, after their handshake: nothing to send yet.
+                        continue;
+                    }
+                    c.queue(data);
                     if !c.connecting && self.reading != Some(peer) {
                         self.flush_conn(peer, now);
                     }
@@ -342,17 +394,40 @@ impl EventLoop {
         self.free.push(key);
     }
 
-    /// The connection failed under us: tell the engine, drop it.
+    /// The connection failed under us: tell the engine, drop it. During an
+    /// encryption handshake: an accepted connection just goes (the engine
+    /// never heard of it); for a dialled one the reason says "encryption"
+    /// (the engine may retry in plaintext).
     fn lost(&mut self, key: PeerKey, reason: CloseReason, now: Instant) {
+        let (handshaking, dialled) = match self.conns.get(key) {
+            Some(Some(c)) => (c.mse.is_some(), c.torrent.is_some()),
+            _ => (false, true),
+        };
         self.drop_conn(key);
+        if handshaking && !dialled {
+            if self.engine_verbose() {
+                self.reporter.log(&format!("incoming connection dropped during the encryption handshake: {reason}"));
+            }
+            return;
+        }
+        let reason = match reason {
+            CloseReason::Io(e) if handshaking => CloseReason::Encryption(e),
+            CloseReason::PeerClosed if handshaking => CloseReason::Encryption("peer closed the connection".into()),
+            r => r,
+        };
         self.engine.handle(Input::Closed { peer: key, reason }, now);
     }
 
+    fn engine_verbose(&self) -> bool {
+        self.engine.verbose()
+    }
+
     fn dial(&mut self, torrent: usize, addr: SocketAddr, kind: ConnKind, now: Instant) {
-        let stream = match kind {
-            ConnKind::Tcp => TcpStream::connect(addr).map(Stream::Tcp),
+        let stream = match kind.transport {
+            TransportKind::Tcp => TcpStream::connect(addr).map(Stream::Tcp),
+            TransportKind::Utp => Err(io::Error::new(io::ErrorKind::Unsupported, "uTP is not available")),
         };
-        let key = stream.ok().and_then(|s| self.alloc(Conn::new(s, true)));
+        let key = stream.ok().and_then(|s| self.alloc(Conn::new(s, true, addr, Some(torrent), kind)));
         match key {
             Some(peer) => self.engine.handle(Input::Dialing { peer, torrent, addr, kind }, now),
             None => self.engine.handle(Input::DialFailed { torrent, addr }, now),
@@ -369,9 +444,17 @@ impl EventLoop {
                     let _ = stream.set_nodelay(true);
                     let stream = Stream::Tcp(stream);
                     let kind = stream.kind();
-                    if let Some(peer) = self.alloc(Conn::new(stream, false)) {
-                        self.engine.handle(Input::Accepted { peer, addr, kind }, now);
-                        self.run_actions(now);
+                    let mut conn = Conn::new(stream, false, addr, None, kind);
+                    if self.encryption != Policy::Off {
+                        // Tells plaintext handshakes from MSE by itself.
+                        conn.mse = Some(Box::new(Handshake::answer(self.encryption, self.engine.info_hashes(), now)));
+                    }
+                    let answering = conn.mse.is_some();
+                    if let Some(peer) = self.alloc(conn) {
+                        if !answering {
+                            self.engine.handle(Input::Accepted { peer, addr, kind }, now);
+                            self.run_actions(now);
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -399,8 +482,22 @@ impl EventLoop {
             let _ = s.set_nodelay(true);
             let local = s.local_addr().ok();
             c.connecting = false;
-            self.engine.handle(Input::Connected { peer: key, local }, now);
-            self.run_actions(now);
+            if c.attempt.method != Method::Plain {
+                let started = self.engine.torrent_info_hash(c.torrent.unwrap_or(usize::MAX)).map(|ih| Handshake::dial(self.encryption, ih, now));
+                match started {
+                    Some(Ok(mut hs)) => {
+                        if let Some(b) = hs.poll_transmit() {
+                            c.queue(b);
+                        }
+                        c.mse = Some(Box::new(hs));
+                    }
+                    Some(Err(e)) => return self.lost(key, CloseReason::Encryption(e.to_string()), now),
+                    None => return self.lost(key, CloseReason::TorrentRemoved, now),
+                }
+            } else {
+                self.engine.handle(Input::Connected { peer: key, local }, now);
+                self.run_actions(now);
+            }
         }
         if readable {
             self.read_conn(key, now);
@@ -444,6 +541,12 @@ impl EventLoop {
             if c.connecting {
                 return;
             }
+            if c.mse.is_some() {
+                if !self.read_handshake(key, now) {
+                    return;
+                }
+                continue;
+            }
             if c.pending > MAX_OUT_BUFFER {
                 // The peer does not read what we send: stop reading its
                 // requests until the buffer drains (see flush_conn).
@@ -457,6 +560,9 @@ impl EventLoop {
             match c.stream.read(buf) {
                 Ok(0) => return self.lost(key, CloseReason::PeerClosed, now),
                 Ok(n) => {
+                    if let Some(cp) = c.cipher.as_mut() {
+                        cp.decrypt.apply(&mut buf[..n]);
+                    }
                     // The disk thread's backlog as of now: requests stop
                     // while it is high and go on as soon as it drains.
                     self.engine.handle(Input::DiskBacklog(self.backlog.get()), now);
@@ -473,6 +579,81 @@ impl EventLoop {
                 Err(e) => return self.lost(key, CloseReason::Io(format!("read failed: {e}")), now),
             }
         }
+    }
+
+    /// Read what the encryption handshake needs. True when it finished (the
+    /// engine now knows the connection: read on as usual), false when the
+    /// socket has nothing more for now or the connection is gone.
+    fn read_handshake(&mut self, key: PeerKey, now: Instant) -> bool {
+        let mut buf = [0u8; 2048];
+        loop {
+            let Some(Some(c)) = self.conns.get_mut(key) else { return false };
+            let Some(hs) = c.mse.as_mut() else { return true };
+            let n = match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.lost(key, CloseReason::PeerClosed, now);
+                    return false;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.lost(key, CloseReason::Io(format!("read failed: {e}")), now);
+                    return false;
+                }
+            };
+            if let Err(e) = hs.feed(&buf[..n]) {
+                self.lost(key, CloseReason::Encryption(e.to_string()), now);
+                return false;
+            }
+            let out = hs.poll_transmit();
+            let done = hs.poll_outcome();
+            if let Some(b) = out {
+                c.queue(b);
+            }
+            let Some(done) = done else { continue };
+            let (kind, cipher, payload) = crypt::finish(done, TransportKind::Tcp);
+            if !self.encryption.allows(kind.method) {
+                let reason = CloseReason::Encryption(format!("{} is not allowed (--encrypt {})", kind.method, self.encryption));
+                self.lost(key, reason, now);
+                return false;
+            }
+            c.mse = None;
+            c.cipher = cipher.map(Box::new);
+            let (addr, dialled) = (c.addr, c.torrent.is_some());
+            let local = match &c.stream {
+                Stream::Tcp(s) => s.local_addr().ok(),
+            };
+            if dialled {
+                self.engine.handle(Input::Negotiated { peer: key, kind }, now);
+                self.engine.handle(Input::Connected { peer: key, local }, now);
+            } else {
+                self.engine.handle(Input::Accepted { peer: key, addr, kind }, now);
+            }
+            self.run_actions(now);
+            if !payload.is_empty() {
+                self.engine.feed(key, &payload, now);
+                self.run_actions(now);
+            }
+            self.flush_conn(key, now);
+            return true;
+        }
+    }
+
+    /// Drop encryption handshakes that take too long (a peer that stops in
+    /// the middle, or pads forever at a trickle).
+    fn sweep_handshakes(&mut self, now: Instant) {
+        let late: Vec<PeerKey> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_ref().and_then(|c| c.mse.as_ref()).is_some_and(|h| h.timed_out(now)))
+            .map(|(k, _)| k)
+            .collect();
+        for key in late {
+            self.lost(key, CloseReason::Io("timed out".into()), now);
+        }
+        self.run_actions(now);
     }
 
     /// Drive the DHT node: timeouts, datagrams out, events to the engine.

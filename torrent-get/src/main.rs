@@ -104,6 +104,10 @@ struct Cli {
     /// power failure or files changed by hand)
     #[arg(long)]
     recheck: bool,
+    /// MSE/PE encryption: prefer (dial encrypted, fall back to plaintext,
+    /// accept both), require (RC4 only, both ways) or off (plaintext only)
+    #[arg(long, alias = "encryption", value_name = "POLICY", default_value = "prefer")]
+    encrypt: torrent_core::mse::Policy,
     /// Log every peer connection and why it ended (stderr)
     #[arg(short, long)]
     verbose: bool,
@@ -239,6 +243,7 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
             cli.dht_bootstrap.clone()
         },
         dht_state: cli.dht_state.clone().or_else(dht::default_state_path),
+        encryption: cli.encrypt,
     };
     let mut event_loop = EventLoop::new(cfg, jobs, stop)?;
     Ok(match event_loop.run() {

@@ -60,6 +60,7 @@ pub fn fuzz_config() -> Config {
         dht: false,
         dht_bootstrap: Vec::new(),
         dht_state: None,
+        encryption: super::Policy::Off,
     }
 }
 

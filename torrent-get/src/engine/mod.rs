@@ -21,6 +21,7 @@
 pub mod api;
 pub mod choke;
 pub mod download;
+pub mod encryption;
 pub mod fuzz;
 pub mod lifecycle;
 pub mod metadata;
@@ -72,6 +73,8 @@ pub struct Engine {
     next_tick: Instant,
     /// Numbers connections, so late disk reads find the right one.
     serial: u64,
+    /// Peers whose MSE handshake failed (then dialled in plaintext).
+    pub(crate) mse_failed: std::collections::HashSet<SocketAddr>,
 }
 
 impl Engine {
@@ -94,6 +97,7 @@ impl Engine {
             dialling: 0,
             next_tick: now,
             serial: 0,
+            mse_failed: Default::default(),
         }
     }
 
@@ -127,6 +131,11 @@ impl Engine {
                     self.insert_peer(peer, Peer::new(addr, kind, false, None, now));
                 }
             }
+            Input::Negotiated { peer, kind } => {
+                if let Some(Some(p)) = self.peers.get_mut(peer) {
+                    p.kind = kind;
+                }
+            }
             Input::Received { peer, n } => self.on_received(peer, n, now),
             Input::Sent { peer, pending } => {
                 if let Some(Some(p)) = self.peers.get_mut(peer) {
@@ -137,10 +146,14 @@ impl Engine {
                 }
             }
             Input::Closed { peer, reason } => {
+                let retry = self.peers.get(peer).and_then(|p| p.as_ref()).and_then(|p| self.encryption_fallback(p, &reason));
                 if let Some(Some(p)) = self.peers.get_mut(peer) {
                     p.close(reason);
                     p.outbox.clear();
                     self.remove_peer(peer, now, false);
+                    if let Some((torrent, addr, kind)) = retry {
+                        self.redial(torrent, addr, kind);
+                    }
                 }
             }
             Input::Disk(ev) => self.on_disk(ev, now),
@@ -475,8 +488,9 @@ impl Engine {
         self.dirty.retain(|k| *k != key);
         if self.cfg.verbose {
             self.log(format!(
-                "peer {}: closed ({reason}) after {:.1}s, {} bytes in",
+                "peer {} ({}): closed ({reason}) after {:.1}s, {} bytes in",
                 p.addr,
+                p.kind,
                 now.duration_since(p.started).as_secs_f64(),
                 p.down.total
             ));
