@@ -23,6 +23,9 @@ import time
 
 import libtorrent as lt
 
+# peer_info.utp_socket is not exported by Debian's binding: bit 17 of
+# libtorrent's peer_flags_t (rc4_encrypted is bit 19, as exported).
+UTP_SOCKET = int(getattr(lt.peer_info, "utp_socket", 1 << 17))
 ENC = {"forced": lt.enc_policy.pe_forced, "enabled": lt.enc_policy.pe_enabled,
        "disabled": lt.enc_policy.pe_disabled}
 
@@ -80,13 +83,13 @@ def main():
                 print("ALERT %s: %s" % (type(al).__name__, al.message()), flush=True)
         for p in h.get_peer_info():
             key = "%s:%d" % (p.ip[0], p.ip[1])
-            if key in seen or p.flags & lt.peer_info.handshake:
+            if key in seen or p.flags & (lt.peer_info.handshake | lt.peer_info.connecting):
                 continue
             seen.add(key)
             print("PEER %s rc4=%d mse_plain=%d utp=%d" % (
                 key, bool(p.flags & lt.peer_info.rc4_encrypted),
                 bool(p.flags & lt.peer_info.plaintext_encrypted),
-                bool(p.flags & lt.peer_info.utp_socket)), flush=True)
+                bool(int(p.flags) & UTP_SOCKET)), flush=True)
         st = h.status()
         if not peers_added and st.state not in (lt.torrent_status.checking_files,
                                                 lt.torrent_status.checking_resume_data):
