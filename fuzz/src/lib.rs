@@ -7,6 +7,7 @@ pub mod input;
 pub mod mse;
 pub mod peer;
 pub mod tracker;
+pub mod utp;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -177,3 +177,141 @@ fn libtorrent_utp_only_seeder() {
     assert!(line.is_some(), "libtorrent listed no peer: {:?}", lt.log);
     assert!(!all.is_empty() && all.iter().all(|l| l.contains("utp=1")), "{all:?}");
 }
+
+const LT_UTP_LEECH: &str = r#"
+import sys, time, libtorrent as lt
+torrent, save, port, ours = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = lt.session({
+    'listen_interfaces': '127.0.0.1:%d' % port,
+    'outgoing_interfaces': '127.0.0.1',
+    'enable_dht': False, 'enable_lsd': False,
+    'enable_upnp': False, 'enable_natpmp': False,
+    'enable_incoming_tcp': False, 'enable_outgoing_tcp': False,
+    'enable_incoming_utp': True, 'enable_outgoing_utp': True,
+    'allow_multiple_connections_per_ip': True,
+    # plaintext (encryption over uTP is the mse helper's part)
+    'out_enc_policy': 2, 'in_enc_policy': 2,
+})
+atp = lt.add_torrent_params()
+atp.ti = lt.torrent_info(torrent)
+atp.save_path = save
+h = s.add_torrent(atp)
+UTP = int(getattr(lt.peer_info, 'utp_socket', 1 << 17))
+t0 = time.monotonic()
+seen = set()
+last = 0
+while time.monotonic() - t0 < 60:
+    if time.monotonic() - last > 1:
+        h.connect_peer(('127.0.0.1', ours))
+        last = time.monotonic()
+    for p in h.get_peer_info():
+        key = (p.ip, bool(int(p.flags) & UTP))
+        if key not in seen:
+            seen.add(key)
+            print('peer %s:%d utp=%d client=%s' % (p.ip[0], p.ip[1], key[1], p.client), flush=True)
+    if h.status().is_seeding:
+        print('finished', flush=True)
+        break
+    time.sleep(0.05)
+time.sleep(0.5)
+"#;
+
+/// The other direction: libtorrent dials our `UtpStream::accept` and
+/// downloads the whole torrent from it (a minimal seeder written here with
+/// torrent-core's peer codec).
+#[test]
+fn libtorrent_downloads_from_our_utp_acceptor() {
+    use std::io::{Read, Write};
+    use torrent_core::peer::{Decoder, Handshake, Message};
+    use torrent_core::utp::UtpStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = make_payload(dir.path(), "in.bin", &[("", 700_000)], 32768, &[], 11).unwrap();
+    let payload = std::fs::read(p.dir.join("in.bin")).unwrap();
+    let save = dir.path().join("lt-save");
+    std::fs::create_dir_all(&save).unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ours = sock.local_addr().unwrap().port();
+    let script = dir.path().join("lt_utp_leech.py");
+    std::fs::write(&script, LT_UTP_LEECH).unwrap();
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(&p.torrent_path)
+        .arg(&save)
+        .arg(free_udp_port().to_string())
+        .arg(ours.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 with libtorrent (python3-libtorrent)");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lt = Seeder {
+        child,
+        lines: rx,
+        log: Vec::new(),
+    };
+
+    let mut s = UtpStream::accept(sock, Some(Duration::from_secs(30))).expect("libtorrent dials us over uTP");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let info_hash = p.meta.info_hash;
+    let mut dec = Decoder::new();
+    let mut buf = vec![0u8; 65536];
+    let theirs = loop {
+        if let Some(h) = dec.next_handshake().unwrap() {
+            break h;
+        }
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "libtorrent closed before its handshake");
+        dec.feed(&buf[..n]).unwrap();
+    };
+    theirs.check_info_hash(&info_hash).unwrap();
+    let mut id = *b"-TK0001-utpinterop00";
+    id[19] = b'1';
+    s.write_all(&Handshake::new(info_hash, id).encode()).unwrap();
+    let n = p.meta.info.piece_count();
+    let mut bits = vec![0u8; n.div_ceil(8)];
+    for i in 0..n {
+        bits[i / 8] |= 0x80 >> (i % 8);
+    }
+    let mut w = Vec::new();
+    Message::Bitfield(bits).encode_into(&mut w);
+    Message::Unchoke.encode_into(&mut w);
+    s.write_all(&w).unwrap();
+    let mut served = 0usize;
+    let t0 = Instant::now();
+    while served < payload.len() && t0.elapsed() < Duration::from_secs(40) {
+        while let Some(m) = dec.next_message().unwrap() {
+            if let Message::Request { index, begin, length } = m {
+                let off = index as usize * 32768 + begin as usize;
+                let data = payload[off..off + length as usize].to_vec();
+                let mut w = Vec::new();
+                Message::Piece { index, begin, data }.encode_into(&mut w);
+                s.write_all(&w).unwrap();
+                served += length as usize;
+            }
+        }
+        if served >= payload.len() {
+            break;
+        }
+        let k = s.read(&mut buf).unwrap();
+        assert!(k > 0, "libtorrent closed after {served} bytes");
+        dec.feed(&buf[..k]).unwrap();
+    }
+    assert!(served >= payload.len(), "served {served} bytes");
+    // Data moves only while the blocking stream is driven.
+    s.wait_acked(Duration::from_secs(20)).unwrap();
+    assert!(lt.wait_for("finished", Duration::from_secs(20)).is_some(), "libtorrent did not finish: {:?}", lt.log);
+    assert!(std::fs::read(save.join("in.bin")).unwrap() == payload);
+    let peers: Vec<&String> = lt.log.iter().filter(|l| l.starts_with("peer ")).collect();
+    assert!(!peers.is_empty() && peers.iter().all(|l| l.contains("utp=1")), "{:?}", lt.log);
+    drop(s);
+}

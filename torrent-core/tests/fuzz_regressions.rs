@@ -29,6 +29,8 @@ mod dht;
 #[allow(dead_code)]
 #[path = "../../fuzz/src/mse.rs"]
 mod mse;
+#[path = "../../fuzz/src/utp.rs"]
+mod utp;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -58,6 +60,7 @@ const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("ut_metadata", peer::check_ut_metadata),
     ("krpc", dht::check_dht),
     ("mse", mse::check_mse),
+    ("utp", utp::check_utp),
 ];
 
 #[test]

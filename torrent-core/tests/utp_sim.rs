@@ -20,6 +20,9 @@ struct Net {
     dup: f64,
     delay: Duration,
     jitter: Duration,
+    /// Bytes per second of the link from side 0 to side 1 (0: unlimited):
+    /// datagrams queue behind each other, as at a bottleneck router.
+    bandwidth: u64,
 }
 
 const CLEAN: Net = Net {
@@ -27,6 +30,7 @@ const CLEAN: Net = Net {
     dup: 0.0,
     delay: Duration::from_millis(20),
     jitter: Duration::ZERO,
+    bandwidth: 0,
 };
 
 struct Side {
@@ -54,6 +58,10 @@ struct Sim {
     /// Drop every datagram to side 1 after this (the peer vanishes).
     blackhole_after: Option<Duration>,
     delivered: u64,
+    /// When the bottleneck link is free again.
+    link_free: Instant,
+    /// Largest queueing delay seen at the bottleneck after the first 10 s.
+    max_queue: Duration,
 }
 
 fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -86,6 +94,8 @@ impl Sim {
             net,
             blackhole_after: None,
             delivered: 0,
+            link_free: now,
+            max_queue: Duration::ZERO,
         }
     }
 
@@ -157,7 +167,16 @@ impl Sim {
         for _ in 0..copies {
             let j = self.net.jitter.as_micros() as u64;
             let extra = if j > 0 { self.rng.gen_range(0..j) } else { 0 };
-            let at = self.now + self.net.delay + Duration::from_micros(extra);
+            let mut at = self.now + self.net.delay + Duration::from_micros(extra);
+            if self.net.bandwidth > 0 && to == 1 {
+                let start = self.link_free.max(self.now);
+                let queue = start - self.now;
+                if self.now - self.start > Duration::from_secs(10) {
+                    self.max_queue = self.max_queue.max(queue);
+                }
+                self.link_free = start + Duration::from_micros(d.len() as u64 * 1_000_000 / self.net.bandwidth);
+                at = self.link_free + self.net.delay;
+            }
             self.n += 1;
             self.wire.push(Reverse((at, self.n, to, from, d.clone())));
         }
@@ -244,6 +263,7 @@ fn lossy_duplicating_reordering_network() {
         dup: 0.05,
         delay: Duration::from_millis(15),
         jitter: Duration::from_millis(30),
+        bandwidth: 0,
     };
     for seed in [2, 3] {
         let sim = transfer(net, seed, 2 << 20, 300_000, 1);
@@ -261,6 +281,7 @@ fn heavy_loss_still_completes() {
         dup: 0.1,
         delay: Duration::from_millis(5),
         jitter: Duration::from_millis(10),
+        bandwidth: 0,
     };
     transfer(net, 9, 300_000, 100_000, 1);
 }
@@ -492,4 +513,27 @@ fn hostile_packets_on_a_live_connection() {
     sim.run(Duration::from_secs(60));
     assert!(sim.sides[1].got == sim.sides[0].to_send);
     assert_eq!(sim.sides[1].closed, Some(CloseReason::Finished));
+}
+
+#[test]
+fn ledbat_keeps_the_bottleneck_queue_near_the_target() {
+    // 1 MB/s bottleneck, 20 ms each way: a 1 MiB window would queue for a
+    // second; LEDBAT (target 100 ms) holds the queue around the target.
+    let net = Net {
+        bandwidth: 1_000_000,
+        ..CLEAN
+    };
+    let mut sim = Sim::new(net, 14, EndpointConfig::default());
+    sim.sides[0].to_send = data(25 << 20, 3);
+    sim.connect(1);
+    sim.run(Duration::from_secs(3600));
+    assert!(sim.sides[1].got == sim.sides[0].to_send);
+    let secs = sim.elapsed().as_secs_f64();
+    let rate = (25 << 20) as f64 / secs;
+    // The link is kept busy...
+    assert!(rate > 0.85e6, "{rate:.0} B/s over {secs:.1} s");
+    // ...without filling the queue: at most a little above the target.
+    assert!(sim.max_queue < Duration::from_millis(200), "queue reached {:?}", sim.max_queue);
+    let c = sim.sides[0].ep.connection(sim.sides[0].h.unwrap()).unwrap();
+    assert!(c.cwnd() < 400_000, "cwnd {}", c.cwnd());
 }

@@ -43,6 +43,9 @@ fn transfer(len: usize) -> (Duration, Vec<u8>) {
     let mut tail = Vec::new();
     c.read_to_end(&mut tail).unwrap();
     let elapsed = t0.elapsed();
+    if let Some(c) = c.connection() {
+        eprintln!("sender: {:?} cwnd {} rtt {:?}", c.stats(), c.cwnd(), c.rtt());
+    }
     assert_eq!(tail, b"done");
     let got = server.join().unwrap();
     assert!(got == data, "received {} of {} bytes, or they differ", got.len(), data.len());

@@ -542,7 +542,8 @@ impl Connection {
         if let Some(r) = self.rto_deadline {
             t = t.min(r);
         }
-        if self.state == State::Connected {
+        // (A due keep-alive is already pending: poll_transmit sends it.)
+        if self.state == State::Connected && !self.ack_pending {
             t = t.min(self.last_send + self.cfg.keepalive);
         }
         Some(t)
@@ -938,7 +939,11 @@ impl Connection {
                 self.emit(i, now, out);
                 return true;
             }
-        } else if self.state == State::Connected {
+        } else if self.state == State::Connected && self.got_non_syn {
+            // (An acceptor sends data only after the initiator's first
+            // packet: until then a lost SYN-ACK could be repeated with a
+            // later sequence number, and reordered data could be taken for
+            // the first.)
             if !self.send_buf.is_empty() && self.inflight.len() < 16_384 {
                 let len = self.send_buf.len().min(self.cfg.max_payload);
                 if self.bytes_in_flight == 0 || self.bytes_in_flight + len <= window {

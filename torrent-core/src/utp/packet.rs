@@ -13,11 +13,12 @@
 //! ```
 //!
 //! Extensions follow the header as a chain of `[next type][len][len bytes]`.
-//! Type 1 is the selective ACK: a bitmask (a multiple of 4 bytes) where bit
+//! Type 1 is the selective ACK: a bitmask (BEP 29: a multiple of 4 bytes;
+//! libtorrent also sends other lengths, accepted) where bit
 //! `i` (bit `i % 8` of byte `i / 8`, least significant first) says packet
 //! `ack_nr + 2 + i` was received. Other extension types are skipped.
 //! Parsing is strict and bounded: a wrong version or type, an extension that
-//! runs past the end, a malformed or repeated selective ACK, or more than
+//! runs past the end, an empty or repeated selective ACK, or more than
 //! [`MAX_EXTENSIONS`] extensions reject the datagram.
 
 use std::fmt;
@@ -28,7 +29,9 @@ pub const HEADER_LEN: usize = 20;
 pub const VERSION: u8 = 1;
 /// Extension type of the selective ACK.
 pub const EXT_SACK: u8 = 1;
-/// Longest selective ACK bitmask we emit or accept (bytes; 256 packets).
+/// Longest selective ACK bitmask we emit (bytes; 256 packets). BEP 29
+/// says a multiple of 4 bytes, but libtorrent sends other lengths (27 bytes
+/// seen on loopback), so any non-empty length up to 255 is accepted.
 pub const MAX_SACK_LEN: usize = 32;
 /// Most extensions one packet may carry.
 pub const MAX_EXTENSIONS: usize = 8;
@@ -68,7 +71,7 @@ pub enum ParseError {
     BadType(u8),
     /// An extension header or body runs past the end of the datagram.
     TruncatedExtension,
-    /// Selective ACK of a length that is 0, not a multiple of 4 or too long.
+    /// Selective ACK of length 0.
     BadSackLength(u8),
     DuplicateSack,
     TooManyExtensions,
@@ -102,7 +105,7 @@ pub struct Packet<'a> {
     pub wnd_size: u32,
     pub seq_nr: u16,
     pub ack_nr: u16,
-    /// Selective ACK bitmask, if present (length a multiple of 4).
+    /// Selective ACK bitmask, if present (1 to 255 bytes).
     pub sack: Option<&'a [u8]>,
     pub payload: &'a [u8],
 }
@@ -153,7 +156,7 @@ impl<'a> Packet<'a> {
                 return Err(ParseError::TruncatedExtension);
             }
             if ext == EXT_SACK {
-                if len == 0 || len % 4 != 0 || len > MAX_SACK_LEN {
+                if len == 0 {
                     return Err(ParseError::BadSackLength(len as u8));
                 }
                 if sack.is_some() {
@@ -310,12 +313,21 @@ mod tests {
             Packet::decode(&good[..24]),
             Err(ParseError::TruncatedExtension)
         );
-        for bad in [0u8, 3, 5, 36] {
+        let mut b = good[..20].to_vec();
+        b[1] = 1;
+        b.extend_from_slice(&[0, 0]);
+        assert_eq!(Packet::decode(&b), Err(ParseError::BadSackLength(0)));
+        // Lengths that are not a multiple of 4 (libtorrent sends them).
+        for len in [1u8, 3, 27, 36, 255] {
             let mut b = good[..20].to_vec();
             b[1] = 1;
-            b.extend_from_slice(&[0, bad]);
-            b.extend(std::iter::repeat(0).take(bad as usize));
-            assert_eq!(Packet::decode(&b), Err(ParseError::BadSackLength(bad)));
+            b.extend_from_slice(&[0, len]);
+            b.extend(std::iter::repeat(0xff).take(len as usize));
+            let p = Packet::decode(&b).unwrap();
+            assert_eq!(p.sack.unwrap().len(), len as usize);
+            assert!(sack_has(p.sack.unwrap(), 0, 2 + 8 * len as u16 - 1));
+            assert!(!sack_has(p.sack.unwrap(), 0, 2 + 8 * len as u16));
+            assert_eq!(Packet::decode(&p.encode()).unwrap(), p);
         }
         let mut b = good[..20].to_vec();
         b[1] = 1;

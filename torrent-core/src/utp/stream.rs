@@ -14,6 +14,18 @@ use super::State;
 
 /// How long `Drop` waits for written bytes and the FIN to be acknowledged.
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+/// The endpoint settings of a stream: the receive window is kept below
+/// what a default Linux socket buffer holds (`net.core.rmem_default`,
+/// 208 KiB; the skb overhead roughly doubles each datagram), so a burst of a
+/// full window is not dropped by our own socket (std cannot enlarge it).
+pub fn stream_config() -> EndpointConfig {
+    let mut c = EndpointConfig::default();
+    c.conn.recv_buffer = RECV_WINDOW;
+    c
+}
+
+pub const RECV_WINDOW: usize = 128 * 1024;
+
 /// Datagrams read per wake-up before the endpoint answers.
 const BATCH: usize = 64;
 
@@ -53,7 +65,7 @@ impl UtpStream {
         } else {
             "[::]:0".parse().unwrap()
         };
-        UtpStream::connect_with(UdpSocket::bind(local)?, addr, timeout, EndpointConfig::default())
+        UtpStream::connect_with(UdpSocket::bind(local)?, addr, timeout, stream_config())
     }
 
     /// Connect over a given socket (its other traffic is answered with
@@ -93,7 +105,7 @@ impl UtpStream {
     pub fn accept(socket: UdpSocket, timeout: Option<Duration>) -> io::Result<UtpStream> {
         let now = Instant::now();
         let deadline = timeout.map(|t| now + t);
-        let mut ep = Endpoint::new(EndpointConfig::default(), now);
+        let mut ep = Endpoint::new(stream_config(), now);
         let mut out = Vec::new();
         let mut buf = vec![0u8; 65536];
         loop {
@@ -176,6 +188,30 @@ impl UtpStream {
     /// The connection, for its counters, RTT and window.
     pub fn connection(&self) -> Option<&super::Connection> {
         self.ep.connection(self.h)
+    }
+
+    /// Drive the connection until everything written so far is
+    /// acknowledged by the peer (bytes arriving meanwhile are buffered for
+    /// `read`, within the receive window).
+    pub fn wait_acked(&mut self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.flush_out()?;
+            match self.ep.connection(self.h) {
+                Some(c) if c.all_acked() => return Ok(()),
+                Some(c) if !c.is_closed() => {}
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "uTP connection closed with unacknowledged data",
+                    ))
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(timed_out("waiting for acknowledgements"));
+            }
+            self.drive(Some(deadline))?;
+        }
     }
 
     /// Send a FIN after the queued bytes; reading continues.
