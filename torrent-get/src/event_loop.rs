@@ -18,6 +18,7 @@ use crate::disk::{self, Backlog, DiskEvent, DiskJob};
 use crate::engine::{Action, CloseReason, Config, ConnKind, Engine, Input, Job, Outcome, PeerKey, Report};
 use crate::hasher::{self, HashJob};
 use crate::progress::Reporter;
+use crate::utp_driver::UtpDriver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use serde_json::json;
@@ -30,50 +31,58 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use torrent_core::mse::{CipherPair, Method, Policy};
 use torrent_core::transport::TransportKind;
+use torrent_core::utp::{ConnHandle, Event as UtpEvent};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const DHT: Token = Token(2);
-const FIRST_PEER: usize = 3;
+const UTP: Token = Token(3);
+const FIRST_PEER: usize = 4;
 /// Stop reading from a peer while this much waits to be sent to it.
 const MAX_OUT_BUFFER: usize = crate::engine::peer::MAX_OUT_BUFFER;
 /// Bytes read from one peer per readiness event before the others' turn.
 const READ_BUDGET: usize = 4 * 1024 * 1024;
 
-/// The byte stream under a connection.
+/// The byte stream under a connection: a TCP socket, or a uTP connection
+/// of the loop's [`UtpDriver`] (reads and writes go through it).
 pub enum Stream {
     Tcp(TcpStream),
+    Utp(ConnHandle),
 }
 
 impl Stream {
-    fn source(&mut self) -> &mut TcpStream {
+    fn source(&mut self) -> Option<&mut TcpStream> {
         match self {
-            Stream::Tcp(s) => s,
+            Stream::Tcp(s) => Some(s),
+            Stream::Utp(_) => None,
         }
     }
     fn kind(&self) -> ConnKind {
         match self {
             Stream::Tcp(_) => ConnKind::Tcp,
+            Stream::Utp(_) => ConnKind::Utp,
         }
     }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn transport(&self) -> TransportKind {
+        self.kind().transport
+    }
+    fn read(&mut self, utp: &mut Option<UtpDriver>, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Utp(h) => match utp {
+                Some(u) => u.ep.read(*h, buf),
+                None => Err(io::Error::new(io::ErrorKind::NotConnected, "no uTP socket")),
+            },
         }
     }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    fn write(&mut self, utp: &mut Option<UtpDriver>, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            Stream::Utp(h) => match utp {
+                Some(u) => u.ep.write(*h, buf),
+                None => Err(io::Error::new(io::ErrorKind::NotConnected, "no uTP socket")),
+            },
         }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -124,10 +133,10 @@ impl Conn {
     }
 
     /// Write what the socket takes. Ok(true) if anything was written.
-    fn flush(&mut self) -> io::Result<bool> {
+    fn flush(&mut self, utp: &mut Option<UtpDriver>) -> io::Result<bool> {
         let mut wrote = false;
         while let Some(front) = self.out.front() {
-            match self.stream.write(&front[self.out_pos..]) {
+            match self.stream.write(utp, &front[self.out_pos..]) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "peer closed")),
                 Ok(n) => {
                     wrote = true;
@@ -172,6 +181,7 @@ pub struct EventLoop {
     reading: Option<PeerKey>,
     dht: Option<Dht>,
     encryption: Policy,
+    utp: Option<UtpDriver>,
     /// Next look for encryption handshakes that take too long.
     next_sweep: Instant,
 }
@@ -205,6 +215,18 @@ impl EventLoop {
             anyhow::bail!("cannot listen: {}", bind_errors.join("; "));
         }
         let now = Instant::now();
+        let mut utp = None;
+        if cfg.transports.utp() {
+            // The same port as TCP, as other clients do; when not listening,
+            // an ephemeral one that only dials.
+            let (addr, accept) = match listener.as_ref().and_then(|l| l.local_addr().ok()) {
+                Some(a) => (a, true),
+                None => ("0.0.0.0:0".parse().expect("valid"), false),
+            };
+            let mut u = UtpDriver::bind(addr, accept, now).map_err(|e| anyhow::anyhow!("cannot bind the uTP socket on {addr}: {e}"))?;
+            poll.registry().register(&mut u.socket, UTP, Interest::READABLE | Interest::WRITABLE)?;
+            utp = Some(u);
+        }
         let mut dht = None;
         if cfg.dht {
             // The DHT node speaks IPv4 (BEP 5): bind the listener's IPv4
@@ -253,6 +275,7 @@ impl EventLoop {
             reading: None,
             dht,
             encryption,
+            utp,
             next_sweep: now,
         })
     }
@@ -263,7 +286,11 @@ impl EventLoop {
         self.run_actions(Instant::now());
         loop {
             let now = Instant::now();
-            let until_tick = self.engine.poll_timeout().saturating_duration_since(now);
+            self.pump_utp(now);
+            let mut until_tick = self.engine.poll_timeout().saturating_duration_since(now);
+            if let Some(t) = self.utp.as_ref().and_then(|u| u.poll_timeout()) {
+                until_tick = until_tick.min(t.saturating_duration_since(now));
+            }
             let timeout = if self.unread.is_empty() { until_tick.min(Duration::from_millis(100)) } else { Duration::ZERO };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -277,6 +304,7 @@ impl EventLoop {
                 match ev.token() {
                     LISTENER => self.accept(now),
                     WAKER => {}
+                    UTP => self.utp_ready(now),
                     DHT => {
                         if let Some(d) = self.dht.as_mut() {
                             d.readable(now);
@@ -379,9 +407,16 @@ impl EventLoop {
             self.conns.push(None);
             self.conns.len() - 1
         });
-        if self.poll.registry().register(conn.stream.source(), Token(key + FIRST_PEER), Interest::READABLE | Interest::WRITABLE).is_err() {
-            self.free.push(key);
-            return None;
+        if let Stream::Utp(h) = conn.stream {
+            if let Some(u) = self.utp.as_mut() {
+                u.keys.insert(h, key);
+            }
+        }
+        if let Some(s) = conn.stream.source() {
+            if self.poll.registry().register(s, Token(key + FIRST_PEER), Interest::READABLE | Interest::WRITABLE).is_err() {
+                self.free.push(key);
+                return None;
+            }
         }
         self.conns[key] = Some(conn);
         Some(key)
@@ -389,8 +424,15 @@ impl EventLoop {
 
     fn drop_conn(&mut self, key: PeerKey) {
         let Some(mut c) = self.conns.get_mut(key).and_then(|c| c.take()) else { return };
-        let _ = c.flush();
-        let _ = self.poll.registry().deregister(c.stream.source());
+        let _ = c.flush(&mut self.utp);
+        if let Some(s) = c.stream.source() {
+            let _ = self.poll.registry().deregister(s);
+        }
+        if let (Stream::Utp(h), Some(u)) = (&c.stream, self.utp.as_mut()) {
+            // FIN after what is queued; the endpoint forgets it once done.
+            u.keys.remove(h);
+            u.ep.release(*h);
+        }
         self.free.push(key);
     }
 
@@ -425,7 +467,10 @@ impl EventLoop {
     fn dial(&mut self, torrent: usize, addr: SocketAddr, kind: ConnKind, now: Instant) {
         let stream = match kind.transport {
             TransportKind::Tcp => TcpStream::connect(addr).map(Stream::Tcp),
-            TransportKind::Utp => Err(io::Error::new(io::ErrorKind::Unsupported, "uTP is not available")),
+            TransportKind::Utp => match self.utp.as_mut() {
+                Some(u) => u.ep.connect(addr, now).map(Stream::Utp),
+                None => Err(io::Error::new(io::ErrorKind::Unsupported, "uTP is off")),
+            },
         };
         let key = stream.ok().and_then(|s| self.alloc(Conn::new(s, true, addr, Some(torrent), kind)));
         match key {
@@ -442,24 +487,110 @@ impl EventLoop {
                     // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
                     let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
                     let _ = stream.set_nodelay(true);
-                    let stream = Stream::Tcp(stream);
-                    let kind = stream.kind();
-                    let mut conn = Conn::new(stream, false, addr, None, kind);
-                    if self.encryption != Policy::Off {
-                        // Tells plaintext handshakes from MSE by itself.
-                        conn.mse = Some(Box::new(Handshake::answer(self.encryption, self.engine.info_hashes(), now)));
-                    }
-                    let answering = conn.mse.is_some();
-                    if let Some(peer) = self.alloc(conn) {
-                        if !answering {
-                            self.engine.handle(Input::Accepted { peer, addr, kind }, now);
-                            self.run_actions(now);
-                        }
-                    }
+                    self.accepted(Stream::Tcp(stream), addr, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => return,
             }
+        }
+    }
+
+    /// A new incoming connection: answer its encryption handshake first
+    /// (unless encryption is off), then tell the engine.
+    fn accepted(&mut self, stream: Stream, addr: SocketAddr, now: Instant) -> Option<PeerKey> {
+        let kind = stream.kind();
+        let mut conn = Conn::new(stream, false, addr, None, kind);
+        if self.encryption != Policy::Off {
+            // Tells plaintext handshakes from MSE by itself.
+            conn.mse = Some(Box::new(Handshake::answer(self.encryption, self.engine.info_hashes(), now)));
+        }
+        let answering = conn.mse.is_some();
+        let peer = self.alloc(conn)?;
+        if !answering {
+            self.engine.handle(Input::Accepted { peer, addr, kind }, now);
+            self.run_actions(now);
+        }
+        Some(peer)
+    }
+
+    /// A dialled connection's transport is up: start the encryption
+    /// handshake, or tell the engine.
+    fn transport_up(&mut self, key: PeerKey, local: Option<SocketAddr>, now: Instant) {
+        let Some(Some(c)) = self.conns.get_mut(key) else { return };
+        c.connecting = false;
+        if c.attempt.method != Method::Plain {
+            let started = self.engine.torrent_info_hash(c.torrent.unwrap_or(usize::MAX)).map(|ih| Handshake::dial(self.encryption, ih, now));
+            match started {
+                Some(Ok(mut hs)) => {
+                    if let Some(b) = hs.poll_transmit() {
+                        c.queue(b);
+                    }
+                    c.mse = Some(Box::new(hs));
+                }
+                Some(Err(e)) => self.lost(key, CloseReason::Encryption(e.to_string()), now),
+                None => self.lost(key, CloseReason::TorrentRemoved, now),
+            }
+        } else {
+            self.engine.handle(Input::Connected { peer: key, local }, now);
+            self.run_actions(now);
+        }
+    }
+
+    /// The UDP socket is readable or writable: datagrams into the endpoint,
+    /// its events to the connections.
+    fn utp_ready(&mut self, now: Instant) {
+        let Some(u) = self.utp.as_mut() else { return };
+        u.readable(now);
+        self.utp_events(now);
+        self.pump_utp(now);
+    }
+
+    fn utp_events(&mut self, now: Instant) {
+        let Some(u) = self.utp.as_mut() else { return };
+        let local = u.local_addr();
+        for (h, ev) in u.events() {
+            let key = self.utp.as_ref().and_then(|u| u.keys.get(&h).copied());
+            match (ev, key) {
+                (UtpEvent::Incoming(addr), None) => {
+                    if self.accepted(Stream::Utp(h), addr, now).is_none() {
+                        if let Some(u) = self.utp.as_mut() {
+                            u.ep.abort(h, now);
+                        }
+                    }
+                }
+                (UtpEvent::Connected, Some(key)) => {
+                    self.transport_up(key, local, now);
+                    self.flush_conn(key, now);
+                }
+                (UtpEvent::Readable | UtpEvent::PeerFinished, Some(key)) => self.read_conn(key, now),
+                (UtpEvent::Writable, Some(key)) => self.flush_conn(key, now),
+                (UtpEvent::Closed(r), Some(key)) => {
+                    let connecting = matches!(self.conns.get(key), Some(Some(c)) if c.connecting);
+                    let what = if connecting { "uTP connect failed" } else { "uTP connection closed" };
+                    self.lost(key, CloseReason::Io(format!("{what}: {r:?}")), now);
+                    if let Some(u) = self.utp.as_mut() {
+                        u.ep.release(h);
+                    }
+                }
+                (UtpEvent::Closed(_), None) => {
+                    if let Some(u) = self.utp.as_mut() {
+                        u.ep.release(h);
+                    }
+                }
+                _ => {}
+            }
+            self.run_actions(now);
+        }
+    }
+
+    /// uTP timers and datagrams out (after anything that may have queued
+    /// bytes on a uTP connection).
+    fn pump_utp(&mut self, now: Instant) {
+        let Some(u) = self.utp.as_mut() else { return };
+        u.pump(now);
+        self.utp_events(now);
+        if let Some(u) = self.utp.as_mut() {
+            u.pump(now);
         }
     }
 
@@ -469,7 +600,7 @@ impl EventLoop {
             if !writable && !readable {
                 return;
             }
-            let Stream::Tcp(s) = &mut c.stream;
+            let Stream::Tcp(s) = &mut c.stream else { return };
             match s.take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return self.lost(key, CloseReason::Io(format!("connect failed: {e}")), now),
@@ -481,23 +612,7 @@ impl EventLoop {
             }
             let _ = s.set_nodelay(true);
             let local = s.local_addr().ok();
-            c.connecting = false;
-            if c.attempt.method != Method::Plain {
-                let started = self.engine.torrent_info_hash(c.torrent.unwrap_or(usize::MAX)).map(|ih| Handshake::dial(self.encryption, ih, now));
-                match started {
-                    Some(Ok(mut hs)) => {
-                        if let Some(b) = hs.poll_transmit() {
-                            c.queue(b);
-                        }
-                        c.mse = Some(Box::new(hs));
-                    }
-                    Some(Err(e)) => return self.lost(key, CloseReason::Encryption(e.to_string()), now),
-                    None => return self.lost(key, CloseReason::TorrentRemoved, now),
-                }
-            } else {
-                self.engine.handle(Input::Connected { peer: key, local }, now);
-                self.run_actions(now);
-            }
+            self.transport_up(key, local, now);
         }
         if readable {
             self.read_conn(key, now);
@@ -510,7 +625,7 @@ impl EventLoop {
         if c.connecting {
             return;
         }
-        match c.flush() {
+        match c.flush(&mut self.utp) {
             Err(e) => self.lost(key, CloseReason::Io(format!("write failed: {e}")), now),
             Ok(wrote) => {
                 let pending = c.pending;
@@ -557,7 +672,7 @@ impl EventLoop {
             if buf.is_empty() {
                 return;
             }
-            match c.stream.read(buf) {
+            match c.stream.read(&mut self.utp, buf) {
                 Ok(0) => return self.lost(key, CloseReason::PeerClosed, now),
                 Ok(n) => {
                     if let Some(cp) = c.cipher.as_mut() {
@@ -589,7 +704,7 @@ impl EventLoop {
         loop {
             let Some(Some(c)) = self.conns.get_mut(key) else { return false };
             let Some(hs) = c.mse.as_mut() else { return true };
-            let n = match c.stream.read(&mut buf) {
+            let n = match c.stream.read(&mut self.utp, &mut buf) {
                 Ok(0) => {
                     self.lost(key, CloseReason::PeerClosed, now);
                     return false;
@@ -612,7 +727,7 @@ impl EventLoop {
                 c.queue(b);
             }
             let Some(done) = done else { continue };
-            let (kind, cipher, payload) = crypt::finish(done, TransportKind::Tcp);
+            let (kind, cipher, payload) = crypt::finish(done, c.stream.transport());
             if !self.encryption.allows(kind.method) {
                 let reason = CloseReason::Encryption(format!("{} is not allowed (--encrypt {})", kind.method, self.encryption));
                 self.lost(key, reason, now);
@@ -623,6 +738,7 @@ impl EventLoop {
             let (addr, dialled) = (c.addr, c.torrent.is_some());
             let local = match &c.stream {
                 Stream::Tcp(s) => s.local_addr().ok(),
+                Stream::Utp(_) => self.utp.as_ref().and_then(|u| u.local_addr()),
             };
             if dialled {
                 self.engine.handle(Input::Negotiated { peer: key, kind }, now);

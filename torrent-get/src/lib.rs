@@ -13,6 +13,7 @@ pub mod event_loop;
 pub mod hasher;
 pub mod progress;
 pub mod rate;
+pub mod utp_driver;
 pub mod resume;
 
 use std::io::Write;

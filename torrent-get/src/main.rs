@@ -108,6 +108,10 @@ struct Cli {
     /// accept both), require (RC4 only, both ways) or off (plaintext only)
     #[arg(long, alias = "encryption", value_name = "POLICY", default_value = "prefer")]
     encrypt: torrent_core::mse::Policy,
+    /// Transports to dial and accept: tcp, utp (BEP 29, on a UDP socket
+    /// on the listen port) or both (dial uTP first, fall back to TCP)
+    #[arg(long, value_name = "KIND", default_value = "tcp")]
+    transport: torrent_get::engine::Transports,
     /// Log every peer connection and why it ended (stderr)
     #[arg(short, long)]
     verbose: bool,
@@ -244,6 +248,7 @@ fn run(mut cli: Cli) -> anyhow::Result<i32> {
         },
         dht_state: cli.dht_state.clone().or_else(dht::default_state_path),
         encryption: cli.encrypt,
+        transports: cli.transport,
     };
     let mut event_loop = EventLoop::new(cfg, jobs, stop)?;
     Ok(match event_loop.run() {

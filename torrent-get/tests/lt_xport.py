@@ -30,6 +30,20 @@ ENC = {"forced": lt.enc_policy.pe_forced, "enabled": lt.enc_policy.pe_enabled,
        "disabled": lt.enc_policy.pe_disabled}
 
 
+def report_peers(h, seen):
+    """Print a PEER line for each peer address not seen before whose
+    connection finished its handshake."""
+    for p in h.get_peer_info():
+        key = "%s:%d" % (p.ip[0], p.ip[1])
+        if key in seen or p.flags & (lt.peer_info.handshake | lt.peer_info.connecting):
+            continue
+        seen.add(key)
+        print("PEER %s rc4=%d mse_plain=%d utp=%d" % (
+            key, bool(p.flags & lt.peer_info.rc4_encrypted),
+            bool(p.flags & lt.peer_info.plaintext_encrypted),
+            bool(int(p.flags) & UTP_SOCKET)), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["seed", "leech"])
@@ -81,15 +95,7 @@ def main():
                 said_listen = True
             elif isinstance(al, (lt.listen_failed_alert, lt.file_error_alert, lt.torrent_error_alert)):
                 print("ALERT %s: %s" % (type(al).__name__, al.message()), flush=True)
-        for p in h.get_peer_info():
-            key = "%s:%d" % (p.ip[0], p.ip[1])
-            if key in seen or p.flags & (lt.peer_info.handshake | lt.peer_info.connecting):
-                continue
-            seen.add(key)
-            print("PEER %s rc4=%d mse_plain=%d utp=%d" % (
-                key, bool(p.flags & lt.peer_info.rc4_encrypted),
-                bool(p.flags & lt.peer_info.plaintext_encrypted),
-                bool(int(p.flags) & UTP_SOCKET)), flush=True)
+        report_peers(h, seen)
         st = h.status()
         if not peers_added and st.state not in (lt.torrent_status.checking_files,
                                                 lt.torrent_status.checking_resume_data):
@@ -98,6 +104,9 @@ def main():
                 h.connect_peer((host, int(port)), 0)
             peers_added = True
         if a.mode == "leech" and st.is_seeding:
+            # The seeder is still connected: a fast download may end
+            # between two looks at the peer list.
+            report_peers(h, seen)
             print("DONE %.3f" % (time.monotonic() - t0), flush=True)
             rc = 0
             break

@@ -61,6 +61,8 @@ pub struct Config {
     pub dht_state: Option<PathBuf>,
     /// MSE/PE: what to dial with, what to fall back to, what to accept.
     pub encryption: Policy,
+    /// TCP, uTP or both (uTP first), dialling and accepting.
+    pub transports: super::Transports,
 }
 
 /// A torrent to add: a parsed .torrent, a magnet link or a bare info-hash

@@ -1,49 +1,106 @@
-//! MSE/PE policy (the loop runs the handshakes): what to dial a peer with,
-//! and the plaintext retry after a failed MSE attempt under `prefer`.
+//! Connection policy (the loop runs the handshakes and transports): what
+//! to dial a peer with (MSE or plaintext, uTP or TCP), and the retry after
+//! a failed attempt.
 
-use super::peer::Peer;
-use super::{Action, CloseReason, ConnKind, Engine, Method, Policy, TorrentId};
+use super::peer::{Peer, Phase};
+use super::{Action, CloseReason, ConnKind, Engine, Method, Policy, TorrentId, TransportKind};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use torrent_core::mse::{Attempt, PeerHint};
 
-/// The kind to put in [`Action::Dial`] for an attempt.
-fn attempt_kind(a: Attempt) -> ConnKind {
-    match a {
-        Attempt::Plain => ConnKind::Tcp,
-        // The loop offers what the policy provides; RC4 stands for "MSE".
-        Attempt::Mse => ConnKind { method: Method::Rc4, ..ConnKind::Tcp },
+/// Which transports to dial and accept (`--transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transports {
+    /// TCP only (no UDP socket at all).
+    #[default]
+    Tcp,
+    /// uTP only.
+    Utp,
+    /// Dial uTP first and fall back to TCP (per peer, remembered); accept both.
+    Both,
+}
+
+impl Transports {
+    pub fn utp(self) -> bool {
+        self != Transports::Tcp
     }
 }
 
-/// How to dial `addr` first (`mse_failed`: peers that failed MSE before).
-pub(crate) fn dial_kind(policy: Policy, mse_failed: &HashSet<SocketAddr>, addr: SocketAddr) -> ConnKind {
-    let hint = if mse_failed.contains(&addr) { PeerHint::MseFailed } else { PeerHint::Unknown };
-    attempt_kind(policy.first_attempt(hint))
+impl std::str::FromStr for Transports {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Transports, String> {
+        match s {
+            "tcp" => Ok(Transports::Tcp),
+            "utp" => Ok(Transports::Utp),
+            "both" => Ok(Transports::Both),
+            _ => Err(format!("unknown transport {s:?} (expected tcp, utp or both)")),
+        }
+    }
+}
+
+/// The kind to put in [`Action::Dial`] for an attempt.
+fn attempt_kind(transport: TransportKind, a: Attempt) -> ConnKind {
+    ConnKind::new(
+        transport,
+        match a {
+            Attempt::Plain => Method::Plain,
+            // The loop offers what the policy provides; RC4 stands for "MSE".
+            Attempt::Mse => Method::Rc4,
+        },
+    )
+}
+
+/// What the engine remembers of peers that failed one way.
+#[derive(Debug, Default)]
+pub struct Failed {
+    pub mse: HashSet<SocketAddr>,
+    pub utp: HashSet<SocketAddr>,
+}
+
+/// How to dial `addr` first.
+pub(crate) fn dial_kind(policy: Policy, transports: Transports, failed: &Failed, addr: SocketAddr) -> ConnKind {
+    let hint = if failed.mse.contains(&addr) { PeerHint::MseFailed } else { PeerHint::Unknown };
+    let transport = match transports {
+        Transports::Tcp => TransportKind::Tcp,
+        Transports::Utp => TransportKind::Utp,
+        Transports::Both if failed.utp.contains(&addr) => TransportKind::Tcp,
+        Transports::Both => TransportKind::Utp,
+    };
+    attempt_kind(transport, policy.first_attempt(hint))
 }
 
 impl Engine {
-
-    /// A dialled connection closed with `reason`: the attempt to make next
-    /// right away (torrent, address, kind), if the policy has one.
-    pub(crate) fn encryption_fallback(&self, p: &Peer, reason: &CloseReason) -> Option<(TorrentId, SocketAddr, ConnKind)> {
-        if !p.outgoing || !matches!(reason, CloseReason::Encryption(_)) || p.kind.method == Method::Plain {
+    /// A dialled connection is closing with `reason`: the attempt to make
+    /// next right away (torrent, address, kind), if the policies have one:
+    /// plaintext after a failed MSE handshake under `prefer`, TCP after a
+    /// uTP connect that failed under `--transport both`.
+    pub(crate) fn connect_fallback(&mut self, p: &Peer, reason: &CloseReason) -> Option<(TorrentId, SocketAddr, ConnKind)> {
+        if !p.outgoing {
             return None;
         }
-        let next = self.cfg.encryption.fallback(Attempt::Mse)?;
-        Some((p.torrent?, p.addr, attempt_kind(next)))
+        let tid = p.torrent?;
+        if matches!(reason, CloseReason::Encryption(_)) && p.kind.method != Method::Plain {
+            let next = self.cfg.encryption.fallback(Attempt::Mse)?;
+            self.failed.mse.insert(p.addr);
+            return Some((tid, p.addr, attempt_kind(p.kind.transport, next)));
+        }
+        let connect_failed = p.phase == Phase::Connecting && matches!(reason, CloseReason::Io(_) | CloseReason::Timeout(_));
+        if connect_failed && p.kind.transport == TransportKind::Utp && self.cfg.transports == Transports::Both {
+            self.failed.utp.insert(p.addr);
+            return Some((tid, p.addr, ConnKind { transport: TransportKind::Tcp, ..p.kind }));
+        }
+        None
     }
 
     /// Dial again at once (the fallback), not waiting for the back-off.
     pub(crate) fn redial(&mut self, torrent: TorrentId, addr: SocketAddr, kind: ConnKind) {
-        self.mse_failed.insert(addr);
         let Some(Some(t)) = self.torrents.get_mut(torrent) else { return };
         if !t.life.wants_peers() {
             return;
         }
         if let Some(c) = t.candidates.get_mut(&addr) {
             c.connected = true;
-            // The failed MSE attempt is not the peer's failure.
+            // The failed attempt is not the peer's failure.
             c.failures = c.failures.saturating_sub(1);
         }
         self.dialling += 1;

@@ -61,6 +61,7 @@ pub fn fuzz_config() -> Config {
         dht_bootstrap: Vec::new(),
         dht_state: None,
         encryption: super::Policy::Off,
+        transports: super::Transports::Tcp,
     }
 }
 

@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use torrent::Torrent;
 
 pub use api::*;
+pub use encryption::Transports;
 
 const TICK: Duration = Duration::from_secs(1);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
@@ -73,8 +74,9 @@ pub struct Engine {
     next_tick: Instant,
     /// Numbers connections, so late disk reads find the right one.
     serial: u64,
-    /// Peers whose MSE handshake failed (then dialled in plaintext).
-    pub(crate) mse_failed: std::collections::HashSet<SocketAddr>,
+    /// Peers whose MSE handshake or uTP connect failed (then dialled in
+    /// plaintext, over TCP).
+    pub(crate) failed: encryption::Failed,
 }
 
 impl Engine {
@@ -97,7 +99,7 @@ impl Engine {
             dialling: 0,
             next_tick: now,
             serial: 0,
-            mse_failed: Default::default(),
+            failed: Default::default(),
         }
     }
 
@@ -146,14 +148,10 @@ impl Engine {
                 }
             }
             Input::Closed { peer, reason } => {
-                let retry = self.peers.get(peer).and_then(|p| p.as_ref()).and_then(|p| self.encryption_fallback(p, &reason));
                 if let Some(Some(p)) = self.peers.get_mut(peer) {
                     p.close(reason);
                     p.outbox.clear();
                     self.remove_peer(peer, now, false);
-                    if let Some((torrent, addr, kind)) = retry {
-                        self.redial(torrent, addr, kind);
-                    }
                 }
             }
             Input::Disk(ev) => self.on_disk(ev, now),
@@ -478,6 +476,7 @@ impl Engine {
     fn remove_peer(&mut self, key: PeerKey, now: Instant, tell_loop: bool) {
         let Some(mut p) = self.peers[key].take() else { return };
         let reason = p.closing.clone().unwrap_or(CloseReason::PeerClosed);
+        let retry = self.connect_fallback(&p, &reason);
         if tell_loop {
             self.flush_outboxes();
             if !p.outbox.is_empty() {
@@ -513,6 +512,9 @@ impl Engine {
             }
         }
         self.choker.peer_gone(key);
+        if let Some((torrent, addr, kind)) = retry {
+            self.redial(torrent, addr, kind);
+        }
     }
 }
 

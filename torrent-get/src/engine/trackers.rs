@@ -163,7 +163,7 @@ impl Engine {
                     c.connected = true;
                 }
                 self.dialling += 1;
-                let kind = super::encryption::dial_kind(self.cfg.encryption, &self.mse_failed, a);
+                let kind = super::encryption::dial_kind(self.cfg.encryption, self.cfg.transports, &self.failed, a);
                 self.actions.push_back(Action::Dial { torrent: tid, addr: a, kind });
             }
         }
