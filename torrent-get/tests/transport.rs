@@ -68,9 +68,14 @@ fn payload(dir: &Path, name: &str, seed: u64) -> Payload {
 }
 
 fn lt(mode: &str, p: &Payload, dir: &Path, port: u16, enc: &str, peer: Option<u16>, timeout: u32, logs: &Path) -> Proc {
+    lt_over(mode, p, dir, port, enc, "tcp", peer, timeout, logs)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lt_over(mode: &str, p: &Payload, dir: &Path, port: u16, enc: &str, transport: &str, peer: Option<u16>, timeout: u32, logs: &Path) -> Proc {
     let mut c = Command::new(PY);
     c.arg(lt_script()).arg(mode).arg(&p.torrent_path).arg(dir);
-    c.args(["--port", &port.to_string(), "--enc", enc, "--transport", "tcp", "--timeout", &timeout.to_string()]);
+    c.args(["--port", &port.to_string(), "--enc", enc, "--transport", transport, "--timeout", &timeout.to_string()]);
     if let Some(q) = peer {
         c.args(["--peer", &format!("127.0.0.1:{q}")]);
     }
@@ -78,12 +83,17 @@ fn lt(mode: &str, p: &Payload, dir: &Path, port: u16, enc: &str, peer: Option<u1
 }
 
 fn tg_seeder(p: &Payload, port: u16, enc: &str, logs: &Path) -> Proc {
+    tg_seeder_over(p, port, enc, "tcp", logs)
+}
+
+fn tg_seeder_over(p: &Payload, port: u16, enc: &str, transport: &str, logs: &Path) -> Proc {
     let mut c = Command::new(bin());
-    c.args(["--seed-only", "--no-dht", "--json", "-q", "-v", "--timeout", "60", "--encrypt", enc]);
+    c.args(["--seed-only", "--no-dht", "--json", "-q", "-v", "--timeout", "60", "--encrypt", enc, "--transport", transport]);
     c.args(["--listen", &format!("127.0.0.1:{port}")]);
     c.arg("-o").arg(&p.dir).arg(&p.torrent_path);
     let s = Proc::spawn(&format!("tg-seed-{enc}"), c, logs);
     assert!(wait_listening(port, Duration::from_secs(20)), "torrent-get not listening\n{}", s.text());
+    // The UDP socket is bound before the TCP listener accepts.
     s
 }
 
@@ -92,8 +102,12 @@ fn peer_events(events: &[Value]) -> Vec<&Value> {
 }
 
 fn download(p: &Payload, out: &Path, port: u16, enc: &str, secs: u64) -> Run {
+    download_over(p, out, port, enc, "tcp", secs)
+}
+
+fn download_over(p: &Payload, out: &Path, port: u16, enc: &str, transport: &str, secs: u64) -> Run {
     let mut c = cmd(secs);
-    c.args(["--no-listen", "--json", "-v", "--encrypt", enc, "--peer", &format!("127.0.0.1:{port}")]);
+    c.args(["--no-listen", "--json", "-v", "--encrypt", enc, "--transport", transport, "--peer", &format!("127.0.0.1:{port}")]);
     // Long enough (about 2 s) for libtorrent's 50 ms peer list poll to see
     // the connection after its handshake.
     c.args(["--max-download-rate", "2M"]);
@@ -190,4 +204,77 @@ fn two_torrent_gets_talk_rc4() {
     let events = r.events();
     assert!(peer_events(&events).iter().all(|e| e["encryption"] == "rc4"), "{}", r.describe());
     assert!(!peer_events(&events).is_empty());
+}
+
+/// libtorrent with TCP off: it can only have reached us over uTP.
+fn wait_lt_listening(s: &Proc) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.text().contains("LISTENING") {
+        assert!(Instant::now() < deadline, "libtorrent did not start\n{}", s.text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn utp_only_libtorrent_downloads_from_torrent_get() {
+    let (seed, leech, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let p = payload(seed.path(), "utp-out", 81);
+    let port = free_port();
+    let tg = tg_seeder_over(&p, port, "prefer", "both", logs.path());
+    let mut l = lt_over("leech", &p, leech.path(), free_port(), "disabled", "utp", Some(port), 45, logs.path());
+    let st = l.wait(LIMIT).expect("libtorrent did not finish");
+    assert!(st.success(), "libtorrent failed\n{}\n{}", l.text(), tg.text());
+    assert_same_tree(&seed.path().join("utp-out"), &leech.path().join("utp-out"));
+    let peers = l.lt_peers();
+    assert!(!peers.is_empty() && peers.iter().all(|l| l.contains("utp=1") && l.contains("rc4=0")), "{peers:?}");
+    let events = parse_events(&tg.text());
+    assert!(peer_events(&events).iter().any(|e| e["transport"] == "utp" && e["encryption"] == "plain"), "{}", tg.text());
+}
+
+#[test]
+fn torrent_get_downloads_from_utp_only_libtorrent_with_rc4() {
+    let (seed, out, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let p = payload(seed.path(), "utp-in", 82);
+    let port = free_port();
+    let s = lt_over("seed", &p, &p.dir, port, "forced", "utp", None, 50, logs.path());
+    wait_lt_listening(&s);
+    let r = download_over(&p, out.path(), port, "require", "utp", 40);
+    assert_eq!(r.code(), 0, "{}\n{}", r.describe(), s.text());
+    assert_same_tree(&seed.path().join("utp-in"), &out.path().join("utp-in"));
+    let events = r.events();
+    let pe = peer_events(&events);
+    assert!(!pe.is_empty() && pe.iter().all(|e| e["transport"] == "utp" && e["encryption"] == "rc4"), "{}", r.describe());
+    std::thread::sleep(Duration::from_millis(300));
+    let peers = s.lt_peers();
+    assert!(!peers.is_empty() && peers.iter().all(|l| l.contains("utp=1") && l.contains("rc4=1")), "{peers:?}\n{}", s.text());
+}
+
+#[test]
+fn both_falls_back_to_tcp_when_the_peer_has_no_utp() {
+    let (seed, out, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let p = payload(seed.path(), "utp-fallback", 83);
+    let port = free_port();
+    let s = lt_over("seed", &p, &p.dir, port, "enabled", "tcp", None, 50, logs.path());
+    assert!(wait_listening(port, Duration::from_secs(20)), "libtorrent not listening\n{}", s.text());
+    let r = download_over(&p, out.path(), port, "prefer", "both", 40);
+    assert_eq!(r.code(), 0, "{}\n{}", r.describe(), s.text());
+    assert_same_tree(&seed.path().join("utp-fallback"), &out.path().join("utp-fallback"));
+    assert!(r.stderr.contains("(utp+rc4): closed"), "a uTP attempt first\n{}", r.describe());
+    let events = r.events();
+    let pe = peer_events(&events);
+    assert!(!pe.is_empty() && pe.iter().all(|e| e["transport"] == "tcp" && e["encryption"] == "rc4"), "{}", r.describe());
+}
+
+#[test]
+fn two_torrent_gets_over_utp_and_rc4() {
+    let (seed, out, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let p = payload(seed.path(), "tg-utp", 84);
+    let port = free_port();
+    let tg = tg_seeder_over(&p, port, "require", "utp", logs.path());
+    let r = download_over(&p, out.path(), port, "require", "utp", 40);
+    assert_eq!(r.code(), 0, "{}\n{}", r.describe(), tg.text());
+    assert_same_tree(&seed.path().join("tg-utp"), &out.path().join("tg-utp"));
+    let events = r.events();
+    assert!(!peer_events(&events).is_empty());
+    assert!(peer_events(&events).iter().all(|e| e["encryption"] == "rc4" && e["transport"] == "utp"), "{}", r.describe());
 }
