@@ -278,3 +278,37 @@ fn two_torrent_gets_over_utp_and_rc4() {
     assert!(!peer_events(&events).is_empty());
     assert!(peer_events(&events).iter().all(|e| e["encryption"] == "rc4" && e["transport"] == "utp"), "{}", r.describe());
 }
+
+/// Peers that break the encryption handshake: garbage instead of a key,
+/// a stall after connecting. torrent-get drops them (bounded time) and
+/// still serves a real peer meanwhile.
+#[test]
+fn broken_encryption_handshakes_are_dropped_and_others_go_on() {
+    use std::io::{Read, Write};
+    let (seed, out, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let p = payload(seed.path(), "hostile", 85);
+    let port = free_port();
+    let tg = tg_seeder(&p, port, "prefer", logs.path());
+    // 2000 bytes that are neither a BitTorrent handshake nor a DH key
+    // followed by a sync marker within the 512-byte padding limit.
+    let mut garbage = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    garbage.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let junk: Vec<u8> = (0..2000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let _ = garbage.write_all(&junk);
+    // A peer that connects and says nothing.
+    let _silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let r = download(&p, out.path(), port, "require", 40);
+    assert_eq!(r.code(), 0, "{}\n{}", r.describe(), tg.text());
+    assert_same_tree(&seed.path().join("hostile"), &out.path().join("hostile"));
+    // The garbage peer was cut off: EOF or reset, not a timeout.
+    let mut buf = vec![0u8; 4096];
+    let t0 = Instant::now();
+    loop {
+        match garbage.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => assert!(t0.elapsed() < Duration::from_secs(10), "still talking to the garbage peer"),
+        }
+    }
+    assert!(t0.elapsed() < Duration::from_secs(9), "garbage peer not dropped");
+    assert!(tg.text().contains("dropped during the encryption handshake"), "{}", tg.text());
+}
