@@ -551,11 +551,9 @@ impl EventLoop {
         for (h, ev) in u.events() {
             let key = self.utp.as_ref().and_then(|u| u.keys.get(&h).copied());
             match (ev, key) {
-                (UtpEvent::Incoming(addr), None) => {
-                    if self.accepted(Stream::Utp(h), addr, now).is_none() {
-                        if let Some(u) = self.utp.as_mut() {
-                            u.ep.abort(h, now);
-                        }
+                (UtpEvent::Incoming(addr), None) if self.accepted(Stream::Utp(h), addr, now).is_none() => {
+                    if let Some(u) = self.utp.as_mut() {
+                        u.ep.abort(h, now);
                     }
                 }
                 (UtpEvent::Connected, Some(key)) => {

@@ -67,6 +67,7 @@ fn payload(dir: &Path, name: &str, seed: u64) -> Payload {
     make_payload(dir, name, &[("a.bin", 3_000_017), ("b/c.bin", 1_048_576), ("d", 1)], 64 * 1024, &[], seed).unwrap()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn lt(mode: &str, p: &Payload, dir: &Path, port: u16, enc: &str, peer: Option<u16>, timeout: u32, logs: &Path) -> Proc {
     lt_over(mode, p, dir, port, enc, "tcp", peer, timeout, logs)
 }
