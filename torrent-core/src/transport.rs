@@ -37,6 +37,14 @@ pub struct ConnKind {
 }
 
 impl ConnKind {
+    /// Plain TCP (no MSE): the kind of every connection before encryption
+    /// and uTP existed (named like an enum variant on purpose).
+    #[allow(non_upper_case_globals)]
+    pub const Tcp: ConnKind = ConnKind { transport: TransportKind::Tcp, method: Method::Plain };
+    /// Plain uTP (no MSE).
+    #[allow(non_upper_case_globals)]
+    pub const Utp: ConnKind = ConnKind { transport: TransportKind::Utp, method: Method::Plain };
+
     pub fn new(transport: TransportKind, method: Method) -> ConnKind {
         ConnKind { transport, method }
     }

@@ -4,15 +4,21 @@
 //! [`Action`]s it returns. No policy lives here.
 //!
 //! A connection is a byte stream, an address and a kind ([`ConnKind`]);
-//! [`Stream`] is where another kind (a uTP socket, an MSE/PE-encrypted
-//! stream) would be added: the engine only ever sees bytes.
+//! [`Stream`] is where another transport (a uTP socket) would be added.
+//! MSE/PE runs here too ([`crate::crypt`]): a dialled connection the engine
+//! wants encrypted, and every incoming one unless encryption is off, first
+//! goes through the handshake; the engine hears of it (`Connected`,
+//! `Accepted`) once that is done, then reads and writes plaintext while
+//! the RC4 pair, if any, works on the bytes in place.
 
 use crate::announce::{self, AnnounceResult};
+use crate::crypt::{self, Handshake};
 use crate::dht::Dht;
 use crate::disk::{self, Backlog, DiskEvent, DiskJob};
 use crate::engine::{Action, CloseReason, Config, ConnKind, Engine, Input, Job, Outcome, PeerKey, Report};
 use crate::hasher::{self, HashJob};
 use crate::progress::Reporter;
+use crate::utp_driver::UtpDriver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use serde_json::json;
@@ -23,11 +29,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use torrent_core::mse::{CipherPair, Method, Policy};
+use torrent_core::transport::TransportKind;
+use torrent_core::utp::{ConnHandle, Event as UtpEvent};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const DHT: Token = Token(2);
-const FIRST_PEER: usize = 3;
+const UTP: Token = Token(3);
+const FIRST_PEER: usize = 4;
 /// Stop reading from a peer while this much waits to be sent to it.
 const MAX_OUT_BUFFER: usize = crate::engine::peer::MAX_OUT_BUFFER;
 /// Bytes read from one peer per readiness event before the others' turn.
@@ -35,51 +45,73 @@ const READ_BUDGET: usize = 4 * 1024 * 1024;
 /// Buffers handed to one `writev` (Linux takes up to 1024).
 const MAX_IOV: usize = 64;
 
-/// The byte stream under a connection.
+/// The byte stream under a connection: a TCP socket, or a uTP connection
+/// of the loop's [`UtpDriver`] (reads and writes go through it).
 pub enum Stream {
     Tcp(TcpStream),
+    Utp(ConnHandle),
 }
 
 impl Stream {
-    fn source(&mut self) -> &mut TcpStream {
+    fn source(&mut self) -> Option<&mut TcpStream> {
         match self {
-            Stream::Tcp(s) => s,
+            Stream::Tcp(s) => Some(s),
+            Stream::Utp(_) => None,
         }
     }
     fn kind(&self) -> ConnKind {
         match self {
             Stream::Tcp(_) => ConnKind::Tcp,
+            Stream::Utp(_) => ConnKind::Utp,
         }
     }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn transport(&self) -> TransportKind {
+        self.kind().transport
+    }
+    fn read(&mut self, utp: &mut Option<UtpDriver>, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Utp(h) => match utp {
+                Some(u) => u.ep.read(*h, buf),
+                None => Err(io::Error::new(io::ErrorKind::NotConnected, "no uTP socket")),
+            },
         }
     }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    fn write(&mut self, utp: &mut Option<UtpDriver>, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            Stream::Utp(h) => match utp {
+                Some(u) => u.ep.write(*h, buf),
+                None => Err(io::Error::new(io::ErrorKind::NotConnected, "no uTP socket")),
+            },
         }
     }
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    /// TCP: one `writev`. uTP: the first buffer (the endpoint copies into
+    /// its send queue; the loop calls again for the rest).
+    fn write_vectored(&mut self, utp: &mut Option<UtpDriver>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Utp(_) => match bufs.iter().find(|b| !b.is_empty()) {
+                Some(b) => self.write(utp, b),
+                None => Ok(0),
+            },
         }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
 struct Conn {
     stream: Stream,
     connecting: bool,
+    addr: SocketAddr,
+    /// Dialled for this torrent (None: accepted).
+    torrent: Option<usize>,
+    /// What the engine asked to dial with (for accepted ones: plain).
+    attempt: ConnKind,
+    /// The encryption handshake, while it runs: the engine does not know
+    /// an accepted connection yet, nor that a dialled one connected.
+    mse: Option<Box<Handshake>>,
+    /// RC4 both ways, after the handshake chose it.
+    cipher: Option<Box<CipherPair>>,
     out: VecDeque<Vec<u8>>,
     /// Written bytes of `out[0]`.
     out_pos: usize,
@@ -88,15 +120,36 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(stream: Stream, connecting: bool) -> Conn {
-        Conn { stream, connecting, out: VecDeque::new(), out_pos: 0, pending: 0, read_paused: false }
+    fn new(stream: Stream, connecting: bool, addr: SocketAddr, torrent: Option<usize>, attempt: ConnKind) -> Conn {
+        Conn {
+            stream,
+            connecting,
+            addr,
+            torrent,
+            attempt,
+            mse: None,
+            cipher: None,
+            out: VecDeque::new(),
+            out_pos: 0,
+            pending: 0,
+            read_paused: false,
+        }
+    }
+
+    /// Queue bytes to send, encrypting them if the connection is.
+    fn queue(&mut self, mut data: Vec<u8>) {
+        if let Some(c) = self.cipher.as_mut() {
+            c.encrypt.apply(&mut data);
+        }
+        self.pending += data.len();
+        self.out.push_back(data);
     }
 
     /// Write what the socket takes. Ok(true) if anything was written.
     /// Queued sends leave together, one `writev` for up to [`MAX_IOV`]
     /// buffers: the engine hands over one buffer per batch of messages, and
     /// a read burst produces several (one write each was several segments).
-    fn flush(&mut self) -> io::Result<bool> {
+    fn flush(&mut self, utp: &mut Option<UtpDriver>) -> io::Result<bool> {
         let mut wrote = false;
         while !self.out.is_empty() {
             let mut iov = [io::IoSlice::new(&[]); MAX_IOV];
@@ -105,7 +158,7 @@ impl Conn {
                 iov[i] = io::IoSlice::new(if i == 0 { &b[self.out_pos..] } else { b });
                 k += 1;
             }
-            match self.stream.write_vectored(&iov[..k]) {
+            match self.stream.write_vectored(utp, &iov[..k]) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "peer closed")),
                 Ok(mut n) => {
                     wrote = true;
@@ -159,6 +212,10 @@ pub struct EventLoop {
     /// Web-seed worker pools, one per torrent with mirrors (made on its
     /// first request).
     webseeds: crate::webseed_pool::Pools,
+    encryption: Policy,
+    utp: Option<UtpDriver>,
+    /// Next look for encryption handshakes that take too long.
+    next_sweep: Instant,
 }
 
 impl EventLoop {
@@ -190,6 +247,18 @@ impl EventLoop {
             anyhow::bail!("cannot listen: {}", bind_errors.join("; "));
         }
         let now = Instant::now();
+        let mut utp = None;
+        if cfg.transports.utp() {
+            // The same port as TCP, as other clients do; when not listening,
+            // an ephemeral one that only dials.
+            let (addr, accept) = match listener.as_ref().and_then(|l| l.local_addr().ok()) {
+                Some(a) => (a, true),
+                None => ("0.0.0.0:0".parse().expect("valid"), false),
+            };
+            let mut u = UtpDriver::bind(addr, accept, now).map_err(|e| anyhow::anyhow!("cannot bind the uTP socket on {addr}: {e}"))?;
+            poll.registry().register(&mut u.socket, UTP, Interest::READABLE | Interest::WRITABLE)?;
+            utp = Some(u);
+        }
         let mut dht = None;
         if cfg.dht {
             // The DHT node speaks IPv4 (BEP 5): bind the listener's IPv4
@@ -206,6 +275,7 @@ impl EventLoop {
         }
         let reporter = Reporter::new(cfg.json, cfg.quiet);
         let timeout = cfg.timeout;
+        let encryption = cfg.encryption;
         let peer_id = torrent_core::peer::handshake::generate_peer_id();
         let mut engine = Engine::new(cfg, peer_id, listen_port, None, now);
         if listener.is_some() {
@@ -238,6 +308,9 @@ impl EventLoop {
             dht,
             stream_out: None,
             webseeds: Default::default(),
+            encryption,
+            utp,
+            next_sweep: now,
         })
     }
 
@@ -262,7 +335,11 @@ impl EventLoop {
         self.run_actions(Instant::now());
         loop {
             let now = Instant::now();
-            let until_tick = self.engine.poll_timeout().saturating_duration_since(now);
+            self.pump_utp(now);
+            let mut until_tick = self.engine.poll_timeout().saturating_duration_since(now);
+            if let Some(t) = self.utp.as_ref().and_then(|u| u.poll_timeout()) {
+                until_tick = until_tick.min(t.saturating_duration_since(now));
+            }
             let timeout = if self.unread.is_empty() { until_tick.min(Duration::from_millis(100)) } else { Duration::ZERO };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -287,6 +364,7 @@ impl EventLoop {
                 match ev.token() {
                     LISTENER => self.accept(now),
                     WAKER => {}
+                    UTP => self.utp_ready(now),
                     DHT => {
                         if let Some(d) = self.dht.as_mut() {
                             d.readable(now);
@@ -314,6 +392,10 @@ impl EventLoop {
                 self.run_actions(now);
             }
             self.pump_dht(now);
+            if now >= self.next_sweep {
+                self.sweep_handshakes(now);
+                self.next_sweep = now + Duration::from_secs(1);
+            }
             if now >= self.engine.poll_timeout() {
                 self.engine.handle(Input::Tick, now);
             }
@@ -339,11 +421,15 @@ impl EventLoop {
             match a {
                 Action::Send { peer, data } => {
                     let Some(Some(c)) = self.conns.get_mut(peer) else { continue };
+                    if c.mse.is_some() {
+                        // The engine only talks to connections it was told
+                        // about, after their handshake: nothing to send yet.
+                        continue;
+                    }
                     if data.is_empty() {
                         continue;
                     }
-                    c.pending += data.len();
-                    c.out.push_back(data);
+                    c.queue(data);
                     if !c.connecting && self.reading != Some(peer) {
                         self.flush_conn(peer, now);
                     }
@@ -394,9 +480,16 @@ impl EventLoop {
             self.conns.push(None);
             self.conns.len() - 1
         });
-        if self.poll.registry().register(conn.stream.source(), Token(key + FIRST_PEER), Interest::READABLE | Interest::WRITABLE).is_err() {
-            self.free.push(key);
-            return None;
+        if let Stream::Utp(h) = conn.stream {
+            if let Some(u) = self.utp.as_mut() {
+                u.keys.insert(h, key);
+            }
+        }
+        if let Some(s) = conn.stream.source() {
+            if self.poll.registry().register(s, Token(key + FIRST_PEER), Interest::READABLE | Interest::WRITABLE).is_err() {
+                self.free.push(key);
+                return None;
+            }
         }
         self.conns[key] = Some(conn);
         Some(key)
@@ -404,22 +497,55 @@ impl EventLoop {
 
     fn drop_conn(&mut self, key: PeerKey) {
         let Some(mut c) = self.conns.get_mut(key).and_then(|c| c.take()) else { return };
-        let _ = c.flush();
-        let _ = self.poll.registry().deregister(c.stream.source());
+        let _ = c.flush(&mut self.utp);
+        if let Some(s) = c.stream.source() {
+            let _ = self.poll.registry().deregister(s);
+        }
+        if let (Stream::Utp(h), Some(u)) = (&c.stream, self.utp.as_mut()) {
+            // FIN after what is queued; the endpoint forgets it once done.
+            u.keys.remove(h);
+            u.ep.release(*h);
+        }
         self.free.push(key);
     }
 
-    /// The connection failed under us: tell the engine, drop it.
+    /// The connection failed under us: tell the engine, drop it. During an
+    /// encryption handshake: an accepted connection just goes (the engine
+    /// never heard of it); for a dialled one the reason says "encryption"
+    /// (the engine may retry in plaintext).
     fn lost(&mut self, key: PeerKey, reason: CloseReason, now: Instant) {
+        let (handshaking, dialled) = match self.conns.get(key) {
+            Some(Some(c)) => (c.mse.is_some(), c.torrent.is_some()),
+            _ => (false, true),
+        };
         self.drop_conn(key);
+        if handshaking && !dialled {
+            if self.engine_verbose() {
+                self.reporter.log(&format!("incoming connection dropped during the encryption handshake: {reason}"));
+            }
+            return;
+        }
+        let reason = match reason {
+            CloseReason::Io(e) if handshaking => CloseReason::Encryption(e),
+            CloseReason::PeerClosed if handshaking => CloseReason::Encryption("peer closed the connection".into()),
+            r => r,
+        };
         self.engine.handle(Input::Closed { peer: key, reason }, now);
     }
 
+    fn engine_verbose(&self) -> bool {
+        self.engine.verbose()
+    }
+
     fn dial(&mut self, torrent: usize, addr: SocketAddr, kind: ConnKind, now: Instant) {
-        let stream = match kind {
-            ConnKind::Tcp => TcpStream::connect(addr).map(Stream::Tcp),
+        let stream = match kind.transport {
+            TransportKind::Tcp => TcpStream::connect(addr).map(Stream::Tcp),
+            TransportKind::Utp => match self.utp.as_mut() {
+                Some(u) => u.ep.connect(addr, now).map(Stream::Utp),
+                None => Err(io::Error::new(io::ErrorKind::Unsupported, "uTP is off")),
+            },
         };
-        let key = stream.ok().and_then(|s| self.alloc(Conn::new(s, true)));
+        let key = stream.ok().and_then(|s| self.alloc(Conn::new(s, true, addr, Some(torrent), kind)));
         match key {
             Some(peer) => self.engine.handle(Input::Dialing { peer, torrent, addr, kind }, now),
             None => self.engine.handle(Input::DialFailed { torrent, addr }, now),
@@ -434,16 +560,108 @@ impl EventLoop {
                     // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
                     let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
                     let _ = stream.set_nodelay(true);
-                    let stream = Stream::Tcp(stream);
-                    let kind = stream.kind();
-                    if let Some(peer) = self.alloc(Conn::new(stream, false)) {
-                        self.engine.handle(Input::Accepted { peer, addr, kind }, now);
-                        self.run_actions(now);
-                    }
+                    self.accepted(Stream::Tcp(stream), addr, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => return,
             }
+        }
+    }
+
+    /// A new incoming connection: answer its encryption handshake first
+    /// (unless encryption is off), then tell the engine.
+    fn accepted(&mut self, stream: Stream, addr: SocketAddr, now: Instant) -> Option<PeerKey> {
+        let kind = stream.kind();
+        let mut conn = Conn::new(stream, false, addr, None, kind);
+        if self.encryption != Policy::Off {
+            // Tells plaintext handshakes from MSE by itself.
+            conn.mse = Some(Box::new(Handshake::answer(self.encryption, self.engine.info_hashes(), now)));
+        }
+        let answering = conn.mse.is_some();
+        let peer = self.alloc(conn)?;
+        if !answering {
+            self.engine.handle(Input::Accepted { peer, addr, kind }, now);
+            self.run_actions(now);
+        }
+        Some(peer)
+    }
+
+    /// A dialled connection's transport is up: start the encryption
+    /// handshake, or tell the engine.
+    fn transport_up(&mut self, key: PeerKey, local: Option<SocketAddr>, now: Instant) {
+        let Some(Some(c)) = self.conns.get_mut(key) else { return };
+        c.connecting = false;
+        if c.attempt.method != Method::Plain {
+            let started = self.engine.torrent_info_hash(c.torrent.unwrap_or(usize::MAX)).map(|ih| Handshake::dial(self.encryption, ih, now));
+            match started {
+                Some(Ok(mut hs)) => {
+                    if let Some(b) = hs.poll_transmit() {
+                        c.queue(b);
+                    }
+                    c.mse = Some(Box::new(hs));
+                }
+                Some(Err(e)) => self.lost(key, CloseReason::Encryption(e.to_string()), now),
+                None => self.lost(key, CloseReason::TorrentRemoved, now),
+            }
+        } else {
+            self.engine.handle(Input::Connected { peer: key, local }, now);
+            self.run_actions(now);
+        }
+    }
+
+    /// The UDP socket is readable or writable: datagrams into the endpoint,
+    /// its events to the connections.
+    fn utp_ready(&mut self, now: Instant) {
+        let Some(u) = self.utp.as_mut() else { return };
+        u.readable(now);
+        self.utp_events(now);
+        self.pump_utp(now);
+    }
+
+    fn utp_events(&mut self, now: Instant) {
+        let Some(u) = self.utp.as_mut() else { return };
+        let local = u.local_addr();
+        for (h, ev) in u.events() {
+            let key = self.utp.as_ref().and_then(|u| u.keys.get(&h).copied());
+            match (ev, key) {
+                (UtpEvent::Incoming(addr), None) if self.accepted(Stream::Utp(h), addr, now).is_none() => {
+                    if let Some(u) = self.utp.as_mut() {
+                        u.ep.abort(h, now);
+                    }
+                }
+                (UtpEvent::Connected, Some(key)) => {
+                    self.transport_up(key, local, now);
+                    self.flush_conn(key, now);
+                }
+                (UtpEvent::Readable | UtpEvent::PeerFinished, Some(key)) => self.read_conn(key, now),
+                (UtpEvent::Writable, Some(key)) => self.flush_conn(key, now),
+                (UtpEvent::Closed(r), Some(key)) => {
+                    let connecting = matches!(self.conns.get(key), Some(Some(c)) if c.connecting);
+                    let what = if connecting { "uTP connect failed" } else { "uTP connection closed" };
+                    self.lost(key, CloseReason::Io(format!("{what}: {r:?}")), now);
+                    if let Some(u) = self.utp.as_mut() {
+                        u.ep.release(h);
+                    }
+                }
+                (UtpEvent::Closed(_), None) => {
+                    if let Some(u) = self.utp.as_mut() {
+                        u.ep.release(h);
+                    }
+                }
+                _ => {}
+            }
+            self.run_actions(now);
+        }
+    }
+
+    /// uTP timers and datagrams out (after anything that may have queued
+    /// bytes on a uTP connection).
+    fn pump_utp(&mut self, now: Instant) {
+        let Some(u) = self.utp.as_mut() else { return };
+        u.pump(now);
+        self.utp_events(now);
+        if let Some(u) = self.utp.as_mut() {
+            u.pump(now);
         }
     }
 
@@ -453,7 +671,7 @@ impl EventLoop {
             if !writable && !readable {
                 return;
             }
-            let Stream::Tcp(s) = &mut c.stream;
+            let Stream::Tcp(s) = &mut c.stream else { return };
             match s.take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return self.lost(key, CloseReason::Io(format!("connect failed: {e}")), now),
@@ -465,9 +683,7 @@ impl EventLoop {
             }
             let _ = s.set_nodelay(true);
             let local = s.local_addr().ok();
-            c.connecting = false;
-            self.engine.handle(Input::Connected { peer: key, local }, now);
-            self.run_actions(now);
+            self.transport_up(key, local, now);
         }
         if readable {
             self.read_conn(key, now);
@@ -480,7 +696,7 @@ impl EventLoop {
         if c.connecting {
             return;
         }
-        match c.flush() {
+        match c.flush(&mut self.utp) {
             Err(e) => self.lost(key, CloseReason::Io(format!("write failed: {e}")), now),
             Ok(wrote) => {
                 let pending = c.pending;
@@ -511,6 +727,12 @@ impl EventLoop {
             if c.connecting {
                 return;
             }
+            if c.mse.is_some() {
+                if !self.read_handshake(key, now) {
+                    return;
+                }
+                continue;
+            }
             if c.pending > MAX_OUT_BUFFER {
                 // The peer does not read what we send: stop reading its
                 // requests until the buffer drains (see flush_conn).
@@ -521,9 +743,12 @@ impl EventLoop {
             if buf.is_empty() {
                 return;
             }
-            match c.stream.read(buf) {
+            match c.stream.read(&mut self.utp, buf) {
                 Ok(0) => return self.lost(key, CloseReason::PeerClosed, now),
                 Ok(n) => {
+                    if let Some(cp) = c.cipher.as_mut() {
+                        cp.decrypt.apply(&mut buf[..n]);
+                    }
                     // The disk thread's backlog as of now: requests stop
                     // while it is high and go on as soon as it drains.
                     self.engine.handle(Input::DiskBacklog(self.backlog.get()), now);
@@ -540,6 +765,82 @@ impl EventLoop {
                 Err(e) => return self.lost(key, CloseReason::Io(format!("read failed: {e}")), now),
             }
         }
+    }
+
+    /// Read what the encryption handshake needs. True when it finished (the
+    /// engine now knows the connection: read on as usual), false when the
+    /// socket has nothing more for now or the connection is gone.
+    fn read_handshake(&mut self, key: PeerKey, now: Instant) -> bool {
+        let mut buf = [0u8; 2048];
+        loop {
+            let Some(Some(c)) = self.conns.get_mut(key) else { return false };
+            let Some(hs) = c.mse.as_mut() else { return true };
+            let n = match c.stream.read(&mut self.utp, &mut buf) {
+                Ok(0) => {
+                    self.lost(key, CloseReason::PeerClosed, now);
+                    return false;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.lost(key, CloseReason::Io(format!("read failed: {e}")), now);
+                    return false;
+                }
+            };
+            if let Err(e) = hs.feed(&buf[..n]) {
+                self.lost(key, CloseReason::Encryption(e.to_string()), now);
+                return false;
+            }
+            let out = hs.poll_transmit();
+            let done = hs.poll_outcome();
+            if let Some(b) = out {
+                c.queue(b);
+            }
+            let Some(done) = done else { continue };
+            let (kind, cipher, payload) = crypt::finish(done, c.stream.transport());
+            if !self.encryption.allows(kind.method) {
+                let reason = CloseReason::Encryption(format!("{} is not allowed (--encrypt {})", kind.method, self.encryption));
+                self.lost(key, reason, now);
+                return false;
+            }
+            c.mse = None;
+            c.cipher = cipher.map(Box::new);
+            let (addr, dialled) = (c.addr, c.torrent.is_some());
+            let local = match &c.stream {
+                Stream::Tcp(s) => s.local_addr().ok(),
+                Stream::Utp(_) => self.utp.as_ref().and_then(|u| u.local_addr()),
+            };
+            if dialled {
+                self.engine.handle(Input::Negotiated { peer: key, kind }, now);
+                self.engine.handle(Input::Connected { peer: key, local }, now);
+            } else {
+                self.engine.handle(Input::Accepted { peer: key, addr, kind }, now);
+            }
+            self.run_actions(now);
+            if !payload.is_empty() {
+                self.engine.feed(key, &payload, now);
+                self.run_actions(now);
+            }
+            self.flush_conn(key, now);
+            return true;
+        }
+    }
+
+    /// Drop encryption handshakes that take too long (a peer that stops in
+    /// the middle, or pads forever at a trickle).
+    fn sweep_handshakes(&mut self, now: Instant) {
+        let late: Vec<PeerKey> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_ref().and_then(|c| c.mse.as_ref()).is_some_and(|h| h.timed_out(now)))
+            .map(|(k, _)| k)
+            .collect();
+        for key in late {
+            self.lost(key, CloseReason::Io("timed out".into()), now);
+        }
+        self.run_actions(now);
     }
 
     /// Drive the DHT node: timeouts, datagrams out, events to the engine.

@@ -4,6 +4,7 @@
 //! [`dht`]). The binary (`main.rs`) is the command line around them.
 
 pub mod announce;
+pub mod crypt;
 pub mod demo;
 pub mod dht;
 pub mod disk;
@@ -12,6 +13,7 @@ pub mod event_loop;
 pub mod hasher;
 pub mod progress;
 pub mod rate;
+pub mod utp_driver;
 pub mod resume;
 pub mod seed_check;
 pub mod lock;

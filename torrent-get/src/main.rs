@@ -132,6 +132,14 @@ struct Cli {
     /// power failure or files changed by hand)
     #[arg(long)]
     recheck: bool,
+    /// MSE/PE encryption: prefer (dial encrypted, fall back to plaintext,
+    /// accept both), require (RC4 only, both ways) or off (plaintext only)
+    #[arg(long, alias = "encryption", value_name = "POLICY", default_value = "prefer")]
+    encrypt: torrent_core::mse::Policy,
+    /// Transports to dial and accept: tcp, utp (BEP 29, on a UDP socket
+    /// on the listen port) or both (dial uTP first, fall back to TCP)
+    #[arg(long, value_name = "KIND", default_value = "tcp")]
+    transport: torrent_get::engine::Transports,
     /// Log every peer connection and why it ended (stderr)
     #[arg(short, long)]
     verbose: bool,
@@ -359,6 +367,8 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
         dht_state: cli.dht_state.clone().or_else(dht::default_state_path),
         web_seeds: cli.web_seed.clone(),
         no_web_seeds: cli.no_web_seeds,
+        encryption: cli.encrypt,
+        transports: cli.transport,
     };
     torrent_get::progress::set_status_interval(Duration::from_secs(cli.status_interval));
     let mut event_loop = EventLoop::new(cfg, jobs, stop).map_err(|e| Fail::usage(format!("{e:#}")))?;

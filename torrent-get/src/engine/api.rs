@@ -19,12 +19,14 @@ pub type PeerKey = usize;
 /// Index of a torrent, in the order added.
 pub type TorrentId = usize;
 
-/// What carries a connection's bytes. Only TCP today; uTP and MSE/PE
-/// streams are other kinds under the loop: the engine sees bytes either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnKind {
-    Tcp,
-}
+/// What carries a connection's bytes (TCP or uTP) and how they are
+/// encrypted (MSE/PE): the loop does both, the engine sees plaintext bytes
+/// either way. In [`Action::Dial`] the method is the attempt to make
+/// ([`Method::Plain`]: a plaintext handshake, anything else: MSE offering
+/// what [`Config::encryption`] provides); in [`Input::Accepted`] and
+/// [`Input::Negotiated`] it is what the connection ended up with.
+pub use torrent_core::mse::{Method, Policy};
+pub use torrent_core::transport::{ConnKind, TransportKind};
 
 /// Everything the command line decides.
 #[derive(Debug, Clone)]
@@ -61,6 +63,10 @@ pub struct Config {
     pub web_seeds: Vec<String>,
     /// Ignore url-lists and `--web-seed` (`--no-web-seeds`).
     pub no_web_seeds: bool,
+    /// MSE/PE: what to dial with, what to fall back to, what to accept.
+    pub encryption: Policy,
+    /// TCP, uTP or both (uTP first), dialling and accepting.
+    pub transports: super::Transports,
 }
 
 /// A torrent to add: a parsed .torrent, a magnet link or a bare info-hash
@@ -90,6 +96,9 @@ pub enum Input {
     /// Could not even start connecting (Dial failed at once).
     DialFailed { torrent: TorrentId, addr: SocketAddr },
     Accepted { peer: PeerKey, addr: SocketAddr, kind: ConnKind },
+    /// A dialled connection's encryption handshake finished with `kind`
+    /// (before [`Input::Connected`]).
+    Negotiated { peer: PeerKey, kind: ConnKind },
     /// `n` bytes were read into [`Engine::recv_buffer`].
     Received { peer: PeerKey, n: usize },
     /// The loop still holds `pending` bytes for the peer after writing.
@@ -132,6 +141,8 @@ pub enum CloseReason {
     TorrentRemoved,
     SeedingFinished,
     MetadataMismatch,
+    /// The MSE/PE handshake failed (or the peer closed during it).
+    Encryption(String),
 }
 
 impl fmt::Display for CloseReason {
@@ -155,6 +166,7 @@ impl fmt::Display for CloseReason {
             CloseReason::TorrentRemoved => f.write_str("torrent removed"),
             CloseReason::SeedingFinished => f.write_str("seeding finished"),
             CloseReason::MetadataMismatch => f.write_str("sent metadata that does not match the info-hash"),
+            CloseReason::Encryption(e) => write!(f, "encryption handshake: {e}"),
         }
     }
 }

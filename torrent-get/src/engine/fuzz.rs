@@ -62,6 +62,8 @@ pub fn fuzz_config() -> Config {
         dht_state: None,
         web_seeds: Vec::new(),
         no_web_seeds: false,
+        encryption: super::Policy::Off,
+        transports: super::Transports::Tcp,
     }
 }
 

@@ -21,6 +21,7 @@
 pub mod api;
 pub mod choke;
 pub mod download;
+pub mod encryption;
 pub mod fuzz;
 pub mod lifecycle;
 pub mod metadata;
@@ -48,6 +49,7 @@ use std::time::{Duration, Instant};
 use torrent::Torrent;
 
 pub use api::*;
+pub use encryption::Transports;
 
 const TICK: Duration = Duration::from_secs(1);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
@@ -76,6 +78,9 @@ pub struct Engine {
     serial: u64,
     /// The file streamed to stdout, if any.
     pub(crate) stream: Option<stream::Stream>,
+    /// Peers whose MSE handshake or uTP connect failed (then dialled in
+    /// plaintext, over TCP).
+    pub(crate) failed: encryption::Failed,
 }
 
 impl Engine {
@@ -99,6 +104,7 @@ impl Engine {
             next_tick: now,
             serial: 0,
             stream: None,
+            failed: Default::default(),
         }
     }
 
@@ -131,6 +137,11 @@ impl Engine {
                     self.actions.push_back(Action::Close { peer, reason: CloseReason::Io("over the connection limit".into()) });
                 } else {
                     self.insert_peer(peer, Peer::new(addr, kind, false, None, now));
+                }
+            }
+            Input::Negotiated { peer, kind } => {
+                if let Some(Some(p)) = self.peers.get_mut(peer) {
+                    p.kind = kind;
                 }
             }
             Input::Received { peer, n } => self.on_received(peer, n, now),
@@ -497,6 +508,7 @@ impl Engine {
     fn remove_peer(&mut self, key: PeerKey, now: Instant, tell_loop: bool) {
         let Some(mut p) = self.peers[key].take() else { return };
         let reason = p.closing.clone().unwrap_or(CloseReason::PeerClosed);
+        let retry = self.connect_fallback(&p, &reason);
         if tell_loop {
             self.flush_outboxes();
             if !p.outbox.is_empty() {
@@ -507,8 +519,9 @@ impl Engine {
         self.dirty.retain(|k| *k != key);
         if self.cfg.verbose {
             self.log(format!(
-                "peer {}: closed ({reason}) after {:.1}s, {} bytes in",
+                "peer {} ({}): closed ({reason}) after {:.1}s, {} bytes in",
                 p.addr,
+                p.kind,
                 now.duration_since(p.started).as_secs_f64(),
                 p.down.total
             ));
@@ -540,6 +553,9 @@ impl Engine {
             }
         }
         self.choker.peer_gone(key);
+        if let Some((torrent, addr, kind)) = retry {
+            self.redial(torrent, addr, kind);
+        }
     }
 
     /// A peer failed before it sent any data: a `peer_error` event; for a

@@ -5,7 +5,7 @@
 
 use super::peer::Phase;
 use super::torrent::Torrent;
-use super::{Action, ConnKind, Engine, Report, TorrentId};
+use super::{Action, Engine, Report, TorrentId};
 use crate::announce::AnnounceResult;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -185,7 +185,8 @@ impl Engine {
                     c.connected = true;
                 }
                 self.dialling += 1;
-                self.actions.push_back(Action::Dial { torrent: tid, addr: a, kind: ConnKind::Tcp });
+                let kind = super::encryption::dial_kind(self.cfg.encryption, self.cfg.transports, &self.failed, a);
+                self.actions.push_back(Action::Dial { torrent: tid, addr: a, kind });
             }
         }
     }

@@ -56,6 +56,7 @@ impl Engine {
                         if !self.on_handshake(key, hs, now) {
                             return;
                         }
+                        self.report_peer(key);
                         continue;
                     }
                     Err(e) => {
