@@ -89,7 +89,7 @@ fn tg_seeder(p: &Payload, port: u16, enc: &str, logs: &Path) -> Proc {
 
 fn tg_seeder_over(p: &Payload, port: u16, enc: &str, transport: &str, logs: &Path) -> Proc {
     let mut c = Command::new(bin());
-    c.args(["--seed-only", "--no-dht", "--json", "-q", "-v", "--timeout", "60", "--encrypt", enc, "--transport", transport]);
+    c.args(["--seed-only", "--no-dht", "--json", "-v", "--timeout", "60", "--encrypt", enc, "--transport", transport]);
     c.args(["--listen", &format!("127.0.0.1:{port}")]);
     c.arg("-o").arg(&p.dir).arg(&p.torrent_path);
     let s = Proc::spawn(&format!("tg-seed-{enc}"), c, logs);
@@ -107,7 +107,7 @@ fn download(p: &Payload, out: &Path, port: u16, enc: &str, secs: u64) -> Run {
 }
 
 fn download_over(p: &Payload, out: &Path, port: u16, enc: &str, transport: &str, secs: u64) -> Run {
-    let mut c = cmd(secs);
+    let mut c = cmd_loud(secs);
     c.args(["--no-listen", "--json", "-v", "--encrypt", enc, "--transport", transport, "--peer", &format!("127.0.0.1:{port}")]);
     // Long enough (about 2 s) for libtorrent's 50 ms peer list poll to see
     // the connection after its handshake.

@@ -24,7 +24,7 @@ fn payload(dir: &std::path::Path) -> Payload {
 }
 
 fn get(p: &Payload, out: &std::path::Path, extra: &[String]) -> Run {
-    let mut c = cmd(60);
+    let mut c = cmd_loud(60);
     c.arg("--json").arg("-v").arg("-o").arg(out).arg(&p.torrent_path).args(extra);
     run(c, LIMIT)
 }
