@@ -11,6 +11,10 @@
 //! `Accepted`) once that is done, then reads and writes plaintext while
 //! the RC4 pair, if any, works on the bytes in place.
 
+mod conn;
+mod handshake;
+
+use conn::{Conn, Stream};
 use crate::announce::{self, AnnounceResult};
 use crate::crypt::{self, Handshake};
 use crate::dht::Dht;
@@ -22,16 +26,16 @@ use crate::utp_driver::UtpDriver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use serde_json::json;
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use torrent_core::mse::{CipherPair, Method, Policy};
+use torrent_core::mse::{Method, Policy};
 use torrent_core::transport::TransportKind;
-use torrent_core::utp::{ConnHandle, Event as UtpEvent};
+use torrent_core::utp::Event as UtpEvent;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -42,146 +46,6 @@ const FIRST_PEER: usize = 4;
 const MAX_OUT_BUFFER: usize = crate::engine::peer::MAX_OUT_BUFFER;
 /// Bytes read from one peer per readiness event before the others' turn.
 const READ_BUDGET: usize = 4 * 1024 * 1024;
-/// Buffers handed to one `writev` (Linux takes up to 1024).
-const MAX_IOV: usize = 64;
-
-/// The byte stream under a connection: a TCP socket, or a uTP connection
-/// of the loop's [`UtpDriver`] (reads and writes go through it).
-pub enum Stream {
-    Tcp(TcpStream),
-    Utp(ConnHandle),
-}
-
-impl Stream {
-    fn source(&mut self) -> Option<&mut TcpStream> {
-        match self {
-            Stream::Tcp(s) => Some(s),
-            Stream::Utp(_) => None,
-        }
-    }
-    fn kind(&self) -> ConnKind {
-        match self {
-            Stream::Tcp(_) => ConnKind::Tcp,
-            Stream::Utp(_) => ConnKind::Utp,
-        }
-    }
-    fn transport(&self) -> TransportKind {
-        self.kind().transport
-    }
-    fn read(&mut self, utp: &mut Option<UtpDriver>, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Utp(h) => match utp {
-                Some(u) => u.ep.read(*h, buf),
-                None => Err(io::Error::new(io::ErrorKind::NotConnected, "no uTP socket")),
-            },
-        }
-    }
-    fn write(&mut self, utp: &mut Option<UtpDriver>, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Utp(h) => match utp {
-                Some(u) => u.ep.write(*h, buf),
-                None => Err(io::Error::new(io::ErrorKind::NotConnected, "no uTP socket")),
-            },
-        }
-    }
-    /// TCP: one `writev`. uTP: the first buffer (the endpoint copies into
-    /// its send queue; the loop calls again for the rest).
-    fn write_vectored(&mut self, utp: &mut Option<UtpDriver>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write_vectored(bufs),
-            Stream::Utp(_) => match bufs.iter().find(|b| !b.is_empty()) {
-                Some(b) => self.write(utp, b),
-                None => Ok(0),
-            },
-        }
-    }
-}
-
-struct Conn {
-    stream: Stream,
-    connecting: bool,
-    addr: SocketAddr,
-    /// Dialled for this torrent (None: accepted).
-    torrent: Option<usize>,
-    /// What the engine asked to dial with (for accepted ones: plain).
-    attempt: ConnKind,
-    /// The encryption handshake, while it runs: the engine does not know
-    /// an accepted connection yet, nor that a dialled one connected.
-    mse: Option<Box<Handshake>>,
-    /// RC4 both ways, after the handshake chose it.
-    cipher: Option<Box<CipherPair>>,
-    out: VecDeque<Vec<u8>>,
-    /// Written bytes of `out[0]`.
-    out_pos: usize,
-    pending: usize,
-    read_paused: bool,
-}
-
-impl Conn {
-    fn new(stream: Stream, connecting: bool, addr: SocketAddr, torrent: Option<usize>, attempt: ConnKind) -> Conn {
-        Conn {
-            stream,
-            connecting,
-            addr,
-            torrent,
-            attempt,
-            mse: None,
-            cipher: None,
-            out: VecDeque::new(),
-            out_pos: 0,
-            pending: 0,
-            read_paused: false,
-        }
-    }
-
-    /// Queue bytes to send, encrypting them if the connection is.
-    fn queue(&mut self, mut data: Vec<u8>) {
-        if let Some(c) = self.cipher.as_mut() {
-            c.encrypt.apply(&mut data);
-        }
-        self.pending += data.len();
-        self.out.push_back(data);
-    }
-
-    /// Write what the socket takes. Ok(true) if anything was written.
-    /// Queued sends leave together, one `writev` for up to [`MAX_IOV`]
-    /// buffers: the engine hands over one buffer per batch of messages, and
-    /// a read burst produces several (one write each was several segments).
-    fn flush(&mut self, utp: &mut Option<UtpDriver>) -> io::Result<bool> {
-        let mut wrote = false;
-        while !self.out.is_empty() {
-            let mut iov = [io::IoSlice::new(&[]); MAX_IOV];
-            let mut k = 0;
-            for (i, b) in self.out.iter().take(MAX_IOV).enumerate() {
-                iov[i] = io::IoSlice::new(if i == 0 { &b[self.out_pos..] } else { b });
-                k += 1;
-            }
-            match self.stream.write_vectored(utp, &iov[..k]) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "peer closed")),
-                Ok(mut n) => {
-                    wrote = true;
-                    self.pending -= n;
-                    while n > 0 {
-                        let left = self.out[0].len() - self.out_pos;
-                        if n < left {
-                            self.out_pos += n;
-                            break;
-                        }
-                        n -= left;
-                        self.out.pop_front();
-                        self.out_pos = 0;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(wrote)
-    }
-}
 
 pub struct EventLoop {
     engine: Engine,
@@ -586,84 +450,6 @@ impl EventLoop {
         Some(peer)
     }
 
-    /// A dialled connection's transport is up: start the encryption
-    /// handshake, or tell the engine.
-    fn transport_up(&mut self, key: PeerKey, local: Option<SocketAddr>, now: Instant) {
-        let Some(Some(c)) = self.conns.get_mut(key) else { return };
-        c.connecting = false;
-        if c.attempt.method != Method::Plain {
-            let started = self.engine.torrent_info_hash(c.torrent.unwrap_or(usize::MAX)).map(|ih| Handshake::dial(self.encryption, ih, now));
-            match started {
-                Some(Ok(mut hs)) => {
-                    if let Some(b) = hs.poll_transmit() {
-                        c.queue(b);
-                    }
-                    c.mse = Some(Box::new(hs));
-                }
-                Some(Err(e)) => self.lost(key, CloseReason::Encryption(e.to_string()), now),
-                None => self.lost(key, CloseReason::TorrentRemoved, now),
-            }
-        } else {
-            self.engine.handle(Input::Connected { peer: key, local }, now);
-            self.run_actions(now);
-        }
-    }
-
-    /// The UDP socket is readable or writable: datagrams into the endpoint,
-    /// its events to the connections.
-    fn utp_ready(&mut self, now: Instant) {
-        let Some(u) = self.utp.as_mut() else { return };
-        u.readable(now);
-        self.utp_events(now);
-        self.pump_utp(now);
-    }
-
-    fn utp_events(&mut self, now: Instant) {
-        let Some(u) = self.utp.as_mut() else { return };
-        let local = u.local_addr();
-        for (h, ev) in u.events() {
-            let key = self.utp.as_ref().and_then(|u| u.keys.get(&h).copied());
-            match (ev, key) {
-                (UtpEvent::Incoming(addr), None) if self.accepted(Stream::Utp(h), addr, now).is_none() => {
-                    if let Some(u) = self.utp.as_mut() {
-                        u.ep.abort(h, now);
-                    }
-                }
-                (UtpEvent::Connected, Some(key)) => {
-                    self.transport_up(key, local, now);
-                    self.flush_conn(key, now);
-                }
-                (UtpEvent::Readable | UtpEvent::PeerFinished, Some(key)) => self.read_conn(key, now),
-                (UtpEvent::Writable, Some(key)) => self.flush_conn(key, now),
-                (UtpEvent::Closed(r), Some(key)) => {
-                    let connecting = matches!(self.conns.get(key), Some(Some(c)) if c.connecting);
-                    let what = if connecting { "uTP connect failed" } else { "uTP connection closed" };
-                    self.lost(key, CloseReason::Io(format!("{what}: {r:?}")), now);
-                    if let Some(u) = self.utp.as_mut() {
-                        u.ep.release(h);
-                    }
-                }
-                (UtpEvent::Closed(_), None) => {
-                    if let Some(u) = self.utp.as_mut() {
-                        u.ep.release(h);
-                    }
-                }
-                _ => {}
-            }
-            self.run_actions(now);
-        }
-    }
-
-    /// uTP timers and datagrams out (after anything that may have queued
-    /// bytes on a uTP connection).
-    fn pump_utp(&mut self, now: Instant) {
-        let Some(u) = self.utp.as_mut() else { return };
-        u.pump(now);
-        self.utp_events(now);
-        if let Some(u) = self.utp.as_mut() {
-            u.pump(now);
-        }
-    }
 
     fn conn_ready(&mut self, key: PeerKey, writable: bool, readable: bool, now: Instant) {
         let Some(Some(c)) = self.conns.get_mut(key) else { return };
@@ -767,81 +553,6 @@ impl EventLoop {
         }
     }
 
-    /// Read what the encryption handshake needs. True when it finished (the
-    /// engine now knows the connection: read on as usual), false when the
-    /// socket has nothing more for now or the connection is gone.
-    fn read_handshake(&mut self, key: PeerKey, now: Instant) -> bool {
-        let mut buf = [0u8; 2048];
-        loop {
-            let Some(Some(c)) = self.conns.get_mut(key) else { return false };
-            let Some(hs) = c.mse.as_mut() else { return true };
-            let n = match c.stream.read(&mut self.utp, &mut buf) {
-                Ok(0) => {
-                    self.lost(key, CloseReason::PeerClosed, now);
-                    return false;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.lost(key, CloseReason::Io(format!("read failed: {e}")), now);
-                    return false;
-                }
-            };
-            if let Err(e) = hs.feed(&buf[..n]) {
-                self.lost(key, CloseReason::Encryption(e.to_string()), now);
-                return false;
-            }
-            let out = hs.poll_transmit();
-            let done = hs.poll_outcome();
-            if let Some(b) = out {
-                c.queue(b);
-            }
-            let Some(done) = done else { continue };
-            let (kind, cipher, payload) = crypt::finish(done, c.stream.transport());
-            if !self.encryption.allows(kind.method) {
-                let reason = CloseReason::Encryption(format!("{} is not allowed (--encrypt {})", kind.method, self.encryption));
-                self.lost(key, reason, now);
-                return false;
-            }
-            c.mse = None;
-            c.cipher = cipher.map(Box::new);
-            let (addr, dialled) = (c.addr, c.torrent.is_some());
-            let local = match &c.stream {
-                Stream::Tcp(s) => s.local_addr().ok(),
-                Stream::Utp(_) => self.utp.as_ref().and_then(|u| u.local_addr()),
-            };
-            if dialled {
-                self.engine.handle(Input::Negotiated { peer: key, kind }, now);
-                self.engine.handle(Input::Connected { peer: key, local }, now);
-            } else {
-                self.engine.handle(Input::Accepted { peer: key, addr, kind }, now);
-            }
-            self.run_actions(now);
-            if !payload.is_empty() {
-                self.engine.feed(key, &payload, now);
-                self.run_actions(now);
-            }
-            self.flush_conn(key, now);
-            return true;
-        }
-    }
-
-    /// Drop encryption handshakes that take too long (a peer that stops in
-    /// the middle, or pads forever at a trickle).
-    fn sweep_handshakes(&mut self, now: Instant) {
-        let late: Vec<PeerKey> = self
-            .conns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.as_ref().and_then(|c| c.mse.as_ref()).is_some_and(|h| h.timed_out(now)))
-            .map(|(k, _)| k)
-            .collect();
-        for key in late {
-            self.lost(key, CloseReason::Io("timed out".into()), now);
-        }
-        self.run_actions(now);
-    }
 
     /// Drive the DHT node: timeouts, datagrams out, events to the engine.
     fn pump_dht(&mut self, now: Instant) {
