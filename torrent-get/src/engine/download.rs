@@ -130,7 +130,7 @@ impl Engine {
         // goes first whoever holds it: a late stream is worse than a
         // duplicate).
         let blocks = match window {
-            Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, key, st, want, &mut self.rng),
+            Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, p.probation, key, st, want, &mut self.rng),
             None => l.picker.pick(key, |i| st.can_request(i as u32) && !ws.is_claimed(i as u32), want, &mut self.rng),
         };
         for b in &blocks {

@@ -244,6 +244,7 @@ pub fn pick(
     window: (u32, u32),
     window_only: bool,
     slow: bool,
+    exclusive: bool,
     key: PeerKey,
     st: &PeerState,
     want: usize,
@@ -251,6 +252,18 @@ pub fn pick(
 ) -> Vec<Block> {
     let (a, b) = window;
     let mut out = Vec::new();
+    // A peer on probation (it helped with a piece that failed) only gets
+    // pieces nobody else has sent blocks of, so its next piece tells
+    // whether it is the liar (the window otherwise mixes every peer into
+    // every piece, and a failure blames all of them alike).
+    let theirs: std::collections::HashSet<u32> = if exclusive {
+        (0..picker.num_pieces() as u32)
+            .filter(|&j| picker.contributors(j).iter().any(|&c| c != key))
+            .collect()
+    } else {
+        Default::default()
+    };
+    let st = &ExclusiveState { st, theirs: &theirs };
     if slow {
         if !window_only {
             return picker.pick(key, |j| (j < a as usize || j >= b as usize) && st.can_request(j as u32), want, rng);
@@ -280,6 +293,19 @@ pub fn pick(
         out.extend(more);
     }
     out
+}
+
+/// `PeerState::can_request`, minus the pieces a probation peer must not
+/// join.
+struct ExclusiveState<'a> {
+    st: &'a PeerState,
+    theirs: &'a std::collections::HashSet<u32>,
+}
+
+impl ExclusiveState<'_> {
+    fn can_request(&self, piece: u32) -> bool {
+        self.st.can_request(piece) && !self.theirs.contains(&piece)
+    }
 }
 
 impl Engine {

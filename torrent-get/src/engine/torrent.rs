@@ -166,7 +166,10 @@ impl Torrent {
             return false; // already banned
         }
         let s = self.strikes.entry(addr).or_insert(0);
-        *s += if alone { 2 } else { 1 };
+        // Shared failures alone never ban: with several contributors an
+        // honest peer is blamed as much as the liar. A piece that fails
+        // with this peer as its only source decides.
+        *s = if alone { *s + 2 } else { (*s + 1).min(BAN_AFTER_FAILURES - 1) };
         if *s >= BAN_AFTER_FAILURES {
             self.banned.insert(addr, ());
             self.candidates.remove(&addr);
