@@ -339,8 +339,10 @@ fn create_progress_bar_on_a_terminal() {
         harness::shell_quote(BIN)
     );
     let t = Tmux::start(&cmd, "xterm-256color", &[], 120, 10);
-    let screen = t.wait_for_text("hashing ", Duration::from_secs(60));
-    assert!(screen.contains("MiB/"), "{screen}");
+    // The first frame may still read "0 B/1.00 GiB": wait for a frame with
+    // bytes hashed (KiB/MiB/GiB of 1.00 GiB).
+    let screen = t.wait_for_text("iB/1.00 GiB", Duration::from_secs(60));
+    assert!(screen.contains("hashing "), "{screen}");
     let (code, screen) = t.wait_exit(Duration::from_secs(120));
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("wrote huge.bin.torrent"), "{screen}");
