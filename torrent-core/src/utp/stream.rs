@@ -316,15 +316,22 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-impl Read for UtpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let deadline = self.read_timeout.map(|t| Instant::now() + t);
+impl UtpStream {
+    /// Retry `op` (an endpoint read or write) while it would block, driving
+    /// the socket meanwhile, for at most `timeout`; a window update or the
+    /// data written is sent before returning.
+    fn blocking<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        what: &str,
+        mut op: impl FnMut(&mut Self) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            match self.ep.read(self.h, buf) {
-                Ok(n) => {
-                    // A window update may be due.
+            match op(self) {
+                Ok(v) => {
                     self.flush_out()?;
-                    return Ok(n);
+                    return Ok(v);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
@@ -332,7 +339,7 @@ impl Read for UtpStream {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(io::Error::new(
                     io::ErrorKind::WouldBlock,
-                    "uTP read timed out",
+                    format!("uTP {what} timed out"),
                 ));
             }
             self.drive(deadline)?;
@@ -340,26 +347,17 @@ impl Read for UtpStream {
     }
 }
 
+impl Read for UtpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let timeout = self.read_timeout;
+        self.blocking(timeout, "read", |s| s.ep.read(s.h, buf))
+    }
+}
+
 impl Write for UtpStream {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let deadline = self.write_timeout.map(|t| Instant::now() + t);
-        loop {
-            match self.ep.write(self.h, data) {
-                Ok(n) => {
-                    self.flush_out()?;
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    "uTP write timed out",
-                ));
-            }
-            self.drive(deadline)?;
-        }
+        let timeout = self.write_timeout;
+        self.blocking(timeout, "write", |s| s.ep.write(s.h, data))
     }
 
     /// Send what the window allows now (does not wait for ACKs).
