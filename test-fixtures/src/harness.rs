@@ -23,6 +23,57 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A TCP port on 127.0.0.1 that refuses connections for as long as this
+/// value lives: a socket bound to it (without `SO_REUSEADDR`) that never
+/// listens. Unlike a port from [`free_port`], no parallel test can take
+/// it, and a dial to it can never connect to itself (the kernel will not
+/// pick a bound port as the dialing side's ephemeral port).
+pub struct RefusingPort {
+    fd: libc::c_int,
+    port: u16,
+}
+
+impl RefusingPort {
+    pub fn new() -> RefusingPort {
+        // SAFETY: plain socket calls on a descriptor this value owns; the
+        // sockaddr structs are fully initialised and sized as passed.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let rc = libc::bind(fd, &sa as *const libc::sockaddr_in as *const libc::sockaddr, len);
+            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            let mut got: libc::sockaddr_in = std::mem::zeroed();
+            let mut glen = len;
+            let rc = libc::getsockname(fd, &mut got as *mut libc::sockaddr_in as *mut libc::sockaddr, &mut glen);
+            assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
+            RefusingPort { fd, port: u16::from_be(got.sin_port) }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Default for RefusingPort {
+    fn default() -> Self {
+        RefusingPort::new()
+    }
+}
+
+impl Drop for RefusingPort {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is owned by this value and closed once.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
 /// A UDP port free on 127.0.0.1.
 pub fn free_udp_port() -> u16 {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

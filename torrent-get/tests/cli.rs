@@ -231,8 +231,10 @@ fn demo_cleans_up_after_itself() {
 fn failing_peer_and_tracker_are_reported() {
     let seed = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let dead = harness::free_port();
-    let tracker = format!("http://127.0.0.1:{}/announce", harness::free_port());
+    let refusing = harness::RefusingPort::new();
+    let dead = refusing.port();
+    let refusing_tracker = harness::RefusingPort::new();
+    let tracker = format!("http://127.0.0.1:{}/announce", refusing_tracker.port());
     let p = make_payload(seed.path(), "lonely", &[("a.bin", 40_000)], 16 * 1024, &[&tracker], 3).unwrap();
     let r = run(tg(4).args(["--json", "--peer", &format!("127.0.0.1:{dead}"), "-o"]).arg(out.path()).arg(&p.torrent_path))
         .expect_code(1);
