@@ -4,6 +4,7 @@
 //! [`dht`]). The binary (`main.rs`) is the command line around them.
 
 pub mod announce;
+pub mod control;
 pub mod crypt;
 pub mod demo;
 pub mod dht;

@@ -1,0 +1,156 @@
+//! The JSON shapes of the control API (see [`super`]). Fields are added,
+//! never renamed: scripts read them.
+
+use serde::{Deserialize, Serialize};
+
+/// A torrent's lifecycle as the API names it.
+pub const STATES: [&str; 7] = ["metadata", "checking", "downloading", "seeding", "paused", "done", "failed"];
+
+/// One torrent in the list (and in `remote list --json`, one per line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TorrentStatus {
+    pub info_hash: String,
+    pub name: String,
+    /// One of [`STATES`].
+    pub state: String,
+    /// 0 to 1 (of the selected files).
+    pub progress: f64,
+    pub total_bytes: u64,
+    pub have_bytes: u64,
+    /// Totals over the torrent's life in this session (persisted).
+    pub downloaded: u64,
+    pub uploaded: u64,
+    /// Bytes per second.
+    pub download_rate: u64,
+    pub upload_rate: u64,
+    /// Connected peers, connections being made, candidates known.
+    pub peers: u32,
+    #[serde(default)]
+    pub connecting: u32,
+    #[serde(default)]
+    pub known: u32,
+    /// Seconds to completion at the current rate; None when unknown.
+    pub eta_secs: Option<u64>,
+    /// uploaded / max(downloaded or size).
+    pub ratio: f64,
+    pub save_dir: String,
+    /// Why the torrent failed.
+    pub error: Option<String>,
+    /// Why a downloading torrent is not finishing, when there is a reason
+    /// ("12 pieces no connected peer has", "all 4 peers choke us", ...).
+    pub stalled: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TorrentList {
+    pub torrents: Vec<TorrentStatus>,
+}
+
+/// One connected peer of a torrent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub addr: String,
+    /// The client name from the peer id (BEP 20) or the extension handshake.
+    pub client: String,
+    /// "tcp" or "utp".
+    pub transport: String,
+    pub encrypted: bool,
+    pub download_rate: u64,
+    pub upload_rate: u64,
+    pub am_choking: bool,
+    pub am_interested: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    /// The share of the torrent the peer has, 0 to 1.
+    pub progress: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackerStatus {
+    pub url: String,
+    /// "ok", "error", "pending" or "disabled".
+    pub status: String,
+    pub error: Option<String>,
+    pub peers: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileStatus {
+    /// The number `--select` takes (padding files are not listed).
+    pub index: usize,
+    pub path: String,
+    pub length: u64,
+    pub selected: bool,
+    pub progress: f64,
+}
+
+/// `GET /v1/torrents/{hash}`: the list entry plus what the detail pane shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TorrentDetail {
+    #[serde(flatten)]
+    pub status: TorrentStatus,
+    pub peers_detail: Vec<PeerStatus>,
+    pub trackers: Vec<TrackerStatus>,
+    pub files: Vec<FileStatus>,
+    /// Why it is not finishing, one reason per line, most important first
+    /// (pieces no connected peer has, all peers choking, tracker errors,
+    /// disk errors). Empty when nothing is wrong.
+    pub diagnosis: Vec<String>,
+}
+
+/// `POST /v1/torrents`. Exactly one of `source` and `torrent_base64`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AddRequest {
+    /// A magnet link, an info-hash, or an http(s) URL of a .torrent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The bytes of a .torrent file, base64 (standard alphabet, padded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torrent_base64: Option<String>,
+    /// Where the data goes (absolute); the daemon's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_dir: Option<String>,
+    #[serde(default)]
+    pub paused: bool,
+    /// A `--select` spec ("1,3-5", "*.iso"); all files when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Added {
+    pub info_hash: String,
+    pub name: String,
+    /// False when the torrent was already in the session (nothing changed).
+    pub new: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RemoveRequest {
+    #[serde(default)]
+    pub delete_data: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Removed {
+    pub info_hash: String,
+    pub deleted_data: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectRequest {
+    /// A `--select` spec; None selects every file.
+    pub select: Option<String>,
+}
+
+/// Bytes per second; 0 means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    pub download: u64,
+    pub upload: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
