@@ -428,8 +428,7 @@ impl Engine {
                     if now.duration_since(p.last_send) > KEEPALIVE_EVERY {
                         p.send(&torrent_core::peer::message::Message::KeepAlive, now);
                     }
-                    let rate = p.down.rate(now);
-                    p.pipeline = ((rate / 16384.0) as usize + peer::MIN_PIPELINE).clamp(peer::MIN_PIPELINE, peer::MAX_PIPELINE);
+                    p.size_pipeline(now);
                     if p.st.outstanding() > 0 && !p.snubbed && now.duration_since(p.last_block) > SNUB_TIMEOUT {
                         // Snubbed: give its requests to others, ask one at a time.
                         p.snubbed = true;
