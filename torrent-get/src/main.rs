@@ -136,10 +136,14 @@ struct Cli {
     /// accept both), require (RC4 only, both ways) or off (plaintext only)
     #[arg(long, alias = "encryption", value_name = "POLICY", default_value = "prefer")]
     encrypt: torrent_core::mse::Policy,
-    /// Transports to dial and accept: tcp, utp (BEP 29, on a UDP socket
-    /// on the listen port) or both (dial uTP first, fall back to TCP)
-    #[arg(long, value_name = "KIND", default_value = "tcp")]
+    /// Transports to dial and accept: both (uTP, BEP 29, on a UDP socket on
+    /// the listen port, dialled first; TCP when a peer has no uTP), tcp or
+    /// utp (only that one)
+    #[arg(long, value_name = "KIND", default_value = "both")]
     transport: torrent_get::engine::Transports,
+    /// TCP only: no uTP, no UDP socket for it (the same as --transport tcp)
+    #[arg(long, conflicts_with = "transport")]
+    no_utp: bool,
     /// Log every peer connection and why it ended (stderr)
     #[arg(short, long)]
     verbose: bool,
@@ -368,7 +372,7 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
         web_seeds: cli.web_seed.clone(),
         no_web_seeds: cli.no_web_seeds,
         encryption: cli.encrypt,
-        transports: cli.transport,
+        transports: if cli.no_utp { torrent_get::engine::Transports::Tcp } else { cli.transport },
     };
     torrent_get::progress::set_status_interval(Duration::from_secs(cli.status_interval));
     let mut event_loop = EventLoop::new(cfg, jobs, stop).map_err(|e| Fail::usage(format!("{e:#}")))?;

@@ -53,6 +53,10 @@ pub use encryption::Transports;
 
 const TICK: Duration = Duration::from_secs(1);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
+/// A uTP dial with TCP to fall back on (`--transport both`) gives up
+/// sooner: a peer that drops UDP silently costs 3 s, as in libtorrent.
+/// (A closed port answers with ICMP, which fails the dial at once.)
+pub(crate) const UTP_FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -264,7 +268,12 @@ impl Engine {
             outcome = Outcome::Done;
         }
         let mut out = Vec::new();
-        for t in self.torrents.iter_mut().flatten() {
+        for tid in 0..self.torrents.len() {
+            if self.torrents[tid].is_none() {
+                continue;
+            }
+            let snap = self.snapshot(tid, now);
+            let Some(t) = self.torrents[tid].as_ref() else { continue };
             let status = match &t.life {
                 Lifecycle::Done(_) | Lifecycle::Seeding(_) => "done",
                 Lifecycle::Failed { .. } => "failed",
@@ -277,7 +286,7 @@ impl Engine {
             }
             out.push(Summary {
                 status,
-                snap: t.snapshot(now),
+                snap,
                 path: t.dir.join(&t.name),
                 downloaded: t.downloaded,
                 uploaded: t.uploaded,
@@ -412,13 +421,16 @@ impl Engine {
             return;
         }
         self.next_tick = now + TICK;
+        let utp_first = self.cfg.transports == Transports::Both;
         for key in 0..self.peers.len() {
             let Some(p) = self.peers[key].as_mut() else { continue };
             if !p.live() {
                 continue;
             }
+            let connect_timeout =
+                if utp_first && p.kind.transport == TransportKind::Utp { UTP_FIRST_CONNECT_TIMEOUT } else { CONNECT_TIMEOUT };
             match p.phase {
-                Phase::Connecting if now.duration_since(p.started) > CONNECT_TIMEOUT => p.close(CloseReason::Timeout("connect")),
+                Phase::Connecting if now.duration_since(p.started) > connect_timeout => p.close(CloseReason::Timeout("connect")),
                 Phase::Handshaking if now.duration_since(p.started) > HANDSHAKE_TIMEOUT => p.close(CloseReason::Timeout("handshake")),
                 Phase::Active => {
                     if now.duration_since(p.last_recv) > IDLE_TIMEOUT {
@@ -463,18 +475,22 @@ impl Engine {
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             if !t.life.finished() {
-                let mut snap = t.snapshot(now);
-                // Of the torrent's connections, those still connecting or
-                // handshaking (not yet exchanging messages).
-                let keys = t.peers.clone();
-                snap.connecting = keys
-                    .iter()
-                    .filter(|k| self.peers.get(**k).and_then(|p| p.as_ref()).is_some_and(|p| p.phase != Phase::Active))
-                    .count();
-                snap.peers -= snap.connecting.min(snap.peers);
+                let snap = self.snapshot(tid, now);
                 self.report(Report::Progress { torrent: tid, snap });
             }
         }
+    }
+
+    /// A torrent's figures; `peers` counts connections exchanging messages,
+    /// `connecting` those still connecting or handshaking.
+    fn snapshot(&mut self, tid: TorrentId, now: Instant) -> crate::progress::Snapshot {
+        let Some(t) = self.torrents[tid].as_mut() else { return Default::default() };
+        let mut snap = t.snapshot(now);
+        let peers = &self.peers;
+        snap.connecting =
+            t.peers.iter().filter(|k| peers.get(**k).and_then(|p| p.as_ref()).is_some_and(|p| p.phase != Phase::Active)).count();
+        snap.peers -= snap.connecting.min(snap.peers);
+        snap
     }
 
     /// Hand every peer's queued bytes to the loop.
@@ -547,7 +563,9 @@ impl Engine {
                     | CloseReason::WrongTorrent | CloseReason::UnknownTorrent | CloseReason::Timeout(_) | CloseReason::Banned
                     | CloseReason::BannedNow | CloseReason::MetadataMismatch
             );
-            if failure && p.down.total == 0 {
+            // A failed first attempt with another way to try next (TCP after
+            // uTP, plaintext after MSE) is not the peer's failure yet.
+            if failure && p.down.total == 0 && retry.is_none() {
                 self.peer_failed(tid, p.addr, reason.to_string());
             }
         }
