@@ -19,6 +19,7 @@ pub mod resume;
 pub mod seed_check;
 pub mod lock;
 pub mod stream_out;
+pub mod top;
 pub mod webseed_pool;
 
 use std::io::Write;
