@@ -141,12 +141,15 @@ pub fn render(f: &mut Frame, app: &App, theme: &Theme) {
     } else {
         (Constraint::Min(4), Constraint::Length(0))
     };
+    let status_line = status_line(app, theme);
+    // A long error wraps onto up to 3 lines.
+    let status_h = (status_line.width() as u16).div_ceil(area.width.max(1)).clamp(1, 3);
     let [header, table, why, detail, status, help] = Layout::vertical([
         Constraint::Length(1),
         table_c,
         Constraint::Length(1),
         detail_c,
-        Constraint::Length(1),
+        Constraint::Length(status_h),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -156,7 +159,7 @@ pub fn render(f: &mut Frame, app: &App, theme: &Theme) {
     if app.detail_open {
         render_detail(f, detail, app, theme);
     }
-    render_status(f, status, app, theme);
+    f.render_widget(Paragraph::new(status_line).wrap(Wrap { trim: false }), status);
     render_help(f, help, theme);
 }
 
@@ -208,7 +211,7 @@ fn render_table(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let text = if app.connected_once {
             "No torrents. Add one: torrent-get remote add SOURCE"
         } else if app.connection_error.is_some() {
-            "Not connected to the daemon (see below); retrying every second."
+            "Not connected to the daemon (see below); retrying."
         } else {
             "Connecting to the daemon..."
         };
@@ -263,31 +266,36 @@ fn render_detail(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let summary = summary_lines(d, app.detail_error.as_deref(), theme);
     let trackers = tracker_lines(&d.trackers, theme);
     let top_height = (summary.len() + trackers.len()) as u16;
-    let [top, peers] = Layout::vertical([Constraint::Max(top_height.min(inner.height / 2).max(3)), Constraint::Min(3)]).areas(inner);
+    let [top, peers] = Layout::vertical([Constraint::Length(top_height), Constraint::Min(3)]).areas(inner);
     let mut lines = summary;
     lines.extend(trackers);
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), top);
+    f.render_widget(Paragraph::new(lines), top);
     render_peers(f, peers, &d.peers_detail, theme);
 }
 
 fn summary_lines<'a>(d: &'a TorrentDetail, error: Option<&str>, theme: &Theme) -> Vec<Line<'a>> {
     let s = &d.status;
     let selected = d.files.iter().filter(|f| f.selected).count();
-    let mut lines = vec![Line::from(format!(
-        "{} {} of {}, {} downloaded, {} uploaded, {} file{} ({} selected), {} connected, {} connecting, {} known, in {}",
-        state_text(s),
-        percent(s.progress),
-        human_bytes(s.total_bytes),
-        human_bytes(s.downloaded),
-        human_bytes(s.uploaded),
-        d.files.len(),
-        if d.files.len() == 1 { "" } else { "s" },
-        selected,
-        s.peers,
-        s.connecting,
-        s.known,
-        s.save_dir
-    ))];
+    let mut lines = vec![
+        Line::from(format!(
+            "{} {} of {}, {} downloaded, {} uploaded; peers: {} connected, {} connecting, {} known",
+            state_text(s),
+            percent(s.progress),
+            human_bytes(s.total_bytes),
+            human_bytes(s.downloaded),
+            human_bytes(s.uploaded),
+            s.peers,
+            s.connecting,
+            s.known,
+        )),
+        Line::from(format!(
+            "{} file{} ({} selected) in {}",
+            d.files.len(),
+            if d.files.len() == 1 { "" } else { "s" },
+            selected,
+            s.save_dir
+        )),
+    ];
     if let Some(e) = error {
         lines.push(Line::from(Span::styled(format!("(detail not refreshed: {e})"), theme.error())));
     }
@@ -377,8 +385,8 @@ fn render_peers(f: &mut Frame, area: Rect, peers: &[PeerStatus], theme: &Theme) 
     f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), rest);
 }
 
-fn render_status(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let line = if let Some(c) = &app.confirm {
+fn status_line<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
+    if let Some(c) = &app.confirm {
         let what = if c.delete_data { format!("Remove {} and DELETE its data? (y/n)", c.name) } else { format!("Remove {} (the data stays)? (y/n)", c.name) };
         Line::from(Span::styled(what, theme.fg(Color::Yellow).patch(theme.bold()).patch(theme.selected())))
     } else if let Some(e) = &app.connection_error {
@@ -386,9 +394,8 @@ fn render_status(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else if app.status.error {
         Line::from(Span::styled(format!("error: {}", app.status.text), theme.error()))
     } else {
-        Line::from(app.status.text.clone())
-    };
-    f.render_widget(Paragraph::new(line), area);
+        Line::from(app.status.text.as_str())
+    }
 }
 
 fn render_help(f: &mut Frame, area: Rect, theme: &Theme) {
