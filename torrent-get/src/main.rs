@@ -44,7 +44,6 @@ Exit codes:
   3  a torrent failed while running (disk full, write error); verified
      pieces are kept: free space and run again to resume
 A closed standard output (`| head`) ends the program quietly with 0.
-Live view of a daemon's torrents: `torrent-get top [--state DIR]`.
 Shell completions: `torrent-get completions bash|zsh|fish`; man page: `torrent-get man [--dir DIR]`.";
 
 #[derive(Parser, Debug)]
@@ -234,8 +233,9 @@ fn parse_number_select(s: &str) -> Result<Vec<usize>, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    if std::env::args_os().nth(1).is_some_and(|a| a == "top") {
-        return torrent_get::top::main(std::env::args_os().collect());
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "top") {
+        return torrent_get::top::main(&args[1..]);
     }
     let cli: Cli = cli_support::parse();
     cli_support::finish(run(cli))

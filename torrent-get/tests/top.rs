@@ -237,8 +237,25 @@ fn serve(mut c: TcpStream, shared: &Mutex<Shared>) {
 }
 
 fn top(state: &Path, term: &str, env: &[(&str, &str)]) -> Tmux {
-    let cmd = format!("{} top --state {} --interval 0.2", shell_quote(bin()), shell_quote(&state.display().to_string()));
-    Tmux::start(&cmd, term, env, 150, 40)
+    Tmux::start(&top_cmd(state), term, env, 150, 40)
+}
+
+/// `top` (its pid written to STATE/pid), then the terminal's modes as
+/// `tty: icanon echo` (raw mode left on would print `-icanon -echo`), then
+/// top's exit code for the harness's `[exit N]`.
+fn top_cmd(state: &Path) -> String {
+    let st = shell_quote(&state.display().to_string());
+    let run = format!("echo $$ > {st}/pid; exec {} top --state {st} --interval 0.2", shell_quote(bin()));
+    format!(
+        "sh -c {}; c=$?; printf 'tty:'; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; (exit $c)",
+        shell_quote(&run)
+    )
+}
+
+/// The terminal was given back: off the alternate screen, out of raw mode.
+fn assert_restored(screen: &str) {
+    assert!(!screen.contains("torrent-get top |"), "the alternate screen was left:\n{screen}");
+    assert!(screen.contains("tty:icanon echo"), "the terminal modes were restored:\n{screen}");
 }
 
 /// The progress shown on the row of `name`.
@@ -300,7 +317,22 @@ fn shows_torrents_live_and_p_pauses_the_selected_one() {
     t.send_keys("q");
     let (code, s) = t.wait_exit(LIMIT);
     assert_eq!(code, 0, "{s}");
-    assert!(!s.contains("torrent-get top |"), "the alternate screen was left:\n{s}");
+    assert_restored(&s);
+}
+
+#[test]
+fn sigterm_gives_the_terminal_back() {
+    let api = FakeApi::start();
+    let state = tempfile::tempdir().unwrap();
+    api.write_state(state.path(), TOKEN);
+    let t = top(state.path(), "xterm-256color", &[]);
+    t.wait_for_text("beta.bin", LIMIT);
+    let pid: i32 = std::fs::read_to_string(state.path().join("pid")).unwrap().trim().parse().unwrap();
+    // SAFETY: a signal to the process this test started (by its pid).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let (code, s) = t.wait_exit(LIMIT);
+    assert_eq!(code, 0, "{s}");
+    assert_restored(&s);
 }
 
 #[test]

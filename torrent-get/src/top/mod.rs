@@ -73,10 +73,9 @@ fn parse_interval(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `torrent-get top ...`: `args` are the process arguments (the first is
-/// the program, the second `top`).
-pub fn main(args: Vec<OsString>) -> ExitCode {
-    let cli: TopCli = cli_support::parse_from(args.into_iter().skip(1));
+/// `torrent-get top ...`: `args` are the process arguments from `top` on.
+pub fn main(args: &[OsString]) -> ExitCode {
+    let cli: TopCli = cli_support::parse_from(args);
     cli_support::finish(run(cli))
 }
 
