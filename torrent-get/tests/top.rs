@@ -1,8 +1,9 @@
 //! `torrent-get top` on a real terminal (tmux, read with capture-pane)
 //! against a small stand-in of the control API in this file: a loopback
-//! HTTP server answering the contract's JSON (torrent_get::control types)
-//! with progress that moves on every list, requiring the token, and
-//! recording every request so the tests can check what a key sent.
+//! HTTP server answering the JSON of the contract (torrent_get::control,
+//! written out here as the daemon sends it) with progress that moves on
+//! every list, requiring the token, and recording every request so the
+//! tests can check what a key sent.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,7 +13,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use test_fixtures::harness::{run_bounded, shell_quote, Tmux};
-use torrent_get::control::{PeerStatus, TorrentDetail, TorrentList, TorrentStatus, TrackerStatus};
+use serde_json::{json, Value};
 
 const LIMIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "s3cret-token-for-the-test";
@@ -83,34 +84,23 @@ impl FakeApi {
     }
 }
 
-fn status(hash: &str, name: &str, progress: f64, sh: &Shared) -> TorrentStatus {
-    let total = 700 << 20;
+fn status(hash: &str, name: &str, progress: f64, sh: &Shared) -> Value {
+    let total: u64 = 700 << 20;
     let paused = sh.paused.contains(hash);
-    TorrentStatus {
-        info_hash: hash.into(),
-        name: name.into(),
-        state: if paused { "paused" } else { "downloading" }.into(),
-        progress,
-        total_bytes: total,
-        have_bytes: (total as f64 * progress) as u64,
-        downloaded: (total as f64 * progress) as u64,
-        uploaded: 1 << 20,
-        download_rate: if paused { 0 } else { 3 << 20 },
-        upload_rate: if paused { 0 } else { 40 << 10 },
-        peers: if paused { 0 } else { 5 },
-        connecting: 1,
-        known: 30,
-        eta_secs: if paused { None } else { Some(95) },
-        ratio: 0.01,
-        save_dir: "/srv/downloads".into(),
-        error: None,
-        stalled: None,
-    }
+    let have = (total as f64 * progress) as u64;
+    json!({
+        "info_hash": hash, "name": name, "state": if paused { "paused" } else { "downloading" },
+        "progress": progress, "total_bytes": total, "have_bytes": have, "downloaded": have, "uploaded": 1 << 20,
+        "download_rate": if paused { 0 } else { 3 << 20 }, "upload_rate": if paused { 0 } else { 40 << 10 },
+        "peers": if paused { 0 } else { 5 }, "connecting": 1, "known": 30,
+        "eta_secs": if paused { Value::Null } else { json!(95) }, "ratio": 0.01,
+        "save_dir": "/srv/downloads", "error": null, "stalled": null,
+    })
 }
 
 /// alpha moves 1.3% per list (while not paused); beta sits at 99.9%,
 /// stalled, with a diagnosis in its detail.
-fn torrents(sh: &Shared) -> Vec<TorrentStatus> {
+fn torrents(sh: &Shared) -> Vec<Value> {
     let n = sh.lists as f64;
     let mut v = Vec::new();
     if !sh.removed.contains(ALPHA) {
@@ -119,42 +109,30 @@ fn torrents(sh: &Shared) -> Vec<TorrentStatus> {
     if !sh.removed.contains(BETA) {
         let mut b = status(BETA, "beta.bin", 0.9991, sh);
         if !sh.paused.contains(BETA) {
-            b.stalled = Some("2 pieces no connected peer has".into());
+            b["stalled"] = json!("2 pieces no connected peer has");
         }
         v.push(b);
     }
     v
 }
 
-fn detail(t: TorrentStatus) -> TorrentDetail {
-    TorrentDetail {
-        peers_detail: vec![PeerStatus {
-            addr: "127.0.0.1:51413".into(),
-            client: "Transmission 4.0.5".into(),
-            transport: "utp".into(),
-            encrypted: true,
-            download_rate: 0,
-            upload_rate: 2048,
-            am_choking: false,
-            am_interested: true,
-            peer_choking: true,
-            peer_interested: true,
-            progress: 0.98,
-        }],
-        trackers: vec![TrackerStatus {
-            url: "http://127.0.0.1:9/announce".into(),
-            status: "error".into(),
-            error: Some("connection refused".into()),
-            peers: None,
-        }],
-        files: vec![],
-        diagnosis: if t.stalled.is_some() {
-            vec!["2 pieces no connected peer has (pieces 17, 18)".into(), "the 1 peer that has them chokes us".into()]
-        } else {
-            vec![]
-        },
-        status: t,
-    }
+/// `GET /v1/torrents/{hash}`: the list entry plus peers, trackers, files
+/// and the diagnosis.
+fn detail(mut t: Value) -> Value {
+    let stalled = !t["stalled"].is_null();
+    t["peers_detail"] = json!([{
+        "addr": "127.0.0.1:51413", "client": "Transmission 4.0.5", "transport": "utp", "encrypted": true,
+        "download_rate": 0, "upload_rate": 2048, "am_choking": false, "am_interested": true,
+        "peer_choking": true, "peer_interested": true, "progress": 0.98,
+    }]);
+    t["trackers"] = json!([{"url": "http://127.0.0.1:9/announce", "status": "error", "error": "connection refused", "peers": null}]);
+    t["files"] = json!([]);
+    t["diagnosis"] = if stalled {
+        json!(["2 pieces no connected peer has (pieces 17, 18)", "the 1 peer that has them chokes us"])
+    } else {
+        json!([])
+    };
+    t
 }
 
 fn reply(c: &mut TcpStream, code: u16, body: &str) {
@@ -206,9 +184,9 @@ fn serve(mut c: TcpStream, shared: &Mutex<Shared>) {
     let answer = match (method.as_str(), segs.as_slice()) {
         ("GET", []) => {
             sh.lists += 1;
-            Some(serde_json::to_string(&TorrentList { torrents: torrents(&sh) }).unwrap())
+            Some(json!({ "torrents": torrents(&sh) }).to_string())
         }
-        ("GET", [h]) => torrents(&sh).into_iter().find(|t| t.info_hash == *h).map(|t| serde_json::to_string(&detail(t)).unwrap()),
+        ("GET", [h]) => torrents(&sh).into_iter().find(|t| t["info_hash"] == *h).map(|t| detail(t).to_string()),
         ("POST", [h, what]) if [ALPHA, BETA].contains(h) => {
             let h = h.to_string();
             match *what {
@@ -225,7 +203,7 @@ fn serve(mut c: TcpStream, shared: &Mutex<Shared>) {
                 }
                 _ => {}
             }
-            torrents(&sh).into_iter().find(|t| t.info_hash == h).map(|t| serde_json::to_string(&t).unwrap())
+            torrents(&sh).into_iter().find(|t| t["info_hash"] == h.as_str()).map(|t| t.to_string())
         }
         _ => None,
     };

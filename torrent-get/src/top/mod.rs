@@ -149,7 +149,7 @@ fn ui_loop(stop: &AtomicBool, to_poller: &Sender<ToPoller>, answers: &Receiver<F
             match m {
                 FromPoller::List(Ok(list)) => app.merge_list(list),
                 FromPoller::List(Err(e)) => app.list_failed(e),
-                FromPoller::Detail(hash, d) => app.merge_detail(&hash, d),
+                FromPoller::Detail(hash, d) => app.merge_detail(&hash, *d),
                 FromPoller::Done(outcome) => app.action_done(outcome),
             }
             dirty = true;
@@ -196,7 +196,7 @@ enum ToPoller {
 /// From the poller to the view; errors as the client words them.
 enum FromPoller {
     List(Result<Vec<TorrentStatus>, String>),
-    Detail(String, Result<TorrentDetail, String>),
+    Detail(String, Box<Result<TorrentDetail, String>>),
     /// What a request did, for the status line.
     Done(Result<String, String>),
 }
@@ -277,7 +277,7 @@ fn poller(state: PathBuf, interval: Duration, requests: Receiver<ToPoller>, answ
         if let (true, Some(h)) = (listed, &focus) {
             if daemon.names.contains_key(h) {
                 let d = daemon.call(|c| c.detail(h));
-                if answers.send(FromPoller::Detail(h.clone(), d)).is_err() {
+                if answers.send(FromPoller::Detail(h.clone(), Box::new(d))).is_err() {
                     return;
                 }
             }

@@ -412,7 +412,6 @@ mod tests {
     use super::super::keys::Action;
     use super::super::model::tests::{detail, status};
     use super::*;
-    use crate::control::FileStatus;
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
 
@@ -488,19 +487,16 @@ mod tests {
     }
 
     fn peer(addr: &str, client: &str, transport: &str, encrypted: bool, choking: bool) -> PeerStatus {
-        PeerStatus {
-            addr: addr.into(),
-            client: client.into(),
-            transport: transport.into(),
-            encrypted,
-            download_rate: 256 * 1024,
-            upload_rate: 0,
-            am_choking: true,
-            am_interested: true,
-            peer_choking: choking,
-            peer_interested: false,
-            progress: 0.5,
-        }
+        serde_json::from_value(serde_json::json!({
+            "addr": addr, "client": client, "transport": transport, "encrypted": encrypted,
+            "download_rate": 256 * 1024, "upload_rate": 0, "am_choking": true, "am_interested": true,
+            "peer_choking": choking, "peer_interested": false, "progress": 0.5,
+        }))
+        .unwrap()
+    }
+
+    fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
     }
 
     #[test]
@@ -510,11 +506,11 @@ mod tests {
         a.apply(Action::ToggleDetail);
         let mut d = detail(a.selected_torrent().unwrap().clone());
         d.peers_detail = vec![peer("127.0.0.1:51413", "Transmission 4.0.5", "utp", true, true), peer("[::1]:6881", "libtorrent 2.0.9", "tcp", false, false)];
-        d.trackers = vec![
-            TrackerStatus { url: "http://127.0.0.1:8000/announce".into(), status: "error".into(), error: Some("connection refused".into()), peers: None },
-            TrackerStatus { url: "udp://127.0.0.1:8001".into(), status: "ok".into(), error: None, peers: Some(12) },
-        ];
-        d.files = vec![FileStatus { index: 1, path: "a.iso".into(), length: 1 << 30, selected: true, progress: 0.99 }];
+        d.trackers = from_json(serde_json::json!([
+            {"url": "http://127.0.0.1:8000/announce", "status": "error", "error": "connection refused", "peers": null},
+            {"url": "udp://127.0.0.1:8001", "status": "ok", "error": null, "peers": 12},
+        ]));
+        d.files = from_json(serde_json::json!([{"index": 1, "path": "a.iso", "length": 1u64 << 30, "selected": true, "progress": 0.99}]));
         d.diagnosis = vec!["3 pieces no connected peer has (of 4096)".into(), "1 of 2 peers chokes us".into()];
         let hash = d.status.info_hash.clone();
         a.merge_detail(&hash, Ok(d));
