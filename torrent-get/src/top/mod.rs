@@ -35,7 +35,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +59,7 @@ Exit codes:
 struct TopCli {
     /// The daemon's state directory (default: $XDG_STATE_HOME/torrent-get,
     /// else ~/.local/state/torrent-get)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "TORRENT_GET_STATE")]
     state: Option<PathBuf>,
     /// Seconds between refreshes
     #[arg(long, value_name = "SECS", default_value_t = 1.0, value_parser = parse_interval)]
@@ -145,7 +145,12 @@ fn ui_loop(stop: &AtomicBool, to_poller: &Sender<ToPoller>, answers: &Receiver<F
     let mut dirty = true;
     let mut last_draw = Instant::now();
     loop {
-        while let Ok(m) = answers.try_recv() {
+        loop {
+            let m = match answers.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Err(std::io::Error::other("the thread polling the daemon stopped")),
+            };
             match m {
                 FromPoller::List(Ok(list)) => app.merge_list(list),
                 FromPoller::List(Err(e)) => app.list_failed(e),
