@@ -102,9 +102,12 @@ fn rate(r: u64) -> String {
     }
 }
 
+/// `-` when unknown, and for a stalled torrent (its rate is the tail of
+/// what came before it got stuck).
 fn eta(t: &TorrentStatus) -> String {
     match (t.state.as_str(), t.eta_secs) {
         ("seeding" | "done", _) => "done".into(),
+        _ if t.stalled.is_some() => "-".into(),
         (_, Some(s)) => human_duration(s),
         _ => "-".into(),
     }
@@ -446,6 +449,7 @@ mod tests {
         one.ratio = 0.25;
         let mut two = status('b', "debian-netinst", 0.9996);
         two.stalled = Some("3 pieces no connected peer has".into());
+        two.eta_secs = Some(1);
         two.peers = 2;
         a.merge_list(vec![one, two]);
         a
@@ -466,6 +470,7 @@ mod tests {
             let row = line_with(&s, "debian-netinst");
             assert!(row.contains("99.9%") && !row.contains("100.0%"), "rounded down: {row}");
             assert!(row.contains("stalled"), "{row}");
+            assert!(!row.contains("0:01"), "no ETA for a stalled torrent: {row}");
             assert!(s.contains("2 torrents | down 1.50 MiB/s | up 20.00 KiB/s | 9 peers"), "{s}");
             assert!(s.contains(" q quit"), "{s}");
         }
