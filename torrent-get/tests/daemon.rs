@@ -343,6 +343,12 @@ fn sigkill_mid_download_then_restart_restores_the_session_without_downloading_ag
     assert_eq!(selected, vec![false, true], "the selection was not restored: {:?}", det.files);
 
     let t = d.wait_torrent(&h, LIMIT, "complete after the restart", complete);
+    eprintln!(
+        "killed at {} of {total} bytes verified; after the restart: downloaded {}, the seeder sent {}",
+        before.have_bytes,
+        t.session_downloaded,
+        fast.bytes_uploaded()
+    );
     assert_same_tree(&p.dir.join("killed"), &out.join("killed"));
     assert!(t.session_downloaded < total, "downloaded {} of {total} again after the restart", t.session_downloaded);
     assert!(fast.bytes_uploaded() < total, "the seeder sent {} of {total} bytes after the restart", fast.bytes_uploaded());
@@ -451,4 +457,106 @@ fn watch_directory_adds_and_on_done_runs() {
     let lines: Vec<&str> = got.lines().collect();
     assert_eq!(lines, vec![hex(&p).as_str(), "watched", out.join("watched").to_str().unwrap()]);
     assert_same_tree(&p.dir.join("watched"), &out.join("watched"));
+}
+
+#[test]
+fn stalled_magnet_says_why_and_a_smaller_selection_finishes_it() {
+    let seed = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (state, out) = (work.path().join("state"), work.path().join("dl"));
+    let p = payload(seed.path(), "partial", 10);
+    let n = p.meta.info.piece_count();
+    // The seeder has pieces 0-31 of 48: all of first.bin (0-30), not the rest.
+    let have: Vec<bool> = (0..n).map(|i| i < 32).collect();
+    let s = Seeder::start(&p.meta, &p.dir, SeederOptions { have: Some(have), ..Default::default() }).unwrap();
+    let d = Daemon::start(&state, &out, &["--peer", &s.addr().to_string()]);
+    let (_, token) = d.endpoint();
+    let h = hex(&p);
+    let magnet = format!("magnet:?xt=urn:btih:{h}&dn=partial");
+    let (st, body) = http(&d, "POST", "/v1/torrents", Some(&token), Some(json!({ "source": magnet }).to_string().as_bytes()));
+    assert_eq!(st, 201, "{body}");
+    let t = d.wait_torrent(&h, LIMIT, "stuck at the seeder's pieces", |t| t.have_bytes == 32 * 65536 && t.stalled.is_some());
+    assert_eq!(t.state, "downloading");
+    assert_eq!(t.name, "partial", "the name from the fetched metadata");
+    let why = t.stalled.unwrap();
+    assert!(why.contains("16 of the 16 missing pieces: no connected peer has them"), "{why}");
+    let det = d.detail(&h);
+    assert_eq!(det.diagnosis.first(), Some(&why));
+    assert_eq!(det.peers_detail.len(), 1, "{:?}", det.peers_detail);
+    let peer = &det.peers_detail[0];
+    assert_eq!(peer.addr, s.addr().to_string());
+    assert_eq!(peer.transport, "tcp");
+    assert!((peer.progress - 32.0 / 48.0).abs() < 1e-9, "{peer:?}");
+    assert!(peer.am_interested, "{peer:?}");
+    assert_eq!(det.files.iter().map(|f| (f.index, f.progress == 1.0)).collect::<Vec<_>>(), vec![(1, true), (2, false)]);
+
+    // Only the first file: complete.
+    let r = remote(&state, &["select", "partial", "1"]);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    let t = d.wait_torrent(&h, LIMIT, "complete with one file", complete);
+    assert!(t.stalled.is_none(), "{t:?}");
+    assert_eq!(
+        std::fs::read(out.join("partial/first.bin")).unwrap(),
+        std::fs::read(p.dir.join("partial/first.bin")).unwrap()
+    );
+    let det = d.detail(&h);
+    assert_eq!(det.files.iter().map(|f| f.selected).collect::<Vec<_>>(), vec![true, false]);
+    assert!(det.diagnosis.is_empty(), "{:?}", det.diagnosis);
+}
+
+#[test]
+fn downloads_from_aria2c_through_a_tracker() {
+    test_fixtures::harness::require_tool("aria2c", "aria2");
+    use test_fixtures::tracker::{Tracker, TrackerOptions};
+    let seed = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (state, out) = (work.path().join("state"), work.path().join("dl"));
+    let tracker = Tracker::start(TrackerOptions { interval: 2, ..Default::default() });
+    let p = make_payload(seed.path(), "from-aria2", &[("big.bin", 4_000_037), ("sub/one", 1)], 64 * 1024, &[&tracker.http_announce_url()], 11).unwrap();
+    let port = test_fixtures::harness::free_port();
+    let log = File::create(work.path().join("aria2c.log")).unwrap();
+    let mut aria = Command::new("aria2c")
+        .arg(format!("--dir={}", seed.path().display()))
+        .arg(format!("--listen-port={port}"))
+        .args([
+            "--interface=127.0.0.1",
+            "--disable-ipv6=true",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--bt-tracker-interval=2",
+            "--file-allocation=none",
+            "--summary-interval=0",
+            "--console-log-level=notice",
+            "--auto-save-interval=0",
+            "--stop=80",
+            "--seed-ratio=0.0",
+            "--bt-seed-unverified=true",
+        ])
+        .arg(&p.torrent_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start aria2c");
+    let aria_log = || std::fs::read_to_string(work.path().join("aria2c.log")).unwrap_or_default();
+    wait_for(Duration::from_secs(20), "aria2c listening", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let d = Daemon::start(&state, &out, &[]);
+    let (_, token) = d.endpoint();
+    // `source` may be a path the daemon reads itself.
+    let (st, body) = http(&d, "POST", "/v1/torrents", Some(&token), Some(json!({ "source": p.torrent_path }).to_string().as_bytes()));
+    assert_eq!(st, 201, "{body}");
+    let h = hex(&p);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !d.list().iter().any(|t| t.info_hash == h && complete(t)) {
+        assert!(Instant::now() < deadline, "not complete from aria2c\n{}\naria2c:\n{}", d.log(), aria_log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_same_tree(&p.dir.join("from-aria2"), &out.join("from-aria2"));
+    let det = d.detail(&h);
+    assert_eq!(det.trackers.len(), 1);
+    assert_eq!(det.trackers[0].status, "ok", "{:?}", det.trackers);
+    let _ = aria.kill();
+    let _ = aria.wait();
 }
