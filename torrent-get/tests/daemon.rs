@@ -316,7 +316,7 @@ fn sigkill_mid_download_then_restart_restores_the_session_without_downloading_ag
     let idle = payload(seed.path(), "idle", 7);
     let total = p.meta.info.total_length;
     let n = p.meta.info.piece_count() as u64;
-    let slow = Seeder::start(&p.meta, &p.dir, SeederOptions::behaviour(Behaviour::Slow(768 * 1024))).unwrap();
+    let slow = Seeder::start(&p.meta, &p.dir, SeederOptions::behaviour(Behaviour::Slow(384 * 1024))).unwrap();
     let mut d = Daemon::start(&state, &out, &["--peer", &slow.addr().to_string()]);
     let h = hex(&p);
     assert_eq!(remote(&state, &["add", p.torrent_path.to_str().unwrap()]).code(), 0);
@@ -325,7 +325,7 @@ fn sigkill_mid_download_then_restart_restores_the_session_without_downloading_ag
     let t = d.wait_torrent(&h, LIMIT, "a third of the data", |t| t.have_bytes * 3 >= total);
     assert!(t.have_bytes < total, "finished too early to test a kill");
     // Resume data is saved every second (--save-interval 1).
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(1500));
     let before = d.list().into_iter().find(|t| t.info_hash == h).unwrap();
     assert!(before.have_bytes < total, "finished before the kill");
     d.kill(); // SIGKILL: nothing is saved on the way out
