@@ -560,3 +560,57 @@ fn downloads_from_aria2c_through_a_tracker() {
     let _ = aria.kill();
     let _ = aria.wait();
 }
+
+#[test]
+fn usage_errors_and_one_daemon_per_state_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let (state, out) = (work.path().join("state"), work.path().join("dl"));
+    let t = Duration::from_secs(30);
+    let r = run(
+        {
+            let mut c = Command::new(bin());
+            c.args(["daemon", "--help"]);
+            c
+        },
+        t,
+    );
+    assert_eq!(r.code(), 0);
+    for text in ["--state", "--api", "--watch", "--on-done", "SIGKILL"] {
+        assert!(r.stdout.contains(text), "daemon --help lacks {text}:\n{}", r.stdout);
+    }
+    let r = run(
+        {
+            let mut c = Command::new(bin());
+            c.args(["remote", "--help"]);
+            c
+        },
+        t,
+    );
+    assert_eq!(r.code(), 0);
+    assert!(r.stdout.contains("list") && r.stdout.contains("Authorization"), "{}", r.stdout);
+    // No daemon: exit 2, and what to do.
+    let r = remote(&state, &["list"]);
+    assert_eq!(r.code(), 2, "{}", r.describe());
+    assert!(r.stderr.starts_with("error: ") && r.stderr.contains("torrent-get daemon --state"), "{}", r.stderr);
+    let r = remote(&state, &["frobnicate"]);
+    assert_eq!(r.code(), 2, "{}", r.describe());
+    // Not loopback: refused.
+    let mut c = Command::new(bin());
+    c.arg("daemon").arg("--state").arg(&state).args(["--api", "0.0.0.0:0", "--no-listen", "--no-dht"]);
+    let r = run(c, t);
+    assert_eq!(r.code(), 2, "{}", r.describe());
+    assert!(r.stderr.contains("loopback"), "{}", r.stderr);
+    // A second daemon on the same state directory is refused.
+    let d = Daemon::start(&state, &out, &["--no-listen"]);
+    let mut c = Command::new(bin());
+    c.arg("daemon").arg("--state").arg(&state).args(["--no-listen", "--no-dht"]);
+    let r = run(c, t);
+    assert_eq!(r.code(), 2, "{}", r.describe());
+    assert!(r.stderr.contains("another torrent-get daemon uses this state directory"), "{}", r.stderr);
+    // The first one still answers; its stale address after a kill means exit 2.
+    assert!(d.list().is_empty());
+    drop(d);
+    std::fs::write(state.join("api"), "127.0.0.1:1\n").unwrap();
+    let r = remote(&state, &["list"]);
+    assert_eq!(r.code(), 2, "{}", r.describe());
+}

@@ -223,7 +223,13 @@ fn run(a: DaemonArgs) -> Result<u8, Fail> {
     make_state_dir(&state).map_err(|e| Fail::usage(format!("{}: cannot create the state directory: {e}", state.display())))?;
     // One daemon per state directory.
     let _lock = crate::lock::acquire(&state.join("daemon.lock"))
-        .map_err(|e| Fail::usage(format!("state directory {}: {}", state.display(), e.replace("torrent-get is already working on this torrent here", "daemon uses this state directory"))))?;
+        .map_err(|e| {
+            if e.contains("already working") {
+                Fail::usage(format!("another torrent-get daemon uses this state directory ({})", state.display()))
+            } else {
+                Fail::usage(format!("state directory {}: {e}", state.display()))
+            }
+        })?;
     let out = absolute(&a.output);
     std::fs::create_dir_all(&out).map_err(|e| Fail::usage(format!("{}: cannot create the download directory: {e}", out.display())))?;
     let session = session::Session::open(&state).map_err(|e| Fail::usage(format!("{}: {e}", state.display())))?;
