@@ -114,6 +114,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// file we only read), if it exists, belongs to
 /// this torrent and the files are unchanged since it was written.
 pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>> {
+    load_with(dir, hash, storage, TRUST_OWN_WRITES.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// [`load`]; `trust`: as after [`set_trust_own_writes`].
+fn load_with(dir: &Path, hash: &InfoHash, storage: &Storage, trust: bool) -> Option<Vec<bool>> {
     let buf = std::fs::read(resume_path(dir, hash)).ok()?;
     let v = bencode::decode_lenient(&buf).ok()?;
     if v.get("info-hash")?.as_bytes()? != hash.0 {
@@ -130,7 +135,6 @@ pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>>
         .collect();
     let now = file_stats(storage);
     if recorded != now {
-        let trust = TRUST_OWN_WRITES.load(std::sync::atomic::Ordering::Relaxed);
         // Files only grow as blocks are written (a missing one may appear):
         // one that shrank or vanished was changed by someone else.
         let only_grew = recorded.len() == now.len()
@@ -169,5 +173,29 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.path().join("r/b"), b"0123456789").unwrap();
         assert_eq!(load(dir.path(), &p.meta.info_hash, &st), None);
+    }
+
+    #[test]
+    fn trusting_own_writes_accepts_grown_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = test_fixtures::payload::make_payload(dir.path(), "g", &[("a", 50_000), ("b", 10)], 16384, &[], 4).unwrap();
+        // As a download leaves them: "a" cut short, "b" not there yet.
+        let a = dir.path().join("g/a");
+        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(20_000).unwrap();
+        std::fs::remove_file(dir.path().join("g/b")).unwrap();
+        let st = Storage::new(dir.path(), &p.meta.info).unwrap();
+        let have = vec![true, false, false, false];
+        save(dir.path(), &p.meta.info_hash, &have, &st).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // More blocks written after the save: "a" grows, "b" appears.
+        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(50_000).unwrap();
+        std::fs::write(dir.path().join("g/b"), b"0123456789").unwrap();
+        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, false), None, "the strict check re-hashes");
+        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, true), Some(have.clone()));
+        // A file that shrank was changed by someone else.
+        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(100).unwrap();
+        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, true), None);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join(".torrent-get")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "a temporary file was left: {names:?}");
     }
 }

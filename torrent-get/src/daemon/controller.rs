@@ -378,11 +378,11 @@ impl Controller for Daemon {
                 }
             }
         }
-        if self.next_check.is_none_or(|t| now >= t) {
+        if self.next_check.map_or(true, |t| now >= t) {
             self.next_check = Some(now + Duration::from_secs(1));
             self.check_done(engine);
         }
-        if self.next_save.is_none_or(|t| now >= t) {
+        if self.next_save.map_or(true, |t| now >= t) {
             self.next_save = Some(now + self.save_every);
             self.save(engine);
         }
