@@ -178,7 +178,8 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    // Subcommands with options of their own; anything else is a source.
+    // Subcommands with options of their own (torrent_get::daemon,
+    // torrent_get::remote; `top` too); anything else is a source.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     match args.get(1).and_then(|a| a.to_str()) {
         Some("daemon") => return torrent_get::daemon::main(&args[1..]),

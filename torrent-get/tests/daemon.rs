@@ -469,7 +469,7 @@ fn stalled_magnet_says_why_and_a_smaller_selection_finishes_it() {
     // The seeder has pieces 0-31 of 48: all of first.bin (0-30), not the rest.
     let have: Vec<bool> = (0..n).map(|i| i < 32).collect();
     let s = Seeder::start(&p.meta, &p.dir, SeederOptions { have: Some(have), ..Default::default() }).unwrap();
-    let d = Daemon::start(&state, &out, &["--peer", &s.addr().to_string()]);
+    let mut d = Daemon::start(&state, &out, &["--peer", &s.addr().to_string()]);
     let (_, token) = d.endpoint();
     let h = hex(&p);
     let magnet = format!("magnet:?xt=urn:btih:{h}&dn=partial");
@@ -489,8 +489,8 @@ fn stalled_magnet_says_why_and_a_smaller_selection_finishes_it() {
     assert!((peer.progress - 32.0 / 48.0).abs() < 1e-9, "{peer:?}");
     assert_eq!(det.files.iter().map(|f| (f.index, f.progress == 1.0)).collect::<Vec<_>>(), vec![(1, true), (2, false)]);
 
-    // Only the first file: complete.
-    let r = remote(&state, &["select", "partial", "1"]);
+    // Only the first file (by name): complete.
+    let r = remote(&state, &["select", "partial", "first.bin"]);
     assert_eq!(r.code(), 0, "{}", r.describe());
     let t = d.wait_torrent(&h, LIMIT, "complete with one file", complete);
     assert!(t.stalled.is_none(), "{t:?}");
@@ -501,6 +501,17 @@ fn stalled_magnet_says_why_and_a_smaller_selection_finishes_it() {
     let det = d.detail(&h);
     assert_eq!(det.files.iter().map(|f| f.selected).collect::<Vec<_>>(), vec![true, false]);
     assert!(det.diagnosis.is_empty(), "{:?}", det.diagnosis);
+
+    // Restarted, the magnet comes back with its metadata and its selection
+    // by name, complete at once.
+    d.kill();
+    drop(d);
+    let d = Daemon::start(&state, &out, &["--peer", &s.addr().to_string()]);
+    let t = d.wait_torrent(&h, LIMIT, "complete after the restart", complete);
+    assert_eq!(t.name, "partial");
+    assert_eq!(t.session_downloaded, 0, "{t:?}");
+    let det = d.detail(&h);
+    assert_eq!(det.files.iter().map(|f| f.selected).collect::<Vec<_>>(), vec![true, false]);
 }
 
 #[test]

@@ -51,9 +51,25 @@ fn error(status: u16, msg: impl Into<String>) -> Reply {
     reply(status, ApiError { error: msg.into() })
 }
 
+/// A magnet's selection: by number (0-based, the engine maps them once the
+/// metadata is known), or by name and glob when an earlier run saved the
+/// metadata in the download directory.
+fn magnet_select(spec: &str, dir: &std::path::Path, hash: &InfoHash) -> Result<Vec<usize>, String> {
+    parse_number_select(spec).or_else(|e| {
+        let meta = std::fs::read(crate::disk::metadata_path(dir, hash))
+            .ok()
+            .and_then(|b| torrent_core::Metainfo::from_bytes(&b).ok())
+            .filter(|m| m.info_hash == *hash)
+            .ok_or(e)?;
+        let numbers = torrent_core::select::numbers(&meta.info);
+        let idx = torrent_core::select::select(&meta.info, spec).map_err(|e| format!("select: {e}"))?;
+        Ok(idx.iter().filter_map(|&i| numbers[i]).map(|n| n - 1).collect())
+    })
+}
+
 /// The engine's job for a source and a `--select` spec; its name; and the
 /// metainfo to keep when there is one.
-fn make_job(source: Source, select: Option<&str>) -> Result<(Job, String, Option<Vec<u8>>), String> {
+fn make_job(source: Source, select: Option<&str>, dir: &std::path::Path) -> Result<(Job, String, Option<Vec<u8>>), String> {
     match source {
         Source::Torrent(meta) => {
             let sel = select.map(|s| torrent_core::select::select(&meta.info, s).map_err(|e| format!("select: {e}"))).transpose()?;
@@ -61,7 +77,7 @@ fn make_job(source: Source, select: Option<&str>) -> Result<(Job, String, Option
             Ok((Job::Torrent { meta, select: sel }, name, Some(bytes)))
         }
         Source::Magnet(magnet) => {
-            let sel = select.map(parse_number_select).transpose()?;
+            let sel = select.map(|s| magnet_select(s, dir, &magnet.info_hash)).transpose()?;
             let name = magnet.display_name.clone().unwrap_or_else(|| magnet.info_hash.to_hex());
             Ok((Job::Magnet { magnet, select: sel }, name, None))
         }
@@ -141,7 +157,7 @@ impl Daemon {
         let hash = source_hash(&source);
         std::fs::create_dir_all(&entry.save_dir).map_err(|e| error(400, format!("{}: cannot create the download directory: {e}", entry.save_dir.display())))?;
         let lock = crate::lock::acquire(&crate::lock::lock_path(&entry.save_dir, None, &hash)).map_err(|e| error(409, format!("{}: {e}", entry.name)))?;
-        let (job, _, _) = make_job(source, entry.select.as_deref()).map_err(|e| error(400, e))?;
+        let (job, _, _) = make_job(source, entry.select.as_deref(), &entry.save_dir).map_err(|e| error(400, e))?;
         let tid = engine.add_in(job, Some(entry.save_dir.clone()), now);
         if paused {
             engine.handle(Input::Command(Command::Pause(tid)), now);
@@ -159,7 +175,7 @@ impl Daemon {
         }
         let save_dir = op.save_dir.clone().unwrap_or_else(|| self.default_dir.clone());
         // Check the selection before anything is written.
-        let (name, bytes) = match make_job(clone_source(&op.source), op.select.as_deref()) {
+        let (name, bytes) = match make_job(clone_source(&op.source), op.select.as_deref(), &save_dir) {
             Ok((_, name, bytes)) => (name, bytes),
             Err(e) => return error(400, e),
         };
@@ -300,9 +316,11 @@ impl Daemon {
             let Some(tid) = engine.find(hash) else { continue };
             let Some(et) = engine.torrent(tid) else { continue };
             let (down, up) = (t.base_down + et.downloaded, t.base_up + et.uploaded);
-            if (down, up) != (t.entry.downloaded, t.entry.uploaded) {
+            // A magnet's name comes with its metadata.
+            if (down, up, &et.name) != (t.entry.downloaded, t.entry.uploaded, &t.entry.name) {
                 t.entry.downloaded = down;
                 t.entry.uploaded = up;
+                t.entry.name = et.name.clone();
                 if let Err(e) = self.session.save(&t.entry) {
                     cli_support::warning(format_args!("saving the session: {e}"));
                 }
