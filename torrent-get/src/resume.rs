@@ -13,6 +13,19 @@ use torrent_core::storage::Storage;
 use torrent_core::InfoHash;
 
 static STATE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+static TRUST_OWN_WRITES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The daemon: a resume file is trusted even when its files grew or appeared
+/// and their modification times changed since it was written. The daemon is
+/// the files' only writer and never writes a verified piece again, so that
+/// means blocks of other pieces were written after the last save (then a
+/// crash or SIGKILL before the next one): the recorded pieces are still good
+/// and are not hashed again; those verified after the save are downloaded
+/// again. A file that shrank or vanished still means a full check. (The
+/// one-shot command keeps re-checking: there files may be changed by hand.)
+pub fn set_trust_own_writes() {
+    TRUST_OWN_WRITES.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Keep resume files in `dir` instead of `DIR/.torrent-get/` (a download
 /// directory that is read-only: an ISO mount, a snapshot). Set once, at
@@ -73,15 +86,39 @@ pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage) -> st
         .with("pieces", O::Bytes(pack_bits(have)));
     let path = resume_path(dir, hash);
     std::fs::create_dir_all(path.parent().expect("has parent"))?;
-    let tmp = path.with_extension("resume.tmp");
-    std::fs::write(&tmp, v.encode())?;
-    std::fs::rename(&tmp, &path)
+    write_atomic(&path, &v.encode())
+}
+
+/// Write `path` crash-safely: a temporary file beside it, fsync'ed, then
+/// renamed over it and the directory fsync'ed. A crash at any point leaves
+/// the old content or the new, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        if let Ok(d) = std::fs::File::open(parent) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 /// The verified pieces recorded in the resume file (read leniently, as every
 /// file we only read), if it exists, belongs to
 /// this torrent and the files are unchanged since it was written.
 pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>> {
+    load_with(dir, hash, storage, TRUST_OWN_WRITES.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// [`load`]; `trust`: as after [`set_trust_own_writes`].
+fn load_with(dir: &Path, hash: &InfoHash, storage: &Storage, trust: bool) -> Option<Vec<bool>> {
     let buf = std::fs::read(resume_path(dir, hash)).ok()?;
     let v = bencode::decode_lenient(&buf).ok()?;
     if v.get("info-hash")?.as_bytes()? != hash.0 {
@@ -96,8 +133,19 @@ pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>>
             Some((l.first()?.as_int()? as u64, l.get(1)?.as_int()?, l.get(2)?.as_int()?))
         })
         .collect();
-    if recorded != file_stats(storage) {
-        return None;
+    let now = file_stats(storage);
+    if recorded != now {
+        // Files only grow as blocks are written (a missing one may appear):
+        // one that shrank or vanished was changed by someone else.
+        let only_grew = recorded.len() == now.len()
+            && recorded.iter().zip(&now).all(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) => b.0 >= a.0,
+                (None, _) => true,
+                (Some(_), None) => false,
+            });
+        if !(trust && only_grew) {
+            return None;
+        }
     }
     let bits = v.get("pieces")?.as_bytes()?;
     let n = storage.info().piece_count();
@@ -125,5 +173,29 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.path().join("r/b"), b"0123456789").unwrap();
         assert_eq!(load(dir.path(), &p.meta.info_hash, &st), None);
+    }
+
+    #[test]
+    fn trusting_own_writes_accepts_grown_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = test_fixtures::payload::make_payload(dir.path(), "g", &[("a", 50_000), ("b", 10)], 16384, &[], 4).unwrap();
+        // As a download leaves them: "a" cut short, "b" not there yet.
+        let a = dir.path().join("g/a");
+        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(20_000).unwrap();
+        std::fs::remove_file(dir.path().join("g/b")).unwrap();
+        let st = Storage::new(dir.path(), &p.meta.info).unwrap();
+        let have = vec![true, false, false, false];
+        save(dir.path(), &p.meta.info_hash, &have, &st).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // More blocks written after the save: "a" grows, "b" appears.
+        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(50_000).unwrap();
+        std::fs::write(dir.path().join("g/b"), b"0123456789").unwrap();
+        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, false), None, "the strict check re-hashes");
+        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, true), Some(have.clone()));
+        // A file that shrank was changed by someone else.
+        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(100).unwrap();
+        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, true), None);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join(".torrent-get")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "a temporary file was left: {names:?}");
     }
 }

@@ -27,6 +27,7 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod peer;
 pub mod pex;
+pub mod query;
 pub mod stream;
 pub mod torrent;
 pub mod trackers;
@@ -335,7 +336,8 @@ impl Engine {
             }
             Command::Pause(t) => self.pause(t),
             Command::Resume(t) => self.resume(t, now),
-            Command::Remove(t) => self.remove(t, now),
+            Command::Remove(t) => self.remove(t, false, now),
+            Command::RemoveWithData(t) => self.remove(t, true, now),
             Command::SelectFiles(t, sel) => self.select_files(t, sel, now),
             Command::SetRateLimits { download, upload } => {
                 self.cfg.max_download_rate = download;
@@ -346,12 +348,19 @@ impl Engine {
         }
     }
 
-    /// Add a torrent; returns its id.
+    /// Add a torrent (in the download directory); returns its id.
     pub fn add(&mut self, job: Job, now: Instant) -> TorrentId {
+        self.add_in(job, None, now)
+    }
+
+    /// Add a torrent whose data goes in `dir` (None: the download
+    /// directory of the configuration); returns its id.
+    pub fn add_in(&mut self, job: Job, dir: Option<std::path::PathBuf>, now: Instant) -> TorrentId {
         let id = self.torrents.len();
+        let dir = dir.unwrap_or_else(|| self.cfg.out_dir.clone());
         let mut t = match job {
             Job::Torrent { meta, select } => {
-                let mut t = Torrent::new(id, meta.info_hash, meta.info.name.clone(), self.cfg.out_dir.clone(), now);
+                let mut t = Torrent::new(id, meta.info_hash, meta.info.name.clone(), dir, now);
                 t.trackers = meta.tracker_tiers();
                 t.select = select;
                 self.actions.push_back(Action::Disk(DiskJob::Open {
@@ -366,7 +375,7 @@ impl Engine {
             }
             Job::Magnet { magnet, select } => {
                 let name = magnet.display_name.clone().unwrap_or_else(|| magnet.info_hash.to_hex());
-                let mut t = Torrent::new(id, magnet.info_hash, name, self.cfg.out_dir.clone(), now);
+                let mut t = Torrent::new(id, magnet.info_hash, name, dir, now);
                 t.trackers = magnet.trackers.iter().map(|u| vec![u.clone()]).collect();
                 t.select = select;
                 t.webseeds.extra = magnet.web_seeds.clone();

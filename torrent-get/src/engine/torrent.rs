@@ -68,6 +68,12 @@ pub struct Torrent {
     pub peer_failures_reported: std::collections::HashSet<SocketAddr>,
     /// BEP 19 mirrors.
     pub webseeds: super::webseed::WebSeeds,
+    /// Peers each tracker gave at its last answer (by URL), and the last
+    /// announce error (for the control API's status).
+    pub tracker_answers: HashMap<String, u32>,
+    pub tracker_error: Option<String>,
+    /// Verified pieces when resume data was last saved periodically.
+    pub resume_saved: Option<usize>,
 }
 
 /// Addresses a peer list may contain that can never be a peer: port 0,
@@ -112,6 +118,9 @@ impl Torrent {
             tracker_failing: false,
             peer_failures_reported: Default::default(),
             webseeds: Default::default(),
+            tracker_answers: HashMap::new(),
+            tracker_error: None,
+            resume_saved: None,
         }
     }
 

@@ -48,6 +48,8 @@ pub struct Node {
     pub closed: Vec<(SocketAddr, CloseReason)>,
     pub saved_metadata: usize,
     pub disk_jobs_closed: Vec<usize>,
+    /// `close N`, `delete HASH`, `resume N` in the order the disk got them.
+    pub disk_log: Vec<String>,
     /// Bytes the engine streamed: (torrent offset, bytes), in order.
     pub streamed: Vec<(u64, Vec<u8>)>,
     /// Whole pieces handed to the hasher without a disk write (streaming
@@ -123,6 +125,7 @@ impl Sim {
             closed: Vec::new(),
             saved_metadata: 0,
             disk_jobs_closed: Vec::new(),
+            disk_log: Vec::new(),
             streamed: Vec::new(),
             hashed_whole: HashMap::new(),
         });
@@ -297,8 +300,13 @@ impl Sim {
                 node.engine.handle(Input::Disk(DiskEvent::MetadataLoaded { torrent, meta: None }), now)
             }
             DiskJob::SaveMetadata { .. } => node.saved_metadata += 1,
-            DiskJob::Close { torrent } => node.disk_jobs_closed.push(torrent),
-            DiskJob::Verify { .. } | DiskJob::SaveResume { .. } | DiskJob::Shutdown => {}
+            DiskJob::Close { torrent } => {
+                node.disk_jobs_closed.push(torrent);
+                node.disk_log.push(format!("close {torrent}"));
+            }
+            DiskJob::Delete { info_hash, info, .. } => node.disk_log.push(format!("delete {info_hash} {}", info.is_some())),
+            DiskJob::SaveResume { torrent, .. } => node.disk_log.push(format!("resume {torrent}")),
+            DiskJob::Verify { .. } | DiskJob::Shutdown => {}
         }
     }
 
