@@ -10,12 +10,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use torrent_core::InfoHash;
 
-/// Blame points after which a peer is banned: a failed piece it sent alone
-/// counts 2, one it shared with other peers 1 (we cannot tell who lied), and
-/// each piece it helped complete that passed the check takes 1 away. So a
-/// peer sending only bad data goes after 2 pieces of its own, and an honest
-/// peer that shared pieces with a liar is not banned along with it.
-pub const BAN_AFTER_FAILURES: u32 = 4;
 /// Give up on an address after this many failed connections in a row.
 pub const MAX_CONNECT_FAILURES: u32 = 8;
 /// Most peer addresses remembered per torrent (from trackers, PEX, DHT).
@@ -45,7 +39,8 @@ pub struct Torrent {
     /// Keyed by peer address (IP and port): several peers can share an IP
     /// (NAT, loopback), and one liar must not get them all banned.
     pub banned: HashMap<SocketAddr, ()>,
-    pub strikes: HashMap<SocketAddr, u32>,
+    /// Who sent the blocks of failed pieces (parole).
+    pub blame: super::blame::Blame,
     pub peers: Vec<super::PeerKey>,
     pub down: RateMeter,
     pub up: RateMeter,
@@ -96,7 +91,7 @@ impl Torrent {
             announced_completed: false,
             candidates: HashMap::new(),
             banned: HashMap::new(),
-            strikes: HashMap::new(),
+            blame: Default::default(),
             peers: Vec::new(),
             down: RateMeter::new(now),
             up: RateMeter::new(now),
@@ -159,31 +154,14 @@ impl Torrent {
         v.into_iter().take(max).map(|(a, _)| *a).collect()
     }
 
-    /// Record a hash failure against a peer (`alone`: it sent every block of
-    /// the piece); true if this failure got it banned.
-    pub fn strike(&mut self, addr: SocketAddr, alone: bool) -> bool {
-        if self.banned.contains_key(&addr) {
-            return false; // already banned
+    /// Ban an address (a proven liar: see [`super::blame`]); false if it
+    /// already was.
+    pub fn ban(&mut self, addr: SocketAddr) -> bool {
+        if self.banned.insert(addr, ()).is_some() {
+            return false;
         }
-        let s = self.strikes.entry(addr).or_insert(0);
-        // Shared failures alone never ban: with several contributors an
-        // honest peer is blamed as much as the liar. A piece that fails
-        // with this peer as its only source decides.
-        *s = if alone { *s + 2 } else { (*s + 1).min(BAN_AFTER_FAILURES - 1) };
-        if *s >= BAN_AFTER_FAILURES {
-            self.banned.insert(addr, ());
-            self.candidates.remove(&addr);
-            true
-        } else {
-            false
-        }
-    }
-
-    /// A piece the peer helped with passed the hash check.
-    pub fn credit(&mut self, addr: SocketAddr) {
-        if let Some(s) = self.strikes.get_mut(&addr) {
-            *s = s.saturating_sub(1);
-        }
+        self.candidates.remove(&addr);
+        true
     }
 
     /// Private torrents (BEP 27) get peers from their trackers only.
@@ -250,8 +228,8 @@ mod tests {
         t.connection_failed("127.0.0.1:5".parse().unwrap(), now, false);
         assert!(t.ready_candidates(now, 10).is_empty(), "back-off after a failure");
         let a: SocketAddr = "127.0.0.1:5".parse().unwrap();
-        assert!(!t.strike(a, true));
-        assert!(t.strike(a, true), "banned after two pieces of its own failed");
+        assert!(t.ban(a));
+        assert!(!t.ban(a), "banned once");
         assert!(t.candidates.is_empty());
         t.add_candidate(a, now);
         assert!(t.candidates.is_empty(), "banned addresses are not candidates again");
