@@ -72,8 +72,11 @@ pub struct Blame {
     /// Per piece in progress, the sender of each received block.
     senders: HashMap<u32, Vec<Option<SocketAddr>>>,
     parole: HashMap<u32, Parole>,
-    /// Liars found by comparing blocks (not by a piece of their own).
+    /// Liars banned because their blocks differed from the verified ones
+    /// (not for a piece of their own); the engine counts them.
     pub found_by_comparison: u32,
+    /// Failures with several senders (each put a piece on parole).
+    pub shared_failures: u32,
 }
 
 impl Blame {
@@ -135,7 +138,6 @@ impl Blame {
                 }
             }
         }
-        self.found_by_comparison += liars.len() as u32;
         liars
     }
 
@@ -165,6 +167,7 @@ impl Blame {
                     p.attempts.remove(0);
                 }
                 p.attempts.push(Attempt { senders, digests: None });
+                self.shared_failures += 1;
                 p.owner = None;
                 p.current.clear();
                 Failure::Shared(who)

@@ -94,8 +94,10 @@ impl Engine {
         }
         let window = self.stream.as_ref().filter(|s| s.torrent == tid).and_then(|s| Some((s.window()?, s.spec.no_save)));
         let slow = window.is_some() && self.stream_slow_peer(key, now);
-        // Pieces on parole that another peer is downloading alone.
-        let barred = self.parole_barred(tid, key);
+        // Pieces on parole: those another peer is downloading alone, and
+        // the others, which go first (the sooner one passes, the sooner the
+        // liar is known).
+        let (barred, parole) = self.parole_pieces(tid, key);
         let Some(Some(p)) = self.peers.get_mut(key) else { return };
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let ws = &t.webseeds;
@@ -136,8 +138,19 @@ impl Engine {
         // goes first whoever holds it: a late stream is worse than a
         // duplicate).
         let blocks = match window {
-            Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, &barred, key, st, want, &mut self.rng),
-            None => l.picker.pick(key, |i| st.can_request(i as u32) && !ws.is_claimed(i as u32) && !barred.contains(&(i as u32)), want, &mut self.rng),
+            Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, (&barred, &parole), key, st, want, &mut self.rng),
+            None => {
+                let ok = |i: usize| st.can_request(i as u32) && !ws.is_claimed(i as u32) && !barred.contains(&(i as u32));
+                let mut v = Vec::new();
+                if !parole.is_empty() {
+                    v = l.picker.pick(key, |i| parole.contains(&(i as u32)) && ok(i), want, &mut self.rng);
+                }
+                if v.len() < want {
+                    let more = l.picker.pick(key, ok, want - v.len(), &mut self.rng);
+                    v.extend(more);
+                }
+                v
+            }
         };
         for b in &blocks {
             p.send(&Message::Request { index: b.index, begin: b.begin, length: b.length }, now);
@@ -238,7 +251,11 @@ impl Engine {
                 }
             }
             for a in liars {
-                self.ban(tid, a, &format!("its blocks of piece {piece} differ from the verified ones"), now);
+                if self.ban(tid, a, &format!("its blocks of piece {piece} differ from the verified ones"), now) {
+                    if let Some(t) = self.torrents[tid].as_mut() {
+                        t.blame.found_by_comparison += 1;
+                    }
+                }
             }
             self.stream_verdict(tid, piece, true, now);
             self.check_complete(tid, now);
@@ -261,7 +278,9 @@ impl Engine {
             self.report(Report::Log(format!("{name}: piece {piece} failed the hash check (from {from})")));
             match verdict {
                 Failure::Unknown => {}
-                Failure::Sole(a) => self.ban(tid, a, &format!("piece {piece}, all of it from this peer, failed the hash check"), now),
+                Failure::Sole(a) => {
+                    self.ban(tid, a, &format!("piece {piece}, all of it from this peer, failed the hash check"), now);
+                }
                 Failure::Shared(_) => match kept {
                     Some(data) => {
                         if let Some(t) = self.torrents[tid].as_mut() {
@@ -291,24 +310,31 @@ impl Engine {
         }
     }
 
-    /// Pieces on parole that peer `key` must not request now: another peer
-    /// that can still send them has taken them.
-    pub(crate) fn parole_barred(&self, tid: TorrentId, key: PeerKey) -> Vec<u32> {
-        let Some(Some(t)) = self.torrents.get(tid) else { return Vec::new() };
-        let Some(Some(me)) = self.peers.get(key) else { return Vec::new() };
-        t.blame.barred(key, me.serial, |k, serial| {
+    /// Pieces on parole, for peer `key`: those it must not request now
+    /// (another peer that can still send them has taken them), and the
+    /// others.
+    pub(crate) fn parole_pieces(&self, tid: TorrentId, key: PeerKey) -> (Vec<u32>, Vec<u32>) {
+        let Some(Some(t)) = self.torrents.get(tid) else { return Default::default() };
+        let Some(Some(me)) = self.peers.get(key) else { return Default::default() };
+        if t.blame.parole_len() == 0 {
+            return Default::default();
+        }
+        let barred = t.blame.barred(key, me.serial, |k, serial| {
             self.peers.get(k).and_then(|p| p.as_ref()).is_some_and(|p| {
                 p.serial == serial && p.active() && !p.snubbed && (!p.st.peer_choking || !p.st.allowed_fast.is_empty())
             })
-        })
+        });
+        let free = t.blame.parole_pieces().map(|(i, _)| *i).filter(|i| !barred.contains(i)).collect();
+        (barred, free)
     }
 
     /// Ban a liar: its connections close, its address is not dialled again,
-    /// and the unfinished pieces it sent blocks of start over.
-    pub(crate) fn ban(&mut self, tid: TorrentId, addr: SocketAddr, why: &str, now: Instant) {
-        let Some(Some(t)) = self.torrents.get_mut(tid) else { return };
+    /// and the unfinished pieces it sent blocks of start over. False if it
+    /// was banned already.
+    pub(crate) fn ban(&mut self, tid: TorrentId, addr: SocketAddr, why: &str, now: Instant) -> bool {
+        let Some(Some(t)) = self.torrents.get_mut(tid) else { return false };
         if !t.ban(addr) {
-            return;
+            return false;
         }
         let touched = t.blame.take_touched(addr);
         if let Some(l) = t.life.loaded_mut() {
@@ -328,5 +354,6 @@ impl Engine {
         for i in touched {
             self.stream_verdict(tid, i, false, now);
         }
+        true
     }
 }

@@ -235,16 +235,18 @@ pub fn stream_depth(rate: f64) -> usize {
 pub const QUEUE_TIME: Duration = Duration::from_millis(300);
 pub const MIN_STREAM_DEPTH: usize = 6;
 
-/// Pick blocks for a peer: the head of the window in order, then the
-/// window, then (unless `window_only`) anything, rarest first. A `slow` peer
-/// skips the window (and, `window_only`, gets nothing).
+/// Pick blocks for a peer: the head of the window in order, then pieces on
+/// `parole` it may take, then the window, then (unless `window_only`)
+/// anything, rarest first; never a `barred` piece (on parole, another
+/// peer's). A `slow` peer skips the window (and, `window_only`, gets
+/// nothing).
 #[allow(clippy::too_many_arguments)]
 pub fn pick(
     picker: &mut Picker,
     window: (u32, u32),
     window_only: bool,
     slow: bool,
-    barred: &[u32],
+    (barred, parole): (&[u32], &[u32]),
     key: PeerKey,
     st: &PeerState,
     want: usize,
@@ -267,6 +269,12 @@ pub fn pick(
             return out;
         }
         let more = picker.pick(key, |j| j == i as usize && st.can_request(i), want - out.len(), rng);
+        out.extend(more);
+    }
+    // Then pieces on parole (one peer each), so the liar is known soon.
+    if !parole.is_empty() && out.len() < want {
+        let inside = |j: usize| !window_only || (j >= a as usize && j < b as usize);
+        let more = picker.pick(key, |j| parole.contains(&(j as u32)) && inside(j) && st.can_request(j as u32), want - out.len(), rng);
         out.extend(more);
     }
     // Then growing stretches of the window: nearer pieces first.

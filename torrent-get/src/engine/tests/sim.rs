@@ -2,7 +2,9 @@
 //! other through simulated links (latency and bandwidth, a simulated clock),
 //! a disk that keeps each torrent's bytes in a Vec, a hasher that judges
 //! pieces from those bytes, and a tap that decodes what each side sends so
-//! tests can count messages. No sockets, no threads, no sleeping.
+//! tests can count messages. No sockets, no threads, no sleeping. With
+//! `SIM_LOG` set in the environment, the engines' log lines go to stderr
+//! with the simulated time.
 
 use crate::disk::{DiskEvent, DiskJob};
 use crate::engine::{Action, CloseReason, Command, Config, ConnKind, Engine, Input, Job, PeerKey};
@@ -72,6 +74,18 @@ pub struct Sim {
     pub bandwidth: f64,
     pub slow: HashMap<usize, f64>,
     link_free: HashMap<(usize, PeerKey), Instant>,
+    /// Nodes that serve wrong bytes (see [`Liar`]).
+    pub liars: HashMap<usize, Liar>,
+}
+
+/// A node that flips bytes of the blocks it serves.
+#[derive(Debug, Clone, Copy)]
+pub struct Liar {
+    /// The node whose state a cunning liar watches.
+    pub victim: usize,
+    /// Cunning: good bytes for the pieces the victim has on parole (it
+    /// knows when it is watched), wrong bytes for every other piece.
+    pub honest_on_parole: bool,
 }
 
 fn kind(m: &Message) -> &'static str {
@@ -102,6 +116,7 @@ impl Sim {
             bandwidth: 20e6,
             slow: HashMap::new(),
             link_free: HashMap::new(),
+            liars: HashMap::new(),
         }
     }
 
@@ -245,6 +260,9 @@ impl Sim {
                     node.engine.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok }), now);
                 }
             }
+            Action::Report(crate::engine::Report::Log(m)) if std::env::var_os("SIM_LOG").is_some() => {
+                eprintln!("[{:?} node {n}] {m}", now - self.start);
+            }
             Action::Announce { .. } | Action::DhtLookup { .. } | Action::Report(_) | Action::WebSeed { .. } => {}
         }
     }
@@ -269,6 +287,13 @@ impl Sim {
 
     fn disk(&mut self, n: usize, job: DiskJob) {
         let now = self.now;
+        let lie = match (&job, self.liars.get(&n)) {
+            (DiskJob::Read { torrent, piece, .. }, Some(l)) => {
+                let watched = self.nodes[l.victim].engine.torrent(*torrent).is_some_and(|t| t.blame.on_parole(*piece));
+                !(l.honest_on_parole && watched)
+            }
+            _ => false,
+        };
         let node = &mut self.nodes[n];
         match job {
             DiskJob::Open { torrent, info, .. } => {
@@ -287,7 +312,10 @@ impl Sim {
             DiskJob::Read { torrent, peer, conn, piece, begin, len } => {
                 let plen = node.engine.torrent(torrent).and_then(|t| t.life.meta()).map(|m| m.info.piece_length).unwrap_or(0);
                 let start = (piece as u64 * plen + begin as u64) as usize;
-                let data = node.disk[&torrent][start..start + len as usize].to_vec();
+                let mut data = node.disk[&torrent][start..start + len as usize].to_vec();
+                if lie {
+                    data.iter_mut().step_by(97).for_each(|b| *b ^= 0x5a);
+                }
                 node.engine.handle(Input::Disk(DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data }), now);
             }
             DiskJob::LoadMetadata { torrent, .. } => {
