@@ -340,6 +340,8 @@ impl Engine {
         if let Some(l) = t.life.loaded_mut() {
             for &i in &touched {
                 l.picker.piece_failed(i);
+                // The hash thread's running hash holds the liar's blocks.
+                self.actions.push_back(Action::Hash(HashJob::Forget { torrent: tid, piece: i }));
             }
         }
         for k in t.peers.clone() {

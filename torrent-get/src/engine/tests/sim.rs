@@ -55,6 +55,9 @@ pub struct Node {
     /// Whole pieces handed to the hasher without a disk write (streaming
     /// without saving), by (torrent, piece).
     pub hashed_whole: HashMap<(usize, u32), Vec<u8>>,
+    /// The hash thread's running hashes: blocks in order from offset 0, as
+    /// `hasher.rs` keeps them (the rest is read from the disk at `Finish`).
+    running: HashMap<(usize, u32), (Sha1, u64)>,
 }
 
 enum Ev {
@@ -140,6 +143,7 @@ impl Sim {
             disk_jobs_closed: Vec::new(),
             streamed: Vec::new(),
             hashed_whole: HashMap::new(),
+            running: HashMap::new(),
         });
         i
     }
@@ -237,12 +241,21 @@ impl Sim {
                 self.nodes[n].engine.handle(Input::StreamBacklog(0), now);
             }
             Action::Hash(job) => {
-                if let HashJob::Block { torrent, piece, begin: 0, data } = &job {
+                if let HashJob::Block { torrent, piece, begin, data } = &job {
                     let node = &mut self.nodes[n];
                     let plen = node.engine.torrent(*torrent).and_then(|t| t.life.picker()).map(|p| p.piece_len(*piece)).unwrap_or(0);
-                    if data.len() == plen as usize {
+                    if *begin == 0 && data.len() == plen as usize {
                         node.hashed_whole.insert((*torrent, *piece), data.to_vec());
+                    } else {
+                        let (h, next) = node.running.entry((*torrent, *piece)).or_insert_with(|| (Sha1::new(), 0));
+                        if *begin as u64 == *next {
+                            h.update(&data[..]);
+                            *next += data.len() as u64;
+                        }
                     }
+                }
+                if let HashJob::Forget { torrent, piece } = &job {
+                    self.nodes[n].running.remove(&(*torrent, *piece));
                 }
                 if let HashJob::Finish { torrent, piece, piece_len, expected } = job {
                     let node = &mut self.nodes[n];
@@ -253,8 +266,11 @@ impl Sim {
                     }
                     let plen = node.engine.torrent(torrent).and_then(|t| t.life.meta()).map(|m| m.info.piece_length).unwrap_or(0);
                     let start = piece as u64 * plen;
+                    // The running hash, then the rest from the disk.
+                    let (mut h, next) = node.running.remove(&(torrent, piece)).unwrap_or_else(|| (Sha1::new(), 0));
                     let ok = node.disk.get(&torrent).is_some_and(|d| {
-                        let got: [u8; 20] = Sha1::digest(&d[start as usize..(start + piece_len) as usize]).into();
+                        h.update(&d[(start + next.min(piece_len)) as usize..(start + piece_len) as usize]);
+                        let got: [u8; 20] = h.finalize().into();
                         got == expected
                     });
                     node.engine.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok }), now);
