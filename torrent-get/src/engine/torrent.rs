@@ -57,8 +57,9 @@ pub struct Torrent {
     pub next_dht: Instant,
     /// DHT lookups in a row that found nobody (sets the retry back-off).
     pub dht_empty: u32,
-    /// The last announce failed (reported once; recovery is said).
-    pub tracker_failing: bool,
+    /// Announces in a row that failed (the first is said, and the recovery;
+    /// sets the retry back-off).
+    pub tracker_failures: u32,
     /// Explicit peers (`--peer`) whose failure was reported (once each).
     pub peer_failures_reported: std::collections::HashSet<SocketAddr>,
     /// BEP 19 mirrors.
@@ -104,7 +105,7 @@ impl Torrent {
             dht_lookup: false,
             next_dht: now,
             dht_empty: 0,
-            tracker_failing: false,
+            tracker_failures: 0,
             peer_failures_reported: Default::default(),
             webseeds: Default::default(),
         }
