@@ -15,7 +15,8 @@
 //!
 //! [`Tracker::set_mode`] makes the tracker misbehave in the ways clients
 //! must survive: [`Mode::Failure`], [`Mode::Timeout`], [`Mode::Garbage`],
-//! [`Mode::Truncated`], [`Mode::Oversized`], [`Mode::Slow`].
+//! [`Mode::Truncated`], [`Mode::Oversized`], [`Mode::Slow`],
+//! [`Mode::FailFirst`].
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -56,6 +57,21 @@ pub enum Mode {
     /// HTTP: the proper answer, one byte every [`TrackerOptions::slow_byte_delay`].
     /// UDP: the proper answer after [`TrackerOptions::udp_slow_delay`].
     Slow,
+    /// Refuse (as [`Mode::Failure`]) the first N announces of each kind
+    /// (HTTP, UDP) since the tracker started, then answer properly: a
+    /// tracker that is down, then recovers.
+    FailFirst(u64),
+}
+
+impl Mode {
+    /// What to do for announce number `nth` (1-based) of its kind.
+    fn for_announce(self, nth: u64) -> Mode {
+        match self {
+            Mode::FailFirst(n) if nth <= n => Mode::Failure(format!("down for now (announce {nth} of the first {n})")),
+            Mode::FailFirst(_) => Mode::Normal,
+            m => m,
+        }
+    }
 }
 
 /// Settings of an embedded tracker.
@@ -543,16 +559,18 @@ fn handle_http(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let q = parse_query(query.as_bytes());
+    let mut nth = 0;
     let body = match path {
         "/announce" => {
-            shared.http_announces.fetch_add(1, Ordering::Relaxed);
+            nth = shared.http_announces.fetch_add(1, Ordering::Relaxed) + 1;
             http_announce(&q, peer_ip, shared)
         }
         "/scrape" => http_scrape(&q, shared),
         _ => return write_response(&mut stream, "404 Not Found", b"not found\n"),
     };
-    match shared.mode() {
-        Mode::Normal => write_response(&mut stream, "200 OK", &body),
+    // A scrape (nth 0) is answered by a FailFirst tracker.
+    match shared.mode().for_announce(if nth == 0 { u64::MAX } else { nth }) {
+        Mode::Normal | Mode::FailFirst(_) => write_response(&mut stream, "200 OK", &body),
         Mode::Failure(reason) => write_response(&mut stream, "200 OK", &failure_body(&reason)),
         Mode::Timeout => {
             shared.sleep(Duration::from_secs(120));
@@ -731,8 +749,11 @@ fn udp_loop(sock: UdpSocket, shared: Arc<Shared>) {
         let Some((reply, is_connect)) = udp_handle(&buf[..n], from, &shared) else {
             continue;
         };
-        let reply = match shared.mode() {
-            Mode::Normal | Mode::Unsorted => reply,
+        // Action 1 is an announce (counted by udp_handle).
+        let announce = !is_connect && n >= 12 && u32_at(&buf, 8) == 1;
+        let nth = if announce { shared.udp_announces.load(Ordering::Relaxed) } else { u64::MAX };
+        let reply = match shared.mode().for_announce(nth) {
+            Mode::Normal | Mode::Unsorted | Mode::FailFirst(_) => reply,
             Mode::Failure(reason) => udp_error(u32_at(&buf, 12), &reason),
             Mode::Timeout => continue,
             Mode::Garbage => {

@@ -241,7 +241,7 @@ fn failing_peer_and_tracker_are_reported() {
     let said: Vec<&str> = r.stderr.lines().filter(|l| l.contains(&format!("peer 127.0.0.1:{dead}: "))).collect();
     assert_eq!(said.len(), 1, "{}", r.stderr);
     assert!(said[0].starts_with("lonely: peer ") && said[0].ends_with("(will retry)"), "{}", said[0]);
-    let tr: Vec<&str> = r.stderr.lines().filter(|l| l.contains("(retrying every 60 s)")).collect();
+    let tr: Vec<&str> = r.stderr.lines().filter(|l| l.contains("(retrying in 5 s, then at most every 60 s)")).collect();
     assert_eq!(tr.len(), 1, "{}", r.stderr);
     let events: Vec<serde_json::Value> = r.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let pe = events.iter().find(|e| e["event"] == "peer_error").unwrap_or_else(|| panic!("{}", r.stdout));
@@ -255,6 +255,37 @@ fn failing_peer_and_tracker_are_reported() {
     assert!(prog["connecting"].is_u64(), "{prog}");
     let te = events.iter().find(|e| e["event"] == "tracker_error").unwrap_or_else(|| panic!("{}", r.stdout));
     assert!(te["error"].as_str().unwrap().contains("127.0.0.1"), "{te}");
+}
+
+/// A tracker that refuses the first announce, then answers (the only way
+/// to the seeder): its failure is said once, the retry comes after 5 s,
+/// and its recovery is said once ("working again"); the download completes.
+#[test]
+fn a_tracker_that_recovers_is_said_to_work_again() {
+    use test_fixtures::tracker::{Mode, Tracker, TrackerOptions};
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(TrackerOptions::default());
+    tracker.set_mode(Mode::FailFirst(1));
+    let url = tracker.http_announce_url();
+    let p = make_payload(seed.path(), "flaky", &[("", 100_000)], 16 * 1024, &[&url], 5).unwrap();
+    let s = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
+    tracker.add_peer(&p.meta.info_hash, s.addr());
+    let started = std::time::Instant::now();
+    let r = run(tg(40).arg("-o").arg(out.path()).arg(&p.torrent_path)).expect_code(0);
+    let took = started.elapsed();
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    let failed: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].contains("(retrying in 5 s, then at most every 60 s)")).collect();
+    let again: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].contains(&format!("tracker {url}: working again"))).collect();
+    assert_eq!(failed.len(), 1, "the failure is said once:\n{}", r.stderr);
+    assert!(lines[failed[0]].contains("down for now"), "the tracker's reason is given: {}", lines[failed[0]]);
+    assert_eq!(again.len(), 1, "the recovery is said once:\n{}", r.stderr);
+    assert!(failed[0] < again[0], "{}", r.stderr);
+    assert_eq!(lines[again[0]], format!("flaky: tracker {url}: working again (1 peers)"));
+    assert_eq!(std::fs::read(out.path().join("flaky")).unwrap(), std::fs::read(p.dir.join("flaky")).unwrap());
+    assert_eq!(tracker.http_announces() >= 2, true);
+    // The second announce came after the 5 s back-off, not after a minute.
+    assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(30), "took {took:?}");
 }
 
 /// --seed-only from a read-only directory (a read-only bind mount, which

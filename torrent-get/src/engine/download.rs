@@ -4,9 +4,11 @@
 //! duplicates with cancels, received blocks to the disk and hash threads,
 //! hash verdicts, blame and bans.
 
+use super::blame::Failure;
 use super::{Action, CloseReason, Engine, Lifecycle, PeerKey, Report, TorrentId};
 use crate::disk::DiskJob;
 use crate::hasher::HashJob;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use torrent_core::peer::bitfield::Bitfield;
@@ -17,6 +19,8 @@ use torrent_core::picker::{Block, BlockOutcome, BLOCK_SIZE};
 pub const MAX_DISK_BACKLOG: u64 = 32 * 1024 * 1024;
 /// Request pipeline depth per peer in endgame mode.
 pub const ENDGAME_DEPTH: usize = 8;
+/// The disk reads of failed pieces' bytes (for blame) carry this peer key.
+pub const BLAME_READER: PeerKey = usize::MAX - 1;
 
 impl Engine {
     /// A have (`one`), or the peer's piece set became known (replacing `old`).
@@ -90,12 +94,16 @@ impl Engine {
         }
         let window = self.stream.as_ref().filter(|s| s.torrent == tid).and_then(|s| Some((s.window()?, s.spec.no_save)));
         let slow = window.is_some() && self.stream_slow_peer(key, now);
+        // Pieces on parole: those another peer is downloading alone, and
+        // the others, which go first (the sooner one passes, the sooner the
+        // liar is known).
+        let (barred, parole) = self.parole_pieces(tid, key);
         let Some(Some(p)) = self.peers.get_mut(key) else { return };
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let ws = &t.webseeds;
         let Some(l) = t.life.downloading() else { return };
         let outstanding = p.st.outstanding();
-        let mut depth = if p.snubbed || p.probation { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
+        let mut depth = if p.snubbed { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
         if window.is_some() {
             // Streaming: a short queue at each peer, so a window block asked
             // now is not served after seconds of other blocks.
@@ -130,11 +138,23 @@ impl Engine {
         // goes first whoever holds it: a late stream is worse than a
         // duplicate).
         let blocks = match window {
-            Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, p.probation, key, st, want, &mut self.rng),
-            None => l.picker.pick(key, |i| st.can_request(i as u32) && !ws.is_claimed(i as u32), want, &mut self.rng),
+            Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, (&barred, &parole), key, st, want, &mut self.rng),
+            None => {
+                let ok = |i: usize| st.can_request(i as u32) && !ws.is_claimed(i as u32) && !barred.contains(&(i as u32));
+                let mut v = Vec::new();
+                if !parole.is_empty() {
+                    v = l.picker.pick(key, |i| parole.contains(&(i as u32)) && ok(i), want, &mut self.rng);
+                }
+                if v.len() < want {
+                    let more = l.picker.pick(key, ok, want - v.len(), &mut self.rng);
+                    v.extend(more);
+                }
+                v
+            }
         };
         for b in &blocks {
             p.send(&Message::Request { index: b.index, begin: b.begin, length: b.length }, now);
+            t.blame.took(b.index, key, p.serial);
         }
         if window.is_some() {
             self.stream_requested(tid, key, &blocks, now);
@@ -155,6 +175,7 @@ impl Engine {
 
     pub(crate) fn on_block(&mut self, key: PeerKey, tid: TorrentId, index: u32, begin: u32, data: Vec<u8>, now: Instant) {
         let p = self.peers[key].as_mut().expect("live peer");
+        let from = p.addr;
         let len = data.len() as u64;
         let block = Block { index, begin, length: data.len() as u32 };
         p.down.add(now, len);
@@ -177,6 +198,7 @@ impl Engine {
                 let offset = index as u64 * info.piece_length + begin as u64;
                 let expected = info.pieces[index as usize];
                 let piece_len = l.picker.piece_len(index);
+                t.blame.block(index, begin, piece_len.div_ceil(BLOCK_SIZE) as usize, from, &data);
                 if self.stream.is_some() && self.stream_block(tid, block, &data, piece_len, piece_complete.then_some(expected)) {
                     // Streamed without saving: kept in memory, hashed whole.
                 } else {
@@ -207,7 +229,11 @@ impl Engine {
     /// The hash thread (or the disk thread) judged a piece.
     pub(crate) fn on_verified(&mut self, tid: TorrentId, piece: u32, ok: bool, now: Instant) {
         if self.webseed_verified(tid, piece, ok, now) {
-            return; // a mirror's bad piece: no peer to blame
+            // A mirror's bad piece: no peer to blame.
+            if let Some(t) = self.torrents[tid].as_mut() {
+                t.blame.forget(piece);
+            }
+            return;
         }
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let Some(l) = t.life.loaded_mut() else { return };
@@ -215,15 +241,10 @@ impl Engine {
         if piece as usize >= picker.num_pieces() {
             return;
         }
-        let contributors: Vec<PeerKey> = picker.contributors(piece).to_vec();
         if ok {
             picker.piece_verified(piece);
-            for k in contributors {
-                if let Some(Some(p)) = self.peers.get_mut(k) {
-                    t.credit(p.addr);
-                    p.probation = false;
-                }
-            }
+            // Parole: senders of the failed attempts whose blocks differ.
+            let liars = t.blame.passed(piece);
             let advertise = !self.stream.as_ref().is_some_and(|s| s.torrent == tid && s.spec.no_save);
             for k in t.peers.clone() {
                 if let Some(Some(p)) = self.peers.get_mut(k) {
@@ -232,32 +253,112 @@ impl Engine {
                     }
                 }
             }
+            for a in liars {
+                if self.ban(tid, a, &format!("its blocks of piece {piece} differ from the verified ones"), now) {
+                    if let Some(t) = self.torrents[tid].as_mut() {
+                        t.blame.found_by_comparison += 1;
+                    }
+                }
+            }
             self.stream_verdict(tid, piece, true, now);
             self.check_complete(tid, now);
             self.webseed_pump(tid, now);
         } else {
-            self.stream_verdict(tid, piece, false, now);
+            // The failed bytes, while the stream still holds them (no_save).
+            let kept = self.stream_failed_data(tid, piece);
             let Some(t) = self.torrents[tid].as_mut() else { return };
-            let Some(picker) = t.life.loaded_mut().map(|l| &mut l.picker) else { return };
-            let alone = contributors.len() == 1;
-            picker.piece_failed(piece);
+            let Some(l) = t.life.loaded_mut() else { return };
+            l.picker.piece_failed(piece);
+            let piece_len = l.picker.piece_len(piece);
             t.hash_failures += 1;
-            let mut names = Vec::new();
-            let mut banned = Vec::new();
-            for k in contributors {
-                let Some(Some(p)) = self.peers.get_mut(k) else { continue };
-                names.push(p.addr.to_string());
-                p.probation = true;
-                if t.strike(p.addr, alone) {
+            let name = t.name.clone();
+            let verdict = t.blame.failed(piece);
+            let from = match &verdict {
+                Failure::Unknown => "no peer".to_string(),
+                Failure::Sole(a) => a.to_string(),
+                Failure::Shared(v) => v.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
+            };
+            self.report(Report::Log(format!("{name}: piece {piece} failed the hash check (from {from})")));
+            match verdict {
+                Failure::Unknown => {}
+                Failure::Sole(a) => {
+                    self.ban(tid, a, &format!("piece {piece}, all of it from this peer, failed the hash check"), now);
+                }
+                Failure::Shared(_) => match kept {
+                    Some(data) => {
+                        if let Some(t) = self.torrents[tid].as_mut() {
+                            t.blame.failed_data(piece, &data);
+                        }
+                    }
+                    // Read the failed bytes back before a new attempt
+                    // overwrites them (the disk thread's jobs run in order).
+                    None => self.actions.push_back(Action::Disk(DiskJob::Read {
+                        torrent: tid,
+                        peer: BLAME_READER,
+                        conn: 0,
+                        piece,
+                        begin: 0,
+                        len: piece_len,
+                    })),
+                },
+            }
+            self.stream_verdict(tid, piece, false, now);
+        }
+    }
+
+    /// The failed attempt of a piece on parole, read back from the disk.
+    pub(crate) fn blame_read_done(&mut self, tid: TorrentId, piece: u32, data: &[u8]) {
+        if let Some(Some(t)) = self.torrents.get_mut(tid) {
+            t.blame.failed_data(piece, data);
+        }
+    }
+
+    /// Pieces on parole, for peer `key`: those it must not request now
+    /// (another peer that can still send them has taken them), and the
+    /// others.
+    pub(crate) fn parole_pieces(&self, tid: TorrentId, key: PeerKey) -> (Vec<u32>, Vec<u32>) {
+        let Some(Some(t)) = self.torrents.get(tid) else { return Default::default() };
+        let Some(Some(me)) = self.peers.get(key) else { return Default::default() };
+        if t.blame.parole_len() == 0 {
+            return Default::default();
+        }
+        let barred = t.blame.barred(key, me.serial, |k, serial| {
+            self.peers.get(k).and_then(|p| p.as_ref()).is_some_and(|p| {
+                p.serial == serial && p.active() && !p.snubbed && (!p.st.peer_choking || !p.st.allowed_fast.is_empty())
+            })
+        });
+        let free = t.blame.parole_pieces().map(|(i, _)| *i).filter(|i| !barred.contains(i)).collect();
+        (barred, free)
+    }
+
+    /// Ban a liar: its connections close, its address is not dialled again,
+    /// and the unfinished pieces it sent blocks of start over. False if it
+    /// was banned already.
+    pub(crate) fn ban(&mut self, tid: TorrentId, addr: SocketAddr, why: &str, now: Instant) -> bool {
+        let Some(Some(t)) = self.torrents.get_mut(tid) else { return false };
+        if !t.ban(addr) {
+            return false;
+        }
+        let touched = t.blame.take_touched(addr);
+        if let Some(l) = t.life.loaded_mut() {
+            for &i in &touched {
+                l.picker.piece_failed(i);
+                // The hash thread's running hash holds the liar's blocks.
+                self.actions.push_back(Action::Hash(HashJob::Forget { torrent: tid, piece: i }));
+            }
+        }
+        for k in t.peers.clone() {
+            if let Some(Some(p)) = self.peers.get_mut(k) {
+                if p.addr == addr {
                     p.close(CloseReason::BannedNow);
-                    banned.push(p.addr);
                 }
             }
-            let name = t.name.clone();
-            for a in banned {
-                self.log(format!("{name}: banned {a} after repeated hash failures"));
-            }
-            self.report(Report::Log(format!("{name}: piece {piece} failed the hash check (from {})", names.join(", "))));
         }
+        let name = t.name.clone();
+        self.log(format!("{name}: banned {addr}: {why}"));
+        for i in touched {
+            self.stream_verdict(tid, i, false, now);
+        }
+        true
     }
 }

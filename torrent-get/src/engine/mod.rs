@@ -9,7 +9,9 @@
 //! - [`api`]: the inputs, actions, commands and configuration;
 //! - [`wire`]: handshakes, the opening messages, decoding and dispatch;
 //! - [`download`]: interest, request scheduling (pipeline, endgame, rate
-//!   limit), received blocks, hash verdicts, blame and bans;
+//!   limit), received blocks, hash verdicts and bans;
+//! - [`blame`]: who sent the bad blocks of a failed piece (parole, block
+//!   comparison);
 //! - [`upload`]: serving requests (disk reads, upload rate limit);
 //! - [`metadata`]: BEP 9, fetching and serving the info dictionary;
 //! - [`pex`]: BEP 11 peer exchange;
@@ -19,6 +21,7 @@
 //! - [`torrent`], [`peer`]: the per-torrent and per-peer records.
 
 pub mod api;
+pub mod blame;
 pub mod choke;
 pub mod download;
 pub mod encryption;
@@ -412,6 +415,7 @@ impl Engine {
             DiskEvent::Opened { torrent, have, rechecked } => self.on_opened(torrent, have, rechecked, now),
             DiskEvent::Verified { torrent, piece, ok } => self.on_verified(torrent, piece, ok, now),
             DiskEvent::ReadDone { torrent, peer: stream::STREAM_READER, piece, begin, data, .. } => self.stream_read_done(torrent, piece, begin, data, now),
+            DiskEvent::ReadDone { torrent, peer: download::BLAME_READER, piece, data, .. } => self.blame_read_done(torrent, piece, &data),
             DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data } => self.on_read_done(torrent, peer, conn, piece, begin, data, now),
             DiskEvent::MetadataLoaded { torrent, meta } => {
                 let fetching = self.torrents.get(torrent).and_then(|t| t.as_ref()).is_some_and(|t| matches!(t.life.settled_ref(), Lifecycle::FetchingMetadata { .. }));

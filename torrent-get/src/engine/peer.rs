@@ -77,9 +77,6 @@ pub struct Peer {
     pub down: RateMeter,
     pub up: RateMeter,
     pub closing: Option<CloseReason>,
-    /// A piece this peer helped with failed its hash check: one request at
-    /// a time until a piece it helped with passes.
-    pub probation: bool,
 }
 
 pub fn tolerant_state(fast: bool, extended: bool) -> PeerState {
@@ -143,7 +140,6 @@ impl Peer {
             down: RateMeter::new(now),
             up: RateMeter::new(now),
             closing: None,
-            probation: false,
         }
     }
 

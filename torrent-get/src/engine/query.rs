@@ -227,7 +227,7 @@ impl Engine {
             _ => {}
         }
         if t.life.wants_peers() {
-            if let (true, Some(e)) = (t.tracker_failing, &t.tracker_error) {
+            if let (true, Some(e)) = (t.tracker_failures > 0, &t.tracker_error) {
                 out.push(format!("tracker error: {e}"));
             }
         }

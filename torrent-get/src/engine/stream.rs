@@ -235,16 +235,18 @@ pub fn stream_depth(rate: f64) -> usize {
 pub const QUEUE_TIME: Duration = Duration::from_millis(300);
 pub const MIN_STREAM_DEPTH: usize = 6;
 
-/// Pick blocks for a peer: the head of the window in order, then the
-/// window, then (unless `window_only`) anything, rarest first. A `slow` peer
-/// skips the window (and, `window_only`, gets nothing).
+/// Pick blocks for a peer: the head of the window in order, then pieces on
+/// `parole` it may take, then the window, then (unless `window_only`)
+/// anything, rarest first; never a `barred` piece (on parole, another
+/// peer's). A `slow` peer skips the window (and, `window_only`, gets
+/// nothing).
 #[allow(clippy::too_many_arguments)]
 pub fn pick(
     picker: &mut Picker,
     window: (u32, u32),
     window_only: bool,
     slow: bool,
-    exclusive: bool,
+    (barred, parole): (&[u32], &[u32]),
     key: PeerKey,
     st: &PeerState,
     want: usize,
@@ -252,18 +254,8 @@ pub fn pick(
 ) -> Vec<Block> {
     let (a, b) = window;
     let mut out = Vec::new();
-    // A peer on probation (it helped with a piece that failed) only gets
-    // pieces nobody else has sent blocks of, so its next piece tells
-    // whether it is the liar (the window otherwise mixes every peer into
-    // every piece, and a failure blames all of them alike).
-    let theirs: std::collections::HashSet<u32> = if exclusive {
-        (0..picker.num_pieces() as u32)
-            .filter(|&j| picker.contributors(j).iter().any(|&c| c != key))
-            .collect()
-    } else {
-        Default::default()
-    };
-    let st = &ExclusiveState { st, theirs: &theirs };
+    // Pieces on parole that another peer downloads alone are skipped.
+    let st = &Unbarred { st, barred };
     if slow {
         if !window_only {
             return picker.pick(key, |j| (j < a as usize || j >= b as usize) && st.can_request(j as u32), want, rng);
@@ -277,6 +269,12 @@ pub fn pick(
             return out;
         }
         let more = picker.pick(key, |j| j == i as usize && st.can_request(i), want - out.len(), rng);
+        out.extend(more);
+    }
+    // Then pieces on parole (one peer each), so the liar is known soon.
+    if !parole.is_empty() && out.len() < want {
+        let inside = |j: usize| !window_only || (j >= a as usize && j < b as usize);
+        let more = picker.pick(key, |j| parole.contains(&(j as u32)) && inside(j) && st.can_request(j as u32), want - out.len(), rng);
         out.extend(more);
     }
     // Then growing stretches of the window: nearer pieces first.
@@ -295,16 +293,15 @@ pub fn pick(
     out
 }
 
-/// `PeerState::can_request`, minus the pieces a probation peer must not
-/// join.
-struct ExclusiveState<'a> {
+/// `PeerState::can_request`, minus the pieces barred to this peer.
+struct Unbarred<'a> {
     st: &'a PeerState,
-    theirs: &'a std::collections::HashSet<u32>,
+    barred: &'a [u32],
 }
 
-impl ExclusiveState<'_> {
+impl Unbarred<'_> {
     fn can_request(&self, piece: u32) -> bool {
-        self.st.can_request(piece) && !self.theirs.contains(&piece)
+        self.st.can_request(piece) && !self.barred.contains(&piece)
     }
 }
 
@@ -393,6 +390,12 @@ impl Engine {
             self.actions.push_back(Action::Hash(HashJob::Finish { torrent: tid, piece: block.index, piece_len: piece_len as u64, expected }));
         }
         true
+    }
+
+    /// The bytes of a piece that just failed, if the stream holds them
+    /// (no_save): the blame needs them.
+    pub(crate) fn stream_failed_data(&self, tid: TorrentId, piece: u32) -> Option<Arc<Vec<u8>>> {
+        self.stream.as_ref().filter(|s| s.torrent == tid)?.verified.get(&piece).cloned()
     }
 
     /// A piece was judged: drop what a failed one left, hand out what can go.
@@ -531,7 +534,12 @@ impl Engine {
         let mut late = late;
         late.sort();
         for (index, begin, orig, dup) in late {
-            let Some(l) = self.torrents.get(tid).and_then(|t| t.as_ref()).and_then(|t| t.life.loaded()) else { return };
+            let Some(t) = self.torrents.get(tid).and_then(|t| t.as_ref()) else { return };
+            let Some(l) = t.life.loaded() else { return };
+            if t.blame.on_parole(index) {
+                // Downloaded from one peer only, late or not (blame).
+                continue;
+            }
             let length = l.picker.piece_len(index).saturating_sub(begin).min(torrent_core::picker::BLOCK_SIZE);
             let block = Block { index, begin, length };
             let still = self.peers.get(orig).and_then(|p| p.as_ref()).is_some_and(|p| p.live() && p.st.is_requested(&block));

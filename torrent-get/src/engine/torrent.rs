@@ -10,12 +10,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use torrent_core::InfoHash;
 
-/// Blame points after which a peer is banned: a failed piece it sent alone
-/// counts 2, one it shared with other peers 1 (we cannot tell who lied), and
-/// each piece it helped complete that passed the check takes 1 away. So a
-/// peer sending only bad data goes after 2 pieces of its own, and an honest
-/// peer that shared pieces with a liar is not banned along with it.
-pub const BAN_AFTER_FAILURES: u32 = 4;
 /// Give up on an address after this many failed connections in a row.
 pub const MAX_CONNECT_FAILURES: u32 = 8;
 /// Most peer addresses remembered per torrent (from trackers, PEX, DHT).
@@ -45,7 +39,8 @@ pub struct Torrent {
     /// Keyed by peer address (IP and port): several peers can share an IP
     /// (NAT, loopback), and one liar must not get them all banned.
     pub banned: HashMap<SocketAddr, ()>,
-    pub strikes: HashMap<SocketAddr, u32>,
+    /// Who sent the blocks of failed pieces (parole).
+    pub blame: super::blame::Blame,
     pub peers: Vec<super::PeerKey>,
     pub down: RateMeter,
     pub up: RateMeter,
@@ -62,8 +57,9 @@ pub struct Torrent {
     pub next_dht: Instant,
     /// DHT lookups in a row that found nobody (sets the retry back-off).
     pub dht_empty: u32,
-    /// The last announce failed (reported once; recovery is said).
-    pub tracker_failing: bool,
+    /// Announces in a row that failed (the first is said, and the recovery;
+    /// sets the retry back-off).
+    pub tracker_failures: u32,
     /// Explicit peers (`--peer`) whose failure was reported (once each).
     pub peer_failures_reported: std::collections::HashSet<SocketAddr>,
     /// BEP 19 mirrors.
@@ -102,7 +98,7 @@ impl Torrent {
             announced_completed: false,
             candidates: HashMap::new(),
             banned: HashMap::new(),
-            strikes: HashMap::new(),
+            blame: Default::default(),
             peers: Vec::new(),
             down: RateMeter::new(now),
             up: RateMeter::new(now),
@@ -115,7 +111,7 @@ impl Torrent {
             dht_lookup: false,
             next_dht: now,
             dht_empty: 0,
-            tracker_failing: false,
+            tracker_failures: 0,
             peer_failures_reported: Default::default(),
             webseeds: Default::default(),
             tracker_answers: HashMap::new(),
@@ -168,31 +164,14 @@ impl Torrent {
         v.into_iter().take(max).map(|(a, _)| *a).collect()
     }
 
-    /// Record a hash failure against a peer (`alone`: it sent every block of
-    /// the piece); true if this failure got it banned.
-    pub fn strike(&mut self, addr: SocketAddr, alone: bool) -> bool {
-        if self.banned.contains_key(&addr) {
-            return false; // already banned
+    /// Ban an address (a proven liar: see [`super::blame`]); false if it
+    /// already was.
+    pub fn ban(&mut self, addr: SocketAddr) -> bool {
+        if self.banned.insert(addr, ()).is_some() {
+            return false;
         }
-        let s = self.strikes.entry(addr).or_insert(0);
-        // Shared failures alone never ban: with several contributors an
-        // honest peer is blamed as much as the liar. A piece that fails
-        // with this peer as its only source decides.
-        *s = if alone { *s + 2 } else { (*s + 1).min(BAN_AFTER_FAILURES - 1) };
-        if *s >= BAN_AFTER_FAILURES {
-            self.banned.insert(addr, ());
-            self.candidates.remove(&addr);
-            true
-        } else {
-            false
-        }
-    }
-
-    /// A piece the peer helped with passed the hash check.
-    pub fn credit(&mut self, addr: SocketAddr) {
-        if let Some(s) = self.strikes.get_mut(&addr) {
-            *s = s.saturating_sub(1);
-        }
+        self.candidates.remove(&addr);
+        true
     }
 
     /// Private torrents (BEP 27) get peers from their trackers only.
@@ -259,8 +238,8 @@ mod tests {
         t.connection_failed("127.0.0.1:5".parse().unwrap(), now, false);
         assert!(t.ready_candidates(now, 10).is_empty(), "back-off after a failure");
         let a: SocketAddr = "127.0.0.1:5".parse().unwrap();
-        assert!(!t.strike(a, true));
-        assert!(t.strike(a, true), "banned after two pieces of its own failed");
+        assert!(t.ban(a));
+        assert!(!t.ban(a), "banned once");
         assert!(t.candidates.is_empty());
         t.add_candidate(a, now);
         assert!(t.candidates.is_empty(), "banned addresses are not candidates again");

@@ -1,5 +1,6 @@
 //! Where peers come from and how often we ask: tracker announces (started,
-//! regular, completed, stopped; the tracker's interval within bounds), DHT
+//! regular, completed, stopped; the tracker's interval within bounds; a
+//! failed one retried after 5, 10, 20, 40 s, then every minute), DHT
 //! lookups every 5 minutes (1 minute after one found nobody), and dialling
 //! candidates (half-open and per-torrent limits, back-off in `torrent`).
 
@@ -23,7 +24,14 @@ pub const DHT_RETRY: Duration = Duration::from_secs(60);
 pub fn dht_retry(empty: u32) -> Duration {
     Duration::from_secs(5u64.saturating_mul(1 << empty.min(5))).min(DHT_RETRY)
 }
-const ANNOUNCE_RETRY: Duration = Duration::from_secs(60);
+pub const ANNOUNCE_RETRY: Duration = Duration::from_secs(60);
+
+/// When to announce again after `failures` failed announces in a row: 5 s,
+/// 10 s, 20 s, 40 s, then every [`ANNOUNCE_RETRY`] (a tracker that was
+/// briefly down is soon used again; a dead one is not hammered).
+pub fn announce_retry(failures: u32) -> Duration {
+    Duration::from_secs(5u64.saturating_mul(1 << failures.saturating_sub(1).min(5))).min(ANNOUNCE_RETRY)
+}
 const MAX_HALF_OPEN: usize = 16;
 /// A bounded wait for `stopped` announces at exit.
 const STOPPED_TIMEOUT: Duration = Duration::from_secs(2);
@@ -95,8 +103,8 @@ impl Engine {
                 let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
                 t.tracker_answers.insert(ans.url.clone(), n as u32);
                 t.tracker_error = None;
-                if std::mem::take(&mut t.tracker_failing) {
-                    self.log(format!("{name}: tracker {} answers again ({n} peers)", ans.url));
+                if std::mem::take(&mut t.tracker_failures) > 0 {
+                    self.log(format!("{name}: tracker {}: working again ({n} peers)", ans.url));
                 }
                 if let Some(w) = ans.response.warning {
                     self.log(format!("{name}: tracker {} warns: {w}", ans.url));
@@ -104,13 +112,18 @@ impl Engine {
                 self.report(Report::Json(json!({"event": "announce", "info_hash": hash, "tracker": ans.url, "peers": n})));
             }
             Err(e) => {
-                t.next_announce = now + ANNOUNCE_RETRY;
+                t.tracker_failures += 1;
+                let retry = announce_retry(t.tracker_failures);
+                t.next_announce = now + retry;
                 let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
                 // Said once (and when it recovers), every time with -v.
-                let first = !std::mem::replace(&mut t.tracker_failing, true);
                 t.tracker_error = Some(e.to_string());
-                if first || self.cfg.verbose {
-                    self.log(format!("{name}: {e} (retrying every {} s)", ANNOUNCE_RETRY.as_secs()));
+                if t.tracker_failures == 1 || self.cfg.verbose {
+                    self.log(format!(
+                        "{name}: {e} (retrying in {} s, then at most every {} s)",
+                        retry.as_secs(),
+                        ANNOUNCE_RETRY.as_secs()
+                    ));
                 }
                 self.report(Report::Json(json!({"event": "tracker_error", "info_hash": hash, "error": e.to_string()})));
             }
@@ -202,6 +215,12 @@ mod tests {
     #[test]
     fn empty_dht_lookups_back_off_from_5_s_to_the_retry_interval() {
         let secs: Vec<u64> = (0..7).map(|n| dht_retry(n).as_secs()).collect();
+        assert_eq!(secs, [5, 10, 20, 40, 60, 60, 60]);
+    }
+
+    #[test]
+    fn failed_announces_back_off_from_5_s_to_the_retry_interval() {
+        let secs: Vec<u64> = (1..8).map(|n| announce_retry(n).as_secs()).collect();
         assert_eq!(secs, [5, 10, 20, 40, 60, 60, 60]);
     }
 }

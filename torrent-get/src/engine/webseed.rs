@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(m[0]["dropped"], true, "{m:?}");
         assert_eq!(m[0]["pieces_ok"], 0);
         assert!(t.webseeds.claimed.is_empty(), "its pieces went back to the picker: {:?}", t.webseeds.claimed);
-        assert!(t.banned.is_empty() && t.strikes.is_empty(), "no peer blamed");
+        assert!(t.banned.is_empty() && t.blame.parole_len() == 0, "no peer blamed");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! other through simulated links (latency and bandwidth, a simulated clock),
 //! a disk that keeps each torrent's bytes in a Vec, a hasher that judges
 //! pieces from those bytes, and a tap that decodes what each side sends so
-//! tests can count messages. No sockets, no threads, no sleeping.
+//! tests can count messages. No sockets, no threads, no sleeping. With
+//! `SIM_LOG` set in the environment, the engines' log lines go to stderr
+//! with the simulated time.
 
 use crate::disk::{DiskEvent, DiskJob};
 use crate::engine::{Action, CloseReason, Command, Config, ConnKind, Engine, Input, Job, PeerKey};
@@ -55,6 +57,9 @@ pub struct Node {
     /// Whole pieces handed to the hasher without a disk write (streaming
     /// without saving), by (torrent, piece).
     pub hashed_whole: HashMap<(usize, u32), Vec<u8>>,
+    /// The hash thread's running hashes: blocks in order from offset 0, as
+    /// `hasher.rs` keeps them (the rest is read from the disk at `Finish`).
+    running: HashMap<(usize, u32), (Sha1, u64)>,
 }
 
 enum Ev {
@@ -74,6 +79,18 @@ pub struct Sim {
     pub bandwidth: f64,
     pub slow: HashMap<usize, f64>,
     link_free: HashMap<(usize, PeerKey), Instant>,
+    /// Nodes that serve wrong bytes (see [`Liar`]).
+    pub liars: HashMap<usize, Liar>,
+}
+
+/// A node that flips bytes of the blocks it serves.
+#[derive(Debug, Clone, Copy)]
+pub struct Liar {
+    /// The node whose state a cunning liar watches.
+    pub victim: usize,
+    /// Cunning: good bytes for the pieces the victim has on parole (it
+    /// knows when it is watched), wrong bytes for every other piece.
+    pub honest_on_parole: bool,
 }
 
 fn kind(m: &Message) -> &'static str {
@@ -104,6 +121,7 @@ impl Sim {
             bandwidth: 20e6,
             slow: HashMap::new(),
             link_free: HashMap::new(),
+            liars: HashMap::new(),
         }
     }
 
@@ -128,6 +146,7 @@ impl Sim {
             disk_log: Vec::new(),
             streamed: Vec::new(),
             hashed_whole: HashMap::new(),
+            running: HashMap::new(),
         });
         i
     }
@@ -225,12 +244,21 @@ impl Sim {
                 self.nodes[n].engine.handle(Input::StreamBacklog(0), now);
             }
             Action::Hash(job) => {
-                if let HashJob::Block { torrent, piece, begin: 0, data } = &job {
+                if let HashJob::Block { torrent, piece, begin, data } = &job {
                     let node = &mut self.nodes[n];
                     let plen = node.engine.torrent(*torrent).and_then(|t| t.life.picker()).map(|p| p.piece_len(*piece)).unwrap_or(0);
-                    if data.len() == plen as usize {
+                    if *begin == 0 && data.len() == plen as usize {
                         node.hashed_whole.insert((*torrent, *piece), data.to_vec());
+                    } else {
+                        let (h, next) = node.running.entry((*torrent, *piece)).or_insert_with(|| (Sha1::new(), 0));
+                        if *begin as u64 == *next {
+                            h.update(&data[..]);
+                            *next += data.len() as u64;
+                        }
                     }
+                }
+                if let HashJob::Forget { torrent, piece } = &job {
+                    self.nodes[n].running.remove(&(*torrent, *piece));
                 }
                 if let HashJob::Finish { torrent, piece, piece_len, expected } = job {
                     let node = &mut self.nodes[n];
@@ -241,12 +269,18 @@ impl Sim {
                     }
                     let plen = node.engine.torrent(torrent).and_then(|t| t.life.meta()).map(|m| m.info.piece_length).unwrap_or(0);
                     let start = piece as u64 * plen;
+                    // The running hash, then the rest from the disk.
+                    let (mut h, next) = node.running.remove(&(torrent, piece)).unwrap_or_else(|| (Sha1::new(), 0));
                     let ok = node.disk.get(&torrent).is_some_and(|d| {
-                        let got: [u8; 20] = Sha1::digest(&d[start as usize..(start + piece_len) as usize]).into();
+                        h.update(&d[(start + next.min(piece_len)) as usize..(start + piece_len) as usize]);
+                        let got: [u8; 20] = h.finalize().into();
                         got == expected
                     });
                     node.engine.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok }), now);
                 }
+            }
+            Action::Report(crate::engine::Report::Log(m)) if std::env::var_os("SIM_LOG").is_some() => {
+                eprintln!("[{:?} node {n}] {m}", now - self.start);
             }
             Action::Announce { .. } | Action::DhtLookup { .. } | Action::Report(_) | Action::WebSeed { .. } => {}
         }
@@ -275,6 +309,13 @@ impl Sim {
 
     fn disk(&mut self, n: usize, job: DiskJob) {
         let now = self.now;
+        let lie = match (&job, self.liars.get(&n)) {
+            (DiskJob::Read { torrent, piece, .. }, Some(l)) => {
+                let watched = self.nodes[l.victim].engine.torrent(*torrent).is_some_and(|t| t.blame.on_parole(*piece));
+                !(l.honest_on_parole && watched)
+            }
+            _ => false,
+        };
         let node = &mut self.nodes[n];
         match job {
             DiskJob::Open { torrent, info, .. } => {
@@ -293,7 +334,10 @@ impl Sim {
             DiskJob::Read { torrent, peer, conn, piece, begin, len } => {
                 let plen = node.engine.torrent(torrent).and_then(|t| t.life.meta()).map(|m| m.info.piece_length).unwrap_or(0);
                 let start = (piece as u64 * plen + begin as u64) as usize;
-                let data = node.disk[&torrent][start..start + len as usize].to_vec();
+                let mut data = node.disk[&torrent][start..start + len as usize].to_vec();
+                if lie {
+                    data.iter_mut().step_by(97).for_each(|b| *b ^= 0x5a);
+                }
                 node.engine.handle(Input::Disk(DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data }), now);
             }
             DiskJob::LoadMetadata { torrent, .. } => {
