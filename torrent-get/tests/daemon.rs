@@ -624,3 +624,28 @@ fn usage_errors_and_one_daemon_per_state_directory() {
     let r = remote(&state, &["list"]);
     assert_eq!(r.code(), 2, "{}", r.describe());
 }
+
+#[test]
+fn a_failing_tracker_is_the_reason_given() {
+    let seed = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (state, out) = (work.path().join("state"), work.path().join("dl"));
+    let refusing = test_fixtures::harness::RefusingPort::new();
+    let url = format!("http://127.0.0.1:{}/announce", refusing.port());
+    let p = make_payload(seed.path(), "lonely", &[("a.bin", 300_000)], 64 * 1024, &[&url], 12).unwrap();
+    let d = Daemon::start(&state, &out, &["--no-listen", "--tracker-timeout", "2"]);
+    assert_eq!(remote(&state, &["add", p.torrent_path.to_str().unwrap()]).code(), 0);
+    let h = hex(&p);
+    let t = d.wait_torrent(&h, LIMIT, "the tracker error", |t| t.stalled.as_deref().is_some_and(|s| s.starts_with("tracker error:")));
+    assert_eq!(t.state, "downloading");
+    let det = d.detail(&h);
+    assert_eq!(det.diagnosis.len(), 2, "{:?}", det.diagnosis);
+    assert_eq!(det.diagnosis[1], "no peers known yet");
+    assert_eq!(det.trackers.len(), 1);
+    assert_eq!(det.trackers[0].url, url);
+    assert_eq!(det.trackers[0].status, "error");
+    assert!(det.trackers[0].error.is_some());
+    // `remote list` says it on the torrent's second line.
+    let r = remote(&state, &["list"]);
+    assert!(r.stdout.contains("not finishing: tracker error:"), "{}", r.stdout);
+}

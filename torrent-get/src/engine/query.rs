@@ -146,13 +146,14 @@ impl Engine {
         }
         let mut trackers = Vec::new();
         for url in t.trackers.iter().flatten() {
+            // The engine announces tier by tier: a tracker not asked yet
+            // (or not since the last error) is pending.
             let (status, error, peers) = match t.tracker_answers.get(url) {
                 Some(n) => ("ok", None, Some(*n)),
-                None if t.is_private() || !t.life.wants_peers() && !t.announced_started => ("pending", None, None),
-                None if t.tracker_error.is_some() => ("error", t.tracker_error.clone(), None),
+                None if !t.life.running() => ("disabled", None, None),
+                None if t.tracker_failures > 0 => ("error", t.tracker_error.clone(), None),
                 None => ("pending", None, None),
             };
-            let status = if !t.life.running() && status == "pending" { "disabled" } else { status };
             trackers.push(TrackerStatus { url: url.clone(), status: status.into(), error, peers });
         }
         let mut files = Vec::new();
@@ -203,6 +204,17 @@ impl Engine {
             .filter(|p| p.active())
             .collect();
         let mirrors = t.webseeds.sched.is_some();
+        let tracker = t
+            .tracker_error
+            .as_ref()
+            .filter(|_| t.tracker_failures > 0 && t.life.wants_peers())
+            .map(|e| format!("tracker error: {e}"));
+        // Without peers, a failing tracker is the likely cause: said first.
+        let tracker_first = |out: &mut Vec<String>| {
+            if let Some(l) = tracker.clone() {
+                out.push(l);
+            }
+        };
         match &t.life {
             Lifecycle::Failed { reason, .. } => out.push(format!("failed: {reason}")),
             Lifecycle::Downloading(l) => {
@@ -218,18 +230,18 @@ impl Engine {
                     out.push(format!("all {} connected peers choke us", active.len()));
                 }
                 if active.is_empty() && !mirrors {
+                    tracker_first(&mut out);
                     out.push(self.no_peers(t));
                 }
             }
             Lifecycle::FetchingMetadata { .. } if active.is_empty() => {
+                tracker_first(&mut out);
                 out.push(format!("fetching the metadata: {}", self.no_peers(t)));
             }
             _ => {}
         }
-        if t.life.wants_peers() {
-            if let (true, Some(e)) = (t.tracker_failures > 0, &t.tracker_error) {
-                out.push(format!("tracker error: {e}"));
-            }
+        if let Some(l) = tracker.filter(|l| !out.contains(l)) {
+            out.push(l);
         }
         out
     }
