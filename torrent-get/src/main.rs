@@ -40,7 +40,8 @@ Exit codes:
   0  every torrent is complete
   1  stopped (Ctrl-C, --timeout) before completion; run again to resume
   2  usage or input error (bad torrent, magnet, option, download directory
-     that cannot be created or written, --seed-only without the data)
+     that cannot be created or written, --seed-only without the data, a
+     magnet whose metadata matches its info-hash but is invalid)
   3  a torrent failed while running (disk full, write error); verified
      pieces are kept: free space and run again to resume
 A closed standard output (`| head`) ends the program quietly with 0.
@@ -386,6 +387,7 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
             Outcome::Done => 0,
             Outcome::Partial => 1,
             Outcome::Failed => 3,
+            Outcome::Invalid => 2,
         }
     };
     drop(event_loop);

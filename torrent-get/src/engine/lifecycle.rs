@@ -9,7 +9,6 @@ use super::{Action, CloseReason, Engine, Report, TorrentId};
 use crate::disk::DiskJob;
 use serde_json::json;
 use std::time::Instant;
-use torrent_core::peer::extension::MetadataAssembler;
 use torrent_core::peer::message::Message;
 use torrent_core::picker::Picker;
 use torrent_core::Metainfo;
@@ -22,7 +21,7 @@ pub struct Loaded {
 
 pub enum Lifecycle {
     /// Magnet link: fetching the info dictionary from peers (BEP 9).
-    FetchingMetadata { assembler: Option<MetadataAssembler> },
+    FetchingMetadata { fetch: Box<super::metadata_fetch::MetadataFetch> },
     /// The disk thread checks data already on disk.
     Checking { meta: Box<Metainfo> },
     Downloading(Box<Loaded>),
@@ -32,7 +31,10 @@ pub enum Lifecycle {
     Paused(Box<Lifecycle>),
     /// Complete and finished (not seeding).
     Done(Box<Loaded>),
-    Failed { reason: String, loaded: Option<Box<Loaded>> },
+    /// `input`: the torrent itself is unusable (metadata that matches the
+    /// info-hash but does not load), an input error rather than a failure
+    /// while running.
+    Failed { reason: String, loaded: Option<Box<Loaded>>, input: bool },
 }
 
 impl Lifecycle {
@@ -109,7 +111,7 @@ impl Lifecycle {
     }
 
     fn take(&mut self) -> Lifecycle {
-        std::mem::replace(self, Lifecycle::FetchingMetadata { assembler: None })
+        std::mem::replace(self, Lifecycle::Failed { reason: String::new(), loaded: None, input: false })
     }
 }
 
@@ -163,7 +165,10 @@ impl Engine {
     pub(crate) fn on_opened(&mut self, tid: TorrentId, have: Vec<bool>, rechecked: bool, now: Instant) {
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let life = t.life.settled_mut();
-        let Lifecycle::Checking { meta } = life.take() else { return };
+        if !matches!(life, Lifecycle::Checking { .. }) {
+            return; // a late report (removed, failed meanwhile): keep the state
+        }
+        let Lifecycle::Checking { meta } = life.take() else { unreachable!("matched above") };
         let mut picker = Picker::new(meta.info.piece_length, meta.info.total_length);
         if let Some(sel) = &t.select {
             picker.set_wanted(wanted_pieces(&meta, &picker, sel));
@@ -248,6 +253,15 @@ impl Engine {
     }
 
     pub(crate) fn fail_torrent(&mut self, tid: TorrentId, msg: String) {
+        self.fail_torrent_as(tid, msg, false)
+    }
+
+    /// The torrent cannot be used at all (exit 2, like a bad .torrent file).
+    pub(crate) fn fail_torrent_input(&mut self, tid: TorrentId, msg: String) {
+        self.fail_torrent_as(tid, msg, true)
+    }
+
+    fn fail_torrent_as(&mut self, tid: TorrentId, msg: String, input: bool) {
         let Some(t) = self.torrents[tid].as_mut() else { return };
         if matches!(t.life, Lifecycle::Failed { .. }) {
             return;
@@ -260,7 +274,7 @@ impl Engine {
             },
             _ => None,
         };
-        t.life = Lifecycle::Failed { reason: msg.clone(), loaded };
+        t.life = Lifecycle::Failed { reason: msg.clone(), loaded, input };
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
         self.close_torrent_peers(tid, CloseReason::TorrentFailed);
         self.log(format!("{name}: error: {msg}"));
@@ -365,7 +379,7 @@ impl Engine {
             };
             l.picker.set_wanted(wanted);
             // Done with fewer files, now more are wanted: download again.
-            if !l.picker.is_complete() {
+            if !l.picker.is_complete() && matches!(settled, Lifecycle::Done(_) | Lifecycle::Seeding(_)) {
                 if let Lifecycle::Done(l) | Lifecycle::Seeding(l) = settled.take() {
                     *settled = Lifecycle::Downloading(l);
                 }

@@ -11,7 +11,8 @@
 //! - [`download`]: interest, request scheduling (pipeline, endgame, rate
 //!   limit), received blocks, hash verdicts, blame and bans;
 //! - [`upload`]: serving requests (disk reads, upload rate limit);
-//! - [`metadata`]: BEP 9, fetching and serving the info dictionary;
+//! - [`metadata`]: BEP 9, fetching and serving the info dictionary
+//!   ([`metadata_fetch`]: the fetch no single peer can stall);
 //! - [`pex`]: BEP 11 peer exchange;
 //! - [`choke`]: tit-for-tat choking and the optimistic unchoke;
 //! - [`lifecycle`]: a torrent's states and transitions, commands;
@@ -25,6 +26,7 @@ pub mod encryption;
 pub mod fuzz;
 pub mod lifecycle;
 pub mod metadata;
+pub mod metadata_fetch;
 pub mod peer;
 pub mod pex;
 pub mod stream;
@@ -240,8 +242,15 @@ impl Engine {
                 return None;
             }
         }
-        let failed = live.iter().any(|t| matches!(t.life, Lifecycle::Failed { .. }));
-        Some(if failed { Outcome::Failed } else { Outcome::Done })
+        let failed = live.iter().any(|t| matches!(t.life, Lifecycle::Failed { input: false, .. }));
+        let invalid = live.iter().any(|t| matches!(t.life, Lifecycle::Failed { input: true, .. }));
+        Some(if failed {
+            Outcome::Failed
+        } else if invalid {
+            Outcome::Invalid
+        } else {
+            Outcome::Done
+        })
     }
 
     /// Start the end of the run: resume data, `stopped` announces.
@@ -270,8 +279,9 @@ impl Engine {
                 Lifecycle::Failed { .. } => "failed",
                 _ => "incomplete",
             };
-            if status == "failed" {
-                outcome = Outcome::Failed;
+            if let Lifecycle::Failed { input, .. } = t.life {
+                // A failure while running (3) outweighs an unusable torrent (2).
+                outcome = if input && outcome != Outcome::Failed { Outcome::Invalid } else { Outcome::Failed };
             } else if status == "incomplete" && outcome == Outcome::Done {
                 outcome = Outcome::Partial;
             }
@@ -533,10 +543,8 @@ impl Engine {
                     let bf = p.st.peer_pieces();
                     l.picker.peer_gone(key, |i| bf.is_some_and(|b| b.get(i)));
                 }
-                if p.metadata_in_flight > 0 {
-                    if let Lifecycle::FetchingMetadata { assembler: Some(a) } = t.life.settled_mut() {
-                        a.unrequest_all();
-                    }
+                if let Some(f) = t.life.fetch_mut() {
+                    f.peer_gone(key);
                 }
                 if p.outgoing {
                     t.connection_failed(p.addr, now, p.down.total > 0);

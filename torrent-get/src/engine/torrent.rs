@@ -86,7 +86,7 @@ impl Torrent {
             id,
             info_hash,
             name,
-            life: Lifecycle::FetchingMetadata { assembler: None },
+            life: Lifecycle::FetchingMetadata { fetch: Box::new(super::metadata_fetch::MetadataFetch::new(info_hash)) },
             dir,
             select: None,
             trackers: Vec::new(),
@@ -177,6 +177,12 @@ impl Torrent {
         } else {
             false
         }
+    }
+
+    /// Proven to lie (it alone sent data that failed a check): banned.
+    pub fn ban(&mut self, addr: SocketAddr) {
+        self.banned.insert(addr, ());
+        self.candidates.remove(&addr);
     }
 
     /// A piece the peer helped with passed the hash check.

@@ -2,6 +2,7 @@
 //! or threads. Each runs in well under a second of real time.
 
 mod direct;
+mod metadata;
 mod scenarios;
 mod sim;
 mod stream;
