@@ -16,10 +16,12 @@
 //! - [`pex`]: BEP 11 peer exchange;
 //! - [`choke`]: tit-for-tat choking and the optimistic unchoke;
 //! - [`lifecycle`]: a torrent's states and transitions, commands;
-//! - [`trackers`]: announces, DHT lookups, candidates, dialling;
+//! - [`trackers`]: announces, DHT lookups, dialling;
+//! - [`candidates`]: the bounded table of addresses to dial (sources, caps);
 //! - [`torrent`], [`peer`]: the per-torrent and per-peer records.
 
 pub mod api;
+pub mod candidates;
 pub mod choke;
 pub mod download;
 pub mod encryption;
@@ -373,7 +375,7 @@ impl Engine {
                 t.webseeds.extra = magnet.web_seeds.clone();
                 for p in &magnet.peers {
                     if let Ok(a) = p.parse::<SocketAddr>() {
-                        t.add_candidate(a, now);
+                        t.add_candidate(a, candidates::Source::Explicit, now);
                     }
                 }
                 // A previous run may have saved the metadata.
@@ -383,7 +385,7 @@ impl Engine {
         };
         torrent_core::tracker::client::shuffle_tiers(&mut t.trackers);
         for a in &self.cfg.extra_peers {
-            t.add_candidate(*a, now);
+            t.add_candidate(*a, candidates::Source::Explicit, now);
         }
         self.report(Report::Json(json!({"event": "added", "info_hash": t.info_hash.to_hex(), "name": t.name})));
         self.torrents.push(Some(t));

@@ -58,6 +58,8 @@ pub struct Peer {
     pub ut_pex: Option<u8>,
     pub pex_sent: HashSet<SocketAddr>,
     pub last_pex: Option<Instant>,
+    /// When we last took a ut_pex message of theirs (one a minute).
+    pub last_pex_in: Option<Instant>,
     pub listen_port: Option<u16>,
     pub pipeline: usize,
     pub reads_in_flight: usize,
@@ -102,6 +104,7 @@ impl Peer {
             ut_pex: None,
             pex_sent: HashSet::new(),
             last_pex: None,
+            last_pex_in: None,
             listen_port: None,
             pipeline: MIN_PIPELINE,
             reads_in_flight: 0,

@@ -1,5 +1,5 @@
 //! Per-torrent state owned by the engine: its [`Lifecycle`], known peer
-//! addresses with reconnection back-off and bans, tracker schedule and
+//! addresses (the table is in [`super::candidates`]) and bans, tracker schedule and
 //! transfer totals.
 
 use super::lifecycle::Lifecycle;
@@ -7,7 +7,7 @@ use crate::rate::RateMeter;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use torrent_core::InfoHash;
 
 /// Blame points after which a peer is banned: a failed piece it sent alone
@@ -16,17 +16,7 @@ use torrent_core::InfoHash;
 /// peer sending only bad data goes after 2 pieces of its own, and an honest
 /// peer that shared pieces with a liar is not banned along with it.
 pub const BAN_AFTER_FAILURES: u32 = 4;
-/// Give up on an address after this many failed connections in a row.
-pub const MAX_CONNECT_FAILURES: u32 = 8;
-/// Most peer addresses remembered per torrent (from trackers, PEX, DHT).
-pub const MAX_CANDIDATES: usize = 2000;
-
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    pub failures: u32,
-    pub next_try: Instant,
-    pub connected: bool,
-}
+pub use super::candidates::{Candidate, Source, MAX_CANDIDATES, MAX_CONNECT_FAILURES};
 
 pub struct Torrent {
     pub id: usize,
@@ -113,50 +103,6 @@ impl Torrent {
             peer_failures_reported: Default::default(),
             webseeds: Default::default(),
         }
-    }
-
-    pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
-        if self.banned.contains_key(&addr) || !is_connectable(&addr) {
-            return;
-        }
-        if self.candidates.len() >= MAX_CANDIDATES && !self.candidates.contains_key(&addr) {
-            return;
-        }
-        self.candidates.entry(addr).or_insert(Candidate {
-            failures: 0,
-            next_try: now,
-            connected: false,
-        });
-    }
-
-    /// A connection to `addr` failed or ended: try again later, with
-    /// exponential back-off (1 s, 2 s, 4 s, ... up to 5 minutes).
-    pub fn connection_failed(&mut self, addr: SocketAddr, now: Instant, had_data: bool) {
-        if let Some(c) = self.candidates.get_mut(&addr) {
-            c.connected = false;
-            if had_data {
-                c.failures = 0;
-            } else {
-                c.failures += 1;
-            }
-            // 1 s, 2 s, 4 s, ... (a peer that just started may refuse us once).
-            let backoff = Duration::from_secs(1u64 << c.failures.saturating_sub(1).min(8)).min(Duration::from_secs(300));
-            c.next_try = now + backoff;
-            if c.failures >= MAX_CONNECT_FAILURES {
-                self.candidates.remove(&addr);
-            }
-        }
-    }
-
-    /// Addresses to connect to now.
-    pub fn ready_candidates(&self, now: Instant, max: usize) -> Vec<SocketAddr> {
-        let mut v: Vec<(&SocketAddr, &Candidate)> = self
-            .candidates
-            .iter()
-            .filter(|(a, c)| !c.connected && c.next_try <= now && !self.banned.contains_key(a))
-            .collect();
-        v.sort_by_key(|(_, c)| (c.failures, c.next_try));
-        v.into_iter().take(max).map(|(a, _)| *a).collect()
     }
 
     /// Record a hash failure against a peer (`alone`: it sent every block of
@@ -249,9 +195,9 @@ mod tests {
         assert!(is_connectable(&"[::1]:6881".parse().unwrap()));
         let now = Instant::now();
         let mut t = Torrent::new(0, InfoHash([0; 20]), "t".into(), PathBuf::from("."), now);
-        t.add_candidate("0.0.0.0:1".parse().unwrap(), now);
+        t.add_candidate("0.0.0.0:1".parse().unwrap(), Source::Tracker, now);
         assert!(t.candidates.is_empty());
-        t.add_candidate("127.0.0.1:5".parse().unwrap(), now);
+        t.add_candidate("127.0.0.1:5".parse().unwrap(), Source::Tracker, now);
         assert_eq!(t.ready_candidates(now, 10).len(), 1);
         t.connection_failed("127.0.0.1:5".parse().unwrap(), now, false);
         assert!(t.ready_candidates(now, 10).is_empty(), "back-off after a failure");
@@ -259,7 +205,7 @@ mod tests {
         assert!(!t.strike(a, true));
         assert!(t.strike(a, true), "banned after two pieces of its own failed");
         assert!(t.candidates.is_empty());
-        t.add_candidate(a, now);
+        t.add_candidate(a, Source::Tracker, now);
         assert!(t.candidates.is_empty(), "banned addresses are not candidates again");
     }
 }

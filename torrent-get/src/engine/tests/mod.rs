@@ -3,6 +3,7 @@
 
 mod direct;
 mod metadata;
+mod pex;
 mod scenarios;
 mod sim;
 mod stream;

@@ -45,7 +45,7 @@ fn endgame_cancels_and_bounds_duplicates() {
     sim.add_torrent(slow, &meta, &data, vec![true; meta.info.pieces.len()]);
     sim.slow.insert(slow, 64.0 * 1024.0);
     let (addr, now) = (sim.addr(slow), sim.now);
-    sim.nodes[l].engine.torrents[0].as_mut().unwrap().add_candidate(addr, now);
+    sim.nodes[l].engine.torrents[0].as_mut().unwrap().add_candidate(addr, crate::engine::candidates::Source::Tracker, now);
     let until = sim.now + Duration::from_secs(60);
     assert!(sim.run_until(until, |s| s.complete(l, 0)), "not complete");
     assert_eq!(sim.nodes[l].disk[&0], data);
@@ -73,7 +73,7 @@ fn liar_is_banned_and_its_pieces_come_from_the_honest_peer() {
     bad.iter_mut().for_each(|b| *b ^= 0x5a);
     sim.add_torrent(liar, &meta, &bad, vec![true; meta.info.pieces.len()]);
     let (addr, now) = (sim.addr(liar), sim.now);
-    sim.nodes[l].engine.torrents[0].as_mut().unwrap().add_candidate(addr, now);
+    sim.nodes[l].engine.torrents[0].as_mut().unwrap().add_candidate(addr, crate::engine::candidates::Source::Tracker, now);
     // The honest seed is slow, so the liar contributes several pieces.
     sim.slow.insert(honest, 200.0 * 1024.0);
     let until = sim.now + Duration::from_secs(120);
