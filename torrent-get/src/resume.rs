@@ -1,15 +1,26 @@
 //! The resume file: which pieces were verified, and the state of the files
-//! when that was written. If the files still have the recorded sizes and
-//! modification times, the bitfield is trusted (a quick start); otherwise
-//! every piece is checked again.
+//! when that was written.
+//!
+//! Written at a clean stop (pause, completion, the end of the run) and,
+//! while downloading, every few seconds ([`crate::engine`] asks), so a
+//! crash or SIGKILL costs the pieces verified since, not a re-check of
+//! everything (issue 18). A clean record is trusted only if every file
+//! still has the recorded size and modification time (else every piece is
+//! hashed again); a record written while running is expected to be older
+//! than the files (our own writes of pieces it does not claim), so its
+//! pieces are trusted as long as their files are there and long enough,
+//! as libtorrent does. Either way a piece is never trusted when a file it
+//! lies in is missing or shorter than the piece needs.
 //!
 //! Stored at `DIR/.torrent-get/<info-hash>.resume` as bencode:
-//! `{ "files": [[size, mtime_s, mtime_ns], ...], "info-hash": <20 bytes>,
-//!    "pieces": <bitfield bytes> }`. Written to a temporary file and renamed.
+//! `{ "clean": 0|1, "files": [[size, mtime_s, mtime_ns], ...],
+//!    "info-hash": <20 bytes>, "pieces": <bitfield bytes> }`. Written
+//! crash-safely: a temporary file, fsync'ed, renamed over the old one, and
+//! the directory fsync'ed; a failure removes the temporary file.
 
 use std::path::{Path, PathBuf};
 use torrent_core::bencode::{self, OwnedValue as O};
-use torrent_core::storage::Storage;
+use torrent_core::storage::{segments, Storage};
 use torrent_core::InfoHash;
 
 static STATE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -59,7 +70,7 @@ fn pack_bits(have: &[bool]) -> Vec<u8> {
     out
 }
 
-pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage) -> std::io::Result<()> {
+pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage, clean: bool) -> std::io::Result<()> {
     let files = file_stats(storage)
         .into_iter()
         .map(|s| match s {
@@ -68,19 +79,36 @@ pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage) -> st
         })
         .collect();
     let v = O::dict()
+        .with("clean", O::Int(clean as i64))
         .with("files", O::List(files))
         .with("info-hash", O::Bytes(hash.0.to_vec()))
         .with("pieces", O::Bytes(pack_bits(have)));
     let path = resume_path(dir, hash);
-    std::fs::create_dir_all(path.parent().expect("has parent"))?;
+    let parent = path.parent().expect("has parent");
+    std::fs::create_dir_all(parent)?;
     let tmp = path.with_extension("resume.tmp");
-    std::fs::write(&tmp, v.encode())?;
-    std::fs::rename(&tmp, &path)
+    let written = (|| {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&v.encode())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // The rename itself survives a crash once the directory is synced.
+    if let Ok(d) = std::fs::File::open(parent) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// The verified pieces recorded in the resume file (read leniently, as every
-/// file we only read), if it exists, belongs to
-/// this torrent and the files are unchanged since it was written.
+/// file we only read), if it exists and belongs to this torrent: all of a
+/// clean record whose files are unchanged, or of a record written while
+/// running; in both, only pieces whose files are there and long enough.
 pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>> {
     let buf = std::fs::read(resume_path(dir, hash)).ok()?;
     let v = bencode::decode_lenient(&buf).ok()?;
@@ -96,7 +124,10 @@ pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>>
             Some((l.first()?.as_int()? as u64, l.get(1)?.as_int()?, l.get(2)?.as_int()?))
         })
         .collect();
-    if recorded != file_stats(storage) {
+    // Records without the key were written at clean stops only.
+    let clean = v.get("clean").and_then(|c| c.as_int()).is_none_or(|c| c != 0);
+    let now = file_stats(storage);
+    if clean && recorded != now {
         return None;
     }
     let bits = v.get("pieces")?.as_bytes()?;
@@ -104,7 +135,18 @@ pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>>
     if bits.len() != n.div_ceil(8) {
         return None;
     }
-    Some((0..n).map(|i| bits[i / 8] & (0x80 >> (i % 8)) != 0).collect())
+    let info = storage.info();
+    Some(
+        (0..n)
+            .map(|i| {
+                let claimed = bits[i / 8] & (0x80 >> (i % 8)) != 0;
+                claimed
+                    && segments(info, storage.piece_offset(i), info.piece_len(i)).iter().all(|s| {
+                        info.files[s.file].padding || now[s.file].is_some_and(|(len, _, _)| len >= s.file_offset + s.len)
+                    })
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -118,12 +160,38 @@ mod tests {
             .unwrap();
         let st = Storage::new(dir.path(), &p.meta.info).unwrap();
         let have = vec![true, false, true, true];
-        save(dir.path(), &p.meta.info_hash, &have, &st).unwrap();
-        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(have));
+        save(dir.path(), &p.meta.info_hash, &have, &st, true).unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(have.clone()));
         assert_eq!(load(dir.path(), &InfoHash([1; 20]), &st), None);
-        // Touching a file invalidates the record.
+        assert!(!dir.path().join(".torrent-get").join(format!("{}.resume.tmp", p.meta.info_hash)).exists());
+        // Touching a file invalidates a clean record.
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.path().join("r/b"), b"0123456789").unwrap();
         assert_eq!(load(dir.path(), &p.meta.info_hash, &st), None);
+        // A record written while running expects newer files.
+        save(dir.path(), &p.meta.info_hash, &have, &st, false).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("r/b"), b"0123456789").unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(have));
+    }
+
+    #[test]
+    fn pieces_of_missing_or_short_files_are_never_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        // Pieces: 0 and 1 in a, 2 in a and b, 3 in b.
+        let p = test_fixtures::payload::make_payload(dir.path(), "m", &[("a", 40_000), ("b", 20_000)], 16384, &[], 4)
+            .unwrap();
+        let st = Storage::new(dir.path(), &p.meta.info).unwrap();
+        let all = vec![true; 4];
+        // b missing when the record was made (a forged or stale record:
+        // the stats "match", both say missing).
+        std::fs::remove_file(dir.path().join("m/b")).unwrap();
+        save(dir.path(), &p.meta.info_hash, &all, &st, true).unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(vec![true, true, false, false]));
+        // a cut short after a running record: the pieces past its end go.
+        save(dir.path(), &p.meta.info_hash, &all, &st, false).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(dir.path().join("m/a")).unwrap();
+        f.set_len(20_000).unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(vec![true, false, false, false]));
     }
 }

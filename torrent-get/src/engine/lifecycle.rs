@@ -13,6 +13,9 @@ use torrent_core::peer::message::Message;
 use torrent_core::picker::Picker;
 use torrent_core::Metainfo;
 
+/// How often resume data is written while downloading (if it changed).
+pub const RESUME_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Metadata and the picker: what a torrent has once its data is checked.
 pub struct Loaded {
     pub meta: Metainfo,
@@ -236,7 +239,7 @@ impl Engine {
         t.life = if self.cfg.seed { Lifecycle::Seeding(l) } else { Lifecycle::Done(l) };
         let done = matches!(t.life, Lifecycle::Done(_));
         let name = t.name.clone();
-        self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
+        self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
         self.log(format!("{name}: complete"));
         self.announce_completed(tid);
         let keys = self.torrents[tid].as_ref().map(|t| t.peers.clone()).unwrap_or_default();
@@ -290,6 +293,26 @@ impl Engine {
         }
     }
 
+    /// While downloading, the verified pieces are recorded every
+    /// [`RESUME_EVERY`] when there are new ones, so a crash costs that much
+    /// downloading, not a re-check of everything.
+    pub(crate) fn resume_due(&mut self, now: Instant) {
+        for tid in 0..self.torrents.len() {
+            if self.stream_no_save(tid) {
+                continue;
+            }
+            let Some(t) = self.torrents[tid].as_mut() else { continue };
+            let Lifecycle::Downloading(l) = &t.life else { continue };
+            let n = l.picker.have_count();
+            if n == t.resume_saved.1 || now.duration_since(t.resume_saved.0) < RESUME_EVERY {
+                continue;
+            }
+            t.resume_saved = (now, n);
+            let have = l.picker.have_slice().to_vec();
+            self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: false }));
+        }
+    }
+
     /// Seeding limits (ratio, time): the torrent is done.
     pub(crate) fn seed_limits(&mut self, now: Instant) {
         for tid in 0..self.torrents.len() {
@@ -318,7 +341,7 @@ impl Engine {
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
         let have = t.life.picker().map(|p| p.have_slice().to_vec());
         if let Some(have) = have {
-            self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
+            self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
         }
         self.close_torrent_peers(tid, CloseReason::TorrentPaused);
         self.report(Report::Json(json!({"event": "paused", "info_hash": hash})));
@@ -350,7 +373,7 @@ impl Engine {
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
         if let Some(have) = have {
             if !matches!(t.life, Lifecycle::Failed { .. }) {
-                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
+                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
             }
         }
         self.close_torrent_peers(tid, CloseReason::TorrentRemoved);

@@ -261,7 +261,7 @@ impl Engine {
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_ref() else { continue };
             if let Some(p) = t.life.picker().filter(|_| !self.stream_no_save(tid)) {
-                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have: p.have_slice().to_vec() }));
+                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have: p.have_slice().to_vec(), clean: true }));
             }
             self.announce_stopped(tid);
         }
@@ -414,6 +414,10 @@ impl Engine {
                 }
             }
             DiskEvent::Error { torrent, msg } => self.fail_torrent(torrent, msg),
+            DiskEvent::Warning { torrent, msg } => {
+                let name = self.torrents.get(torrent).and_then(|t| t.as_ref()).map(|t| t.name.clone()).unwrap_or_default();
+                self.log(format!("{name}: warning: {msg}"));
+            }
         }
     }
 
@@ -471,6 +475,7 @@ impl Engine {
         self.announce_due(now);
         self.dht_due(now);
         self.seed_limits(now);
+        self.resume_due(now);
         self.stream_tick(now);
         self.webseed_tick(now);
         for tid in 0..self.torrents.len() {

@@ -58,6 +58,8 @@ pub struct Torrent {
     pub peer_failures_reported: std::collections::HashSet<SocketAddr>,
     /// BEP 19 mirrors.
     pub webseeds: super::webseed::WebSeeds,
+    /// The last periodic resume record: when, and how many pieces it had.
+    pub resume_saved: (Instant, usize),
 }
 
 /// Addresses a peer list may contain that can never be a peer: port 0,
@@ -102,6 +104,7 @@ impl Torrent {
             tracker_failing: false,
             peer_failures_reported: Default::default(),
             webseeds: Default::default(),
+            resume_saved: (now, 0),
         }
     }
 

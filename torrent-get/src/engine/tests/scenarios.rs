@@ -264,3 +264,25 @@ fn file_selection_changes_at_run_time() {
     sim.command(l, Command::SelectFiles(0, Some(vec![5])));
     assert!(sim.nodes[l].engine.torrent(0).unwrap().select == Some(vec![0]), "an out-of-range selection is refused");
 }
+
+#[test]
+fn resume_data_is_recorded_periodically_while_downloading() {
+    // 4 MiB at 256 KiB/s: about 16 s, so several periodic records.
+    let (meta, data) = torrent(4 * MIB, 64 * 1024, 16);
+    let mut sim = Sim::new();
+    let mut c = config();
+    c.max_download_rate = 256 * 1024;
+    let (_, l) = seed_and_leecher(&mut sim, &meta, &data, c);
+    let until = sim.now + Duration::from_secs(60);
+    assert!(sim.run_until(until, |s| s.complete(l, 0)));
+    sim.run_for(Duration::from_secs(1));
+    let saves = &sim.nodes[l].resume_saves;
+    let running: Vec<_> = saves.iter().filter(|s| !s.1).collect();
+    assert!(running.len() >= 2, "periodic records: {saves:?}");
+    for w in running.windows(2) {
+        assert!(w[1].0 - w[0].0 >= crate::engine::lifecycle::RESUME_EVERY, "too often: {saves:?}");
+        assert!(w[1].2 > w[0].2, "only when pieces were added: {saves:?}");
+    }
+    let last = saves.last().unwrap();
+    assert!(last.1 && last.2 == meta.info.pieces.len(), "a clean, complete record at the end: {saves:?}");
+}

@@ -47,6 +47,8 @@ pub struct Node {
     taps: HashMap<PeerKey, Decoder>,
     pub closed: Vec<(SocketAddr, CloseReason)>,
     pub saved_metadata: usize,
+    /// Resume records asked for: (when, clean, pieces verified).
+    pub resume_saves: Vec<(Instant, bool, usize)>,
     pub disk_jobs_closed: Vec<usize>,
     /// Bytes the engine streamed: (torrent offset, bytes), in order.
     pub streamed: Vec<(u64, Vec<u8>)>,
@@ -122,6 +124,7 @@ impl Sim {
             taps: HashMap::new(),
             closed: Vec::new(),
             saved_metadata: 0,
+            resume_saves: Vec::new(),
             disk_jobs_closed: Vec::new(),
             streamed: Vec::new(),
             hashed_whole: HashMap::new(),
@@ -295,7 +298,8 @@ impl Sim {
             }
             DiskJob::SaveMetadata { .. } => node.saved_metadata += 1,
             DiskJob::Close { torrent } => node.disk_jobs_closed.push(torrent),
-            DiskJob::Verify { .. } | DiskJob::SaveResume { .. } | DiskJob::Shutdown => {}
+            DiskJob::SaveResume { have, clean, .. } => node.resume_saves.push((now, clean, have.iter().filter(|h| **h).count())),
+            DiskJob::Verify { .. } | DiskJob::Shutdown => {}
         }
     }
 
