@@ -30,7 +30,8 @@ Output:
   Sizes and rates are binary: KiB, MiB, GiB (1 MiB = 1048576 bytes).
 
 Resume: run the same command again. Verified pieces are recorded in
-DIR/.torrent-get/<info-hash>.resume; if the files changed since, the data is re-checked.
+DIR/.torrent-get/<info-hash>.resume (every 5 s while downloading, and at the end); after a
+clean stop, files changed since are re-checked; after a crash the record is used as it is.
 With --seed-only and a read-only DIR: in ~/.cache/torrent-get/resume/ instead.
 
 Environment: TORRENT_GET_OUTPUT (-o), TORRENT_GET_LISTEN (--listen),
