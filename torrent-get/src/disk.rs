@@ -56,9 +56,12 @@ pub enum DiskJob {
     },
     /// Record the verified pieces (the data is not fsync'ed: a killed
     /// process loses nothing, the page cache keeps it; see SECURITY.md).
+    /// `clean`: no more writes follow (a stop); else a periodic record
+    /// while downloading. Failing to write it is a warning.
     SaveResume {
         torrent: TorrentId,
         have: Vec<bool>,
+        clean: bool,
     },
     /// Keep fetched metadata (magnet) as DIR/.torrent-get/<hash>.torrent.
     SaveMetadata {
@@ -112,6 +115,12 @@ pub enum DiskEvent {
     },
     /// A failure that stops the torrent (disk full, permission denied...).
     Error {
+        torrent: TorrentId,
+        msg: String,
+    },
+    /// Something went wrong that costs nothing now (the resume file could
+    /// not be written: the next run checks more).
+    Warning {
         torrent: TorrentId,
         msg: String,
     },
@@ -262,15 +271,16 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                     Err(e) => send(DiskEvent::Error { torrent, msg: format!("reading data: {e}") }),
                 }
             }
-            DiskJob::SaveResume { torrent, have } => {
+            DiskJob::SaveResume { torrent, have, clean } => {
                 let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
                 if slot.failed {
                     // A write failed: pieces the loop verified may not all be
                     // on disk, so record nothing (the next run re-checks).
                     continue;
                 }
-                if let Err(e) = resume::save(&slot.dir, &slot.info_hash, &have, &slot.storage) {
-                    send(DiskEvent::Error { torrent, msg: format!("saving resume data: {e}") });
+                if let Err(e) = resume::save(&slot.dir, &slot.info_hash, &have, &slot.storage, clean) {
+                    let path = resume::resume_path(&slot.dir, &slot.info_hash);
+                    send(DiskEvent::Warning { torrent, msg: format!("could not save resume data to {}: {e}", path.display()) });
                 }
             }
             DiskJob::SaveMetadata { dir, info_hash, bytes } => {

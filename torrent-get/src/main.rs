@@ -31,7 +31,8 @@ Output:
   Sizes and rates are binary: KiB, MiB, GiB (1 MiB = 1048576 bytes).
 
 Resume: run the same command again. Verified pieces are recorded in
-DIR/.torrent-get/<info-hash>.resume; if the files changed since, the data is re-checked.
+DIR/.torrent-get/<info-hash>.resume (every 5 s while downloading, and at the end); after a
+clean stop, files changed since are re-checked; after a crash the record is used as it is.
 With --seed-only and a read-only DIR: in ~/.cache/torrent-get/resume/ instead.
 
 Environment: TORRENT_GET_OUTPUT (-o), TORRENT_GET_LISTEN (--listen),
@@ -41,7 +42,8 @@ Exit codes:
   0  every torrent is complete
   1  stopped (Ctrl-C, --timeout) before completion; run again to resume
   2  usage or input error (bad torrent, magnet, option, download directory
-     that cannot be created or written, --seed-only without the data)
+     that cannot be created or written, --seed-only without the data, a
+     magnet whose metadata matches its info-hash but is invalid)
   3  a torrent failed while running (disk full, write error); verified
      pieces are kept: free space and run again to resume
 A closed standard output (`| head`) ends the program quietly with 0.
@@ -344,6 +346,7 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
             Outcome::Done => 0,
             Outcome::Partial => 1,
             Outcome::Failed => 3,
+            Outcome::Invalid => 2,
         }
     };
     drop(event_loop);

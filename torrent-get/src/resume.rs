@@ -1,31 +1,29 @@
 //! The resume file: which pieces were verified, and the state of the files
-//! when that was written. If the files still have the recorded sizes and
-//! modification times, the bitfield is trusted (a quick start); otherwise
-//! every piece is checked again.
+//! when that was written.
+//!
+//! Written at a clean stop (pause, completion, the end of the run) and,
+//! while downloading, every few seconds ([`crate::engine`] asks), so a
+//! crash or SIGKILL costs the pieces verified since, not a re-check of
+//! everything (issue 18). A clean record is trusted only if every file
+//! still has the recorded size and modification time (else every piece is
+//! hashed again); a record written while running is expected to be older
+//! than the files (our own writes of pieces it does not claim), so its
+//! pieces are trusted as long as their files are there and long enough,
+//! as libtorrent does. Either way a piece is never trusted when a file it
+//! lies in is missing or shorter than the piece needs.
 //!
 //! Stored at `DIR/.torrent-get/<info-hash>.resume` as bencode:
-//! `{ "files": [[size, mtime_s, mtime_ns], ...], "info-hash": <20 bytes>,
-//!    "pieces": <bitfield bytes> }`. Written to a temporary file and renamed.
+//! `{ "clean": 0|1, "files": [[size, mtime_s, mtime_ns], ...],
+//!    "info-hash": <20 bytes>, "pieces": <bitfield bytes> }`. Written
+//! crash-safely: a temporary file, fsync'ed, renamed over the old one, and
+//! the directory fsync'ed; a failure removes the temporary file.
 
 use std::path::{Path, PathBuf};
 use torrent_core::bencode::{self, OwnedValue as O};
-use torrent_core::storage::Storage;
+use torrent_core::storage::{segments, Storage};
 use torrent_core::InfoHash;
 
 static STATE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-static TRUST_OWN_WRITES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// The daemon: a resume file is trusted even when its files grew or appeared
-/// and their modification times changed since it was written. The daemon is
-/// the files' only writer and never writes a verified piece again, so that
-/// means blocks of other pieces were written after the last save (then a
-/// crash or SIGKILL before the next one): the recorded pieces are still good
-/// and are not hashed again; those verified after the save are downloaded
-/// again. A file that shrank or vanished still means a full check. (The
-/// one-shot command keeps re-checking: there files may be changed by hand.)
-pub fn set_trust_own_writes() {
-    TRUST_OWN_WRITES.store(true, std::sync::atomic::Ordering::Relaxed);
-}
 
 /// Keep resume files in `dir` instead of `DIR/.torrent-get/` (a download
 /// directory that is read-only: an ISO mount, a snapshot). Set once, at
@@ -72,7 +70,7 @@ fn pack_bits(have: &[bool]) -> Vec<u8> {
     out
 }
 
-pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage) -> std::io::Result<()> {
+pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage, clean: bool) -> std::io::Result<()> {
     let files = file_stats(storage)
         .into_iter()
         .map(|s| match s {
@@ -81,6 +79,7 @@ pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage) -> st
         })
         .collect();
     let v = O::dict()
+        .with("clean", O::Int(clean as i64))
         .with("files", O::List(files))
         .with("info-hash", O::Bytes(hash.0.to_vec()))
         .with("pieces", O::Bytes(pack_bits(have)));
@@ -91,17 +90,23 @@ pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage) -> st
 
 /// Write `path` crash-safely: a temporary file beside it, fsync'ed, then
 /// renamed over it and the directory fsync'ed. A crash at any point leaves
-/// the old content or the new, never a mix.
+/// the old content or the new, never a mix; a failure removes the
+/// temporary file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
+    // The rename itself survives a crash once the directory is synced.
     if let Some(parent) = path.parent() {
         if let Ok(d) = std::fs::File::open(parent) {
             let _ = d.sync_all();
@@ -111,14 +116,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The verified pieces recorded in the resume file (read leniently, as every
-/// file we only read), if it exists, belongs to
-/// this torrent and the files are unchanged since it was written.
+/// file we only read), if it exists and belongs to this torrent: all of a
+/// clean record whose files are unchanged, or of a record written while
+/// running; in both, only pieces whose files are there and long enough.
 pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>> {
-    load_with(dir, hash, storage, TRUST_OWN_WRITES.load(std::sync::atomic::Ordering::Relaxed))
-}
-
-/// [`load`]; `trust`: as after [`set_trust_own_writes`].
-fn load_with(dir: &Path, hash: &InfoHash, storage: &Storage, trust: bool) -> Option<Vec<bool>> {
     let buf = std::fs::read(resume_path(dir, hash)).ok()?;
     let v = bencode::decode_lenient(&buf).ok()?;
     if v.get("info-hash")?.as_bytes()? != hash.0 {
@@ -133,26 +134,29 @@ fn load_with(dir: &Path, hash: &InfoHash, storage: &Storage, trust: bool) -> Opt
             Some((l.first()?.as_int()? as u64, l.get(1)?.as_int()?, l.get(2)?.as_int()?))
         })
         .collect();
+    // Records without the key were written at clean stops only.
+    let clean = v.get("clean").and_then(|c| c.as_int()).is_none_or(|c| c != 0);
     let now = file_stats(storage);
-    if recorded != now {
-        // Files only grow as blocks are written (a missing one may appear):
-        // one that shrank or vanished was changed by someone else.
-        let only_grew = recorded.len() == now.len()
-            && recorded.iter().zip(&now).all(|(a, b)| match (a, b) {
-                (Some(a), Some(b)) => b.0 >= a.0,
-                (None, _) => true,
-                (Some(_), None) => false,
-            });
-        if !(trust && only_grew) {
-            return None;
-        }
+    if clean && recorded != now {
+        return None;
     }
     let bits = v.get("pieces")?.as_bytes()?;
     let n = storage.info().piece_count();
     if bits.len() != n.div_ceil(8) {
         return None;
     }
-    Some((0..n).map(|i| bits[i / 8] & (0x80 >> (i % 8)) != 0).collect())
+    let info = storage.info();
+    Some(
+        (0..n)
+            .map(|i| {
+                let claimed = bits[i / 8] & (0x80 >> (i % 8)) != 0;
+                claimed
+                    && segments(info, storage.piece_offset(i), info.piece_len(i)).iter().all(|s| {
+                        info.files[s.file].padding || now[s.file].is_some_and(|(len, _, _)| len >= s.file_offset + s.len)
+                    })
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -166,36 +170,38 @@ mod tests {
             .unwrap();
         let st = Storage::new(dir.path(), &p.meta.info).unwrap();
         let have = vec![true, false, true, true];
-        save(dir.path(), &p.meta.info_hash, &have, &st).unwrap();
-        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(have));
+        save(dir.path(), &p.meta.info_hash, &have, &st, true).unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(have.clone()));
         assert_eq!(load(dir.path(), &InfoHash([1; 20]), &st), None);
-        // Touching a file invalidates the record.
+        assert!(!dir.path().join(".torrent-get").join(format!("{}.resume.tmp", p.meta.info_hash)).exists());
+        // Touching a file invalidates a clean record.
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.path().join("r/b"), b"0123456789").unwrap();
         assert_eq!(load(dir.path(), &p.meta.info_hash, &st), None);
+        // A record written while running expects newer files.
+        save(dir.path(), &p.meta.info_hash, &have, &st, false).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("r/b"), b"0123456789").unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(have));
     }
 
     #[test]
-    fn trusting_own_writes_accepts_grown_files_only() {
+    fn pieces_of_missing_or_short_files_are_never_trusted() {
         let dir = tempfile::tempdir().unwrap();
-        let p = test_fixtures::payload::make_payload(dir.path(), "g", &[("a", 50_000), ("b", 10)], 16384, &[], 4).unwrap();
-        // As a download leaves them: "a" cut short, "b" not there yet.
-        let a = dir.path().join("g/a");
-        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(20_000).unwrap();
-        std::fs::remove_file(dir.path().join("g/b")).unwrap();
+        // Pieces: 0 and 1 in a, 2 in a and b, 3 in b.
+        let p = test_fixtures::payload::make_payload(dir.path(), "m", &[("a", 40_000), ("b", 20_000)], 16384, &[], 4)
+            .unwrap();
         let st = Storage::new(dir.path(), &p.meta.info).unwrap();
-        let have = vec![true, false, false, false];
-        save(dir.path(), &p.meta.info_hash, &have, &st).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        // More blocks written after the save: "a" grows, "b" appears.
-        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(50_000).unwrap();
-        std::fs::write(dir.path().join("g/b"), b"0123456789").unwrap();
-        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, false), None, "the strict check re-hashes");
-        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, true), Some(have.clone()));
-        // A file that shrank was changed by someone else.
-        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(100).unwrap();
-        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, true), None);
-        let names: Vec<_> = std::fs::read_dir(dir.path().join(".torrent-get")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 1, "a temporary file was left: {names:?}");
+        let all = vec![true; 4];
+        // b missing when the record was made (a forged or stale record:
+        // the stats "match", both say missing).
+        std::fs::remove_file(dir.path().join("m/b")).unwrap();
+        save(dir.path(), &p.meta.info_hash, &all, &st, true).unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(vec![true, true, false, false]));
+        // a cut short after a running record: the pieces past its end go.
+        save(dir.path(), &p.meta.info_hash, &all, &st, false).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(dir.path().join("m/a")).unwrap();
+        f.set_len(20_000).unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(vec![true, false, false, false]));
     }
 }

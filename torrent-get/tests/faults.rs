@@ -161,3 +161,57 @@ fn recheck_ignores_resume_data() {
     assert_eq!(r.last_event("done")["downloaded"], 16 * 1024);
     assert!(std::fs::read(&path).unwrap() == std::fs::read(seed.path().join("r.bin")).unwrap());
 }
+
+#[test]
+fn a_full_disk_that_fits_the_data_exactly_still_exits_0() {
+    // The data fills the filesystem to the last page: the resume file
+    // cannot be written. That is a warning, the download is complete and
+    // verified, and no empty temporary file is left.
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = make_payload(seed.path(), "exact.bin", &[("", 1024 * 1024)], 64 * 1024, &[], 19).unwrap();
+    let s = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
+    let _fs = Tmpfs::mount(out.path(), "1m");
+    let mut c = cmd_loud(60);
+    c.arg("-o").arg(out.path()).arg(&p.torrent_path).arg("--peer").arg(s.addr().to_string());
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert!(r.stderr.contains("could not save resume data"), "{}", r.describe());
+    assert!(r.stdout.contains("\tdone\t"), "{}", r.describe());
+    let state: Vec<String> = std::fs::read_dir(out.path().join(".torrent-get"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!state.iter().any(|n| n.ends_with(".tmp")), "temporary file left: {state:?}");
+    let (want, got) = (std::fs::read(seed.path().join("exact.bin")).unwrap(), std::fs::read(out.path().join("exact.bin")).unwrap());
+    assert!(want == got, "downloaded file differs from the seed data");
+}
+
+#[test]
+fn after_a_sigkill_the_restart_trusts_the_periodic_resume_data() {
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = make_payload(seed.path(), "pk.bin", &[("", 3_000_000)], 32 * 1024, &[], 20).unwrap();
+    // About 10 s at this rate: a periodic record (every 5 s) before the kill.
+    let slow = Seeder::start(&p.meta, &p.dir, SeederOptions::behaviour(Behaviour::Slow(300 * 1024))).unwrap();
+    let mut c = cmd(60);
+    c.arg("--json").arg("-o").arg(out.path()).arg(&p.torrent_path).arg("--peer").arg(slow.addr().to_string());
+    let mut live = Live::spawn(c);
+    live.wait_event(Duration::from_secs(20), |e| e["event"] == "checked").expect("checked");
+    std::thread::sleep(Duration::from_millis(7500));
+    live.child.kill().unwrap(); // SIGKILL: no clean stop
+    live.child.wait().unwrap();
+    let recorded = assert_resume_truthful(out.path(), &p.meta);
+    assert!(recorded > 0, "no periodic resume record after 7.5 s");
+    let honest = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
+    let mut c = cmd(60);
+    c.arg("--json").arg("-o").arg(out.path()).arg(&p.torrent_path).arg("--peer").arg(honest.addr().to_string());
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    let checked = r.last_event("checked");
+    assert_eq!(checked["rechecked"], false, "the data was hashed again: {}", r.describe());
+    assert_eq!(checked["have_pieces"].as_u64().unwrap(), recorded as u64);
+    assert!(r.last_event("done")["downloaded"].as_u64().unwrap() < p.meta.info.total_length);
+    let (want, got) = (std::fs::read(seed.path().join("pk.bin")).unwrap(), std::fs::read(out.path().join("pk.bin")).unwrap());
+    assert!(want == got, "downloaded file differs from the seed data");
+}

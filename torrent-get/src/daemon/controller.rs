@@ -309,9 +309,8 @@ impl Daemon {
         })
     }
 
-    /// Resume data of torrents that verified pieces, and changed totals.
+    /// Changed totals (the engine saves resume data every few seconds).
     fn save(&mut self, engine: &mut Engine) {
-        engine.save_resume_changed();
         for (hash, t) in self.torrents.iter_mut() {
             let Some(tid) = engine.find(hash) else { continue };
             let Some(et) = engine.torrent(tid) else { continue };

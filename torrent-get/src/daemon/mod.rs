@@ -233,8 +233,6 @@ fn run(a: DaemonArgs) -> Result<u8, Fail> {
     let out = absolute(&a.output);
     std::fs::create_dir_all(&out).map_err(|e| Fail::usage(format!("{}: cannot create the download directory: {e}", out.display())))?;
     let session = session::Session::open(&state).map_err(|e| Fail::usage(format!("{}: {e}", state.display())))?;
-    // The daemon writes its files alone: resume data survives a kill.
-    crate::resume::set_trust_own_writes();
 
     let limits = match (a.max_download_rate, a.max_upload_rate, session.load_limits()) {
         (0, 0, Some(l)) => l,

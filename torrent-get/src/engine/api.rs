@@ -207,6 +207,9 @@ pub enum Outcome {
     Done,
     Partial,
     Failed,
+    /// A torrent turned out to be unusable (metadata from peers that
+    /// matches the info-hash but does not load): exit 2, an input error.
+    Invalid,
 }
 
 /// One torrent at the end of a run.

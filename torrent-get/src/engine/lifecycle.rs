@@ -9,10 +9,12 @@ use super::{Action, CloseReason, Engine, Report, TorrentId};
 use crate::disk::DiskJob;
 use serde_json::json;
 use std::time::Instant;
-use torrent_core::peer::extension::MetadataAssembler;
 use torrent_core::peer::message::Message;
 use torrent_core::picker::Picker;
 use torrent_core::Metainfo;
+
+/// How often resume data is written while downloading (if it changed).
+pub const RESUME_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Metadata and the picker: what a torrent has once its data is checked.
 pub struct Loaded {
@@ -22,7 +24,7 @@ pub struct Loaded {
 
 pub enum Lifecycle {
     /// Magnet link: fetching the info dictionary from peers (BEP 9).
-    FetchingMetadata { assembler: Option<MetadataAssembler> },
+    FetchingMetadata { fetch: Box<super::metadata_fetch::MetadataFetch> },
     /// The disk thread checks data already on disk.
     Checking { meta: Box<Metainfo> },
     Downloading(Box<Loaded>),
@@ -32,7 +34,10 @@ pub enum Lifecycle {
     Paused(Box<Lifecycle>),
     /// Complete and finished (not seeding).
     Done(Box<Loaded>),
-    Failed { reason: String, loaded: Option<Box<Loaded>> },
+    /// `input`: the torrent itself is unusable (metadata that matches the
+    /// info-hash but does not load), an input error rather than a failure
+    /// while running.
+    Failed { reason: String, loaded: Option<Box<Loaded>>, input: bool },
 }
 
 impl Lifecycle {
@@ -109,7 +114,7 @@ impl Lifecycle {
     }
 
     fn take(&mut self) -> Lifecycle {
-        std::mem::replace(self, Lifecycle::FetchingMetadata { assembler: None })
+        std::mem::replace(self, Lifecycle::Failed { reason: String::new(), loaded: None, input: false })
     }
 }
 
@@ -163,7 +168,10 @@ impl Engine {
     pub(crate) fn on_opened(&mut self, tid: TorrentId, have: Vec<bool>, rechecked: bool, now: Instant) {
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let life = t.life.settled_mut();
-        let Lifecycle::Checking { meta } = life.take() else { return };
+        if !matches!(life, Lifecycle::Checking { .. }) {
+            return; // a late report (removed, failed meanwhile): keep the state
+        }
+        let Lifecycle::Checking { meta } = life.take() else { unreachable!("matched above") };
         let mut picker = Picker::new(meta.info.piece_length, meta.info.total_length);
         if let Some(sel) = &t.select {
             picker.set_wanted(wanted_pieces(&meta, &picker, sel));
@@ -231,7 +239,7 @@ impl Engine {
         t.life = if self.cfg.seed { Lifecycle::Seeding(l) } else { Lifecycle::Done(l) };
         let done = matches!(t.life, Lifecycle::Done(_));
         let name = t.name.clone();
-        self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
+        self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
         self.log(format!("{name}: complete"));
         self.announce_completed(tid);
         let keys = self.torrents[tid].as_ref().map(|t| t.peers.clone()).unwrap_or_default();
@@ -248,6 +256,15 @@ impl Engine {
     }
 
     pub(crate) fn fail_torrent(&mut self, tid: TorrentId, msg: String) {
+        self.fail_torrent_as(tid, msg, false)
+    }
+
+    /// The torrent cannot be used at all (exit 2, like a bad .torrent file).
+    pub(crate) fn fail_torrent_input(&mut self, tid: TorrentId, msg: String) {
+        self.fail_torrent_as(tid, msg, true)
+    }
+
+    fn fail_torrent_as(&mut self, tid: TorrentId, msg: String, input: bool) {
         let Some(t) = self.torrents[tid].as_mut() else { return };
         if matches!(t.life, Lifecycle::Failed { .. }) {
             return;
@@ -260,7 +277,7 @@ impl Engine {
             },
             _ => None,
         };
-        t.life = Lifecycle::Failed { reason: msg.clone(), loaded };
+        t.life = Lifecycle::Failed { reason: msg.clone(), loaded, input };
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
         self.close_torrent_peers(tid, CloseReason::TorrentFailed);
         self.log(format!("{name}: error: {msg}"));
@@ -273,6 +290,26 @@ impl Engine {
             if let Some(Some(p)) = self.peers.get_mut(k) {
                 p.close(why.clone());
             }
+        }
+    }
+
+    /// While downloading, the verified pieces are recorded every
+    /// [`RESUME_EVERY`] when there are new ones, so a crash costs that much
+    /// downloading, not a re-check of everything.
+    pub(crate) fn resume_due(&mut self, now: Instant) {
+        for tid in 0..self.torrents.len() {
+            if self.stream_no_save(tid) {
+                continue;
+            }
+            let Some(t) = self.torrents[tid].as_mut() else { continue };
+            let Lifecycle::Downloading(l) = &t.life else { continue };
+            let n = l.picker.have_count();
+            if n == t.resume_saved.1 || now.duration_since(t.resume_saved.0) < RESUME_EVERY {
+                continue;
+            }
+            t.resume_saved = (now, n);
+            let have = l.picker.have_slice().to_vec();
+            self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: false }));
         }
     }
 
@@ -304,7 +341,7 @@ impl Engine {
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
         let have = t.life.picker().map(|p| p.have_slice().to_vec());
         if let Some(have) = have {
-            self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
+            self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
         }
         self.close_torrent_peers(tid, CloseReason::TorrentPaused);
         self.report(Report::Json(json!({"event": "paused", "info_hash": hash})));
@@ -338,7 +375,7 @@ impl Engine {
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
         if let Some(have) = have.filter(|_| !delete_data) {
             if !matches!(t.life, Lifecycle::Failed { .. }) {
-                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
+                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
             }
         }
         let delete = delete_data.then(|| DiskJob::Delete {
@@ -375,7 +412,7 @@ impl Engine {
             };
             l.picker.set_wanted(wanted);
             // Done with fewer files, now more are wanted: download again.
-            if !l.picker.is_complete() {
+            if !l.picker.is_complete() && matches!(settled, Lifecycle::Done(_) | Lifecycle::Seeding(_)) {
                 if let Lifecycle::Done(l) | Lifecycle::Seeding(l) = settled.take() {
                     *settled = Lifecycle::Downloading(l);
                 }

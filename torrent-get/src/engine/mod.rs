@@ -13,21 +13,25 @@
 //! - [`blame`]: who sent the bad blocks of a failed piece (parole, block
 //!   comparison);
 //! - [`upload`]: serving requests (disk reads, upload rate limit);
-//! - [`metadata`]: BEP 9, fetching and serving the info dictionary;
+//! - [`metadata`]: BEP 9, fetching and serving the info dictionary
+//!   ([`metadata_fetch`]: the fetch no single peer can stall);
 //! - [`pex`]: BEP 11 peer exchange;
 //! - [`choke`]: tit-for-tat choking and the optimistic unchoke;
 //! - [`lifecycle`]: a torrent's states and transitions, commands;
-//! - [`trackers`]: announces, DHT lookups, candidates, dialling;
+//! - [`trackers`]: announces, DHT lookups, dialling;
+//! - [`candidates`]: the bounded table of addresses to dial (sources, caps);
 //! - [`torrent`], [`peer`]: the per-torrent and per-peer records.
 
 pub mod api;
 pub mod blame;
+pub mod candidates;
 pub mod choke;
 pub mod download;
 pub mod encryption;
 pub mod fuzz;
 pub mod lifecycle;
 pub mod metadata;
+pub mod metadata_fetch;
 pub mod peer;
 pub mod pex;
 pub mod query;
@@ -248,8 +252,15 @@ impl Engine {
                 return None;
             }
         }
-        let failed = live.iter().any(|t| matches!(t.life, Lifecycle::Failed { .. }));
-        Some(if failed { Outcome::Failed } else { Outcome::Done })
+        let failed = live.iter().any(|t| matches!(t.life, Lifecycle::Failed { input: false, .. }));
+        let invalid = live.iter().any(|t| matches!(t.life, Lifecycle::Failed { input: true, .. }));
+        Some(if failed {
+            Outcome::Failed
+        } else if invalid {
+            Outcome::Invalid
+        } else {
+            Outcome::Done
+        })
     }
 
     /// Start the end of the run: resume data, `stopped` announces.
@@ -258,7 +269,7 @@ impl Engine {
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_ref() else { continue };
             if let Some(p) = t.life.picker().filter(|_| !self.stream_no_save(tid)) {
-                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have: p.have_slice().to_vec() }));
+                self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have: p.have_slice().to_vec(), clean: true }));
             }
             self.announce_stopped(tid);
         }
@@ -283,8 +294,9 @@ impl Engine {
                 Lifecycle::Failed { .. } => "failed",
                 _ => "incomplete",
             };
-            if status == "failed" {
-                outcome = Outcome::Failed;
+            if let Lifecycle::Failed { input, .. } = t.life {
+                // A failure while running (3) outweighs an unusable torrent (2).
+                outcome = if input && outcome != Outcome::Failed { Outcome::Invalid } else { Outcome::Failed };
             } else if status == "incomplete" && outcome == Outcome::Done {
                 outcome = Outcome::Partial;
             }
@@ -384,7 +396,7 @@ impl Engine {
                 t.webseeds.extra = magnet.web_seeds.clone();
                 for p in &magnet.peers {
                     if let Ok(a) = p.parse::<SocketAddr>() {
-                        t.add_candidate(a, now);
+                        t.add_candidate(a, candidates::Source::Explicit, now);
                     }
                 }
                 // A previous run may have saved the metadata.
@@ -394,7 +406,7 @@ impl Engine {
         };
         torrent_core::tracker::client::shuffle_tiers(&mut t.trackers);
         for a in &self.cfg.extra_peers {
-            t.add_candidate(*a, now);
+            t.add_candidate(*a, candidates::Source::Explicit, now);
         }
         self.report(Report::Json(json!({"event": "added", "info_hash": t.info_hash.to_hex(), "name": t.name})));
         self.torrents.push(Some(t));
@@ -424,6 +436,10 @@ impl Engine {
                 }
             }
             DiskEvent::Error { torrent, msg } => self.fail_torrent(torrent, msg),
+            DiskEvent::Warning { torrent, msg } => {
+                let name = self.torrents.get(torrent).and_then(|t| t.as_ref()).map(|t| t.name.clone()).unwrap_or_default();
+                self.log(format!("{name}: warning: {msg}"));
+            }
         }
     }
 
@@ -483,6 +499,7 @@ impl Engine {
         self.announce_due(now);
         self.dht_due(now);
         self.seed_limits(now);
+        self.resume_due(now);
         self.stream_tick(now);
         self.webseed_tick(now);
         for tid in 0..self.torrents.len() {
@@ -561,10 +578,8 @@ impl Engine {
                     let bf = p.st.peer_pieces();
                     l.picker.peer_gone(key, |i| bf.is_some_and(|b| b.get(i)));
                 }
-                if p.metadata_in_flight > 0 {
-                    if let Lifecycle::FetchingMetadata { assembler: Some(a) } = t.life.settled_mut() {
-                        a.unrequest_all();
-                    }
+                if let Some(f) = t.life.fetch_mut() {
+                    f.peer_gone(key);
                 }
                 if p.outgoing {
                     t.connection_failed(p.addr, now, p.down.total > 0);

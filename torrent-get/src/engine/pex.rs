@@ -2,7 +2,13 @@
 //! candidates; once a minute each PEX-capable peer hears which peers of the
 //! same torrent we are connected to now (added) and no longer (dropped).
 //! Never for private torrents (BEP 27).
+//!
+//! As BEP 11 says, a peer's message counts at most once a minute (others
+//! are ignored) and adds at most 50 addresses; the candidate table caps
+//! what PEX may hold ([`super::candidates`]), so a peer cannot crowd out
+//! the addresses trackers and the DHT give.
 
+use super::candidates::Source;
 use super::{CloseReason, Engine, PeerKey, TorrentId};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,6 +18,9 @@ use torrent_core::peer::pex::{PexMessage, MAX_ADDED};
 /// The id we ask peers to use for ut_pex messages to us.
 pub const OUR_UT_PEX: u8 = 2;
 pub const PEX_EVERY: Duration = Duration::from_secs(60);
+/// A peer's messages closer together than this are ignored (a minute, less
+/// some slack for its timer).
+pub const PEX_IN_EVERY: Duration = Duration::from_secs(55);
 
 impl Engine {
     pub(crate) fn on_pex(&mut self, key: PeerKey, tid: TorrentId, payload: &[u8], now: Instant) {
@@ -19,17 +28,19 @@ impl Engine {
         if !self.cfg.pex || t.is_private() {
             return; // not offered
         }
+        let Some(Some(p)) = self.peers.get_mut(key) else { return };
         match PexMessage::parse(payload) {
             Ok(m) => {
-                for (a, _) in m.added {
-                    t.add_candidate(a, now);
+                if p.last_pex_in.is_some_and(|l| now.duration_since(l) < PEX_IN_EVERY) {
+                    return; // more than one a minute
+                }
+                p.last_pex_in = Some(now);
+                let from = p.addr;
+                for (a, _) in m.added.into_iter().take(MAX_ADDED) {
+                    t.add_candidate(a, Source::Pex(from), now);
                 }
             }
-            Err(e) => {
-                if let Some(Some(p)) = self.peers.get_mut(key) {
-                    p.close(CloseReason::Protocol(format!("bad ut_pex message: {e}")));
-                }
-            }
+            Err(e) => p.close(CloseReason::Protocol(format!("bad ut_pex message: {e}"))),
         }
     }
 

@@ -6,9 +6,8 @@
 
 use super::lifecycle::Lifecycle;
 use super::peer::Phase;
-use super::{Action, Engine, TorrentId};
+use super::{Engine, TorrentId};
 use crate::control::{FileStatus, PeerStatus, TorrentDetail, TorrentStatus, TrackerStatus};
-use crate::disk::DiskJob;
 use std::time::Instant;
 use torrent_core::mse::Method;
 
@@ -39,29 +38,6 @@ impl Engine {
     /// The verified pieces, when known (for a session's state).
     pub fn have_pieces(&self, tid: TorrentId) -> Option<Vec<bool>> {
         Some(self.torrent(tid)?.life.picker()?.have_slice().to_vec())
-    }
-
-    /// Queue a resume save for every torrent that verified pieces since its
-    /// last one (the daemon calls this every few seconds: a crash loses at
-    /// most that much).
-    pub fn save_resume_changed(&mut self) {
-        for tid in 0..self.torrents.len() {
-            if self.stream_no_save(tid) {
-                continue;
-            }
-            let Some(t) = self.torrents[tid].as_mut() else { continue };
-            if matches!(t.life, Lifecycle::Failed { .. }) {
-                continue;
-            }
-            let Some(p) = t.life.picker() else { continue };
-            let n = p.have_count();
-            if t.resume_saved == Some(n) {
-                continue;
-            }
-            t.resume_saved = Some(n);
-            let have = p.have_slice().to_vec();
-            self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have }));
-        }
     }
 
     /// One torrent as the list shows it. `downloaded`/`uploaded` are this

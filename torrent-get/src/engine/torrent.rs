@@ -1,5 +1,5 @@
 //! Per-torrent state owned by the engine: its [`Lifecycle`], known peer
-//! addresses with reconnection back-off and bans, tracker schedule and
+//! addresses (the table is in [`super::candidates`]) and bans, tracker schedule and
 //! transfer totals.
 
 use super::lifecycle::Lifecycle;
@@ -7,20 +7,10 @@ use crate::rate::RateMeter;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use torrent_core::InfoHash;
 
-/// Give up on an address after this many failed connections in a row.
-pub const MAX_CONNECT_FAILURES: u32 = 8;
-/// Most peer addresses remembered per torrent (from trackers, PEX, DHT).
-pub const MAX_CANDIDATES: usize = 2000;
-
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    pub failures: u32,
-    pub next_try: Instant,
-    pub connected: bool,
-}
+pub use super::candidates::{Candidate, Source, MAX_CANDIDATES, MAX_CONNECT_FAILURES};
 
 pub struct Torrent {
     pub id: usize,
@@ -68,8 +58,8 @@ pub struct Torrent {
     /// announce error (for the control API's status).
     pub tracker_answers: HashMap<String, u32>,
     pub tracker_error: Option<String>,
-    /// Verified pieces when resume data was last saved periodically.
-    pub resume_saved: Option<usize>,
+    /// The last periodic resume record: when, and how many pieces it had.
+    pub resume_saved: (Instant, usize),
 }
 
 /// Addresses a peer list may contain that can never be a peer: port 0,
@@ -88,7 +78,7 @@ impl Torrent {
             id,
             info_hash,
             name,
-            life: Lifecycle::FetchingMetadata { assembler: None },
+            life: Lifecycle::FetchingMetadata { fetch: Box::new(super::metadata_fetch::MetadataFetch::new(info_hash)) },
             dir,
             select: None,
             trackers: Vec::new(),
@@ -116,52 +106,8 @@ impl Torrent {
             webseeds: Default::default(),
             tracker_answers: HashMap::new(),
             tracker_error: None,
-            resume_saved: None,
+            resume_saved: (now, 0),
         }
-    }
-
-    pub fn add_candidate(&mut self, addr: SocketAddr, now: Instant) {
-        if self.banned.contains_key(&addr) || !is_connectable(&addr) {
-            return;
-        }
-        if self.candidates.len() >= MAX_CANDIDATES && !self.candidates.contains_key(&addr) {
-            return;
-        }
-        self.candidates.entry(addr).or_insert(Candidate {
-            failures: 0,
-            next_try: now,
-            connected: false,
-        });
-    }
-
-    /// A connection to `addr` failed or ended: try again later, with
-    /// exponential back-off (1 s, 2 s, 4 s, ... up to 5 minutes).
-    pub fn connection_failed(&mut self, addr: SocketAddr, now: Instant, had_data: bool) {
-        if let Some(c) = self.candidates.get_mut(&addr) {
-            c.connected = false;
-            if had_data {
-                c.failures = 0;
-            } else {
-                c.failures += 1;
-            }
-            // 1 s, 2 s, 4 s, ... (a peer that just started may refuse us once).
-            let backoff = Duration::from_secs(1u64 << c.failures.saturating_sub(1).min(8)).min(Duration::from_secs(300));
-            c.next_try = now + backoff;
-            if c.failures >= MAX_CONNECT_FAILURES {
-                self.candidates.remove(&addr);
-            }
-        }
-    }
-
-    /// Addresses to connect to now.
-    pub fn ready_candidates(&self, now: Instant, max: usize) -> Vec<SocketAddr> {
-        let mut v: Vec<(&SocketAddr, &Candidate)> = self
-            .candidates
-            .iter()
-            .filter(|(a, c)| !c.connected && c.next_try <= now && !self.banned.contains_key(a))
-            .collect();
-        v.sort_by_key(|(_, c)| (c.failures, c.next_try));
-        v.into_iter().take(max).map(|(a, _)| *a).collect()
     }
 
     /// Ban an address (a proven liar: see [`super::blame`]); false if it
@@ -231,9 +177,9 @@ mod tests {
         assert!(is_connectable(&"[::1]:6881".parse().unwrap()));
         let now = Instant::now();
         let mut t = Torrent::new(0, InfoHash([0; 20]), "t".into(), PathBuf::from("."), now);
-        t.add_candidate("0.0.0.0:1".parse().unwrap(), now);
+        t.add_candidate("0.0.0.0:1".parse().unwrap(), Source::Tracker, now);
         assert!(t.candidates.is_empty());
-        t.add_candidate("127.0.0.1:5".parse().unwrap(), now);
+        t.add_candidate("127.0.0.1:5".parse().unwrap(), Source::Tracker, now);
         assert_eq!(t.ready_candidates(now, 10).len(), 1);
         t.connection_failed("127.0.0.1:5".parse().unwrap(), now, false);
         assert!(t.ready_candidates(now, 10).is_empty(), "back-off after a failure");
@@ -241,7 +187,7 @@ mod tests {
         assert!(t.ban(a));
         assert!(!t.ban(a), "banned once");
         assert!(t.candidates.is_empty());
-        t.add_candidate(a, now);
+        t.add_candidate(a, Source::Tracker, now);
         assert!(t.candidates.is_empty(), "banned addresses are not candidates again");
     }
 }

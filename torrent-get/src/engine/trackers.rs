@@ -97,7 +97,7 @@ impl Engine {
                 let n = ans.response.peers.len();
                 for a in ans.response.peers {
                     if a.port() != 0 {
-                        t.add_candidate(a, now);
+                        t.add_candidate(a, super::candidates::Source::Tracker, now);
                     }
                 }
                 let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
@@ -136,7 +136,7 @@ impl Engine {
                 if let Some(t) = self.torrents.iter_mut().flatten().find(|t| t.info_hash == info_hash) {
                     if !t.is_private() {
                         for a in peers {
-                            t.add_candidate(a, now);
+                            t.add_candidate(a, super::candidates::Source::Dht, now);
                         }
                     }
                 }

@@ -128,6 +128,9 @@ impl Engine {
         p.peer_id = hs.peer_id;
         p.st = tolerant_state(hs.supports_fast(), hs.supports_extended());
         p.phase = Phase::Active;
+        if p.outgoing {
+            t.candidate_answered(p.addr);
+        }
         if p.torrent.is_none() {
             p.torrent = Some(tid);
             t.peers.push(key);

@@ -636,7 +636,7 @@ impl EventLoop {
         }
         // Disk errors reported while shutting down.
         while let Ok(ev) = self.disk_rx.try_recv() {
-            if matches!(ev, DiskEvent::Error { .. }) {
+            if matches!(ev, DiskEvent::Error { .. } | DiskEvent::Warning { .. }) {
                 self.engine.handle(Input::Disk(ev), now);
             }
         }

@@ -3,6 +3,8 @@
 
 mod blame;
 mod direct;
+mod metadata;
+mod pex;
 mod query;
 mod scenarios;
 mod sim;

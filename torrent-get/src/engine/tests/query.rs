@@ -55,7 +55,7 @@ fn a_download_stuck_on_pieces_nobody_has_says_so() {
 }
 
 #[test]
-fn resume_data_is_saved_when_pieces_were_verified_and_removal_deletes_after_close() {
+fn removal_with_data_deletes_after_close_and_writes_no_resume_data() {
     let (meta, data) = torrent(16 * 64 * KIB, 64 * KIB, 22);
     let n = meta.info.pieces.len();
     let mut sim = Sim::new();
@@ -69,27 +69,18 @@ fn resume_data_is_saved_when_pieces_were_verified_and_removal_deletes_after_clos
     let l = sim.add_node(lcfg, 2);
     sim.add_torrent(l, &meta, &data, vec![false; n]);
     let saves = |sim: &Sim| sim.nodes[l].disk_log.iter().filter(|e| *e == "resume 0").count();
-    // Nothing verified yet: the first call records the state once, then
-    // nothing until a piece is verified.
-    sim.nodes[l].engine.save_resume_changed();
-    sim.settle();
-    sim.nodes[l].engine.save_resume_changed();
-    sim.settle();
-    assert_eq!(saves(&sim), 1);
     let until = sim.now + Duration::from_secs(10);
     let some = |sim: &Sim| sim.nodes[l].engine.have_pieces(0).is_some_and(|h| h.iter().any(|x| *x));
     assert!(sim.run_until(until, some), "no piece verified");
     let have = sim.nodes[l].engine.have_pieces(0).unwrap().iter().filter(|h| **h).count();
     assert!(have < n, "complete before the test could look: {have}");
-    sim.nodes[l].engine.save_resume_changed();
-    sim.settle();
-    assert_eq!(saves(&sim), 2);
+    let before = saves(&sim);
 
     sim.command(l, Command::RemoveWithData(0));
     assert!(sim.nodes[l].engine.torrent(0).is_none());
     let log = &sim.nodes[l].disk_log;
     let close = log.iter().position(|e| e == "close 0").expect("closed");
     assert_eq!(log[close + 1], format!("delete {} true", meta.info_hash), "{log:?}");
-    assert_eq!(saves(&sim), 2, "no resume file is written for data being deleted");
+    assert_eq!(saves(&sim), before, "no resume file is written for data being deleted");
     assert_eq!(sim.nodes[l].engine.find(&meta.info_hash), None);
 }

@@ -45,7 +45,7 @@ fn endgame_cancels_and_bounds_duplicates() {
     sim.add_torrent(slow, &meta, &data, vec![true; meta.info.pieces.len()]);
     sim.slow.insert(slow, 64.0 * 1024.0);
     let (addr, now) = (sim.addr(slow), sim.now);
-    sim.nodes[l].engine.torrents[0].as_mut().unwrap().add_candidate(addr, now);
+    sim.nodes[l].engine.torrents[0].as_mut().unwrap().add_candidate(addr, crate::engine::candidates::Source::Tracker, now);
     let until = sim.now + Duration::from_secs(60);
     assert!(sim.run_until(until, |s| s.complete(l, 0)), "not complete");
     assert_eq!(sim.nodes[l].disk[&0], data);
@@ -73,7 +73,7 @@ fn liar_is_banned_and_its_pieces_come_from_the_honest_peer() {
     bad.iter_mut().for_each(|b| *b ^= 0x5a);
     sim.add_torrent(liar, &meta, &bad, vec![true; meta.info.pieces.len()]);
     let (addr, now) = (sim.addr(liar), sim.now);
-    sim.nodes[l].engine.torrents[0].as_mut().unwrap().add_candidate(addr, now);
+    sim.nodes[l].engine.torrents[0].as_mut().unwrap().add_candidate(addr, crate::engine::candidates::Source::Tracker, now);
     // The honest seed is slow, so the liar contributes several pieces.
     sim.slow.insert(honest, 200.0 * 1024.0);
     let until = sim.now + Duration::from_secs(120);
@@ -302,4 +302,26 @@ fn pipeline_slow_start_ends_at_a_rate_limited_peer() {
     assert!(!p.slow_start, "still in slow start at a steady 1 MB/s");
     // About 1 MB/s / 16 KiB + 16 = 77 blocks.
     assert!((40..=140).contains(&p.pipeline), "pipeline {}", p.pipeline);
+}
+
+#[test]
+fn resume_data_is_recorded_periodically_while_downloading() {
+    // 4 MiB at 256 KiB/s: about 16 s, so several periodic records.
+    let (meta, data) = torrent(4 * MIB, 64 * 1024, 16);
+    let mut sim = Sim::new();
+    let mut c = config();
+    c.max_download_rate = 256 * 1024;
+    let (_, l) = seed_and_leecher(&mut sim, &meta, &data, c);
+    let until = sim.now + Duration::from_secs(60);
+    assert!(sim.run_until(until, |s| s.complete(l, 0)));
+    sim.run_for(Duration::from_secs(1));
+    let saves = &sim.nodes[l].resume_saves;
+    let running: Vec<_> = saves.iter().filter(|s| !s.1).collect();
+    assert!(running.len() >= 2, "periodic records: {saves:?}");
+    for w in running.windows(2) {
+        assert!(w[1].0 - w[0].0 >= crate::engine::lifecycle::RESUME_EVERY, "too often: {saves:?}");
+        assert!(w[1].2 > w[0].2, "only when pieces were added: {saves:?}");
+    }
+    let last = saves.last().unwrap();
+    assert!(last.1 && last.2 == meta.info.pieces.len(), "a clean, complete record at the end: {saves:?}");
 }

@@ -49,6 +49,8 @@ pub struct Node {
     taps: HashMap<PeerKey, Decoder>,
     pub closed: Vec<(SocketAddr, CloseReason)>,
     pub saved_metadata: usize,
+    /// Resume records asked for: (when, clean, pieces verified).
+    pub resume_saves: Vec<(Instant, bool, usize)>,
     pub disk_jobs_closed: Vec<usize>,
     /// `close N`, `delete HASH`, `resume N` in the order the disk got them.
     pub disk_log: Vec<String>,
@@ -142,6 +144,7 @@ impl Sim {
             taps: HashMap::new(),
             closed: Vec::new(),
             saved_metadata: 0,
+            resume_saves: Vec::new(),
             disk_jobs_closed: Vec::new(),
             disk_log: Vec::new(),
             streamed: Vec::new(),
@@ -349,7 +352,10 @@ impl Sim {
                 node.disk_log.push(format!("close {torrent}"));
             }
             DiskJob::Delete { info_hash, info, .. } => node.disk_log.push(format!("delete {info_hash} {}", info.is_some())),
-            DiskJob::SaveResume { torrent, .. } => node.disk_log.push(format!("resume {torrent}")),
+            DiskJob::SaveResume { torrent, have, clean } => {
+                node.disk_log.push(format!("resume {torrent}"));
+                node.resume_saves.push((now, clean, have.iter().filter(|h| **h).count()));
+            }
             DiskJob::Verify { .. } | DiskJob::Shutdown => {}
         }
     }
