@@ -405,6 +405,7 @@ impl Engine {
                     self.metadata_ready(torrent, *meta, false);
                 }
             }
+            DiskEvent::Existing { torrent, files } => self.on_existing(torrent, files),
             DiskEvent::Error { torrent, msg } => self.fail_torrent(torrent, msg),
         }
     }
