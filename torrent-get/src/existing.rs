@@ -56,7 +56,7 @@ impl Tally {
         let start = storage.piece_offset(index);
         let mut nonzero = Vec::new();
         let mut files = 0;
-        for s in segments(info, start, info.piece_len(index) as u64) {
+        for s in segments(info, start, info.piece_len(index)) {
             if storage.path(s.file).is_none() {
                 continue; // padding
             }

@@ -171,7 +171,7 @@ impl Engine {
         let Some(t) = self.torrents[tid].as_ref() else { return };
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
         let chosen: Vec<crate::existing::Foreign> =
-            files.into_iter().filter(|f| t.select.as_ref().map_or(true, |sel| sel.contains(&f.file))).collect();
+            files.into_iter().filter(|f| t.select.as_ref().map(|sel| sel.contains(&f.file)).unwrap_or(true)).collect();
         for f in chosen {
             self.log(format!("{name}: warning: {}", crate::existing::describe(&f)));
             self.report(Report::Json(json!({
