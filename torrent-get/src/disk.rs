@@ -11,6 +11,7 @@
 //! [`DiskEvent`]s on another channel and wakes the loop with a `mio::Waker`.
 //! Jobs run in order, so a `Verify` always sees the writes sent before it.
 
+use crate::existing::Tally;
 use crate::resume;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +113,12 @@ pub enum DiskEvent {
     MetadataLoaded {
         torrent: TorrentId,
         meta: Option<Box<Metainfo>>,
+    },
+    /// Files found holding other data than the torrent's (sent before
+    /// `Opened`, only when this torrent had no resume file there).
+    Existing {
+        torrent: TorrentId,
+        files: Vec<crate::existing::Foreign>,
     },
     /// A failure that stops the torrent (disk full, permission denied...).
     Error {
@@ -226,11 +233,19 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                     slots.resize_with(torrent + 1, || None);
                 }
                 let mut slot = Slot { storage, dir, info_hash, failed: false };
+                // Never downloaded here: files found are someone else's.
+                let ours = resume::resume_path(&slot.dir, &slot.info_hash).exists();
                 let resumed = if recheck { None } else { resume::load(&slot.dir, &slot.info_hash, &slot.storage) };
                 let (have, rechecked) = match resumed {
                     Some(h) => (h, false),
                     None => match check_all(&mut slot.storage) {
-                        Ok(h) => (h, true),
+                        Ok((h, tally)) => {
+                            let files = tally.foreign(&slot.storage);
+                            if !ours && !files.is_empty() {
+                                send(DiskEvent::Existing { torrent, files });
+                            }
+                            (h, true)
+                        }
                         Err(e) => {
                             send(DiskEvent::Error { torrent, msg: format!("checking existing data: {e}") });
                             continue;
@@ -353,13 +368,33 @@ fn delete_data(dir: &std::path::Path, info: Option<&Info>, hash: &InfoHash) {
     let _ = std::fs::remove_dir(&state);
 }
 
-/// Hash every piece present on disk. Missing files simply mean missing pieces.
-fn check_all(storage: &mut Storage) -> std::io::Result<Vec<bool>> {
+/// Hash every piece present on disk. Missing files simply mean missing
+/// pieces. Failed pieces are tallied per file: other data, or empty.
+fn check_all(storage: &mut Storage) -> std::io::Result<(Vec<bool>, Tally)> {
     let n = storage.info().piece_count();
+    let mut tally = Tally::new(storage.info().files.len());
     let any_file = (0..storage.info().files.len())
         .any(|i| storage.path(i).map(|p| p.exists()).unwrap_or(false));
     if !any_file {
-        return Ok(vec![false; n]);
+        return Ok((vec![false; n], tally));
     }
-    (0..n).map(|i| storage.verify_piece(i)).collect()
+    let mut have = Vec::with_capacity(n);
+    for i in 0..n {
+        let ok = match storage.read_piece(i) {
+            Ok(data) => {
+                let ok = torrent_core::storage::piece_hash_ok(storage.info(), i, &data);
+                if !ok {
+                    tally.note_failed_piece(storage, i, Some(&data));
+                }
+                ok
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof) => {
+                tally.note_failed_piece(storage, i, None);
+                false
+            }
+            Err(e) => return Err(e),
+        };
+        have.push(ok);
+    }
+    Ok((have, tally))
 }

@@ -13,6 +13,7 @@ pub mod dht;
 pub mod disk;
 pub mod engine;
 pub mod event_loop;
+pub mod existing;
 pub mod hasher;
 pub mod progress;
 pub mod rate;

@@ -283,9 +283,50 @@ fn a_tracker_that_recovers_is_said_to_work_again() {
     assert!(failed[0] < again[0], "{}", r.stderr);
     assert_eq!(lines[again[0]], format!("flaky: tracker {url}: working again (1 peers)"));
     assert_eq!(std::fs::read(out.path().join("flaky")).unwrap(), std::fs::read(p.dir.join("flaky")).unwrap());
-    assert_eq!(tracker.http_announces() >= 2, true);
+    assert!(tracker.http_announces() >= 2, "{} announces", tracker.http_announces());
     // The second announce came after the 5 s back-off, not after a minute.
     assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(30), "took {took:?}");
+}
+
+/// Files of the torrent's names already in the download directory, not
+/// from an earlier run of ours (no resume file): one with other data is
+/// named once with what the download does to it, one longer than in the
+/// torrent too; an empty (all zeros) one and one with the right bytes are
+/// not. Every piece is checked and the download ends with the torrent's
+/// bytes. A second run there (its resume file now exists) says nothing.
+#[test]
+fn unrelated_existing_files_are_named_before_they_are_overwritten() {
+    let seed = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = small(seed.path());
+    let s = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
+    let dl = out.path().join("multi");
+    std::fs::create_dir_all(dl.join("sub")).unwrap();
+    // a.bin: someone else's file of that name (70,000 bytes of text).
+    let other: Vec<u8> = b"not this torrent's data\n".iter().copied().cycle().take(70_000).collect();
+    std::fs::write(dl.join("a.bin"), &other).unwrap();
+    // sub/b.bin: the right bytes; c.iso: zeros, and longer than the torrent's 30,000.
+    std::fs::copy(p.dir.join("multi/sub/b.bin"), dl.join("sub/b.bin")).unwrap();
+    std::fs::write(dl.join("c.iso"), vec![0u8; 30_100]).unwrap();
+    let r = run(tg(30).args(["--json", "--peer", &s.addr().to_string(), "-o"]).arg(out.path()).arg(&p.torrent_path)).expect_code(0);
+    let warned: Vec<&str> = r.stderr.lines().filter(|l| l.contains("warning:")).collect();
+    let a = dl.join("a.bin").display().to_string();
+    let c = dl.join("c.iso").display().to_string();
+    assert_eq!(warned.len(), 2, "{}", r.stderr);
+    assert_eq!(
+        warned[0],
+        format!("multi: warning: {a} already exists with other data (5 of its 5 pieces are neither this torrent's nor empty): the download overwrites them")
+    );
+    assert_eq!(warned[1], format!("multi: warning: {c} already exists with other data: it is 100 bytes longer than in the torrent; those bytes stay"));
+    let ev: Vec<serde_json::Value> = r.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).filter(|e: &serde_json::Value| e["event"] == "existing_data").collect();
+    assert_eq!(ev.len(), 2, "{}", r.stdout);
+    assert_eq!(ev[0]["file"], a.as_str());
+    assert_eq!(ev[0]["other_pieces"], 5);
+    assert_eq!(std::fs::read(dl.join("a.bin")).unwrap(), std::fs::read(p.dir.join("multi/a.bin")).unwrap());
+    assert_eq!(std::fs::read(dl.join("sub/b.bin")).unwrap(), std::fs::read(p.dir.join("multi/sub/b.bin")).unwrap());
+    // Again, with --recheck (every piece hashed once more): ours now.
+    let r = run(tg(30).args(["--recheck", "--peer", &s.addr().to_string(), "-o"]).arg(out.path()).arg(&p.torrent_path)).expect_code(0);
+    assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
 }
 
 /// --seed-only from a read-only directory (a read-only bind mount, which

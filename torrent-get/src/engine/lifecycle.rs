@@ -165,6 +165,31 @@ impl Engine {
     }
 
     /// The disk thread checked the data: download what is missing.
+    /// Files in the download directory hold other data than the torrent's
+    /// (no resume file of ours was there): said for the files the download
+    /// will write (selected; not when only seeding or streaming without
+    /// saving), once each.
+    pub(crate) fn on_existing(&mut self, tid: TorrentId, files: Vec<crate::existing::Foreign>) {
+        if self.cfg.seed_only || self.stream_no_save(tid) {
+            return;
+        }
+        let Some(t) = self.torrents[tid].as_ref() else { return };
+        let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+        let chosen: Vec<crate::existing::Foreign> =
+            files.into_iter().filter(|f| t.select.as_ref().map(|sel| sel.contains(&f.file)).unwrap_or(true)).collect();
+        for f in chosen {
+            self.log(format!("{name}: warning: {}", crate::existing::describe(&f)));
+            self.report(Report::Json(json!({
+                "event": "existing_data",
+                "info_hash": hash,
+                "file": f.path.display().to_string(),
+                "other_pieces": f.other_pieces,
+                "pieces": f.pieces,
+                "longer_by": f.longer_by,
+            })));
+        }
+    }
+
     pub(crate) fn on_opened(&mut self, tid: TorrentId, have: Vec<bool>, rechecked: bool, now: Instant) {
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let life = t.life.settled_mut();

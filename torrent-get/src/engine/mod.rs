@@ -435,6 +435,7 @@ impl Engine {
                     self.metadata_ready(torrent, *meta, false);
                 }
             }
+            DiskEvent::Existing { torrent, files } => self.on_existing(torrent, files),
             DiskEvent::Error { torrent, msg } => self.fail_torrent(torrent, msg),
             DiskEvent::Warning { torrent, msg } => {
                 let name = self.torrents.get(torrent).and_then(|t| t.as_ref()).map(|t| t.name.clone()).unwrap_or_default();
