@@ -574,3 +574,30 @@ fn ledbat_keeps_the_bottleneck_queue_near_the_target() {
     let c = sim.sides[0].ep.connection(sim.sides[0].h.unwrap()).unwrap();
     assert!(c.cwnd() < 400_000, "cwnd {}", c.cwnd());
 }
+
+/// An ICMP error for the peer's address (the owner read it off the
+/// socket's error queue) fails a connect at once, not after 15 s of SYN
+/// retries; an established connection ignores it.
+#[test]
+fn unreachable_fails_a_connect_at_once_and_spares_an_established_stream() {
+    let mut sim = Sim::new(CLEAN, 12, EndpointConfig::default());
+    sim.blackhole_after = Some(Duration::ZERO);
+    sim.sides[1].closed = Some(CloseReason::Aborted);
+    sim.connect(1);
+    sim.run(Duration::from_millis(100));
+    let to = sim.sides[1].addr;
+    let h = sim.sides[0].h.unwrap();
+    assert_eq!(sim.sides[0].ep.state(h), Some(State::SynSent));
+    assert_eq!(sim.sides[0].ep.handle_unreachable(to), 1);
+    let events: Vec<_> = std::iter::from_fn(|| sim.sides[0].ep.poll_event()).collect();
+    assert!(events.contains(&(h, Event::Closed(CloseReason::Unreachable))), "{events:?}");
+
+    let mut sim = Sim::new(CLEAN, 13, EndpointConfig::default());
+    sim.sides[0].to_send = data(1 << 20, 2);
+    sim.connect(1);
+    sim.run(Duration::from_millis(300));
+    let to = sim.sides[1].addr;
+    assert_eq!(sim.sides[0].ep.handle_unreachable(to), 0);
+    sim.run(Duration::from_secs(60));
+    assert_eq!(sim.sides[1].got, data(1 << 20, 2));
+}

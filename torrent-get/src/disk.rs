@@ -79,6 +79,13 @@ pub enum DiskJob {
     Close {
         torrent: TorrentId,
     },
+    /// Delete a removed torrent's files (those of `info`, then directories
+    /// left empty) and its resume, metadata and lock files under `dir`.
+    Delete {
+        dir: PathBuf,
+        info: Option<Box<Info>>,
+        info_hash: InfoHash,
+    },
     Shutdown,
 }
 
@@ -297,6 +304,7 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                     *s = None;
                 }
             }
+            DiskJob::Delete { dir, info, info_hash } => delete_data(&dir, info.as_deref(), &info_hash),
             DiskJob::Shutdown => break,
         }
     }
@@ -307,6 +315,42 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
 
 pub fn metadata_path(dir: &std::path::Path, hash: &InfoHash) -> PathBuf {
     dir.join(".torrent-get").join(format!("{hash}.torrent"))
+}
+
+/// Remove a torrent's files and the directories they leave empty (up to,
+/// not including, `dir`), and its files under `dir/.torrent-get/`. Best
+/// effort: what cannot be removed stays (and is said on stderr).
+fn delete_data(dir: &std::path::Path, info: Option<&Info>, hash: &InfoHash) {
+    if let Some(info) = info {
+        if let Ok(storage) = Storage::new(dir, info) {
+            let mut parents = std::collections::BTreeSet::new();
+            for i in 0..info.files.len() {
+                let Some(p) = storage.path(i) else { continue };
+                match std::fs::remove_file(p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => eprintln!("torrent-get: warning: {}: cannot delete: {e}", p.display()),
+                }
+                let mut d = p.parent().map(|d| d.to_path_buf());
+                while let Some(x) = d.filter(|x| x.starts_with(dir) && x.as_path() != dir) {
+                    parents.insert(x.clone());
+                    d = x.parent().map(|d| d.to_path_buf());
+                }
+            }
+            // Deepest first: a directory goes once its children are gone.
+            let mut parents: Vec<_> = parents.into_iter().collect();
+            parents.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+            for p in parents {
+                let _ = std::fs::remove_dir(&p);
+            }
+        }
+    }
+    let state = dir.join(".torrent-get");
+    for ext in ["resume", "torrent", "lock"] {
+        let _ = std::fs::remove_file(state.join(format!("{}.{ext}", hash.to_hex())));
+    }
+    let _ = std::fs::remove_file(resume::resume_path(dir, hash));
+    let _ = std::fs::remove_dir(&state);
 }
 
 /// Hash every piece present on disk. Missing files simply mean missing pieces.

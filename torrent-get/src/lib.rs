@@ -4,8 +4,10 @@
 //! [`dht`]). The binary (`main.rs`) is the command line around them.
 
 pub mod announce;
+pub mod args;
 pub mod control;
 pub mod crypt;
+pub mod daemon;
 pub mod demo;
 pub mod dht;
 pub mod disk;
@@ -14,11 +16,13 @@ pub mod event_loop;
 pub mod hasher;
 pub mod progress;
 pub mod rate;
+pub mod remote;
 pub mod utp_driver;
 pub mod resume;
 pub mod seed_check;
 pub mod lock;
 pub mod stream_out;
+pub mod top;
 pub mod webseed_pool;
 
 use std::io::Write;

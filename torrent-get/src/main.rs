@@ -6,7 +6,8 @@ use torrent_get::engine::{Config, Job, Outcome};
 use torrent_get::event_loop::EventLoop;
 use torrent_get::{demo, dht};
 use std::collections::HashSet;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
+use torrent_get::args::{parse_number_select, parse_peer, parse_rate};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -46,7 +47,12 @@ Exit codes:
   3  a torrent failed while running (disk full, write error); verified
      pieces are kept: free space and run again to resume
 A closed standard output (`| head`) ends the program quietly with 0.
-Shell completions: `torrent-get completions bash|zsh|fish`; man page: `torrent-get man [--dir DIR]`.";
+Shell completions: `torrent-get completions bash|zsh|fish`; man page: `torrent-get man [--dir DIR]`.
+
+Client mode: `torrent-get daemon` keeps a session of torrents (added, paused,
+resumed, removed while it runs, remembered across restarts) behind a control
+API on loopback; `torrent-get remote` drives it and `torrent-get top` shows it
+live (`torrent-get daemon --help`, `torrent-get remote --help`, `torrent-get top --help`).";
 
 #[derive(Parser, Debug)]
 #[command(name = "torrent-get", version, about = "Download torrents and magnet links with one event loop over many peers", after_help = EXIT_HELP, arg_required_else_help = true)]
@@ -138,10 +144,14 @@ struct Cli {
     /// accept both), require (RC4 only, both ways) or off (plaintext only)
     #[arg(long, alias = "encryption", value_name = "POLICY", default_value = "prefer")]
     encrypt: torrent_core::mse::Policy,
-    /// Transports to dial and accept: tcp, utp (BEP 29, on a UDP socket
-    /// on the listen port) or both (dial uTP first, fall back to TCP)
-    #[arg(long, value_name = "KIND", default_value = "tcp")]
+    /// Transports to dial and accept: both (uTP, BEP 29, on a UDP socket on
+    /// the listen port, dialled first; TCP when a peer has no uTP), tcp or
+    /// utp (only that one)
+    #[arg(long, value_name = "KIND", default_value = "both")]
     transport: torrent_get::engine::Transports,
+    /// TCP only: no uTP, no UDP socket for it (the same as --transport tcp)
+    #[arg(long, conflicts_with = "transport")]
+    no_utp: bool,
     /// Log every peer connection and why it ended (stderr)
     #[arg(short, long)]
     verbose: bool,
@@ -173,68 +183,16 @@ struct Cli {
     stream_buffer: u64,
 }
 
-fn parse_rate(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let lower = lower.trim_end_matches("/s");
-    let lower = lower.strip_suffix("ib").or_else(|| lower.strip_suffix('b').filter(|r| r.ends_with(['k', 'm', 'g']))).unwrap_or(lower);
-    let (num, mult) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 1u64 << 10),
-        Some('m') => (&lower[..lower.len() - 1], 1 << 20),
-        Some('g') => (&lower[..lower.len() - 1], 1 << 30),
-        _ => (lower, 1),
-    };
-    let num = num.trim();
-    if let Ok(n) = num.parse::<u64>() {
-        return n.checked_mul(mult).ok_or_else(|| format!("{t:?} is too large"));
-    }
-    match num.parse::<f64>() {
-        Ok(f) if f >= 0.0 && f.is_finite() => Ok((f * mult as f64) as u64),
-        _ => Err(format!("{t:?} is not a size (examples: 500K = 500 KiB, 2M = 2 MiB, 1.5G)")),
-    }
-}
-
-/// `HOST:PORT` or `[v6]:PORT`, host names resolved now (the first address).
-fn parse_peer(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("{s:?}: expected HOST:PORT"))?;
-    port.parse::<u16>().map_err(|_| format!("{s:?}: {port:?} is not a port number"))?;
-    if host.is_empty() {
-        return Err(format!("{s:?}: expected HOST:PORT"));
-    }
-    match s.to_socket_addrs() {
-        Ok(mut it) => it.next().ok_or_else(|| format!("{host}: the name has no address")),
-        Err(e) => Err(format!("{host}: cannot resolve the name: {e}")),
-    }
-}
-
-/// A `--select` for a magnet link (no file list yet): numbers and ranges
-/// only, returned 0-based as *numbers* (the engine maps them to files, past
-/// the padding, once the metadata is known).
-fn parse_number_select(s: &str) -> Result<Vec<usize>, String> {
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (Ok(a), Ok(b)) = (a.trim().parse::<usize>(), b.trim().parse::<usize>()) else {
-            return Err(format!(
-                "--select {part:?}: with a magnet link, files are chosen by number (names and globs need the file list; \
-                 get the .torrent or run once without --select)"
-            ));
-        };
-        if a == 0 || b < a {
-            return Err(format!("--select: bad range {part:?} (files are numbered from 1)"));
-        }
-        out.extend((a - 1)..b);
-    }
-    if out.is_empty() {
-        return Err("--select: no files given".into());
-    }
-    Ok(out)
-}
-
 fn main() -> std::process::ExitCode {
+    // Subcommands with options of their own (torrent_get::daemon,
+    // torrent_get::remote, torrent_get::top); anything else is a source.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("daemon") => return torrent_get::daemon::main(&args[1..]),
+        Some("remote") => return torrent_get::remote::main(&args[1..]),
+        Some("top") => return torrent_get::top::main(&args[1..]),
+        _ => {}
+    }
     let cli: Cli = cli_support::parse();
     cli_support::finish(run(cli))
 }
@@ -370,7 +328,7 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
         web_seeds: cli.web_seed.clone(),
         no_web_seeds: cli.no_web_seeds,
         encryption: cli.encrypt,
-        transports: cli.transport,
+        transports: if cli.no_utp { torrent_get::engine::Transports::Tcp } else { cli.transport },
     };
     torrent_get::progress::set_status_interval(Duration::from_secs(cli.status_interval));
     let mut event_loop = EventLoop::new(cfg, jobs, stop).map_err(|e| Fail::usage(format!("{e:#}")))?;

@@ -55,6 +55,27 @@ pub fn is_error(msg: &str) -> bool {
     msg.starts_with("error:") || msg.contains(": error: ")
 }
 
+/// The `progress` event of `--json` (and the daemon's event stream).
+pub fn progress_json(s: &Snapshot) -> serde_json::Value {
+    json!({
+        "event": "progress",
+        "info_hash": s.info_hash,
+        "name": s.name,
+        "total_bytes": s.total,
+        "have_bytes": s.have_bytes,
+        "have_pieces": s.have_pieces,
+        "pieces": s.pieces,
+        "download_rate": s.down_rate.round() as u64,
+        "upload_rate": s.up_rate.round() as u64,
+        "downloaded": s.downloaded,
+        "uploaded": s.uploaded,
+        "peers": s.peers,
+        "connecting": s.connecting,
+        "known": s.known,
+        "seeding": s.seeding,
+    })
+}
+
 /// A snapshot of one torrent for the progress view.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -199,23 +220,7 @@ impl Reporter {
                     if s.seeding { format!(" seeding, ratio {}", ratio(s)) } else { String::new() }
                 ));
             }
-            Mode::Json => self.event(json!({
-                "event": "progress",
-                "info_hash": s.info_hash,
-                "name": s.name,
-                "total_bytes": s.total,
-                "have_bytes": s.have_bytes,
-                "have_pieces": s.have_pieces,
-                "pieces": s.pieces,
-                "download_rate": s.down_rate.round() as u64,
-                "upload_rate": s.up_rate.round() as u64,
-                "downloaded": s.downloaded,
-                "uploaded": s.uploaded,
-                "peers": s.peers,
-                "connecting": s.connecting,
-                "known": s.known,
-                "seeding": s.seeding,
-            })),
+            Mode::Json => self.event(progress_json(s)),
             Mode::Plain => {
                 if self.latest.len() <= id {
                     self.latest.resize(id + 1, None);

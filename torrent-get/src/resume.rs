@@ -6,11 +6,11 @@
 //! crash or SIGKILL costs the pieces verified since, not a re-check of
 //! everything (issue 18). A clean record is trusted only if every file
 //! still has the recorded size and modification time (else every piece is
-//! hashed again); a record written while running is expected to be older
-//! than the files (our own writes of pieces it does not claim), so its
-//! pieces are trusted as long as their files are there and long enough,
-//! as libtorrent does. Either way a piece is never trusted when a file it
-//! lies in is missing or shorter than the piece needs.
+//! hashed again), unless the daemon trusts its own writes; a record written
+//! while running is expected to be older than the files (our own writes of
+//! pieces it does not claim), so it is trusted if the files only grew or
+//! appeared since. Either way a piece is never trusted when a file it lies
+//! in is missing or shorter than the piece needs.
 //!
 //! Stored at `DIR/.torrent-get/<info-hash>.resume` as bencode:
 //! `{ "clean": 0|1, "files": [[size, mtime_s, mtime_ns], ...],
@@ -24,6 +24,21 @@ use torrent_core::storage::{segments, Storage};
 use torrent_core::InfoHash;
 
 static STATE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+static TRUST_OWN_WRITES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The daemon: a resume file is trusted even when its files grew or appeared
+/// and their modification times changed since it was written. The daemon is
+/// the files' only writer and never writes a verified piece again, so that
+/// means blocks of other pieces were written after the last save (then a
+/// crash or SIGKILL before the next one): the recorded pieces are still good
+/// and are not hashed again; those verified after the save are downloaded
+/// again. A file that shrank or vanished still means a full check. (The
+/// one-shot command trusts grown files only after a record written while
+/// running, i.e. after a crash: after a clean stop files changed by hand
+/// are re-checked.)
+pub fn set_trust_own_writes() {
+    TRUST_OWN_WRITES.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Keep resume files in `dir` instead of `DIR/.torrent-get/` (a download
 /// directory that is read-only: an ISO mount, a snapshot). Set once, at
@@ -84,23 +99,33 @@ pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage, clean
         .with("info-hash", O::Bytes(hash.0.to_vec()))
         .with("pieces", O::Bytes(pack_bits(have)));
     let path = resume_path(dir, hash);
-    let parent = path.parent().expect("has parent");
-    std::fs::create_dir_all(parent)?;
-    let tmp = path.with_extension("resume.tmp");
+    std::fs::create_dir_all(path.parent().expect("has parent"))?;
+    write_atomic(&path, &v.encode())
+}
+
+/// Write `path` crash-safely: a temporary file beside it, fsync'ed, then
+/// renamed over it and the directory fsync'ed. A crash at any point leaves
+/// the old content or the new, never a mix; a failure removes the
+/// temporary file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
     let written = (|| {
-        use std::io::Write;
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&v.encode())?;
+        f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        std::fs::rename(&tmp, path)
     })();
     if let Err(e) = written {
+        // A full disk: no empty temporary file left behind.
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    // The rename itself survives a crash once the directory is synced.
-    if let Ok(d) = std::fs::File::open(parent) {
-        let _ = d.sync_all();
+    if let Some(parent) = path.parent() {
+        if let Ok(d) = std::fs::File::open(parent) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }
@@ -110,6 +135,11 @@ pub fn save(dir: &Path, hash: &InfoHash, have: &[bool], storage: &Storage, clean
 /// clean record whose files are unchanged, or of a record written while
 /// running; in both, only pieces whose files are there and long enough.
 pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>> {
+    load_with(dir, hash, storage, TRUST_OWN_WRITES.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// [`load`]; `trust`: as after [`set_trust_own_writes`].
+fn load_with(dir: &Path, hash: &InfoHash, storage: &Storage, trust: bool) -> Option<Vec<bool>> {
     let buf = std::fs::read(resume_path(dir, hash)).ok()?;
     let v = bencode::decode_lenient(&buf).ok()?;
     if v.get("info-hash")?.as_bytes()? != hash.0 {
@@ -127,8 +157,20 @@ pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>>
     // Records without the key were written at clean stops only.
     let clean = v.get("clean").and_then(|c| c.as_int()).is_none_or(|c| c != 0);
     let now = file_stats(storage);
-    if clean && recorded != now {
-        return None;
+    if recorded != now {
+        // Files only grow as blocks are written (a missing one may appear):
+        // one that shrank or vanished was changed by someone else. After a
+        // clean stop nothing of ours wrote, so any change means a check
+        // (unless the daemon trusts its own writes).
+        let only_grew = recorded.len() == now.len()
+            && recorded.iter().zip(&now).all(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) => b.0 >= a.0,
+                (None, _) => true,
+                (Some(_), None) => false,
+            });
+        if !((trust || !clean) && only_grew) {
+            return None;
+        }
     }
     let bits = v.get("pieces")?.as_bytes()?;
     let n = storage.info().piece_count();
@@ -188,10 +230,38 @@ mod tests {
         std::fs::remove_file(dir.path().join("m/b")).unwrap();
         save(dir.path(), &p.meta.info_hash, &all, &st, true).unwrap();
         assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(vec![true, true, false, false]));
-        // a cut short after a running record: the pieces past its end go.
-        save(dir.path(), &p.meta.info_hash, &all, &st, false).unwrap();
+        // a short when a running record was made (its later blocks not
+        // written yet): only the pieces it holds whole are trusted.
         let f = std::fs::OpenOptions::new().write(true).open(dir.path().join("m/a")).unwrap();
         f.set_len(20_000).unwrap();
+        save(dir.path(), &p.meta.info_hash, &all, &st, false).unwrap();
         assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(vec![true, false, false, false]));
+        // ... and one cut shorter since was changed by someone else: all is checked.
+        f.set_len(10_000).unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), None);
+    }
+
+    #[test]
+    fn trusting_own_writes_accepts_grown_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = test_fixtures::payload::make_payload(dir.path(), "g", &[("a", 50_000), ("b", 10)], 16384, &[], 4).unwrap();
+        // As a download leaves them: "a" cut short, "b" not there yet.
+        let a = dir.path().join("g/a");
+        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(20_000).unwrap();
+        std::fs::remove_file(dir.path().join("g/b")).unwrap();
+        let st = Storage::new(dir.path(), &p.meta.info).unwrap();
+        let have = vec![true, false, false, false];
+        save(dir.path(), &p.meta.info_hash, &have, &st, true).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // More blocks written after the save: "a" grows, "b" appears.
+        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(50_000).unwrap();
+        std::fs::write(dir.path().join("g/b"), b"0123456789").unwrap();
+        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, false), None, "the strict check re-hashes");
+        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, true), Some(have.clone()));
+        // A file that shrank was changed by someone else.
+        std::fs::OpenOptions::new().write(true).open(&a).unwrap().set_len(100).unwrap();
+        assert_eq!(load_with(dir.path(), &p.meta.info_hash, &st, true), None);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join(".torrent-get")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "a temporary file was left: {names:?}");
     }
 }

@@ -25,6 +25,7 @@ impl UtpDriver {
     /// not listening: then incoming connections are refused).
     pub fn bind(addr: SocketAddr, accept: bool, now: Instant) -> io::Result<UtpDriver> {
         let socket = UdpSocket::bind(addr)?;
+        icmp::enable(&socket, addr.is_ipv6());
         let cfg = EndpointConfig { accept, ..EndpointConfig::default() };
         Ok(UtpDriver { socket, ep: Endpoint::new(cfg, now), keys: HashMap::new(), stalled: None, buf: vec![0; 65536] })
     }
@@ -39,12 +40,19 @@ impl UtpDriver {
                     // Not uTP: nothing else shares this socket today.
                     let _ = self.ep.handle_datagram(now, from, &self.buf[..n]);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ICMP errors and the like: the retransmission timers deal
-                // with lost peers.
+                // A pending ICMP error (IP_RECVERR): its details are read
+                // off the error queue below.
                 Err(_) => continue,
             }
+        }
+        // "Port unreachable" for a peer we are dialling: nothing listens
+        // for uTP there, so the connect fails now (and the engine falls
+        // back to TCP) instead of after every SYN timed out.
+        for addr in icmp::drain(&self.socket) {
+            let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+            self.ep.handle_unreachable(addr);
         }
     }
 
@@ -89,5 +97,99 @@ impl UtpDriver {
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.socket.local_addr().ok()
+    }
+}
+
+/// ICMP errors for an unconnected UDP socket (Linux `IP_RECVERR`): the
+/// kernel queues each with the destination it was about, read with
+/// `recvmsg(MSG_ERRQUEUE)`.
+mod icmp {
+    use mio::net::UdpSocket;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+    use std::os::fd::AsRawFd;
+
+    /// Ask for the error queue. Best effort: without it, connects to
+    /// closed ports time out as before.
+    pub fn enable(socket: &UdpSocket, v6: bool) {
+        let one: libc::c_int = 1;
+        let (level, opt) = if v6 { (libc::SOL_IPV6, libc::IPV6_RECVERR) } else { (libc::SOL_IP, libc::IP_RECVERR) };
+        // SAFETY: a valid descriptor and an int option of the right size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                level,
+                opt,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+
+    /// The destinations of every queued ICMP "unreachable" error (port,
+    /// host or network). Bounded: at most 64 per call.
+    pub fn drain(socket: &UdpSocket) -> Vec<SocketAddr> {
+        let fd = socket.as_raw_fd();
+        let mut out = Vec::new();
+        for _ in 0..64 {
+            // SAFETY: every pointer in `msg` points at a live local buffer
+            // of the length given; the kernel writes at most those lengths;
+            // control messages are walked with the CMSG_* macros and read
+            // unaligned.
+            unsafe {
+                let mut name: libc::sockaddr_storage = std::mem::zeroed();
+                let mut data = [0u8; 64];
+                let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut libc::c_void, iov_len: data.len() };
+                let mut control = [0u64; 64];
+                let mut msg: libc::msghdr = std::mem::zeroed();
+                msg.msg_name = &mut name as *mut libc::sockaddr_storage as *mut libc::c_void;
+                msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                msg.msg_iov = &mut iov;
+                msg.msg_iovlen = 1;
+                msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+                msg.msg_controllen = std::mem::size_of_val(&control) as _;
+                if libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) < 0 {
+                    break;
+                }
+                let mut unreachable = false;
+                let mut c = libc::CMSG_FIRSTHDR(&msg);
+                while !c.is_null() {
+                    let h = std::ptr::read_unaligned(c);
+                    let ours = (h.cmsg_level == libc::SOL_IP && h.cmsg_type == libc::IP_RECVERR)
+                        || (h.cmsg_level == libc::SOL_IPV6 && h.cmsg_type == libc::IPV6_RECVERR);
+                    if ours {
+                        let ee = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::sock_extended_err);
+                        let icmp = ee.ee_origin == libc::SO_EE_ORIGIN_ICMP || ee.ee_origin == libc::SO_EE_ORIGIN_ICMP6;
+                        let errno = ee.ee_errno as libc::c_int;
+                        unreachable |= icmp && matches!(errno, libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH);
+                    }
+                    c = libc::CMSG_NXTHDR(&msg, c);
+                }
+                if unreachable {
+                    if let Some(a) = to_addr(&name) {
+                        out.push(a);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn to_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+        // SAFETY: the family says which sockaddr the storage holds.
+        unsafe {
+            match s.ss_family as libc::c_int {
+                libc::AF_INET => {
+                    let a = &*(s as *const libc::sockaddr_storage as *const libc::sockaddr_in);
+                    let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                    Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(a.sin_port))))
+                }
+                libc::AF_INET6 => {
+                    let a = &*(s as *const libc::sockaddr_storage as *const libc::sockaddr_in6);
+                    let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+                    Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(a.sin6_port), 0, a.sin6_scope_id)))
+                }
+                _ => None,
+            }
+        }
     }
 }

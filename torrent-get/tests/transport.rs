@@ -313,3 +313,49 @@ fn broken_encryption_handshakes_are_dropped_and_others_go_on() {
     assert!(t0.elapsed() < Duration::from_secs(9), "garbage peer not dropped");
     assert!(tg.text().contains("dropped during the encryption handshake"), "{}", tg.text());
 }
+
+/// With no --transport, torrent-get dials uTP first (a uTP-only libtorrent
+/// is reached) and a peer with no uTP socket (a closed UDP port answers
+/// with ICMP) is reached over TCP without waiting for uTP timeouts;
+/// --no-utp dials TCP only.
+#[test]
+fn utp_is_on_by_default_and_no_utp_turns_it_off() {
+    let (seed, out, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let p = payload(seed.path(), "utp-default", 86);
+    let port = free_port();
+    let s = lt_over("seed", &p, &p.dir, port, "enabled", "utp", None, 50, logs.path());
+    wait_lt_listening(&s);
+    let mut c = cmd_loud(40);
+    c.args(["--no-listen", "--json", "-v", "--peer", &format!("127.0.0.1:{port}")]);
+    c.arg("-o").arg(out.path()).arg(&p.torrent_path);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}\n{}", r.describe(), s.text());
+    assert_same_tree(&seed.path().join("utp-default"), &out.path().join("utp-default"));
+    let events = r.events();
+    let pe = peer_events(&events);
+    assert!(!pe.is_empty() && pe.iter().all(|e| e["transport"] == "utp"), "{}", r.describe());
+    drop(s);
+
+    // A TCP-only torrent-get seeder (no UDP socket on its port).
+    let out2 = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let tg = tg_seeder_over(&p, port, "prefer", "tcp", logs.path());
+    let started = Instant::now();
+    let mut c = cmd_loud(40);
+    c.args(["--no-listen", "--json", "-v", "--peer", &format!("127.0.0.1:{port}")]);
+    c.arg("-o").arg(out2.path()).arg(&p.torrent_path);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}\n{}", r.describe(), tg.text());
+    assert!(r.stderr.contains("uTP connect failed: Unreachable"), "the uTP attempt is refused by ICMP\n{}", r.describe());
+    assert!(started.elapsed() < Duration::from_secs(10), "fallback took {:?}", started.elapsed());
+    assert!(peer_events(&r.events()).iter().all(|e| e["transport"] == "tcp"), "{}", r.describe());
+
+    // --no-utp: no uTP attempt at all.
+    let out3 = tempfile::tempdir().unwrap();
+    let mut c = cmd_loud(40);
+    c.args(["--no-listen", "--json", "-v", "--no-utp", "--peer", &format!("127.0.0.1:{port}")]);
+    c.arg("-o").arg(out3.path()).arg(&p.torrent_path);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert!(!r.stderr.contains("(utp"), "a uTP attempt under --no-utp\n{}", r.describe());
+}

@@ -105,6 +105,9 @@ pub enum CloseReason {
     TimedOut,
     /// The application aborted it.
     Aborted,
+    /// An ICMP "port unreachable" (or similar) answered our SYN: nothing
+    /// listens for uTP there.
+    Unreachable,
 }
 
 /// Things the application may want to react to.
@@ -420,6 +423,18 @@ impl Connection {
 
     pub fn poll_event(&mut self) -> Option<ConnEvent> {
         self.events.pop_front()
+    }
+
+    /// The network said our packets cannot reach the peer (an ICMP error
+    /// for its address). Only a connect still waiting for its SYN's answer
+    /// gives up on it: an established stream rides out transient errors
+    /// with its retransmission timers. True if the connection closed.
+    pub fn unreachable(&mut self) -> bool {
+        if self.state == State::SynSent {
+            self.close_with(CloseReason::Unreachable);
+            return true;
+        }
+        false
     }
 
     fn close_with(&mut self, reason: CloseReason) {

@@ -388,6 +388,22 @@ impl Endpoint {
         }
     }
 
+    /// An ICMP error came back for datagrams sent to `addr` (the socket's
+    /// error queue): connects to it still waiting for an answer fail now
+    /// ([`CloseReason::Unreachable`]) instead of after every SYN timed out.
+    /// Returns how many closed.
+    pub fn handle_unreachable(&mut self, addr: SocketAddr) -> usize {
+        let hit: Vec<ConnHandle> = self.conns.iter().filter(|(_, e)| e.addr == addr).map(|(h, _)| *h).collect();
+        let mut closed = 0;
+        for h in hit {
+            if self.conns.get_mut(&h).is_some_and(|e| e.conn.unreachable()) {
+                closed += 1;
+                self.touch(h);
+            }
+        }
+        closed
+    }
+
     /// Abort: send a RESET and forget the connection now.
     pub fn abort(&mut self, h: ConnHandle, now: Instant) {
         if let Some(mut e) = self.conns.remove(&h) {

@@ -39,6 +39,12 @@ pub struct TorrentStatus {
     /// Why a downloading torrent is not finishing, when there is a reason
     /// ("12 pieces no connected peer has", "all 4 peers choke us", ...).
     pub stalled: Option<String>,
+    /// Payload bytes since the daemon (re)started: `downloaded` and
+    /// `uploaded` minus what earlier runs did.
+    #[serde(default)]
+    pub session_downloaded: u64,
+    #[serde(default)]
+    pub session_uploaded: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

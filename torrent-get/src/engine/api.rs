@@ -82,6 +82,8 @@ pub enum Command {
     Pause(TorrentId),
     Resume(TorrentId),
     Remove(TorrentId),
+    /// Remove, and delete the torrent's files and state files from disk.
+    RemoveWithData(TorrentId),
     /// Files to download, 0-based (None: all).
     SelectFiles(TorrentId, Option<Vec<usize>>),
     /// Bytes per second, 0: unlimited.

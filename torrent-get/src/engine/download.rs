@@ -160,6 +160,9 @@ impl Engine {
         p.down.add(now, len);
         p.last_block = now;
         p.snubbed = false;
+        if p.slow_start {
+            p.pipeline = (p.pipeline + 1).min(super::peer::MAX_PIPELINE);
+        }
         let Some(t) = self.torrents[tid].as_mut() else { return };
         t.down.add(now, len);
         t.downloaded += len;

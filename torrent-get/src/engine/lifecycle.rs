@@ -304,10 +304,11 @@ impl Engine {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             let Lifecycle::Downloading(l) = &t.life else { continue };
             let n = l.picker.have_count();
-            if n == t.resume_saved.1 || now.duration_since(t.resume_saved.0) < RESUME_EVERY {
+            if t.resume_saved == Some(n) || now.duration_since(t.resume_saved_at) < RESUME_EVERY {
                 continue;
             }
-            t.resume_saved = (now, n);
+            t.resume_saved = Some(n);
+            t.resume_saved_at = now;
             let have = l.picker.have_slice().to_vec();
             self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: false }));
         }
@@ -366,21 +367,31 @@ impl Engine {
         self.connect_more(now);
     }
 
-    /// Drop the torrent: its peers, its disk slot; the data stays on disk.
-    pub(crate) fn remove(&mut self, tid: TorrentId, now: Instant) {
+    /// Drop the torrent: its peers, its disk slot; the data stays on disk
+    /// unless `delete_data` (then its files and state files go too, after
+    /// the writes already queued).
+    pub(crate) fn remove(&mut self, tid: TorrentId, delete_data: bool, now: Instant) {
         let Some(t) = self.torrents.get(tid).and_then(|t| t.as_ref()) else { return };
         let have = t.life.picker().map(|p| p.have_slice().to_vec());
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
-        if let Some(have) = have {
+        if let Some(have) = have.filter(|_| !delete_data) {
             if !matches!(t.life, Lifecycle::Failed { .. }) {
                 self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
             }
         }
+        let delete = delete_data.then(|| DiskJob::Delete {
+            dir: t.dir.clone(),
+            info: t.life.meta().map(|m| Box::new(m.info.clone())),
+            info_hash: t.info_hash,
+        });
         self.close_torrent_peers(tid, CloseReason::TorrentRemoved);
         self.actions.push_back(Action::Disk(DiskJob::Close { torrent: tid }));
+        if let Some(job) = delete {
+            self.actions.push_back(Action::Disk(job));
+        }
         self.reap_at(now);
         self.torrents[tid] = None;
-        self.report(Report::Json(json!({"event": "removed", "info_hash": hash})));
+        self.report(Report::Json(json!({"event": "removed", "info_hash": hash, "deleted_data": delete_data})));
         self.log(format!("{name}: removed"));
     }
 

@@ -31,6 +31,7 @@ pub mod metadata;
 pub mod metadata_fetch;
 pub mod peer;
 pub mod pex;
+pub mod query;
 pub mod stream;
 pub mod torrent;
 pub mod trackers;
@@ -57,6 +58,10 @@ pub use encryption::Transports;
 
 const TICK: Duration = Duration::from_secs(1);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
+/// A uTP dial with TCP to fall back on (`--transport both`) gives up
+/// sooner: a peer that drops UDP silently costs 3 s, as in libtorrent.
+/// (A closed port answers with ICMP, which fails the dial at once.)
+pub(crate) const UTP_FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -275,7 +280,12 @@ impl Engine {
             outcome = Outcome::Done;
         }
         let mut out = Vec::new();
-        for t in self.torrents.iter_mut().flatten() {
+        for tid in 0..self.torrents.len() {
+            if self.torrents[tid].is_none() {
+                continue;
+            }
+            let snap = self.snapshot(tid, now);
+            let Some(t) = self.torrents[tid].as_ref() else { continue };
             let status = match &t.life {
                 Lifecycle::Done(_) | Lifecycle::Seeding(_) => "done",
                 Lifecycle::Failed { .. } => "failed",
@@ -289,7 +299,7 @@ impl Engine {
             }
             out.push(Summary {
                 status,
-                snap: t.snapshot(now),
+                snap,
                 path: t.dir.join(&t.name),
                 downloaded: t.downloaded,
                 uploaded: t.uploaded,
@@ -338,7 +348,8 @@ impl Engine {
             }
             Command::Pause(t) => self.pause(t),
             Command::Resume(t) => self.resume(t, now),
-            Command::Remove(t) => self.remove(t, now),
+            Command::Remove(t) => self.remove(t, false, now),
+            Command::RemoveWithData(t) => self.remove(t, true, now),
             Command::SelectFiles(t, sel) => self.select_files(t, sel, now),
             Command::SetRateLimits { download, upload } => {
                 self.cfg.max_download_rate = download;
@@ -349,12 +360,19 @@ impl Engine {
         }
     }
 
-    /// Add a torrent; returns its id.
+    /// Add a torrent (in the download directory); returns its id.
     pub fn add(&mut self, job: Job, now: Instant) -> TorrentId {
+        self.add_in(job, None, now)
+    }
+
+    /// Add a torrent whose data goes in `dir` (None: the download
+    /// directory of the configuration); returns its id.
+    pub fn add_in(&mut self, job: Job, dir: Option<std::path::PathBuf>, now: Instant) -> TorrentId {
         let id = self.torrents.len();
+        let dir = dir.unwrap_or_else(|| self.cfg.out_dir.clone());
         let mut t = match job {
             Job::Torrent { meta, select } => {
-                let mut t = Torrent::new(id, meta.info_hash, meta.info.name.clone(), self.cfg.out_dir.clone(), now);
+                let mut t = Torrent::new(id, meta.info_hash, meta.info.name.clone(), dir, now);
                 t.trackers = meta.tracker_tiers();
                 t.select = select;
                 self.actions.push_back(Action::Disk(DiskJob::Open {
@@ -369,7 +387,7 @@ impl Engine {
             }
             Job::Magnet { magnet, select } => {
                 let name = magnet.display_name.clone().unwrap_or_else(|| magnet.info_hash.to_hex());
-                let mut t = Torrent::new(id, magnet.info_hash, name, self.cfg.out_dir.clone(), now);
+                let mut t = Torrent::new(id, magnet.info_hash, name, dir, now);
                 t.trackers = magnet.trackers.iter().map(|u| vec![u.clone()]).collect();
                 t.select = select;
                 t.webseeds.extra = magnet.web_seeds.clone();
@@ -428,13 +446,16 @@ impl Engine {
             return;
         }
         self.next_tick = now + TICK;
+        let utp_first = self.cfg.transports == Transports::Both;
         for key in 0..self.peers.len() {
             let Some(p) = self.peers[key].as_mut() else { continue };
             if !p.live() {
                 continue;
             }
+            let connect_timeout =
+                if utp_first && p.kind.transport == TransportKind::Utp { UTP_FIRST_CONNECT_TIMEOUT } else { CONNECT_TIMEOUT };
             match p.phase {
-                Phase::Connecting if now.duration_since(p.started) > CONNECT_TIMEOUT => p.close(CloseReason::Timeout("connect")),
+                Phase::Connecting if now.duration_since(p.started) > connect_timeout => p.close(CloseReason::Timeout("connect")),
                 Phase::Handshaking if now.duration_since(p.started) > HANDSHAKE_TIMEOUT => p.close(CloseReason::Timeout("handshake")),
                 Phase::Active => {
                     if now.duration_since(p.last_recv) > IDLE_TIMEOUT {
@@ -444,8 +465,7 @@ impl Engine {
                     if now.duration_since(p.last_send) > KEEPALIVE_EVERY {
                         p.send(&torrent_core::peer::message::Message::KeepAlive, now);
                     }
-                    let rate = p.down.rate(now);
-                    p.pipeline = ((rate / 16384.0) as usize + peer::MIN_PIPELINE).clamp(peer::MIN_PIPELINE, peer::MAX_PIPELINE);
+                    p.size_pipeline(now);
                     if p.st.outstanding() > 0 && !p.snubbed && now.duration_since(p.last_block) > SNUB_TIMEOUT {
                         // Snubbed: give its requests to others, ask one at a time.
                         p.snubbed = true;
@@ -481,18 +501,22 @@ impl Engine {
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             if !t.life.finished() {
-                let mut snap = t.snapshot(now);
-                // Of the torrent's connections, those still connecting or
-                // handshaking (not yet exchanging messages).
-                let keys = t.peers.clone();
-                snap.connecting = keys
-                    .iter()
-                    .filter(|k| self.peers.get(**k).and_then(|p| p.as_ref()).is_some_and(|p| p.phase != Phase::Active))
-                    .count();
-                snap.peers -= snap.connecting.min(snap.peers);
+                let snap = self.snapshot(tid, now);
                 self.report(Report::Progress { torrent: tid, snap });
             }
         }
+    }
+
+    /// A torrent's figures; `peers` counts connections exchanging messages,
+    /// `connecting` those still connecting or handshaking.
+    fn snapshot(&mut self, tid: TorrentId, now: Instant) -> crate::progress::Snapshot {
+        let Some(t) = self.torrents[tid].as_mut() else { return Default::default() };
+        let mut snap = t.snapshot(now);
+        let peers = &self.peers;
+        snap.connecting =
+            t.peers.iter().filter(|k| peers.get(**k).and_then(|p| p.as_ref()).is_some_and(|p| p.phase != Phase::Active)).count();
+        snap.peers -= snap.connecting.min(snap.peers);
+        snap
     }
 
     /// Hand every peer's queued bytes to the loop.
@@ -563,7 +587,9 @@ impl Engine {
                     | CloseReason::WrongTorrent | CloseReason::UnknownTorrent | CloseReason::Timeout(_) | CloseReason::Banned
                     | CloseReason::BannedNow | CloseReason::MetadataMismatch
             );
-            if failure && p.down.total == 0 {
+            // A failed first attempt with another way to try next (TCP after
+            // uTP, plaintext after MSE) is not the peer's failure yet.
+            if failure && p.down.total == 0 && retry.is_none() {
                 self.peer_failed(tid, p.addr, reason.to_string());
             }
         }

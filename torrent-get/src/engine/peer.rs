@@ -14,8 +14,10 @@ use torrent_core::peer::message::Message;
 
 /// Most requests from a peer we queue before refusing more.
 pub const MAX_PEER_REQUESTS: usize = 256;
-/// Initial (slow start) and bounds of our request pipeline depth per peer;
-/// it grows with the peer's rate.
+/// Initial and bounds of our request pipeline depth per peer. It starts in
+/// slow start (one more request per block received, so it doubles every
+/// round trip: a 50 ms link is filled in a few hundred ms, not after the
+/// first rate sample a second later) and then follows the peer's rate.
 pub const MIN_PIPELINE: usize = 16;
 pub const MAX_PIPELINE: usize = 512;
 /// Stop serving a peer's requests while this much waits to be sent to it.
@@ -62,6 +64,11 @@ pub struct Peer {
     pub last_pex_in: Option<Instant>,
     pub listen_port: Option<u16>,
     pub pipeline: usize,
+    /// Pipeline slow start: on until the rate stops growing (see
+    /// [`Peer::size_pipeline`]).
+    pub slow_start: bool,
+    /// The download rate at the last pipeline sizing.
+    pub last_sized_rate: f64,
     pub reads_in_flight: usize,
     pub started: Instant,
     pub last_recv: Instant,
@@ -83,6 +90,25 @@ pub fn tolerant_state(fast: bool, extended: bool) -> PeerState {
 }
 
 impl Peer {
+    /// Once a second: the pipeline holds about a second of the peer's
+    /// rate (at least [`MIN_PIPELINE`]). In slow start it only grows, and
+    /// slow start ends at the first second the rate grew by less than 10%.
+    pub fn size_pipeline(&mut self, now: Instant) {
+        let rate = self.down.rate(now);
+        let target = ((rate / 16384.0) as usize + MIN_PIPELINE).clamp(MIN_PIPELINE, MAX_PIPELINE);
+        if self.slow_start {
+            if self.last_sized_rate > 0.0 && rate < self.last_sized_rate * 1.1 {
+                self.slow_start = false;
+                self.pipeline = target;
+            } else {
+                self.pipeline = self.pipeline.max(target);
+            }
+        } else {
+            self.pipeline = target;
+        }
+        self.last_sized_rate = rate;
+    }
+
     pub fn new(addr: SocketAddr, kind: ConnKind, outgoing: bool, torrent: Option<TorrentId>, now: Instant) -> Peer {
         Peer {
             addr,
@@ -107,6 +133,8 @@ impl Peer {
             last_pex_in: None,
             listen_port: None,
             pipeline: MIN_PIPELINE,
+            slow_start: true,
+            last_sized_rate: 0.0,
             reads_in_flight: 0,
             started: now,
             last_recv: now,

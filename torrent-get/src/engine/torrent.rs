@@ -58,8 +58,14 @@ pub struct Torrent {
     pub peer_failures_reported: std::collections::HashSet<SocketAddr>,
     /// BEP 19 mirrors.
     pub webseeds: super::webseed::WebSeeds,
-    /// The last periodic resume record: when, and how many pieces it had.
-    pub resume_saved: (Instant, usize),
+    /// Peers each tracker gave at its last answer (by URL), and the last
+    /// announce error (for the control API's status).
+    pub tracker_answers: HashMap<String, u32>,
+    pub tracker_error: Option<String>,
+    /// Verified pieces when resume data was last saved periodically.
+    pub resume_saved: Option<usize>,
+    /// When resume data was last saved periodically.
+    pub resume_saved_at: Instant,
 }
 
 /// Addresses a peer list may contain that can never be a peer: port 0,
@@ -104,7 +110,10 @@ impl Torrent {
             tracker_failing: false,
             peer_failures_reported: Default::default(),
             webseeds: Default::default(),
-            resume_saved: (now, 0),
+            tracker_answers: HashMap::new(),
+            tracker_error: None,
+            resume_saved: None,
+            resume_saved_at: now,
         }
     }
 

@@ -93,6 +93,8 @@ impl Engine {
                     }
                 }
                 let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
+                t.tracker_answers.insert(ans.url.clone(), n as u32);
+                t.tracker_error = None;
                 if std::mem::take(&mut t.tracker_failing) {
                     self.log(format!("{name}: tracker {} answers again ({n} peers)", ans.url));
                 }
@@ -106,6 +108,7 @@ impl Engine {
                 let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
                 // Said once (and when it recovers), every time with -v.
                 let first = !std::mem::replace(&mut t.tracker_failing, true);
+                t.tracker_error = Some(e.to_string());
                 if first || self.cfg.verbose {
                     self.log(format!("{name}: {e} (retrying every {} s)", ANNOUNCE_RETRY.as_secs()));
                 }

@@ -47,8 +47,22 @@ const MAX_OUT_BUFFER: usize = crate::engine::peer::MAX_OUT_BUFFER;
 /// Bytes read from one peer per readiness event before the others' turn.
 const READ_BUDGET: usize = 4 * 1024 * 1024;
 
+/// Drives a long-running engine from outside (the daemon): called on every
+/// turn of the loop, woken by [`EventLoop::waker`]; hears every event.
+pub trait Controller {
+    /// Apply what came in (API requests, watched files) to the engine; the
+    /// loop carries out the actions right after.
+    fn turn(&mut self, engine: &mut Engine, now: Instant);
+    /// An event the engine reported (the objects `--json` prints).
+    fn event(&mut self, event: &serde_json::Value);
+    /// The loop is stopping (before resume data is saved).
+    fn stopping(&mut self, _engine: &mut Engine, _now: Instant) {}
+}
+
 pub struct EventLoop {
     engine: Engine,
+    /// With a controller the loop runs until stopped, torrents or not.
+    controller: Option<Box<dyn Controller>>,
     poll: Poll,
     listener: Option<TcpListener>,
     conns: Vec<Option<Conn>>,
@@ -151,6 +165,7 @@ impl EventLoop {
         }
         Ok(EventLoop {
             engine,
+            controller: None,
             poll,
             listener,
             conns: Vec::new(),
@@ -176,6 +191,21 @@ impl EventLoop {
             utp,
             next_sweep: now,
         })
+    }
+
+    /// Hand the loop to a controller: it runs until stopped.
+    pub fn set_controller(&mut self, c: Box<dyn Controller>) {
+        self.controller = Some(c);
+    }
+
+    /// Wakes the loop from another thread (a controller's requests).
+    pub fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
+    /// The port peers connect to (0: not listening).
+    pub fn listen_port(&self) -> u16 {
+        self.engine.listen_port()
     }
 
     /// Stream one file of the (first) torrent to stdout.
@@ -264,6 +294,11 @@ impl EventLoop {
                 self.engine.handle(Input::Tick, now);
             }
             self.run_actions(now);
+            if let Some(mut c) = self.controller.take() {
+                c.turn(&mut self.engine, now);
+                self.controller = Some(c);
+                self.run_actions(now);
+            }
 
             if self.stop.load(Ordering::Relaxed) {
                 self.reporter.log("interrupted: saving state");
@@ -273,7 +308,7 @@ impl EventLoop {
                 self.reporter.log("time limit reached");
                 return self.shutdown(Outcome::Partial);
             }
-            if let Some(outcome) = self.engine.finished() {
+            if let Some(outcome) = self.engine.finished().filter(|_| self.controller.is_none()) {
                 return self.shutdown(outcome);
             }
         }
@@ -332,8 +367,18 @@ impl EventLoop {
                 Action::WebSeed { torrent, action } => self.webseeds.apply(torrent, action, &self.waker),
                 Action::Report(r) => match r {
                     Report::Log(m) => self.reporter.log(&m),
-                    Report::Json(v) => self.reporter.event(v),
-                    Report::Progress { torrent, snap } => self.reporter.update(torrent, &snap),
+                    Report::Json(v) => {
+                        if let Some(c) = self.controller.as_mut() {
+                            c.event(&v);
+                        }
+                        self.reporter.event(v)
+                    }
+                    Report::Progress { torrent, snap } => {
+                        if let Some(c) = self.controller.as_mut() {
+                            c.event(&crate::progress::progress_json(&snap));
+                        }
+                        self.reporter.update(torrent, &snap)
+                    }
                 },
             }
         }
@@ -570,6 +615,10 @@ impl EventLoop {
     /// Save resume data, announce `stopped`, stop the workers and report.
     fn shutdown(&mut self, outcome: Outcome) -> Outcome {
         let now = Instant::now();
+        if let Some(mut c) = self.controller.take() {
+            c.stopping(&mut self.engine, now);
+            self.run_actions(now);
+        }
         self.engine.shutdown();
         self.run_actions(now);
         self.webseeds.stop();

@@ -4,6 +4,7 @@
 mod direct;
 mod metadata;
 mod pex;
+mod query;
 mod scenarios;
 mod sim;
 mod stream;

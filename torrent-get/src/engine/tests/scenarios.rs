@@ -286,3 +286,42 @@ fn resume_data_is_recorded_periodically_while_downloading() {
     let last = saves.last().unwrap();
     assert!(last.1 && last.2 == meta.info.pieces.len(), "a clean, complete record at the end: {saves:?}");
 }
+
+/// On a long link (100 ms round trip) the request pipeline fills the link
+/// within a few round trips (slow start: one more request per block
+/// received), instead of running at 16 blocks per round trip until the
+/// first rate sample a second later.
+#[test]
+fn pipeline_slow_start_fills_a_long_link_quickly() {
+    let (meta, data) = torrent(16 * MIB, 256 * 1024, 11);
+    let mut sim = Sim::new();
+    sim.latency = Duration::from_millis(50);
+    sim.bandwidth = 20e6;
+    let (_, l) = seed_and_leecher(&mut sim, &meta, &data, config());
+    // 0.8 s: before the first once-a-second pipeline sizing. Connection
+    // set-up takes 3 round trips; at a fixed 16 blocks per round trip the
+    // leecher would have 16 in flight and about 1.3 MB by now.
+    sim.run_for(Duration::from_millis(800));
+    let pipeline: Vec<usize> = sim.nodes[l].engine.peers.iter().flatten().map(|p| p.pipeline).collect();
+    let got = sim.nodes[l].engine.torrent(0).unwrap().downloaded;
+    assert!(pipeline.len() == 1 && pipeline[0] > 128, "pipeline {pipeline:?}");
+    assert!(got > 3 * MIB as u64, "only {got} bytes after 0.8 s");
+    let until = sim.now + Duration::from_secs(30);
+    assert!(sim.run_until(until, |s| s.complete(l, 0)), "not complete after 30 s");
+    assert_eq!(sim.nodes[l].disk[&0], data);
+}
+
+/// A rate-limited peer ends slow start once its rate stops growing: the
+/// pipeline then holds about a second of its rate, not the maximum.
+#[test]
+fn pipeline_slow_start_ends_at_a_rate_limited_peer() {
+    let (meta, data) = torrent(8 * MIB, 256 * 1024, 12);
+    let mut sim = Sim::new();
+    sim.bandwidth = 1e6;
+    let (_, l) = seed_and_leecher(&mut sim, &meta, &data, config());
+    sim.run_for(Duration::from_secs(4));
+    let p = sim.nodes[l].engine.peers.iter().flatten().next().expect("connected");
+    assert!(!p.slow_start, "still in slow start at a steady 1 MB/s");
+    // About 1 MB/s / 16 KiB + 16 = 77 blocks.
+    assert!((40..=140).contains(&p.pipeline), "pipeline {}", p.pipeline);
+}

@@ -50,6 +50,8 @@ pub struct Node {
     /// Resume records asked for: (when, clean, pieces verified).
     pub resume_saves: Vec<(Instant, bool, usize)>,
     pub disk_jobs_closed: Vec<usize>,
+    /// `close N`, `delete HASH`, `resume N` in the order the disk got them.
+    pub disk_log: Vec<String>,
     /// Bytes the engine streamed: (torrent offset, bytes), in order.
     pub streamed: Vec<(u64, Vec<u8>)>,
     /// Whole pieces handed to the hasher without a disk write (streaming
@@ -126,6 +128,7 @@ impl Sim {
             saved_metadata: 0,
             resume_saves: Vec::new(),
             disk_jobs_closed: Vec::new(),
+            disk_log: Vec::new(),
             streamed: Vec::new(),
             hashed_whole: HashMap::new(),
         });
@@ -261,12 +264,15 @@ impl Sim {
     fn tap(&mut self, n: usize, peer: PeerKey, data: &[u8]) {
         let node = &mut self.nodes[n];
         let d = node.taps.entry(peer).or_default();
-        d.feed(data).expect("tap buffer");
-        if !d.handshake_done() && d.next_handshake().expect("our handshake is valid").is_none() {
-            return;
-        }
-        while let Some(m) = d.next_message().expect("we send valid messages") {
-            *node.sent.entry(kind(&m)).or_default() += 1;
+        // In chunks: one send can hold more than the decoder buffers.
+        for chunk in data.chunks(64 * 1024) {
+            d.feed(chunk).expect("tap buffer");
+            if !d.handshake_done() && d.next_handshake().expect("our handshake is valid").is_none() {
+                continue;
+            }
+            while let Some(m) = d.next_message().expect("we send valid messages") {
+                *node.sent.entry(kind(&m)).or_default() += 1;
+            }
         }
     }
 
@@ -297,8 +303,15 @@ impl Sim {
                 node.engine.handle(Input::Disk(DiskEvent::MetadataLoaded { torrent, meta: None }), now)
             }
             DiskJob::SaveMetadata { .. } => node.saved_metadata += 1,
-            DiskJob::Close { torrent } => node.disk_jobs_closed.push(torrent),
-            DiskJob::SaveResume { have, clean, .. } => node.resume_saves.push((now, clean, have.iter().filter(|h| **h).count())),
+            DiskJob::Close { torrent } => {
+                node.disk_jobs_closed.push(torrent);
+                node.disk_log.push(format!("close {torrent}"));
+            }
+            DiskJob::Delete { info_hash, info, .. } => node.disk_log.push(format!("delete {info_hash} {}", info.is_some())),
+            DiskJob::SaveResume { torrent, have, clean } => {
+                node.disk_log.push(format!("resume {torrent}"));
+                node.resume_saves.push((now, clean, have.iter().filter(|h| **h).count()));
+            }
             DiskJob::Verify { .. } | DiskJob::Shutdown => {}
         }
     }

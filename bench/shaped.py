@@ -1,0 +1,328 @@
+#!/usr/bin/python3
+"""bench/shaped.py - downloads from delayed and rate-limited peers, torrent-get next to
+aria2c and python3-libtorrent in the same run, on 127.0.0.1 only.
+
+  bench/shaped.py [--size 64M] [--piece 256K] [--shape SPEC]... [--rounds N] [--timeout S]
+
+A shape is a list of seeders, each behind its own shaping proxy:
+  SPEC   = SEEDER[+SEEDER...]          e.g.  d25  |  d100r2M*4  |  d10*3+d10r50K
+  SEEDER = d<ms one-way delay>[r<bytes/s, IEC suffix>][*<count>]
+Default shapes: d25 (50 ms RTT, one fast seeder), d100r2M*4 (200 ms RTT, four seeders of
+2 MiB/s each), d10*3+d10r64K (three fast seeders and one very slow one: the last pieces must
+not wait on the slow one).
+
+Each seeder is a python3-libtorrent process (torrent-get/tests/lt_peer.py seed --check) on its
+own port; its proxy (this file, `proxy` mode, one process per seeder) delays every chunk by the
+one-way delay in each direction and paces it to the rate. A static HTTP tracker (this file)
+tells leechers the proxy addresses only, so every leecher sees the same shaped peers; seeders
+are told nothing. The leechers (torrent-get, aria2c, python3-libtorrent) take turns, one at a
+time, ROUNDS times; wall time, MB/s (10^6 bytes/s), CPU seconds and peak RSS (/usr/bin/time)
+are printed, and the data is compared with the original. DHT, PEX, LSD, UPnP and uTP are off.
+Needs: cargo (unless SKIP_BUILD=1), mktorrent, aria2c, python3-libtorrent, /usr/bin/time.
+"""
+import argparse
+import asyncio
+import http.server
+import os
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+LT = os.path.join(ROOT, "torrent-get/tests/lt_peer.py")
+TG = os.path.join(ROOT, "target/release/torrent-get")
+PY = "/usr/bin/python3"
+IP = "127.0.0.1"
+DEFAULT_SHAPES = ["d25", "d100r2M*4", "d10*3+d10r64K"]
+
+
+def iec(s):
+    s = s.strip()
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    if s and s[-1].upper() in mult:
+        return int(float(s[:-1]) * mult[s[-1].upper()])
+    return int(s)
+
+
+def parse_shape(spec):
+    """'d10*3+d10r64K' -> [(delay_s, rate_bytes_or_0), ...]"""
+    seeders = []
+    for part in spec.split("+"):
+        count = 1
+        if "*" in part:
+            part, c = part.split("*")
+            count = int(c)
+        if not part.startswith("d"):
+            raise SystemExit("shape %r: each seeder starts with d<ms>" % spec)
+        rate = 0
+        body = part[1:]
+        if "r" in body:
+            body, r = body.split("r")
+            rate = iec(r)
+        seeders += [(int(body) / 1000.0, rate)] * count
+    return seeders
+
+
+def free_port():
+    s = socket.socket()
+    s.bind((IP, 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, secs):
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            socket.create_connection((IP, port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+# ---------------------------------------------------------------- proxy mode
+async def pump(reader, writer, delay, rate, cap):
+    """Copy reader -> writer: each chunk leaves `delay` s after it arrived,
+    paced to `rate` bytes/s; at most `cap` bytes in flight (backpressure)."""
+    loop = asyncio.get_running_loop()
+    q = asyncio.Queue()
+    room = asyncio.Semaphore(max(1, cap // 16384))
+    chunk = 16384 if not rate else max(1024, min(16384, rate // 50))
+
+    async def rx():
+        while True:
+            await room.acquire()
+            data = await reader.read(chunk)
+            await q.put((loop.time() + delay, data))
+            if not data:
+                return
+
+    async def tx():
+        next_free = loop.time()
+        while True:
+            due, data = await q.get()
+            room.release()
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if not data:
+                return
+            writer.write(data)
+            await writer.drain()
+            if rate:
+                next_free = max(next_free, loop.time()) + len(data) / rate
+                wait = next_free - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+
+    r = asyncio.ensure_future(rx())
+    try:
+        await tx()
+    finally:
+        r.cancel()
+        writer.close()
+
+
+async def serve_proxy(listen, target, delay, rate):
+    cap = max(4 << 20, int(2 * rate * delay)) if rate else 16 << 20
+
+    async def conn(cr, cw):
+        try:
+            sr, sw = await asyncio.open_connection(IP, target)
+        except OSError:
+            cw.close()
+            return
+        a = asyncio.ensure_future(pump(cr, sw, delay, rate, cap))
+        b = asyncio.ensure_future(pump(sr, cw, delay, rate, cap))
+        await asyncio.wait([a, b], return_when=asyncio.FIRST_COMPLETED)
+        for t in (a, b):
+            t.cancel()
+        cw.close()
+        sw.close()
+
+    srv = await asyncio.start_server(conn, IP, listen)
+    print("PROXY %d -> %d" % (listen, target), flush=True)
+    async with srv:
+        await srv.serve_forever()
+
+
+# ---------------------------------------------------------------- tracker
+def start_tracker(port, peers):
+    compact = b"".join(socket.inet_aton(IP) + struct.pack(">H", p) for p in peers)
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            left = q.get("left", ["1"])[0]
+            body = compact if left != "0" else b""
+            out = b"d8:intervali60e12:min intervali5e5:peers%d:%se" % (len(body), body)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer((IP, port), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+# ---------------------------------------------------------------- bench
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+def stop(p):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def run_leecher(who, torrent, work, name, payload, timeout):
+    d = os.path.join(work, "leech")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    port = free_port()
+    if who == "torrent-get":
+        cmd = [TG, "-q", "--no-dht", "--no-pex", "--listen", "%s:%d" % (IP, port), "--timeout", str(timeout), "-o", d, torrent]
+    elif who == "aria2c":
+        cmd = ["aria2c", "--dir=" + d, "--listen-port=%d" % port, "--interface=" + IP, "--disable-ipv6=true",
+               "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+               "--file-allocation=none", "--summary-interval=0", "--console-log-level=warn",
+               "--auto-save-interval=0", "--seed-time=0", "--bt-stop-timeout=%d" % timeout, "--stop=%d" % timeout, torrent]
+    else:
+        cmd = [PY, LT, "leech", torrent, d, "--port", str(port), "--timeout", str(timeout)]
+    rss_file = os.path.join(work, who + ".time")
+    logf = open(os.path.join(work, who + ".log"), "ab")
+    t0 = time.time()
+    rc = subprocess.call(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file] + cmd, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+    secs = time.time() - t0
+    rss, u, s = open(rss_file).read().split("\n")[-2].split()
+    status = "ok"
+    if rc != 0:
+        status = "FAIL(exit %d)" % rc
+    elif subprocess.call(["cmp", "-s", os.path.join(work, "seed", name), os.path.join(d, name)]) != 0:
+        status = "FAIL(data differs)"
+    shutil.rmtree(d, ignore_errors=True)
+    return secs, payload / secs / 1e6, float(u) + float(s), int(rss), status
+
+
+def bench(a):
+    work = a.work
+    os.makedirs(os.path.join(work, "seed"), exist_ok=True)
+    size = iec(a.size)
+    name = "shaped-%s.bin" % a.size
+    data = os.path.join(work, "seed", name)
+    if not os.path.exists(data) or os.path.getsize(data) != size:
+        log("creating %d random bytes in %s" % (size, data))
+        with open(data, "wb") as f:
+            left = size
+            while left:
+                n = min(left, 1 << 20)
+                f.write(os.urandom(n))
+                left -= n
+    if os.environ.get("SKIP_BUILD") != "1":
+        log("building torrent-get (release)")
+        subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "torrent-get"], cwd=ROOT)
+    piece_exp = iec(a.piece).bit_length() - 1
+    rows = []
+    for spec in a.shape:
+        seeders = parse_shape(spec)
+        tracker_port = free_port()
+        torrent = os.path.join(work, "%s-%s.torrent" % (name, a.piece))
+        if os.path.exists(torrent):
+            os.remove(torrent)
+        subprocess.check_call(["mktorrent", "-l", str(piece_exp), "-a", "http://%s:%d/announce" % (IP, tracker_port), "-o", torrent, data],
+                              stdout=subprocess.DEVNULL)
+        procs = []
+        proxies = []
+        try:
+            for i, (delay, rate) in enumerate(seeders):
+                sp, pp = free_port(), free_port()
+                procs.append(subprocess.Popen([PY, "-u", LT, "seed", torrent, os.path.join(work, "seed"), "--port", str(sp),
+                                               "--timeout", str(a.timeout * 20), "--check"],
+                                              stdout=open(os.path.join(work, "seed-%d.log" % i), "wb"), stderr=subprocess.STDOUT))
+                procs.append(subprocess.Popen([PY, os.path.abspath(__file__), "proxy", str(pp), str(sp), str(delay), str(rate)],
+                                              stdout=subprocess.DEVNULL))
+                proxies.append(pp)
+            for i, pp in enumerate(proxies):
+                if not wait_port(pp, 20):
+                    raise SystemExit("proxy %d did not start" % pp)
+                logp = os.path.join(work, "seed-%d.log" % i)
+                end = time.time() + 300
+                while b"SEEDING" not in open(logp, "rb").read():
+                    if time.time() > end:
+                        raise SystemExit("seeder %d never finished checking" % i)
+                    time.sleep(0.1)
+            tracker = start_tracker(tracker_port, proxies)
+            order = ["torrent-get", "aria2c", "libtorrent"]
+            for r in range(a.rounds):
+                for k in range(len(order)):
+                    who = order[(k + r) % len(order)]
+                    secs, mbps, cpu, rss, status = run_leecher(who, torrent, work, name, size, a.timeout)
+                    log("%s %s round %d: %s %.2fs %.1f MB/s CPU %.2fs RSS %d KiB" % (spec, who, r + 1, status, secs, mbps, cpu, rss))
+                    rows.append((spec, who, r + 1, secs, mbps, cpu, rss, status))
+            tracker.shutdown()
+        finally:
+            for p in reversed(procs):
+                stop(p)
+    print()
+    print("payload: %d bytes (%s), pieces of %s; loopback; %d cores; load average %s" %
+          (size, a.size, a.piece, os.cpu_count(), open("/proc/loadavg").read().split()[:3]))
+    print("torrent-get: %s" % subprocess.check_output([TG, "--version"]).decode().strip())
+    print("shape: d<one-way delay ms>[r<rate/s per seeder>][*count], '+' joins seeders\n")
+    fmt = "%-16s %-12s %5s %9s %8s %7s %12s  %s"
+    print(fmt % ("shape", "leecher", "round", "seconds", "MB/s", "CPU s", "peak RSS KiB", "data"))
+    for spec, who, r, secs, mbps, cpu, rss, status in rows:
+        print(fmt % (spec, who, r, "%.2f" % secs, "%.1f" % mbps, "%.2f" % cpu, rss, status))
+    print("\nmedian wall time per shape (rounds that succeeded) and torrent-get's ratio:")
+    for spec in a.shape:
+        med = {}
+        for who in ("torrent-get", "aria2c", "libtorrent"):
+            ok = [x[3] for x in rows if x[0] == spec and x[1] == who and x[7] == "ok"]
+            if ok:
+                med[who] = statistics.median(ok)
+        line = "  ".join("%s %.2f s" % (w, s) for w, s in med.items())
+        ratios = ", ".join("tg/%s %.2f" % (w, med["torrent-get"] / med[w]) for w in ("libtorrent", "aria2c") if w in med and "torrent-get" in med)
+        print("%-16s %s   %s" % (spec, line, ratios))
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "proxy":
+        listen, target, delay, rate = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+        asyncio.run(serve_proxy(listen, target, delay, rate))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", default="64M")
+    ap.add_argument("--piece", default="256K")
+    ap.add_argument("--shape", action="append")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--timeout", type=int, default=300)
+    ap.add_argument("--work", default=os.environ.get("WORK", "/tmp/torrent-get-shaped"))
+    a = ap.parse_args()
+    a.shape = a.shape or DEFAULT_SHAPES
+    for tool in ("mktorrent", "aria2c", "cmp"):
+        if not shutil.which(tool):
+            raise SystemExit("%s is missing (apt-get install mktorrent aria2)" % tool)
+    if not os.path.exists("/usr/bin/time"):
+        raise SystemExit("/usr/bin/time is missing (apt-get install time)")
+    bench(a)
+
+
+if __name__ == "__main__":
+    main()
