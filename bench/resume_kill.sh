@@ -50,7 +50,7 @@ log "download at $(numfmt --to=iec "$RATE")/s, SIGKILL at $KILL_AT%"
   -o "$WORK/out" "$WORK/p.torrent" >"$WORK/run1.json" &
 LEECH=$!; PIDS+=($LEECH)
 while kill -0 "$LEECH" 2>/dev/null; do
-  have=$(grep '"progress"' "$WORK/run1.json" | tail -1 | jq -r '.have_bytes // 0' 2>/dev/null || echo 0)
+  have=$(grep '"progress"' "$WORK/run1.json" 2>/dev/null | tail -1 | jq -r '.have_bytes // 0' 2>/dev/null || echo 0)
   if [ "${have:-0}" -ge $((BYTES * KILL_AT / 100)) ]; then kill -9 "$LEECH"; break; fi
   sleep 0.1
 done

@@ -6,11 +6,11 @@
 //! crash or SIGKILL costs the pieces verified since, not a re-check of
 //! everything (issue 18). A clean record is trusted only if every file
 //! still has the recorded size and modification time (else every piece is
-//! hashed again); a record written while running is expected to be older
-//! than the files (our own writes of pieces it does not claim), so its
-//! pieces are trusted as long as their files are there and long enough,
-//! as libtorrent does. Either way a piece is never trusted when a file it
-//! lies in is missing or shorter than the piece needs.
+//! hashed again); a record written
+//! while running is expected to be older than the files (our own writes of
+//! pieces it does not claim), so it is trusted if the files only grew or
+//! appeared since. Either way a piece is never trusted when a file it lies
+//! in is missing or shorter than the piece needs.
 //!
 //! Stored at `DIR/.torrent-get/<info-hash>.resume` as bencode:
 //! `{ "clean": 0|1, "files": [[size, mtime_s, mtime_ns], ...],
@@ -103,10 +103,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = written {
+        // A full disk: no empty temporary file left behind.
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    // The rename itself survives a crash once the directory is synced.
     if let Some(parent) = path.parent() {
         if let Ok(d) = std::fs::File::open(parent) {
             let _ = d.sync_all();
@@ -137,8 +137,19 @@ pub fn load(dir: &Path, hash: &InfoHash, storage: &Storage) -> Option<Vec<bool>>
     // Records without the key were written at clean stops only.
     let clean = v.get("clean").and_then(|c| c.as_int()).is_none_or(|c| c != 0);
     let now = file_stats(storage);
-    if clean && recorded != now {
-        return None;
+    if recorded != now {
+        // Files only grow as blocks are written (a missing one may appear):
+        // one that shrank or vanished was changed by someone else. After a
+        // clean stop nothing of ours wrote, so any change means a check.
+        let only_grew = recorded.len() == now.len()
+            && recorded.iter().zip(&now).all(|(a, b)| match (a, b) {
+                (Some(a), Some(b)) => b.0 >= a.0,
+                (None, _) => true,
+                (Some(_), None) => false,
+            });
+        if clean || !only_grew {
+            return None;
+        }
     }
     let bits = v.get("pieces")?.as_bytes()?;
     let n = storage.info().piece_count();
@@ -198,10 +209,14 @@ mod tests {
         std::fs::remove_file(dir.path().join("m/b")).unwrap();
         save(dir.path(), &p.meta.info_hash, &all, &st, true).unwrap();
         assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(vec![true, true, false, false]));
-        // a cut short after a running record: the pieces past its end go.
-        save(dir.path(), &p.meta.info_hash, &all, &st, false).unwrap();
+        // a short when a running record was made (its later blocks not
+        // written yet): only the pieces it holds whole are trusted.
         let f = std::fs::OpenOptions::new().write(true).open(dir.path().join("m/a")).unwrap();
         f.set_len(20_000).unwrap();
+        save(dir.path(), &p.meta.info_hash, &all, &st, false).unwrap();
         assert_eq!(load(dir.path(), &p.meta.info_hash, &st), Some(vec![true, false, false, false]));
+        // ... and one cut shorter since was changed by someone else: all is checked.
+        f.set_len(10_000).unwrap();
+        assert_eq!(load(dir.path(), &p.meta.info_hash, &st), None);
     }
 }

@@ -329,10 +329,11 @@ impl Engine {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             let Lifecycle::Downloading(l) = &t.life else { continue };
             let n = l.picker.have_count();
-            if n == t.resume_saved.1 || now.duration_since(t.resume_saved.0) < RESUME_EVERY {
+            if t.resume_saved == Some(n) || now.duration_since(t.resume_saved_at) < RESUME_EVERY {
                 continue;
             }
-            t.resume_saved = (now, n);
+            t.resume_saved = Some(n);
+            t.resume_saved_at = now;
             let have = l.picker.have_slice().to_vec();
             self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: false }));
         }

@@ -58,8 +58,10 @@ pub struct Torrent {
     /// announce error (for the control API's status).
     pub tracker_answers: HashMap<String, u32>,
     pub tracker_error: Option<String>,
-    /// The last periodic resume record: when, and how many pieces it had.
-    pub resume_saved: (Instant, usize),
+    /// Verified pieces when resume data was last saved periodically.
+    pub resume_saved: Option<usize>,
+    /// When resume data was last saved periodically.
+    pub resume_saved_at: Instant,
 }
 
 /// Addresses a peer list may contain that can never be a peer: port 0,
@@ -106,7 +108,8 @@ impl Torrent {
             webseeds: Default::default(),
             tracker_answers: HashMap::new(),
             tracker_error: None,
-            resume_saved: (now, 0),
+            resume_saved: None,
+            resume_saved_at: now,
         }
     }
 
