@@ -360,7 +360,10 @@ fn render_peers(f: &mut Frame, area: Rect, peers: &[PeerStatus], theme: &Theme) 
         return;
     }
     let header = Row::new(["Address", "Client", "Transport", "Encrypted", "Down", "Up", "Flags", "Has"]).style(theme.bold());
-    let rows = peers.iter().map(|p| {
+    // The busiest first (those that fit the pane matter most).
+    let mut sorted: Vec<&PeerStatus> = peers.iter().collect();
+    sorted.sort_by(|a, b| (b.download_rate, b.upload_rate).cmp(&(a.download_rate, a.upload_rate)).then_with(|| a.addr.cmp(&b.addr)));
+    let rows = sorted.into_iter().map(|p| {
         let flag_style = if p.am_interested && p.peer_choking { theme.fg(Color::Yellow) } else { Style::default() };
         Row::new(vec![
             Cell::from(p.addr.clone()),
@@ -510,7 +513,9 @@ mod tests {
         a.apply(Action::Down);
         a.apply(Action::ToggleDetail);
         let mut d = detail(a.selected_torrent().unwrap().clone());
-        d.peers_detail = vec![peer("127.0.0.1:51413", "Transmission 4.0.5", "utp", true, true), peer("[::1]:6881", "libtorrent 2.0.9", "tcp", false, false)];
+        let mut fast = peer("[::1]:6881", "libtorrent 2.0.9", "tcp", false, false);
+        fast.download_rate = 1 << 20;
+        d.peers_detail = vec![peer("127.0.0.1:51413", "Transmission 4.0.5", "utp", true, true), fast];
         d.trackers = from_json(serde_json::json!([
             {"url": "http://127.0.0.1:8000/announce", "status": "error", "error": "connection refused", "peers": null},
             {"url": "udp://127.0.0.1:8001", "status": "ok", "error": null, "peers": 12},
@@ -533,9 +538,11 @@ mod tests {
                 assert!(p.contains(want), "{want} in {p}");
             }
             let p = line_with(&s, "[::1]:6881");
-            for want in ["libtorrent 2.0.9", "tcp", "no", "I--c"] {
+            for want in ["libtorrent 2.0.9", "tcp", "no", "1.00 MiB/s", "I--c"] {
                 assert!(p.contains(want), "{want} in {p}");
             }
+            let (fast_at, slow_at) = (s.find("[::1]:6881").unwrap(), s.find("127.0.0.1:51413").unwrap());
+            assert!(fast_at < slow_at, "the faster peer first:\n{s}");
             assert!(s.contains("1 file (1 selected)"), "{s}");
         }
     }
