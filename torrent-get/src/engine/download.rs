@@ -159,6 +159,7 @@ impl Engine {
         let block = Block { index, begin, length: data.len() as u32 };
         p.down.add(now, len);
         p.last_block = now;
+        p.last_useful = now;
         p.snubbed = false;
         let Some(t) = self.torrents[tid].as_mut() else { return };
         t.down.add(now, len);

@@ -27,6 +27,7 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod peer;
 pub mod pex;
+pub mod slots;
 pub mod stream;
 pub mod torrent;
 pub mod trackers;
@@ -53,7 +54,7 @@ pub use encryption::Transports;
 
 const TICK: Duration = Duration::from_secs(1);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// No block for this long while requests are out: the peer is snubbing us.
@@ -81,6 +82,10 @@ pub struct Engine {
     /// Peers whose MSE handshake or uTP connect failed (then dialled in
     /// plaintext, over TCP).
     pub(crate) failed: encryption::Failed,
+    /// Connections refused or dropped by the slot rules ([`slots`]), and
+    /// peers evicted for a newcomer.
+    pub refused: u64,
+    pub evicted: u64,
 }
 
 impl Engine {
@@ -105,6 +110,8 @@ impl Engine {
             serial: 0,
             stream: None,
             failed: Default::default(),
+            refused: 0,
+            evicted: 0,
         }
     }
 
@@ -130,15 +137,7 @@ impl Engine {
                 self.peer_failed(torrent, addr, "cannot connect".into());
             }
             Input::Connected { peer, local } => self.on_connected(peer, local, now),
-            Input::Accepted { peer, addr, kind } => {
-                let total: usize = self.torrents.iter().flatten().map(|t| t.peers.len()).sum();
-                let open = self.peers.iter().flatten().filter(|p| p.torrent.is_none()).count();
-                if total + open >= self.cfg.max_peers * self.torrents.len().max(1) {
-                    self.actions.push_back(Action::Close { peer, reason: CloseReason::Io("over the connection limit".into()) });
-                } else {
-                    self.insert_peer(peer, Peer::new(addr, kind, false, None, now));
-                }
-            }
+            Input::Accepted { peer, addr, kind } => self.on_accepted(peer, addr, kind, now),
             Input::Negotiated { peer, kind } => {
                 if let Some(Some(p)) = self.peers.get_mut(peer) {
                     p.kind = kind;
@@ -380,7 +379,7 @@ impl Engine {
         id
     }
 
-    fn insert_peer(&mut self, key: PeerKey, mut p: Peer) {
+    pub(crate) fn insert_peer(&mut self, key: PeerKey, mut p: Peer) {
         self.serial += 1;
         p.serial = self.serial;
         if self.peers.len() <= key {
@@ -419,7 +418,7 @@ impl Engine {
             }
             match p.phase {
                 Phase::Connecting if now.duration_since(p.started) > CONNECT_TIMEOUT => p.close(CloseReason::Timeout("connect")),
-                Phase::Handshaking if now.duration_since(p.started) > HANDSHAKE_TIMEOUT => p.close(CloseReason::Timeout("handshake")),
+                Phase::Handshaking if now.duration_since(p.started) > Engine::handshake_timeout(p) => p.close(CloseReason::Timeout("handshake")),
                 Phase::Active => {
                     if now.duration_since(p.last_recv) > IDLE_TIMEOUT {
                         p.close(CloseReason::Idle);
