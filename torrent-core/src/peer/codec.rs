@@ -113,6 +113,8 @@ impl Decoder {
                 self.compact();
             }
             if self.end + n > self.buf.len() {
+                // Exactly what is needed: the read sizes already double.
+                self.buf.reserve_exact(self.end + n - self.buf.len());
                 self.buf.resize(self.end + n, 0);
             }
         }

@@ -262,6 +262,15 @@ impl PeerState {
         Ok(())
     }
 
+    /// Bytes held for the peer's pieces before the piece count is known
+    /// (at most [`MAX_PENDING_BITS`] / 8).
+    pub fn pending_bytes(&self) -> usize {
+        match &self.pending {
+            Pending::Bits(b) => b.capacity(),
+            _ => 0,
+        }
+    }
+
     pub fn num_pieces(&self) -> Option<usize> {
         self.geometry.map(|g| g.0)
     }

@@ -4,4 +4,5 @@
 mod direct;
 mod scenarios;
 mod sim;
+mod slots;
 mod stream;
