@@ -4,6 +4,7 @@
 
 pub mod dht;
 pub mod harness;
+pub mod hostile_conns;
 pub mod payload;
 pub mod seeder;
 pub mod tracker;
