@@ -517,6 +517,28 @@ mod tests {
     }
 
     #[test]
+    fn spare_grows_with_what_arrives() {
+        let mut d = Decoder::new();
+        // One byte of a handshake: one small buffer, not the read size.
+        assert_eq!(d.spare(256 * 1024).len(), FIRST_SPARE);
+        d.advance(1);
+        assert!(d.capacity() <= FIRST_SPARE);
+        assert_eq!(d.spare(256 * 1024).len(), FIRST_SPARE, "a short read does not grow it");
+        d.advance(0);
+        // Reads that fill the space double the next one, up to the ask.
+        let mut sizes = Vec::new();
+        let mut d = Decoder::after_handshake();
+        for _ in 0..8 {
+            let n = d.spare(64 * 1024).len();
+            sizes.push(n);
+            d.spare(n).fill(0); // keep-alives
+            d.advance(n);
+            while d.next_message().unwrap().is_some() {}
+        }
+        assert_eq!(sizes, [4096, 8192, 16384, 32768, 65536, 65536, 65536, 65536]);
+    }
+
+    #[test]
     fn bad_handshake_detected_early() {
         let mut d = Decoder::new();
         d.feed(b"\x13BitTorrent").unwrap();
