@@ -516,7 +516,10 @@ impl Engine {
             self.actions.push_back(Action::Close { peer: key, reason: reason.clone() });
         }
         self.dirty.retain(|k| *k != key);
-        if self.cfg.verbose {
+        if self.cfg.verbose && !p.outgoing && p.torrent.is_none() && matches!(reason, CloseReason::Encryption(_)) {
+            // The engine counted it from the accept, but it never got past MSE.
+            self.log(format!("peer {}: incoming connection dropped during the {reason}", p.addr));
+        } else if self.cfg.verbose {
             self.log(format!(
                 "peer {} ({}): closed ({reason}) after {:.1}s, {} bytes in",
                 p.addr,
