@@ -65,12 +65,21 @@ pub fn check_peer_codec(data: &[u8]) {
         let piece = &stream[pos..(pos + chunk).min(stream.len())];
         pos += piece.len();
         if flags & 2 != 0 {
-            let spare = dec.spare(piece.len());
-            let n = spare.len();
-            spare.copy_from_slice(&piece[..n]);
-            dec.advance(n);
-            if n < piece.len() {
-                assert_eq!(dec.buffered(), dec.buffer_limit(), "spare short before full");
+            // The space grows with what arrives: it may come in parts,
+            // and is empty only when the buffer is full.
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let spare = dec.spare(rest.len());
+                let n = spare.len();
+                if n == 0 {
+                    break;
+                }
+                spare.copy_from_slice(&rest[..n]);
+                dec.advance(n);
+                rest = &rest[n..];
+            }
+            if !rest.is_empty() {
+                assert_eq!(dec.buffered(), dec.buffer_limit(), "spare empty before full");
                 break;
             }
         } else {

@@ -4,6 +4,7 @@
 
 pub mod dht;
 pub mod harness;
+pub mod hostile_conns;
 pub mod hostile_ext;
 pub mod payload;
 pub mod seeder;

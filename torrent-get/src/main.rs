@@ -69,6 +69,10 @@ struct Cli {
     /// Most connections per torrent
     #[arg(long, default_value_t = 50)]
     max_peers: usize,
+    /// Most connections with one IP address (0: no limit). Default: 8, and
+    /// no limit for loopback addresses (local swarms share 127.0.0.1)
+    #[arg(long, value_name = "N")]
+    max_peers_per_ip: Option<usize>,
     /// Address to accept incoming peers on (port 0: any free port). Default:
     /// [::]:6881 (IPv6 and IPv4), else 0.0.0.0:6881, else any free port
     #[arg(long, value_name = "IP:PORT", env = "TORRENT_GET_LISTEN")]
@@ -300,6 +304,8 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
     let cfg = Config {
         out_dir: cli.output.clone(),
         max_peers: cli.max_peers.max(1),
+        max_per_ip: cli.max_peers_per_ip,
+        max_connections: usize::MAX,
         listen,
         extra_peers: cli.peers.clone(),
         seed,

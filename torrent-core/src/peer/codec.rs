@@ -18,6 +18,11 @@ pub const DEFAULT_MAX_BLOCK_LEN: usize = BLOCK_SIZE as usize;
 /// Extra room the receive buffer may hold beyond one maximal message, so a
 /// reader can feed a socket read of this size at a time.
 pub const READ_SLACK: usize = 256 * 1024;
+/// The first [`Decoder::spare`] is at most this big; each read that fills
+/// it doubles the next (up to what was asked), so the buffer grows with
+/// what arrives: a connection that sends one byte costs a page, not the
+/// full read size zero-filled at once.
+pub const FIRST_SPARE: usize = 4 * 1024;
 
 #[derive(Debug)]
 pub struct Decoder {
@@ -28,6 +33,10 @@ pub struct Decoder {
     max_message_len: usize,
     max_block_len: usize,
     handshake_done: bool,
+    /// Most bytes the next `spare` hands out (see [`FIRST_SPARE`]).
+    grow: usize,
+    /// Size of the last `spare`, to see whether a read filled it.
+    last_spare: usize,
 }
 
 impl Default for Decoder {
@@ -46,6 +55,8 @@ impl Decoder {
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
             max_block_len: DEFAULT_MAX_BLOCK_LEN,
             handshake_done: false,
+            grow: FIRST_SPARE,
+            last_spare: 0,
         }
     }
 
@@ -102,6 +113,8 @@ impl Decoder {
                 self.compact();
             }
             if self.end + n > self.buf.len() {
+                // Exactly what is needed: the read sizes already double.
+                self.buf.reserve_exact(self.end + n - self.buf.len());
                 self.buf.resize(self.end + n, 0);
             }
         }
@@ -126,9 +139,13 @@ impl Decoder {
     /// Space to read into directly: up to `want` bytes (fewer if the buffer
     /// is near its limit; empty when it is full, which means the caller did
     /// not drain messages). Follow with [`advance`](Self::advance).
+    ///
+    /// The space grows with what arrives: at most [`FIRST_SPARE`] at
+    /// first, twice as much after each read that filled it.
     pub fn spare(&mut self, want: usize) -> &mut [u8] {
-        let n = want.min(self.buffer_limit().saturating_sub(self.buffered()));
+        let n = want.min(self.grow).min(self.buffer_limit().saturating_sub(self.buffered()));
         self.reserve_tail(n);
+        self.last_spare = n;
         &mut self.buf[self.end..self.end + n]
     }
 
@@ -136,6 +153,14 @@ impl Decoder {
     pub fn advance(&mut self, n: usize) {
         assert!(self.end + n <= self.buf.len(), "advance past spare space");
         self.end += n;
+        if n > 0 && n == self.last_spare {
+            self.grow = self.grow.saturating_mul(2).min(self.buffer_limit());
+        }
+    }
+
+    /// Bytes the buffer holds allocated (for memory accounting and tests).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     fn data(&self) -> &[u8] {
@@ -489,6 +514,28 @@ mod tests {
         }
         assert_eq!(n, limit / 4);
         assert_eq!(d.spare(10).len(), 10);
+    }
+
+    #[test]
+    fn spare_grows_with_what_arrives() {
+        let mut d = Decoder::new();
+        // One byte of a handshake: one small buffer, not the read size.
+        assert_eq!(d.spare(256 * 1024).len(), FIRST_SPARE);
+        d.advance(1);
+        assert!(d.capacity() <= FIRST_SPARE);
+        assert_eq!(d.spare(256 * 1024).len(), FIRST_SPARE, "a short read does not grow it");
+        d.advance(0);
+        // Reads that fill the space double the next one, up to the ask.
+        let mut sizes = Vec::new();
+        let mut d = Decoder::after_handshake();
+        for _ in 0..8 {
+            let n = d.spare(64 * 1024).len();
+            sizes.push(n);
+            d.spare(n).fill(0); // keep-alives
+            d.advance(n);
+            while d.next_message().unwrap().is_some() {}
+        }
+        assert_eq!(sizes, [4096, 8192, 16384, 32768, 65536, 65536, 65536, 65536]);
     }
 
     #[test]

@@ -27,8 +27,10 @@ pub const MAX_REQUEST_LEN: u32 = 128 * 1024;
 pub const DEFAULT_MAX_PEER_REQUESTS: usize = 500;
 /// Most allowed-fast / suggested pieces remembered per peer.
 const MAX_FAST_SET: usize = 256;
-/// Most piece bits remembered before the piece count is known (magnet).
-const MAX_PENDING_BITS: usize = 8 * 2 * 1024 * 1024;
+/// Most piece bits remembered before the piece count is known (magnet):
+/// one per piece of the largest torrent we load, so a peer's early state is
+/// at most 256 KiB however many haves or how long a bitfield it sends.
+pub const MAX_PENDING_BITS: usize = crate::metainfo::MAX_PIECES;
 
 /// How strictly a peer is held to the protocol (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +262,15 @@ impl PeerState {
         Ok(())
     }
 
+    /// Bytes held for the peer's pieces before the piece count is known
+    /// (at most [`MAX_PENDING_BITS`] / 8).
+    pub fn pending_bytes(&self) -> usize {
+        match &self.pending {
+            Pending::Bits(b) => b.capacity(),
+            _ => 0,
+        }
+    }
+
     pub fn num_pieces(&self) -> Option<usize> {
         self.geometry.map(|g| g.0)
     }
@@ -466,7 +477,22 @@ impl PeerState {
                             }
                         }
                     }
-                    None => self.pending = Pending::Bits(bytes),
+                    None => {
+                        // One bit per piece of the largest torrent, no more;
+                        // trailing zero bytes say nothing.
+                        let mut bytes = bytes;
+                        if bytes.len() > MAX_PENDING_BITS / 8 {
+                            return Err(ProtocolError::PieceOutOfRange {
+                                msg: "bitfield",
+                                index: (bytes.len() * 8).min(u32::MAX as usize) as u32,
+                                num_pieces: MAX_PENDING_BITS,
+                            });
+                        }
+                        let used = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                        bytes.truncate(used);
+                        bytes.shrink_to_fit();
+                        self.pending = Pending::Bits(bytes)
+                    }
                 }
                 Event::PiecesKnown
             }

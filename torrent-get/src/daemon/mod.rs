@@ -78,6 +78,10 @@ pub struct DaemonArgs {
     /// Most connections per torrent
     #[arg(long, default_value_t = 50)]
     pub max_peers: usize,
+    /// Most connections with one IP address (0: no limit). Default: 8, and
+    /// no limit for loopback addresses
+    #[arg(long, value_name = "N")]
+    pub max_peers_per_ip: Option<usize>,
     /// Address to accept incoming peers on (port 0: any free port). Default:
     /// [::]:6881, else 0.0.0.0:6881, else any free port
     #[arg(long, value_name = "IP:PORT", env = "TORRENT_GET_LISTEN")]
@@ -118,9 +122,12 @@ pub struct DaemonArgs {
     /// MSE/PE encryption: prefer, require or off
     #[arg(long, alias = "encryption", value_name = "POLICY", default_value = "prefer")]
     pub encrypt: torrent_core::mse::Policy,
-    /// Transports: tcp, utp or both
-    #[arg(long, value_name = "KIND", default_value = "tcp")]
+    /// Transports: both (uTP dialled first, then TCP), tcp or utp
+    #[arg(long, value_name = "KIND", default_value = "both")]
     pub transport: crate::engine::Transports,
+    /// TCP only (the same as --transport tcp)
+    #[arg(long, conflicts_with = "transport")]
+    pub no_utp: bool,
     /// Seconds between periodic saves of verified pieces and totals
     #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
     pub save_interval: u64,
@@ -246,6 +253,8 @@ fn run(a: DaemonArgs) -> Result<u8, Fail> {
     let cfg = Config {
         out_dir: out.clone(),
         max_peers: a.max_peers.max(1),
+        max_per_ip: a.max_peers_per_ip,
+        max_connections: usize::MAX,
         listen,
         extra_peers: a.peers.clone(),
         seed: true,
@@ -273,7 +282,7 @@ fn run(a: DaemonArgs) -> Result<u8, Fail> {
         web_seeds: Vec::new(),
         no_web_seeds: false,
         encryption: a.encrypt,
-        transports: a.transport,
+        transports: if a.no_utp { crate::engine::Transports::Tcp } else { a.transport },
     };
     // No periodic status lines: `remote list` and `top` show the state.
     crate::progress::set_status_interval(Duration::ZERO);

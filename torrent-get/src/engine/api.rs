@@ -33,6 +33,13 @@ pub use torrent_core::transport::{ConnKind, TransportKind};
 pub struct Config {
     pub out_dir: PathBuf,
     pub max_peers: usize,
+    /// Connections per IP address (`--max-peers-per-ip`); None: the
+    /// default of [`super::slots::DEFAULT_PER_IP`], none on loopback; 0:
+    /// no limit. See [`Config::per_ip_limit`].
+    pub max_per_ip: Option<usize>,
+    /// Every connection together, any phase (the loop lowers it to what
+    /// `RLIMIT_NOFILE` allows, keeping descriptors in reserve).
+    pub max_connections: usize,
     /// Addresses to try, in order, for accepting peers (first that binds);
     /// empty: do not listen. (The loop's.)
     pub listen: Vec<SocketAddr>,
@@ -145,6 +152,10 @@ pub enum CloseReason {
     MetadataMismatch,
     /// The MSE/PE handshake failed (or the peer closed during it).
     Encryption(String),
+    /// Refused or dropped by a connection limit (`slots`).
+    Limit(&'static str),
+    /// Its slot went to a newcomer: it had been of no use for a while.
+    Evicted,
 }
 
 impl fmt::Display for CloseReason {
@@ -169,6 +180,8 @@ impl fmt::Display for CloseReason {
             CloseReason::SeedingFinished => f.write_str("seeding finished"),
             CloseReason::MetadataMismatch => f.write_str("sent metadata that does not match the info-hash"),
             CloseReason::Encryption(e) => write!(f, "encryption handshake: {e}"),
+            CloseReason::Limit(why) => f.write_str(why),
+            CloseReason::Evicted => f.write_str("evicted: idle while the peer table was full"),
         }
     }
 }

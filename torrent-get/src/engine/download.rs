@@ -180,6 +180,7 @@ impl Engine {
         let block = Block { index, begin, length: data.len() as u32 };
         p.down.add(now, len);
         p.last_block = now;
+        p.last_useful = now;
         p.snubbed = false;
         if p.slow_start {
             p.pipeline = (p.pipeline + 1).min(super::peer::MAX_PIPELINE);

@@ -40,6 +40,8 @@ pub fn fuzz_config() -> Config {
     Config {
         out_dir: PathBuf::from("/nonexistent-fuzz"),
         max_peers: 8,
+        max_per_ip: None,
+        max_connections: usize::MAX,
         listen: Vec::new(),
         extra_peers: Vec::new(),
         seed: true,

@@ -35,6 +35,7 @@ pub mod metadata_fetch;
 pub mod peer;
 pub mod pex;
 pub mod query;
+pub mod slots;
 pub mod stream;
 pub mod torrent;
 pub mod trackers;
@@ -65,7 +66,7 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
 /// sooner: a peer that drops UDP silently costs 3 s, as in libtorrent.
 /// (A closed port answers with ICMP, which fails the dial at once.)
 pub(crate) const UTP_FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// No block for this long while requests are out: the peer is snubbing us.
@@ -93,6 +94,10 @@ pub struct Engine {
     /// Peers whose MSE handshake or uTP connect failed (then dialled in
     /// plaintext, over TCP).
     pub(crate) failed: encryption::Failed,
+    /// Connections refused or dropped by the slot rules ([`slots`]), and
+    /// peers evicted for a newcomer.
+    pub refused: u64,
+    pub evicted: u64,
 }
 
 impl Engine {
@@ -117,6 +122,8 @@ impl Engine {
             serial: 0,
             stream: None,
             failed: Default::default(),
+            refused: 0,
+            evicted: 0,
         }
     }
 
@@ -142,15 +149,7 @@ impl Engine {
                 self.peer_failed(torrent, addr, "cannot connect".into());
             }
             Input::Connected { peer, local } => self.on_connected(peer, local, now),
-            Input::Accepted { peer, addr, kind } => {
-                let total: usize = self.torrents.iter().flatten().map(|t| t.peers.len()).sum();
-                let open = self.peers.iter().flatten().filter(|p| p.torrent.is_none()).count();
-                if total + open >= self.cfg.max_peers * self.torrents.len().max(1) {
-                    self.actions.push_back(Action::Close { peer, reason: CloseReason::Io("over the connection limit".into()) });
-                } else {
-                    self.insert_peer(peer, Peer::new(addr, kind, false, None, now));
-                }
-            }
+            Input::Accepted { peer, addr, kind } => self.on_accepted(peer, addr, kind, now),
             Input::Negotiated { peer, kind } => {
                 if let Some(Some(p)) = self.peers.get_mut(peer) {
                     p.kind = kind;
@@ -413,7 +412,7 @@ impl Engine {
         id
     }
 
-    fn insert_peer(&mut self, key: PeerKey, mut p: Peer) {
+    pub(crate) fn insert_peer(&mut self, key: PeerKey, mut p: Peer) {
         self.serial += 1;
         p.serial = self.serial;
         if self.peers.len() <= key {
@@ -461,7 +460,7 @@ impl Engine {
                 if utp_first && p.kind.transport == TransportKind::Utp { UTP_FIRST_CONNECT_TIMEOUT } else { CONNECT_TIMEOUT };
             match p.phase {
                 Phase::Connecting if now.duration_since(p.started) > connect_timeout => p.close(CloseReason::Timeout("connect")),
-                Phase::Handshaking if now.duration_since(p.started) > HANDSHAKE_TIMEOUT => p.close(CloseReason::Timeout("handshake")),
+                Phase::Handshaking if now.duration_since(p.started) > Engine::handshake_timeout(p) => p.close(CloseReason::Timeout("handshake")),
                 Phase::Active => {
                     if now.duration_since(p.last_recv) > IDLE_TIMEOUT {
                         p.close(CloseReason::Idle);
@@ -563,7 +562,10 @@ impl Engine {
             self.actions.push_back(Action::Close { peer: key, reason: reason.clone() });
         }
         self.dirty.retain(|k| *k != key);
-        if self.cfg.verbose {
+        if self.cfg.verbose && !p.outgoing && p.torrent.is_none() && matches!(reason, CloseReason::Encryption(_)) {
+            // The engine counted it from the accept, but it never got past MSE.
+            self.log(format!("peer {}: incoming connection dropped during the {reason}", p.addr));
+        } else if self.cfg.verbose {
             self.log(format!(
                 "peer {} ({}): closed ({reason}) after {:.1}s, {} bytes in",
                 p.addr,

@@ -22,6 +22,11 @@ pub const MIN_PIPELINE: usize = 16;
 pub const MAX_PIPELINE: usize = 512;
 /// Stop serving a peer's requests while this much waits to be sent to it.
 pub const MAX_OUT_BUFFER: usize = 4 * 1024 * 1024;
+/// Longest bitfield or extended message: the bitfield of the largest
+/// torrent we load ([`torrent_core::metainfo::MAX_PIECES`] bits) and its id;
+/// extended messages (metadata pieces of 16 KiB, PEX, the handshake) need
+/// far less. A partial message is what a peer can make us buffer.
+pub const MAX_MESSAGE_LEN: usize = 1 + torrent_core::metainfo::MAX_PIECES / 8;
 /// Unrequested block data a peer may send before it is dropped.
 pub const MAX_UNREQUESTED: u64 = 2 * 1024 * 1024;
 
@@ -74,6 +79,9 @@ pub struct Peer {
     pub last_recv: Instant,
     pub last_send: Instant,
     pub last_block: Instant,
+    /// When a block last went either way (or the connection started): how
+    /// useful the peer is when slots run out (`slots`).
+    pub last_useful: Instant,
     pub snubbed: bool,
     pub down: RateMeter,
     pub up: RateMeter,
@@ -115,7 +123,7 @@ impl Peer {
             local: None,
             phase: if outgoing { Phase::Connecting } else { Phase::Handshaking },
             torrent,
-            decoder: Decoder::new(),
+            decoder: Decoder::new().with_max_message_len(MAX_MESSAGE_LEN),
             outbox: Vec::new(),
             unsent: 0,
             sent_handshake: false,
@@ -137,6 +145,7 @@ impl Peer {
             last_recv: now,
             last_send: now,
             last_block: now,
+            last_useful: now,
             snubbed: false,
             down: RateMeter::new(now),
             up: RateMeter::new(now),

@@ -181,7 +181,9 @@ impl Engine {
     /// Dial candidates: at most 16 connects at once, `max_peers` per torrent.
     pub(crate) fn connect_more(&mut self, now: Instant) {
         let half_open = self.peers.iter().flatten().filter(|p| p.phase == Phase::Connecting).count() + self.dialling;
-        let mut budget = MAX_HALF_OPEN.saturating_sub(half_open);
+        // Descriptors: never dial past the connection budget (slots).
+        let open = self.connection_count() + self.dialling;
+        let mut budget = MAX_HALF_OPEN.saturating_sub(half_open).min(self.cfg.max_connections.saturating_sub(open));
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             // Seeds dial too: some leechers (transmission) wait to be called.

@@ -54,6 +54,7 @@ impl Engine {
         p.queue_raw(&piece_header(piece, begin, data.len()), now);
         p.queue_raw(&data, now);
         p.up.add(now, data.len() as u64);
+        p.last_useful = now;
         if let Some(t) = self.torrents[tid].as_mut() {
             t.up.add(now, data.len() as u64);
             t.uploaded += data.len() as u64;

@@ -125,6 +125,15 @@ impl Engine {
             });
             return false;
         }
+        if p.torrent.is_none() && !self.admit_incoming(key, tid, now) {
+            if let Some(p) = self.peers[key].as_mut() {
+                p.close(CloseReason::Limit("the torrent's peer slots are full"));
+            }
+            self.refused += 1;
+            return false;
+        }
+        let t = self.torrents[tid].as_mut().expect("found above");
+        let p = self.peers[key].as_mut().expect("live peer");
         p.peer_id = hs.peer_id;
         p.st = tolerant_state(hs.supports_fast(), hs.supports_extended());
         p.phase = Phase::Active;

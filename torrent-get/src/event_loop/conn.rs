@@ -8,7 +8,6 @@ use crate::utp_driver::UtpDriver;
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use torrent_core::mse::CipherPair;
 use torrent_core::transport::TransportKind;
 use torrent_core::utp::ConnHandle;
@@ -73,7 +72,6 @@ impl Stream {
 pub(super) struct Conn {
     pub(super) stream: Stream,
     pub(super) connecting: bool,
-    pub(super) addr: SocketAddr,
     /// Dialled for this torrent (None: accepted).
     pub(super) torrent: Option<usize>,
     /// What the engine asked to dial with (for accepted ones: plain).
@@ -91,11 +89,10 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(stream: Stream, connecting: bool, addr: SocketAddr, torrent: Option<usize>, attempt: ConnKind) -> Conn {
+    pub(super) fn new(stream: Stream, connecting: bool, torrent: Option<usize>, attempt: ConnKind) -> Conn {
         Conn {
             stream,
             connecting,
-            addr,
             torrent,
             attempt,
             mse: None,

@@ -123,16 +123,14 @@ impl EventLoop {
             }
             c.mse = None;
             c.cipher = cipher.map(Box::new);
-            let (addr, dialled) = (c.addr, c.torrent.is_some());
+            let dialled = c.torrent.is_some();
             let local = match &c.stream {
                 Stream::Tcp(s) => s.local_addr().ok(),
                 Stream::Utp(_) => self.utp.as_ref().and_then(|u| u.local_addr()),
             };
+            self.engine.handle(Input::Negotiated { peer: key, kind }, now);
             if dialled {
-                self.engine.handle(Input::Negotiated { peer: key, kind }, now);
                 self.engine.handle(Input::Connected { peer: key, local }, now);
-            } else {
-                self.engine.handle(Input::Accepted { peer: key, addr, kind }, now);
             }
             self.run_actions(now);
             if !payload.is_empty() {

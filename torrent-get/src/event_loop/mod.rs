@@ -12,6 +12,7 @@
 //! the RC4 pair, if any, works on the bytes in place.
 
 mod conn;
+mod fds;
 mod handshake;
 
 use conn::{Conn, Stream};
@@ -94,10 +95,17 @@ pub struct EventLoop {
     utp: Option<UtpDriver>,
     /// Next look for encryption handshakes that take too long.
     next_sweep: Instant,
+    /// Accepting failed (out of descriptors): when to try again, and when
+    /// the next such failure may be reported (see `fds`).
+    accept_retry: Option<Instant>,
+    accept_warned: Option<Instant>,
 }
 
 impl EventLoop {
-    pub fn new(cfg: Config, jobs: Vec<Job>, stop: Arc<AtomicBool>) -> anyhow::Result<EventLoop> {
+    pub fn new(mut cfg: Config, jobs: Vec<Job>, stop: Arc<AtomicBool>) -> anyhow::Result<EventLoop> {
+        // Connections never take the descriptors files and sockets of
+        // our own need (fds.rs).
+        cfg.max_connections = cfg.max_connections.min(fds::connection_budget());
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (disk_tx, jobs_rx) = mpsc::channel();
@@ -190,6 +198,8 @@ impl EventLoop {
             encryption,
             utp,
             next_sweep: now,
+            accept_retry: None,
+            accept_warned: None,
         })
     }
 
@@ -286,6 +296,10 @@ impl EventLoop {
                 self.run_actions(now);
             }
             self.pump_dht(now);
+            if self.accept_retry.is_some_and(|t| now >= t) {
+                self.accept_retry = None;
+                self.accept(now);
+            }
             if now >= self.next_sweep {
                 self.sweep_handshakes(now);
                 self.next_sweep = now + Duration::from_secs(1);
@@ -419,31 +433,17 @@ impl EventLoop {
     }
 
     /// The connection failed under us: tell the engine, drop it. During an
-    /// encryption handshake: an accepted connection just goes (the engine
-    /// never heard of it); for a dialled one the reason says "encryption"
-    /// (the engine may retry in plaintext).
+    /// encryption handshake the reason says "encryption" (for a dialled
+    /// connection the engine may retry in plaintext).
     fn lost(&mut self, key: PeerKey, reason: CloseReason, now: Instant) {
-        let (handshaking, dialled) = match self.conns.get(key) {
-            Some(Some(c)) => (c.mse.is_some(), c.torrent.is_some()),
-            _ => (false, true),
-        };
+        let handshaking = matches!(self.conns.get(key), Some(Some(c)) if c.mse.is_some());
         self.drop_conn(key);
-        if handshaking && !dialled {
-            if self.engine_verbose() {
-                self.reporter.log(&format!("incoming connection dropped during the encryption handshake: {reason}"));
-            }
-            return;
-        }
         let reason = match reason {
             CloseReason::Io(e) if handshaking => CloseReason::Encryption(e),
             CloseReason::PeerClosed if handshaking => CloseReason::Encryption("peer closed the connection".into()),
             r => r,
         };
         self.engine.handle(Input::Closed { peer: key, reason }, now);
-    }
-
-    fn engine_verbose(&self) -> bool {
-        self.engine.verbose()
     }
 
     fn dial(&mut self, torrent: usize, addr: SocketAddr, kind: ConnKind, now: Instant) {
@@ -454,7 +454,7 @@ impl EventLoop {
                 None => Err(io::Error::new(io::ErrorKind::Unsupported, "uTP is off")),
             },
         };
-        let key = stream.ok().and_then(|s| self.alloc(Conn::new(s, true, addr, Some(torrent), kind)));
+        let key = stream.ok().and_then(|s| self.alloc(Conn::new(s, true, Some(torrent), kind)));
         match key {
             Some(peer) => self.engine.handle(Input::Dialing { peer, torrent, addr, kind }, now),
             None => self.engine.handle(Input::DialFailed { torrent, addr }, now),
@@ -472,7 +472,9 @@ impl EventLoop {
                     self.accepted(Stream::Tcp(stream), addr, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => return,
+                // This one connection is gone; the next may be waiting.
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => continue,
+                Err(e) => return self.accept_failed(e, now),
             }
         }
     }
@@ -481,17 +483,16 @@ impl EventLoop {
     /// (unless encryption is off), then tell the engine.
     fn accepted(&mut self, stream: Stream, addr: SocketAddr, now: Instant) -> Option<PeerKey> {
         let kind = stream.kind();
-        let mut conn = Conn::new(stream, false, addr, None, kind);
+        let mut conn = Conn::new(stream, false, None, kind);
         if self.encryption != Policy::Off {
             // Tells plaintext handshakes from MSE by itself.
             conn.mse = Some(Box::new(Handshake::answer(self.encryption, self.engine.info_hashes(), now)));
         }
-        let answering = conn.mse.is_some();
         let peer = self.alloc(conn)?;
-        if !answering {
-            self.engine.handle(Input::Accepted { peer, addr, kind }, now);
-            self.run_actions(now);
-        }
+        // The engine counts it from now on (slots: limits, the handshake
+        // timeout); after an encryption handshake it hears `Negotiated`.
+        self.engine.handle(Input::Accepted { peer, addr, kind }, now);
+        self.run_actions(now);
         Some(peer)
     }
 

@@ -8,4 +8,5 @@ mod pex;
 mod query;
 mod scenarios;
 mod sim;
+mod slots;
 mod stream;
