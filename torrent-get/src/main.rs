@@ -306,6 +306,7 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
         max_peers: cli.max_peers.max(1),
         max_per_ip: cli.max_peers_per_ip,
         max_connections: usize::MAX,
+        resume_every: torrent_get::engine::lifecycle::RESUME_EVERY,
         listen,
         extra_peers: cli.peers.clone(),
         seed,

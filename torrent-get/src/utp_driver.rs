@@ -76,7 +76,14 @@ impl UtpDriver {
 
     /// False if the socket is full (the datagram is kept for later).
     fn send(&mut self, d: Vec<u8>, to: SocketAddr) -> bool {
-        match self.socket.send_to(&d, to) {
+        let mut sent = self.socket.send_to(&d, to);
+        if sent.as_ref().is_err_and(icmp::is_reported_error) {
+            // With IP_RECVERR a pending ICMP error (about an earlier
+            // datagram, maybe to another peer) fails the next send once:
+            // this datagram was not sent, so send it again.
+            sent = self.socket.send_to(&d, to);
+        }
+        match sent {
             Ok(_) => true,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.stalled = Some((d, to));
@@ -107,6 +114,12 @@ mod icmp {
     use mio::net::UdpSocket;
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
     use std::os::fd::AsRawFd;
+
+    /// An error a send or receive returns for an ICMP message that came
+    /// back for an earlier datagram.
+    pub fn is_reported_error(e: &std::io::Error) -> bool {
+        matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH))
+    }
 
     /// Ask for the error queue. Best effort: without it, connects to
     /// closed ports time out as before.

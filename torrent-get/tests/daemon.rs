@@ -352,7 +352,11 @@ fn sigkill_mid_download_then_restart_restores_the_session_without_downloading_ag
     assert_same_tree(&p.dir.join("killed"), &out.join("killed"));
     assert!(t.session_downloaded < total, "downloaded {} of {total} again after the restart", t.session_downloaded);
     assert!(fast.bytes_uploaded() < total, "the seeder sent {} of {total} bytes after the restart", fast.bytes_uploaded());
-    assert!(t.downloaded >= total, "the totals of the first run were lost: {t:?}");
+    // Totals are saved every --save-interval (1 s here) and resume data on
+    // its own schedule: the pieces the restart trusts may be newer than the
+    // saved totals by up to an interval of the seeder's 384 KiB/s.
+    assert!(t.downloaded > t.session_downloaded, "the totals of the first run were lost: {t:?}");
+    assert!(t.downloaded + 2 * 384 * 1024 >= total, "the totals of the first run lag too far: {t:?}");
     // The verified pieces came from the resume data, not a hash check.
     let log = d.log();
     let line = log.lines().find(|l| l.contains("killed:") && l.contains("already verified")).unwrap_or_else(|| panic!("no check line:\n{log}"));

@@ -255,6 +255,7 @@ fn run(a: DaemonArgs) -> Result<u8, Fail> {
         max_peers: a.max_peers.max(1),
         max_per_ip: a.max_peers_per_ip,
         max_connections: usize::MAX,
+        resume_every: Duration::from_secs(a.save_interval.max(1)),
         listen,
         extra_peers: a.peers.clone(),
         seed: true,

@@ -40,6 +40,9 @@ pub struct Config {
     /// Every connection together, any phase (the loop lowers it to what
     /// `RLIMIT_NOFILE` allows, keeping descriptors in reserve).
     pub max_connections: usize,
+    /// How often resume data is written while downloading, when pieces
+    /// were verified since (a crash costs at most that much downloading).
+    pub resume_every: Duration,
     /// Addresses to try, in order, for accepting peers (first that binds);
     /// empty: do not listen. (The loop's.)
     pub listen: Vec<SocketAddr>,

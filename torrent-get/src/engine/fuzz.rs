@@ -42,6 +42,7 @@ pub fn fuzz_config() -> Config {
         max_peers: 8,
         max_per_ip: None,
         max_connections: usize::MAX,
+        resume_every: crate::engine::lifecycle::RESUME_EVERY,
         listen: Vec::new(),
         extra_peers: Vec::new(),
         seed: true,

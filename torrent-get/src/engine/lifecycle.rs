@@ -13,7 +13,8 @@ use torrent_core::peer::message::Message;
 use torrent_core::picker::Picker;
 use torrent_core::Metainfo;
 
-/// How often resume data is written while downloading (if it changed).
+/// How often resume data is written while downloading (if it changed), by
+/// default ([`super::Config::resume_every`]).
 pub const RESUME_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Metadata and the picker: what a torrent has once its data is checked.
@@ -319,7 +320,7 @@ impl Engine {
     }
 
     /// While downloading, the verified pieces are recorded every
-    /// [`RESUME_EVERY`] when there are new ones, so a crash costs that much
+    /// [`super::Config::resume_every`] when there are new ones, so a crash costs that much
     /// downloading, not a re-check of everything.
     pub(crate) fn resume_due(&mut self, now: Instant) {
         for tid in 0..self.torrents.len() {
@@ -329,7 +330,7 @@ impl Engine {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             let Lifecycle::Downloading(l) = &t.life else { continue };
             let n = l.picker.have_count();
-            if t.resume_saved == Some(n) || now.duration_since(t.resume_saved_at) < RESUME_EVERY {
+            if t.resume_saved == Some(n) || now.duration_since(t.resume_saved_at) < self.cfg.resume_every {
                 continue;
             }
             t.resume_saved = Some(n);
