@@ -123,18 +123,25 @@ mod icmp {
 
     /// Ask for the error queue. Best effort: without it, connects to
     /// closed ports time out as before.
+    /// An IPv6 socket (dual-stack) also needs `IP_RECVERR` for the ICMPv4
+    /// errors about IPv4 peers it talks to.
     pub fn enable(socket: &UdpSocket, v6: bool) {
         let one: libc::c_int = 1;
-        let (level, opt) = if v6 { (libc::SOL_IPV6, libc::IPV6_RECVERR) } else { (libc::SOL_IP, libc::IP_RECVERR) };
-        // SAFETY: a valid descriptor and an int option of the right size.
-        unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                level,
-                opt,
-                &one as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
+        let mut opts = vec![(libc::SOL_IP, libc::IP_RECVERR)];
+        if v6 {
+            opts.push((libc::SOL_IPV6, libc::IPV6_RECVERR));
+        }
+        for (level, opt) in opts {
+            // SAFETY: a valid descriptor and an int option of the right size.
+            unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    level,
+                    opt,
+                    &one as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
         }
     }
 

@@ -66,8 +66,10 @@ fn download_completes_among_hostile_seeders_and_tracker() {
         Behaviour::SlowLoris,
         Behaviour::WrongData,
         Behaviour::OversizedMessage,
-        Behaviour::Honest,
-        Behaviour::Honest,
+        // The honest seeders are slowed down so that the fast liar surely
+        // delivers some pieces (else nothing here tests the ban).
+        Behaviour::Slow(1024 * 1024),
+        Behaviour::Slow(1024 * 1024),
     ];
     let seeders: Vec<Seeder> =
         kinds.iter().map(|b| Seeder::start(&p.meta, &p.dir, SeederOptions::behaviour(*b)).unwrap()).collect();
@@ -88,6 +90,8 @@ fn download_completes_among_hostile_seeders_and_tracker() {
     assert_same_tree(&seed.path().join("h"), &out.path().join("h"));
     // Liars are banned; what they had delivered before the first verdict
     // (at most the slow-start pipeline of 16 blocks each) is all they cost.
+    let liar = kinds.iter().position(|b| *b == Behaviour::WrongData).unwrap();
+    assert!(seeders[liar].bytes_uploaded() > 0, "the liar sent nothing, the test proves nothing\n{}", r.stderr);
     assert!(r.stderr.contains("banned"), "no liar was banned:\n{}", r.stderr);
     let fails = done["hash_failures"].as_u64().unwrap();
     assert!(fails <= 2 * 16, "{fails} hash failures: liars were not contained\n{}", r.stderr);

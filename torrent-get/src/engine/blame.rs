@@ -123,6 +123,14 @@ impl Blame {
         }
     }
 
+    /// Who sent the blocks of the piece's current attempt.
+    pub fn senders_of(&self, piece: u32) -> Vec<SocketAddr> {
+        let mut v: Vec<SocketAddr> = self.senders.get(&piece).into_iter().flatten().flatten().copied().collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// The piece passed its check: the liars among the senders of its failed
     /// attempts (their blocks differ from the verified ones).
     pub fn passed(&mut self, piece: u32) -> Vec<SocketAddr> {

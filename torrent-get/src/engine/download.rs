@@ -182,7 +182,7 @@ impl Engine {
         p.last_block = now;
         p.last_useful = now;
         p.snubbed = false;
-        if p.slow_start {
+        if p.slow_start && (p.proven || p.pipeline < super::peer::UNPROVEN_PIPELINE) {
             p.pipeline = (p.pipeline + 1).min(super::peer::MAX_PIPELINE);
         }
         let Some(t) = self.torrents[tid].as_mut() else { return };
@@ -244,11 +244,17 @@ impl Engine {
         }
         if ok {
             picker.piece_verified(piece);
+            // Its senders have now sent good data: their pipelines may grow
+            // past the cap for peers not yet proven (see `on_block`).
+            let good = t.blame.senders_of(piece);
             // Parole: senders of the failed attempts whose blocks differ.
             let liars = t.blame.passed(piece);
             let advertise = !self.stream.as_ref().is_some_and(|s| s.torrent == tid && s.spec.no_save);
             for k in t.peers.clone() {
                 if let Some(Some(p)) = self.peers.get_mut(k) {
+                    if good.contains(&p.addr) {
+                        p.proven = true;
+                    }
                     if advertise && p.active() && !p.st.peer_has(piece) {
                         p.send(&Message::Have(piece), now);
                     }

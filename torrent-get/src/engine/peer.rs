@@ -20,6 +20,9 @@ pub const MAX_PEER_REQUESTS: usize = 256;
 /// first rate sample a second later) and then follows the peer's rate.
 pub const MIN_PIPELINE: usize = 16;
 pub const MAX_PIPELINE: usize = 512;
+/// Slow start stops here until a piece the peer sent blocks of passes its
+/// check: a liar's first verdict comes before it holds many requests.
+pub const UNPROVEN_PIPELINE: usize = 32;
 /// Stop serving a peer's requests while this much waits to be sent to it.
 pub const MAX_OUT_BUFFER: usize = 4 * 1024 * 1024;
 /// Longest bitfield or extended message: the bitfield of the largest
@@ -72,6 +75,8 @@ pub struct Peer {
     /// Pipeline slow start: on until the rate stops growing (see
     /// [`Peer::size_pipeline`]).
     pub slow_start: bool,
+    /// A piece it sent blocks of passed the hash check.
+    pub proven: bool,
     /// The download rate at the last pipeline sizing.
     pub last_sized_rate: f64,
     pub reads_in_flight: usize,
@@ -139,6 +144,7 @@ impl Peer {
             listen_port: None,
             pipeline: MIN_PIPELINE,
             slow_start: true,
+            proven: false,
             last_sized_rate: 0.0,
             reads_in_flight: 0,
             started: now,

@@ -110,7 +110,9 @@ fn two_liars_among_three_honest_peers_are_both_banned() {
     let w = world(&mut sim, &meta, &data, 3, &[false, false], None);
     let failures = run_and_check(&mut sim, &w, &data, false);
     eprintln!("two liars, 3 honest: {failures} hash failures, {:?}", sim.elapsed());
-    assert!(failures <= 8, "{failures} hash failures for 32 pieces");
+    // Bounded as above, per liar (pipelines stay at 32 blocks until a
+    // peer's piece passes, so early pieces mix more senders).
+    assert!(failures <= 10, "{failures} hash failures for 32 pieces");
 }
 
 #[test]
