@@ -233,6 +233,15 @@ impl Storage {
         Ok(())
     }
 
+    /// Create file `i` if it is missing (a zero-length file, which no write
+    /// makes); an existing file is left as it is.
+    pub fn create_empty(&mut self, i: usize) -> io::Result<()> {
+        if self.paths.get(i).is_none_or(|p| p.is_none()) {
+            return Ok(());
+        }
+        self.file(i, true).map(|_| ())
+    }
+
     pub fn piece_offset(&self, index: usize) -> u64 {
         index as u64 * self.info.piece_length
     }

@@ -24,6 +24,9 @@ use torrent_core::{Info, InfoHash, Metainfo};
 pub type TorrentId = usize;
 
 pub enum DiskJob {
+    /// The torrent is complete: create its zero-length files (these
+    /// indices), which no piece writes (and no web seed is asked for).
+    CreateEmpty { torrent: TorrentId, files: Vec<usize> },
     /// Register a torrent and check what is already on disk.
     Open {
         torrent: TorrentId,
@@ -313,6 +316,15 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                     .filter(|m| m.info_hash == info_hash)
                     .map(Box::new);
                 send(DiskEvent::MetadataLoaded { torrent, meta });
+            }
+            DiskJob::CreateEmpty { torrent, files } => {
+                let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
+                for i in files {
+                    if let Err(e) = slot.storage.create_empty(i) {
+                        let path = slot.storage.info().files[i].path_string();
+                        eprintln!("torrent-get: warning: creating the empty file {path}: {e}");
+                    }
+                }
             }
             DiskJob::Close { torrent } => {
                 if let Some(s) = slots.get_mut(torrent) {

@@ -72,6 +72,9 @@ pub fn progress_json(s: &Snapshot) -> serde_json::Value {
         "peers": s.peers,
         "connecting": s.connecting,
         "known": s.known,
+        "mirrors": s.mirrors,
+        "mirrors_known": s.mirrors_known,
+        "webseeds": s.webseeds,
         "seeding": s.seeding,
     })
 }
@@ -95,6 +98,10 @@ pub struct Snapshot {
     pub connecting: usize,
     /// Peer addresses known (trackers, DHT, PEX, --peer).
     pub known: usize,
+    /// Web seeds not dropped, and all of them.
+    pub mirrors: usize,
+    pub mirrors_known: usize,
+    pub webseeds: Vec<crate::control::WebSeedStatus>,
     pub seeding: bool,
 }
 
@@ -274,9 +281,14 @@ pub fn ratio(s: &Snapshot) -> String {
     format!("{:.2}", s.uploaded as f64 / base as f64)
 }
 
-/// `3 peers, 1 connecting / 12 known`.
+/// `3 peers, 1 connecting / 12 known`, then `, 2/50 mirrors` (not dropped
+/// of all) when the torrent has web seeds.
 pub fn peer_counts(s: &Snapshot) -> String {
-    format!("{} peers, {} connecting / {} known", s.peers, s.connecting, s.known)
+    let mut out = format!("{} peers, {} connecting / {} known", s.peers, s.connecting, s.known);
+    if s.mirrors_known > 0 {
+        out.push_str(&format!(", {}/{} mirrors", s.mirrors, s.mirrors_known));
+    }
+    out
 }
 
 /// The status line printed without a terminal.
@@ -315,6 +327,8 @@ mod tests {
             status_line(&s),
             "x: 1.00 MiB of 4.00 MiB (25%), 1.00 MiB/s down, 0 B/s up, 2 peers, 0 connecting / 0 known, eta 0:03"
         );
+        let m = Snapshot { mirrors: 2, mirrors_known: 50, ..s.clone() };
+        assert_eq!(peer_counts(&m), "2 peers, 0 connecting / 0 known, 2/50 mirrors");
         assert!(is_error("x: error: disk full"));
         assert!(!is_error("x: complete"));
     }

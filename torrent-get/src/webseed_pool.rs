@@ -27,6 +27,12 @@ impl Pools {
         pool.apply(action);
     }
 
+    /// A removed torrent's pool: its workers end (a request in progress
+    /// at its next read; the engine cancelled them all before).
+    pub fn close(&mut self, torrent: usize) {
+        self.pools.remove(&torrent);
+    }
+
     /// What the workers reported since the last call.
     pub fn drain(&mut self) -> Vec<(usize, FetchEvent)> {
         let mut out = Vec::new();

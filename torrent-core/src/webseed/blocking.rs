@@ -87,6 +87,9 @@ pub fn download(
                         picker.set_have(piece);
                     }
                 }
+                Event::Discard { piece, .. } => {
+                    hashers.remove(&piece);
+                }
                 Event::Released { pieces, .. } => {
                     for p in pieces.clone() {
                         hashers.remove(&p);

@@ -69,7 +69,7 @@ impl Shared {
 }
 
 /// The worker pool. Dropping it stops the workers (requests in progress
-/// end at their next chunk).
+/// end at their next read).
 pub struct Fetcher {
     shared: Arc<Shared>,
     rx: Receiver<FetchEvent>,
@@ -280,7 +280,14 @@ impl Worker {
             while filled < want {
                 match body.read(&mut buf[filled..]) {
                     Ok(0) => break,
-                    Ok(n) => filled += n,
+                    // A cancelled request (pause, remove, endgame) stops
+                    // reading at once, not at the end of the chunk.
+                    Ok(n) => {
+                        filled += n;
+                        if self.shared.is_cancelled(job.id) {
+                            return Ok(false);
+                        }
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         return Err(if is_timeout(&e) { FetchError::Timeout } else { FetchError::Transport(e.to_string()) });

@@ -54,6 +54,9 @@ pub struct Config {
     /// the fetcher's chunks of [`super::FetchConfig::chunk`] bytes this is
     /// a minimum rate of `chunk / stall_timeout` per request.
     pub stall_timeout: Duration,
+    /// Endgame: most duplicate requests at once (a piece another mirror is
+    /// on, fetched by an idle mirror too; the first whole copy wins).
+    pub max_duplicates: usize,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             backoff_max: Duration::from_secs(300),
             max_retry_after: Duration::from_secs(600),
             stall_timeout: Duration::from_secs(30),
+            max_duplicates: 2,
         }
     }
 }
@@ -181,6 +185,11 @@ pub enum Event {
     Backoff { mirror: MirrorId, until: Instant, error: String },
     /// The mirror is given up for good.
     Dropped { mirror: MirrorId, reason: String },
+    /// Endgame: a duplicate request finished `piece` before the mirror that
+    /// was on it. Drop what the caller has of it (`bytes` came from the
+    /// slow mirror: over-download); the whole piece follows as `Data` and
+    /// `PieceReceived` from the duplicate's mirror.
+    Discard { piece: u32, bytes: u64 },
 }
 
 /// A mirror's state, for progress views.
@@ -213,6 +222,8 @@ pub struct MirrorInfo {
     pub url: String,
     pub state: MirrorState,
     pub stats: MirrorStats,
+    /// The last error (what a backoff or drop was about).
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -226,6 +237,11 @@ struct Slot {
     last_progress: Instant,
     /// Bytes received for pieces not yet completed.
     partial_bytes: u64,
+    /// Endgame: cut to the piece it is on (the rest released).
+    trimmed: bool,
+    /// A duplicate of another mirror's piece: its bytes are kept here
+    /// (one piece at most) and passed on only if it finishes first.
+    dup: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -243,6 +259,7 @@ struct Mirror {
     errors: u32,
     hash_failures: u32,
     stats: MirrorStats,
+    last_error: Option<String>,
 }
 
 /// Zeros for padding files are emitted in chunks of at most this size.
@@ -303,6 +320,7 @@ impl Scheduler {
             errors: 0,
             hash_failures: 0,
             stats: MirrorStats::default(),
+            last_error: None,
         });
         Some(MirrorId(self.mirrors.len() as u32 - 1))
     }
@@ -320,6 +338,7 @@ impl Scheduler {
                     State::Active => MirrorState::Busy(m.slots.len()),
                 },
                 stats: m.stats.clone(),
+                last_error: m.last_error.clone(),
             })
             .collect()
     }
@@ -359,6 +378,7 @@ impl Scheduler {
                     continue;
                 }
                 let Some(run) = pick(MirrorId(i as u32), max) else {
+                    self.duplicate(now);
                     return;
                 };
                 let run = run.start..run.end.min(self.layout.num_pieces);
@@ -373,6 +393,8 @@ impl Scheduler {
                     job: None,
                     last_progress: now,
                     partial_bytes: 0,
+                    trimmed: false,
+                    dup: None,
                 });
                 let s = self.mirrors[i].slots.len() - 1;
                 self.advance(now, i, s);
@@ -397,7 +419,9 @@ impl Scheduler {
                     while off < end {
                         let piece_end = (off / self.layout.piece_length + 1) * self.layout.piece_length;
                         let take = (end - off).min(piece_end - off).min(ZERO_CHUNK);
-                        self.deliver(m, s, off, vec![0; take as usize], false);
+                        if self.deliver(m, s, off, vec![0; take as usize], false) {
+                            return;
+                        }
                         off += take;
                     }
                 }
@@ -427,11 +451,23 @@ impl Scheduler {
 
     /// Pass bytes at torrent offset `off` of slot `s` to the caller, and
     /// report the pieces they complete.
-    fn deliver(&mut self, m: usize, s: usize, mut off: u64, mut data: Vec<u8>, counted: bool) {
+    /// True when slot `s` is gone (a duplicate that completed, a trimmed
+    /// request that delivered its piece).
+    fn deliver(&mut self, m: usize, s: usize, mut off: u64, mut data: Vec<u8>, counted: bool) -> bool {
         let plen = self.layout.piece_length;
         let mid = MirrorId(m as u32);
         if counted {
             self.mirrors[m].stats.bytes += data.len() as u64;
+        }
+        let slot = &mut self.mirrors[m].slots[s];
+        if let Some(buf) = slot.dup.as_mut() {
+            buf.extend_from_slice(&data);
+            slot.partial_bytes += data.len() as u64;
+            if buf.len() as u64 >= self.layout.piece_len(slot.run.start) {
+                self.dup_done(m, s);
+                return true;
+            }
+            return false;
         }
         while !data.is_empty() {
             let piece = (off / plen) as u32;
@@ -439,7 +475,7 @@ impl Scheduler {
             let take = (plen - begin).min(data.len() as u64) as usize;
             let rest = if take < data.len() { data.split_off(take) } else { Vec::new() };
             let n = data.len() as u64;
-            if self.had[piece as usize] {
+            if self.had[piece as usize] || piece >= self.mirrors[m].slots[s].run.end {
                 self.mirrors[m].stats.wasted += n;
             } else {
                 self.events.push_back(Event::Data { mirror: mid, piece, begin, data });
@@ -448,6 +484,7 @@ impl Scheduler {
             off += n;
             data = rest;
             // Completed pieces.
+            let mut completed = Vec::new();
             let slot = &mut self.mirrors[m].slots[s];
             while slot.next_piece < slot.run.end {
                 let p = slot.next_piece;
@@ -461,7 +498,189 @@ impl Scheduler {
                     slot.partial_bytes = slot.partial_bytes.saturating_sub(pl);
                     self.awaiting.insert(p, mid);
                     self.events.push_back(Event::PieceReceived { mirror: mid, piece: p });
+                    completed.push(p);
                 }
+            }
+            for p in completed {
+                self.drop_dups(p);
+            }
+        }
+        let slot = &self.mirrors[m].slots[s];
+        if slot.trimmed && slot.next_piece >= slot.run.end {
+            // Its piece is in: the rest of the request is not wanted.
+            let slot = self.mirrors[m].slots.remove(s);
+            if let Some((id, _, _)) = slot.job {
+                if self.jobs.remove(&id).is_some() {
+                    self.actions.push_back(Action::Cancel(id));
+                }
+            }
+            self.mirrors[m].errors = 0;
+            return true;
+        }
+        false
+    }
+
+    /// Duplicate slot `s` of mirror `m` has its whole piece first: the
+    /// mirror that was on it stops, the caller drops that mirror's part and
+    /// gets this copy.
+    fn dup_done(&mut self, m: usize, s: usize) {
+        let slot = self.mirrors[m].slots.remove(s);
+        if let Some((id, _, _)) = slot.job {
+            if self.jobs.remove(&id).is_some() {
+                self.actions.push_back(Action::Cancel(id));
+            }
+        }
+        self.mirrors[m].errors = 0;
+        let piece = slot.run.start;
+        let mut buf = slot.dup.unwrap_or_default();
+        if self.had[piece as usize] || self.awaiting.contains_key(&piece) {
+            self.mirrors[m].stats.wasted += buf.len() as u64;
+            return;
+        }
+        let mut discarded = 0;
+        for pm in 0..self.mirrors.len() {
+            let mut i = 0;
+            while i < self.mirrors[pm].slots.len() {
+                let mirror = &mut self.mirrors[pm];
+                let sl = &mut mirror.slots[i];
+                if sl.dup.is_none() && sl.next_piece == piece && sl.run.contains(&piece) {
+                    discarded += sl.partial_bytes;
+                    mirror.stats.wasted += sl.partial_bytes;
+                    sl.partial_bytes = 0;
+                    sl.next_piece += 1;
+                    if sl.next_piece >= sl.run.end {
+                        self.release_slot(pm, i);
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+        }
+        buf.truncate(self.layout.piece_len(piece) as usize);
+        let mid = MirrorId(m as u32);
+        self.events.push_back(Event::Discard { piece, bytes: discarded });
+        self.events.push_back(Event::Data { mirror: mid, piece, begin: 0, data: buf });
+        self.awaiting.insert(piece, mid);
+        self.events.push_back(Event::PieceReceived { mirror: mid, piece });
+    }
+
+    /// Stop the duplicate requests of `piece` (it is in, or given back).
+    fn drop_dups(&mut self, piece: u32) {
+        for m in 0..self.mirrors.len() {
+            let mut i = 0;
+            while i < self.mirrors[m].slots.len() {
+                let sl = &self.mirrors[m].slots[i];
+                if sl.dup.is_some() && sl.run.start == piece {
+                    self.release_slot(m, i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Duplicate requests in flight.
+    pub fn duplicates(&self) -> usize {
+        self.mirrors.iter().flat_map(|m| &m.slots).filter(|s| s.dup.is_some()).count()
+    }
+
+    /// Endgame: the caller has no piece left to hand out. A request
+    /// holding pieces it has not started keeps only the piece it is on and
+    /// gives the rest back (for peers or other mirrors) when some other
+    /// source could take them: `others_idle` (the caller's peers) or a
+    /// mirror with a free request. Then idle mirrors duplicate the pieces
+    /// other mirrors are on (at most [`Config::max_duplicates`] at once,
+    /// one per piece): the first whole copy wins, the other request is
+    /// cancelled.
+    pub fn endgame(&mut self, now: Instant, others_idle: bool) {
+        for m in 0..self.mirrors.len() {
+            let other_mirror = self.mirrors.iter().enumerate().any(|(j, o)| {
+                j != m && matches!(o.state, State::Active) && o.slots.len() < self.cfg.requests_per_mirror
+            });
+            if !(others_idle || other_mirror) {
+                continue;
+            }
+            for s in 0..self.mirrors[m].slots.len() {
+                self.trim(m, s);
+            }
+        }
+        self.duplicate(now);
+    }
+
+    fn trim(&mut self, m: usize, s: usize) {
+        let slot = &mut self.mirrors[m].slots[s];
+        if slot.trimmed || slot.dup.is_some() {
+            return;
+        }
+        slot.trimmed = true;
+        let keep = slot.next_piece + 1;
+        if keep >= slot.run.end {
+            return;
+        }
+        let released = keep..slot.run.end;
+        slot.run.end = keep;
+        let end = (keep as u64 * self.layout.piece_length).min(self.layout.total_length);
+        slot.parts.retain(|p| p.offset < end);
+        for p in slot.parts.iter_mut() {
+            p.len = p.len.min(end - p.offset);
+        }
+        self.events.push_back(Event::Released { mirror: MirrorId(m as u32), pieces: released });
+    }
+
+    /// Give idle mirrors duplicates of the pieces trimmed requests are on.
+    fn duplicate(&mut self, now: Instant) {
+        let mut n = self.duplicates();
+        for i in 0..self.mirrors.len() {
+            if n >= self.cfg.max_duplicates {
+                return;
+            }
+            if !matches!(self.mirrors[i].state, State::Active) || self.mirrors[i].slots.len() >= self.cfg.requests_per_mirror {
+                continue;
+            }
+            // The piece whose request has gone longest without data.
+            let mut best: Option<(Instant, u32)> = None;
+            for (j, o) in self.mirrors.iter().enumerate() {
+                if j == i {
+                    continue;
+                }
+                for sl in &o.slots {
+                    let p = sl.next_piece;
+                    if sl.dup.is_some() || !sl.trimmed || sl.job.is_none() || p >= sl.run.end {
+                        continue;
+                    }
+                    if self.had[p as usize] || self.awaiting.contains_key(&p) {
+                        continue;
+                    }
+                    let taken = self.mirrors.iter().flat_map(|x| &x.slots).any(|x| x.dup.is_some() && x.run.start == p);
+                    if !taken && best.is_none_or(|(t, _)| sl.last_progress < t) {
+                        best = Some((sl.last_progress, p));
+                    }
+                }
+            }
+            let Some((_, p)) = best else { return };
+            let parts: VecDeque<Part> = self.layout.parts(&self.mirrors[i].url, p..p + 1).into();
+            self.mirrors[i].slots.push(Slot {
+                run: p..p + 1,
+                next_piece: p,
+                parts,
+                job: None,
+                last_progress: now,
+                partial_bytes: 0,
+                trimmed: true,
+                dup: Some(Vec::new()),
+            });
+            let s = self.mirrors[i].slots.len() - 1;
+            self.advance(now, i, s);
+            n += 1;
+        }
+    }
+
+    /// Pause or remove: cancel every request and give back every run; no
+    /// mirror is blamed.
+    pub fn cancel_all(&mut self) {
+        for m in 0..self.mirrors.len() {
+            while !self.mirrors[m].slots.is_empty() {
+                self.release_slot(m, 0);
             }
         }
     }
@@ -534,7 +753,13 @@ impl Scheduler {
             }
         }
         self.mirrors[m].stats.wasted += slot.partial_bytes;
+        if slot.dup.is_some() {
+            return;
+        }
         if slot.next_piece < slot.run.end {
+            for p in slot.next_piece..slot.run.end {
+                self.drop_dups(p);
+            }
             self.events.push_back(Event::Released {
                 mirror: MirrorId(m as u32),
                 pieces: slot.next_piece..slot.run.end,
@@ -547,6 +772,7 @@ impl Scheduler {
     fn fail_slot(&mut self, now: Instant, m: usize, s: usize, e: FetchError, fatal: bool) {
         self.release_slot(m, s);
         let mirror = &mut self.mirrors[m];
+        mirror.last_error = Some(e.to_string());
         if matches!(mirror.state, State::Dropped(_)) {
             return;
         }
@@ -791,6 +1017,7 @@ mod tests {
             backoff_max: Duration::from_secs(60),
             max_retry_after: Duration::from_secs(100),
             stall_timeout: Duration::from_secs(10),
+            max_duplicates: 2,
         }
     }
 

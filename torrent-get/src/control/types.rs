@@ -80,6 +80,20 @@ pub struct TrackerStatus {
     pub peers: Option<u32>,
 }
 
+/// A web seed (the `webseeds` of the detail, of `--json`'s `progress`
+/// and `webseeds` events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebSeedStatus {
+    pub url: String,
+    /// "active" (requests in flight), "idle", "backing off" or "dropped".
+    pub state: String,
+    /// Why it is backing off or was dropped (the last error).
+    pub reason: Option<String>,
+    /// Body bytes received from it.
+    pub bytes: u64,
+    pub requests_in_flight: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileStatus {
     /// The number `--select` takes (padding files are not listed).
@@ -98,6 +112,9 @@ pub struct TorrentDetail {
     pub peers_detail: Vec<PeerStatus>,
     pub trackers: Vec<TrackerStatus>,
     pub files: Vec<FileStatus>,
+    /// The torrent's web seeds (BEP 19 mirrors).
+    #[serde(default)]
+    pub webseeds: Vec<WebSeedStatus>,
     /// Why it is not finishing, one reason per line, most important first
     /// (pieces no connected peer has, all peers choking, tracker errors,
     /// disk errors). Empty when nothing is wrong.

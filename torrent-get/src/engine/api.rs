@@ -215,6 +215,8 @@ pub enum Action {
     /// the loop's web-seed worker pool; reports come back as
     /// [`Input::WebSeed`]).
     WebSeed { torrent: TorrentId, action: torrent_core::webseed::Action },
+    /// The torrent is removed: stop its mirrors' worker pool.
+    WebSeedClose { torrent: TorrentId },
 }
 
 /// How a run ended, for the exit code.

@@ -260,12 +260,24 @@ impl Engine {
             return;
         }
         let have = l.picker.have_slice().to_vec();
+        let empty: Vec<usize> = l
+            .meta
+            .info
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| f.length == 0 && !f.padding && t.select.as_ref().is_none_or(|s| s.contains(i)))
+            .map(|(i, _)| i)
+            .collect();
         t.completed_at = Some(now);
         let Lifecycle::Downloading(l) = t.life.take() else { unreachable!("matched above") };
         t.life = if self.cfg.seed { Lifecycle::Seeding(l) } else { Lifecycle::Done(l) };
         let done = matches!(t.life, Lifecycle::Done(_));
         let name = t.name.clone();
         self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
+        if !empty.is_empty() && !self.stream_no_save(tid) {
+            self.actions.push_back(Action::Disk(DiskJob::CreateEmpty { torrent: tid, files: empty }));
+        }
         self.log(format!("{name}: complete"));
         self.announce_completed(tid);
         let keys = self.torrents[tid].as_ref().map(|t| t.peers.clone()).unwrap_or_default();
@@ -358,7 +370,7 @@ impl Engine {
         }
     }
 
-    pub(crate) fn pause(&mut self, tid: TorrentId) {
+    pub(crate) fn pause(&mut self, tid: TorrentId, now: Instant) {
         let Some(t) = self.torrents[tid].as_mut() else { return };
         if matches!(t.life, Lifecycle::Paused(_)) || t.life.finished() {
             return;
@@ -371,6 +383,7 @@ impl Engine {
             self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
         }
         self.close_torrent_peers(tid, CloseReason::TorrentPaused);
+        self.webseed_cancel(tid, now);
         self.report(Report::Json(json!({"event": "paused", "info_hash": hash})));
         self.log(format!("{name}: paused"));
     }
@@ -391,6 +404,7 @@ impl Engine {
         self.log(format!("{name}: resumed"));
         self.check_complete(tid, now);
         self.connect_more(now);
+        self.webseed_pump(tid, now);
     }
 
     /// Drop the torrent: its peers, its disk slot; the data stays on disk
@@ -411,6 +425,8 @@ impl Engine {
             info_hash: t.info_hash,
         });
         self.close_torrent_peers(tid, CloseReason::TorrentRemoved);
+        self.webseed_cancel(tid, now);
+        self.actions.push_back(Action::WebSeedClose { torrent: tid });
         self.actions.push_back(Action::Disk(DiskJob::Close { torrent: tid }));
         if let Some(job) = delete {
             self.actions.push_back(Action::Disk(job));

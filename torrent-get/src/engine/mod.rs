@@ -348,7 +348,7 @@ impl Engine {
             Command::Add(job) => {
                 self.add(job, now);
             }
-            Command::Pause(t) => self.pause(t),
+            Command::Pause(t) => self.pause(t, now),
             Command::Resume(t) => self.resume(t, now),
             Command::Remove(t) => self.remove(t, false, now),
             Command::RemoveWithData(t) => self.remove(t, true, now),

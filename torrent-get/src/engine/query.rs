@@ -159,7 +159,8 @@ impl Engine {
                 files.push(FileStatus { index: number, path: f.path_string(), length: f.length, selected, progress });
             }
         }
-        Some(TorrentDetail { status, peers_detail, trackers, files, diagnosis })
+        let webseeds = t.webseeds.statuses();
+        Some(TorrentDetail { status, peers_detail, trackers, files, webseeds, diagnosis })
     }
 
     /// Connections of the torrent still connecting or handshaking.

@@ -148,6 +148,7 @@ impl Torrent {
             }
             None => (0, 0, 0, 0),
         };
+        let (mirrors, mirrors_known) = self.webseeds.counts();
         crate::progress::Snapshot {
             name: self.name.clone(),
             info_hash: self.info_hash.to_hex(),
@@ -162,6 +163,9 @@ impl Torrent {
             peers: self.peers.len(),
             connecting: 0,
             known: self.candidates.len(),
+            mirrors,
+            mirrors_known,
+            webseeds: self.webseeds.statuses(),
             seeding: matches!(self.life, Lifecycle::Seeding(_)),
         }
     }

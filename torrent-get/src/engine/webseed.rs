@@ -23,6 +23,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
+use crate::control::WebSeedStatus;
 use torrent_core::webseed::{self, Config as WsConfig, Event, FetchEvent, Layout, MirrorState, Scheduler};
 
 /// A torrent's mirrors: the URLs known before the metadata (command line,
@@ -45,21 +46,32 @@ impl WebSeeds {
         self.claimed.contains(&piece)
     }
 
+    /// Each mirror's state for the progress view, `--json` and the
+    /// daemon's detail.
+    pub fn statuses(&self) -> Vec<WebSeedStatus> {
+        let Some(s) = self.sched.as_ref() else { return Vec::new() };
+        s.mirrors().into_iter().map(|m| status(&m)).collect()
+    }
+
+    /// (mirrors not dropped, mirrors) for the progress line.
+    pub fn counts(&self) -> (usize, usize) {
+        let Some(s) = self.sched.as_ref() else { return (0, 0) };
+        let all = s.mirrors();
+        (all.iter().filter(|m| !matches!(m.state, MirrorState::Dropped { .. })).count(), all.len())
+    }
+
     /// Per-mirror figures for `--json` and `-v`.
     pub fn report(&self) -> Vec<serde_json::Value> {
         let Some(s) = self.sched.as_ref() else { return Vec::new() };
         s.mirrors()
             .into_iter()
             .map(|m| {
-                let state = match &m.state {
-                    MirrorState::Idle => "idle".to_string(),
-                    MirrorState::Busy(n) => format!("busy ({n} requests)"),
-                    MirrorState::Backoff { .. } => "backing off".to_string(),
-                    MirrorState::Dropped { reason } => format!("dropped: {reason}"),
-                };
+                let st = status(&m);
                 json!({
                     "url": m.url,
-                    "state": state,
+                    "state": st.state,
+                    "reason": st.reason,
+                    "requests_in_flight": st.requests_in_flight,
                     "dropped": matches!(m.state, MirrorState::Dropped { .. }),
                     "bytes": m.stats.bytes,
                     "pieces_ok": m.stats.pieces_ok,
@@ -123,16 +135,44 @@ impl Engine {
         self.webseed_pump(tid, now);
     }
 
-    /// Once a second: backoffs and stalls.
+    /// Once a second: backoffs and stalls; the endgame when every missing
+    /// piece is held by a peer or a mirror.
     pub(crate) fn webseed_tick(&mut self, now: Instant) {
         for tid in 0..self.torrents.len() {
+            let idle = self.webseed_idle_peers(tid);
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             let Some(s) = t.webseeds.sched.as_mut() else { continue };
             if s.poll_timeout().is_some_and(|d| d <= now) {
                 s.handle_timeout(now);
             }
+            if let Lifecycle::Downloading(l) = &t.life {
+                let (pk, claimed) = (&l.picker, &t.webseeds.claimed);
+                let free = (0..pk.num_pieces() as u32)
+                    .any(|i| pk.is_wanted(i) && !pk.has(i) && !pk.is_started(i) && !claimed.contains(&i));
+                if !free && !claimed.is_empty() {
+                    s.endgame(now, idle);
+                }
+            }
             self.webseed_pump(tid, now);
         }
+    }
+
+    /// A connected peer of the torrent with no request of ours: it could
+    /// take pieces a slow mirror holds.
+    fn webseed_idle_peers(&self, tid: TorrentId) -> bool {
+        let Some(t) = self.torrents[tid].as_ref() else { return false };
+        t.peers.iter().any(|&k| {
+            self.peers.get(k).and_then(|p| p.as_ref()).is_some_and(|p| p.active() && p.st.outstanding() == 0)
+        })
+    }
+
+    /// Pause or remove: every request of the torrent's mirrors is cancelled
+    /// (the pool's workers stop reading) and their pieces given back.
+    pub(crate) fn webseed_cancel(&mut self, tid: TorrentId, now: Instant) {
+        let Some(Some(t)) = self.torrents.get_mut(tid) else { return };
+        let Some(s) = t.webseeds.sched.as_mut() else { return };
+        s.cancel_all();
+        self.webseed_pump(tid, now);
     }
 
     /// Give idle mirrors work, pass their requests to the loop and their
@@ -146,13 +186,20 @@ impl Engine {
                 if self.backlog <= super::download::MAX_DISK_BACKLOG {
                     let picker = &l.picker;
                     let claimed = &mut ws.claimed;
+                    let mut exhausted = false;
                     s.fill(now, |_mirror, max| {
                         let run = free_run(picker.num_pieces() as u32, max, |i| {
                             picker.is_wanted(i) && !picker.has(i) && !picker.is_started(i) && !claimed.contains(&i)
-                        })?;
-                        claimed.extend(run.clone());
-                        Some(run)
+                        });
+                        exhausted = run.is_none();
+                        claimed.extend(run.clone()?);
+                        run
                     });
+                    if exhausted && !claimed.is_empty() {
+                        // An idle mirror and nothing left: trim and
+                        // duplicate the others' last pieces.
+                        s.endgame(now, false);
+                    }
                 }
             }
             let mut any = false;
@@ -233,6 +280,12 @@ impl Engine {
                 }
                 self.report(Report::Json(json!({"event": "webseed_backoff", "info_hash": self.torrents[tid].as_ref().map(|t| t.info_hash.to_hex()), "url": u, "error": error})));
             }
+            Event::Discard { piece, bytes } => {
+                // A duplicate won the endgame race: the slow mirror's part
+                // of the piece is over-download; the whole copy follows.
+                t.wasted += bytes;
+                self.actions.push_back(Action::Hash(HashJob::Forget { torrent: tid, piece }));
+            }
             Event::Dropped { mirror, reason } => {
                 let (name, u, hash) = (t.name.clone(), url(t, mirror), t.info_hash.to_hex());
                 self.log(format!("{name}: web seed {u} dropped: {reason}"));
@@ -283,9 +336,10 @@ impl Engine {
             if self.cfg.verbose {
                 for m in &mirrors {
                     self.log(format!(
-                        "{name}: web seed {}: {}, {} bytes, {} pieces ok, {} bad, {} wasted, {} errors, {} requests",
+                        "{name}: web seed {}: {}{}, {} bytes, {} pieces ok, {} bad, {} wasted, {} errors, {} requests",
                         m["url"].as_str().unwrap_or(""),
                         m["state"].as_str().unwrap_or(""),
+                        m["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default(),
                         m["bytes"], m["pieces_ok"], m["pieces_bad"], m["wasted"], m["errors"], m["requests"]
                     ));
                 }
@@ -298,6 +352,16 @@ impl Engine {
     pub fn webseed_handle(&mut self, tid: TorrentId, ev: FetchEvent, now: Instant) {
         self.handle(Input::WebSeed { torrent: tid, event: ev }, now);
     }
+}
+
+fn status(m: &webseed::MirrorInfo) -> WebSeedStatus {
+    let (state, reason, n) = match &m.state {
+        MirrorState::Idle => ("idle", None, 0),
+        MirrorState::Busy(n) => ("active", None, *n),
+        MirrorState::Backoff { .. } => ("backing off", m.last_error.clone(), 0),
+        MirrorState::Dropped { reason } => ("dropped", Some(reason.clone()), 0),
+    };
+    WebSeedStatus { url: m.url.clone(), state: state.into(), reason, bytes: m.stats.bytes, requests_in_flight: n }
 }
 
 /// The first run of up to `max` consecutive pieces with `free`.

@@ -379,6 +379,7 @@ impl EventLoop {
                     }
                 }
                 Action::WebSeed { torrent, action } => self.webseeds.apply(torrent, action, &self.waker),
+                Action::WebSeedClose { torrent } => self.webseeds.close(torrent),
                 Action::Report(r) => match r {
                     Report::Log(m) => self.reporter.log(&m),
                     Report::Json(v) => {

@@ -285,7 +285,7 @@ impl Sim {
             Action::Report(crate::engine::Report::Log(m)) if std::env::var_os("SIM_LOG").is_some() => {
                 eprintln!("[{:?} node {n}] {m}", now - self.start);
             }
-            Action::Announce { .. } | Action::DhtLookup { .. } | Action::Report(_) | Action::WebSeed { .. } => {}
+            Action::Announce { .. } | Action::DhtLookup { .. } | Action::Report(_) | Action::WebSeed { .. } | Action::WebSeedClose { .. } => {}
         }
     }
 
@@ -356,7 +356,7 @@ impl Sim {
                 node.disk_log.push(format!("resume {torrent}"));
                 node.resume_saves.push((now, clean, have.iter().filter(|h| **h).count()));
             }
-            DiskJob::Verify { .. } | DiskJob::Shutdown => {}
+            DiskJob::Verify { .. } | DiskJob::CreateEmpty { .. } | DiskJob::Shutdown => {}
         }
     }
 
