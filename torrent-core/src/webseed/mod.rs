@@ -45,6 +45,7 @@
 pub mod blocking;
 pub mod fetch;
 pub mod layout;
+pub mod run_picker;
 pub mod scheduler;
 
 pub use fetch::{FetchConfig, Fetcher};

@@ -383,7 +383,7 @@ impl Engine {
             self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
         }
         self.close_torrent_peers(tid, CloseReason::TorrentPaused);
-        self.webseed_cancel(tid, now);
+        self.webseed_cancel(tid, now, false);
         self.report(Report::Json(json!({"event": "paused", "info_hash": hash})));
         self.log(format!("{name}: paused"));
     }
@@ -425,7 +425,7 @@ impl Engine {
             info_hash: t.info_hash,
         });
         self.close_torrent_peers(tid, CloseReason::TorrentRemoved);
-        self.webseed_cancel(tid, now);
+        self.webseed_cancel(tid, now, true);
         self.actions.push_back(Action::WebSeedClose { torrent: tid });
         self.actions.push_back(Action::Disk(DiskJob::Close { torrent: tid }));
         if let Some(job) = delete {

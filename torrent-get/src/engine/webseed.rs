@@ -168,10 +168,19 @@ impl Engine {
 
     /// Pause or remove: every request of the torrent's mirrors is cancelled
     /// (the pool's workers stop reading) and their pieces given back.
-    pub(crate) fn webseed_cancel(&mut self, tid: TorrentId, now: Instant) {
+    /// `remove`: the scheduler goes too (nothing is handed out again).
+    pub(crate) fn webseed_cancel(&mut self, tid: TorrentId, now: Instant, remove: bool) {
         let Some(Some(t)) = self.torrents.get_mut(tid) else { return };
         let Some(s) = t.webseeds.sched.as_mut() else { return };
         s.cancel_all();
+        if remove {
+            while let Some(a) = s.poll_action() {
+                self.actions.push_back(Action::WebSeed { torrent: tid, action: a });
+            }
+            t.webseeds.sched = None;
+            t.webseeds.claimed.clear();
+            return;
+        }
         self.webseed_pump(tid, now);
     }
 

@@ -10,3 +10,4 @@ mod scenarios;
 mod sim;
 mod slots;
 mod stream;
+mod webseed;
