@@ -11,13 +11,41 @@ use test_fixtures::seeder::{Seeder, SeederOptions};
 use test_fixtures::webseed::{Nginx, Switches, WebSeedServer};
 
 const LIMIT: Duration = Duration::from_secs(90);
-// No zero-length file: torrent-get does not create those today (with peers
-// too), a separate matter.
+// Names that need percent-encoding (space, non-ASCII, `%`, `?`, `#`) and
+// zero-length files, which are never asked for (`bytes=x-(x-1)` is not a
+// range) but created empty.
 const FILES: &[(&str, u64)] = &[
     ("a b.txt", 70_001),
+    ("empty", 0),
     ("dir with space/caf\u{e9} \u{fc}.bin", 600_000),
+    ("dir with space/empty #2", 0),
     ("x/y/z%20?#.dat", 33_333),
 ];
+
+/// No range request for a zero-length file, and every name came through.
+fn assert_ranges(ws: &WebSeedServer) {
+    let r = ws.ranges();
+    assert!(r.iter().all(|(path, _, _)| !path.contains("empty")), "a zero-length file was asked for: {r:?}");
+    for f in ["a b.txt", "caf\u{e9} \u{fc}.bin", "z%20?#.dat"] {
+        assert!(r.iter().any(|(path, _, _)| path.ends_with(f)), "{f} never asked for: {r:?}");
+    }
+}
+
+/// A copy of the payload's torrent with a url-list (and no tracker).
+fn with_url_list(p: &Payload, urls: &[String]) -> std::path::PathBuf {
+    let opts = torrent_core::create::CreateOptions {
+        piece_length: Some(p.meta.info.piece_length),
+        web_seeds: urls.to_vec(),
+        created_by: Some("torrent-toolkit test-fixtures".into()),
+        ..Default::default()
+    };
+    let bytes = torrent_core::create::create_torrent(&p.dir.join(&p.meta.info.name), &opts).unwrap();
+    let m = torrent_core::Metainfo::from_bytes(&bytes).unwrap();
+    assert_eq!(m.info_hash, p.meta.info_hash);
+    let path = p.dir.join("url-list-many.torrent");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
 
 fn payload(dir: &std::path::Path) -> Payload {
     make_payload(dir, "My Torrent \u{2603}", FILES, 16_384, &[], 7).unwrap()
@@ -50,8 +78,20 @@ fn multi_file_torrent_downloads_from_a_web_seed_alone() {
     // Every byte fetched once, no request left over.
     assert_eq!(m[0]["bytes"].as_u64().unwrap(), p.meta.info.total_length, "{m:?}");
     assert_eq!(m[0]["state"], "idle", "{m:?}");
+    assert_eq!(m[0]["reason"], serde_json::Value::Null, "{m:?}");
+    assert_eq!(m[0]["errors"], 0, "{m:?}");
     assert!(ws.requests() > 0);
+    assert_ranges(&ws);
     assert_eq!(r.last_event("done")["hash_failures"], 0);
+    // Progress events show the mirror next to the peers.
+    // (From the check of the data on, when the mirrors start.)
+    let prog: Vec<_> = r.events().into_iter().filter(|e| e["event"] == "progress" && e["mirrors_known"] != 0).collect();
+    assert!(!prog.is_empty(), "{}", r.stdout);
+    for e in &prog {
+        assert_eq!((e["mirrors"].as_u64(), e["mirrors_known"].as_u64()), (Some(1), Some(1)), "{e}");
+        assert_eq!(e["webseeds"][0]["url"], ws.url(), "{e}");
+        assert!(["active", "idle"].contains(&e["webseeds"][0]["state"].as_str().unwrap()), "{e}");
+    }
 }
 
 #[test]
@@ -96,6 +136,8 @@ fn a_mirror_serving_wrong_bytes_is_dropped_and_no_peer_is_blamed() {
     let b = m.iter().find(|x| x["url"] == bad.url()).unwrap();
     let g = m.iter().find(|x| x["url"] == good.url()).unwrap();
     assert_eq!(b["dropped"], true, "{m:?}");
+    assert_eq!(b["state"], "dropped", "{m:?}");
+    assert!(b["reason"].as_str().unwrap().contains("failed the hash check"), "{m:?}");
     assert!(b["pieces_bad"].as_u64().unwrap() >= 1);
     assert_eq!(b["pieces_ok"], 0);
     assert_eq!(g["dropped"], false, "{m:?}");
@@ -142,6 +184,110 @@ fn nginx_serves_the_payload() {
     assert_same_tree(&p.dir.join(&p.meta.info.name), &out.path().join(&p.meta.info.name));
     let m = mirrors(&r);
     assert_eq!(m[0]["pieces_ok"].as_u64().unwrap() as usize, p.meta.info.piece_count(), "{m:?}");
+    // nginx answers an invalid range with 416: none was sent.
+    assert_eq!(m[0]["errors"], 0, "{m:?}");
+    assert_eq!(m[0]["bytes"].as_u64().unwrap(), p.meta.info.total_length, "{m:?}");
+}
+
+#[test]
+fn the_status_line_counts_mirrors_next_to_peers() {
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = payload(src.path());
+    let bad = WebSeedServer::start(&p.dir, Switches { wrong_bytes: true, ..Default::default() }).unwrap();
+    let good = WebSeedServer::start(&p.dir, Switches { slow: Some(200_000), ..Default::default() }).unwrap();
+    let mut c = cmd_loud(60);
+    c.arg("--status-interval").arg("1").arg("-o").arg(out.path()).arg(&p.torrent_path);
+    c.args(["--web-seed", &bad.url(), "--web-seed", &good.url()]);
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    // "..., 0 peers, 0 connecting / 0 known, 1/2 mirrors": the bad one dropped.
+    let lines: Vec<_> = r.stderr.lines().filter(|l| l.contains(" known, ")).collect();
+    assert!(lines.iter().any(|l| l.ends_with("1/2 mirrors") || l.contains(" 1/2 mirrors,")), "{}", r.stderr);
+    assert!(lines.iter().all(|l| l.contains("/2 mirrors")), "{}", r.stderr);
+}
+
+#[test]
+fn a_slow_mirror_holding_the_last_pieces_does_not_stall_the_download() {
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = payload(src.path());
+    let total = p.meta.info.total_length;
+    // Alone, the slow mirror's share (two runs of total/16 in flight) would
+    // take over 4 s at 20 kB/s; the fast mirror takes its pieces over.
+    let slow = WebSeedServer::start(&p.dir, Switches { slow: Some(20_000), ..Default::default() }).unwrap();
+    let fast = WebSeedServer::start(&p.dir, Switches::default()).unwrap();
+    let t0 = std::time::Instant::now();
+    let r = get(&p, out.path(), &["--web-seed".into(), slow.url(), "--web-seed".into(), fast.url()]);
+    let took = t0.elapsed();
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert_same_tree(&p.dir.join(&p.meta.info.name), &out.path().join(&p.meta.info.name));
+    let m = mirrors(&r);
+    let s = m.iter().find(|x| x["url"] == slow.url()).unwrap();
+    let f = m.iter().find(|x| x["url"] == fast.url()).unwrap();
+    eprintln!("slow + fast mirror: {took:?}; slow {s}; fast {f}");
+    assert!(took < Duration::from_secs(4), "took {took:?}\n{}", r.stderr);
+    assert_eq!(s["dropped"], false, "a slow mirror is not blamed: {m:?}");
+    assert!(f["pieces_ok"].as_u64().unwrap() as usize > p.meta.info.piece_count() / 2, "{m:?}");
+    // Over-download is reported, and bounded.
+    let wasted: u64 = m.iter().map(|x| x["wasted"].as_u64().unwrap()).sum();
+    let done = r.last_event("done");
+    assert!(done["downloaded"].as_u64().unwrap() <= total + total / 4, "{done}");
+    assert!(wasted <= total / 4, "{m:?}");
+}
+
+#[test]
+fn arch_style_fifty_mirrors_most_dead_no_tracker() {
+    use test_fixtures::harness::RefusingPort;
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = payload(src.path());
+    let refusing: Vec<RefusingPort> = (0..40).map(|_| RefusingPort::new()).collect();
+    let missing: Vec<WebSeedServer> =
+        (0..8).map(|_| WebSeedServer::start(&p.dir, Switches { not_found: true, ..Default::default() }).unwrap()).collect();
+    let good: Vec<WebSeedServer> = (0..2).map(|_| WebSeedServer::start(&p.dir, Switches::default()).unwrap()).collect();
+    let mut urls: Vec<String> = refusing.iter().map(|r| format!("http://127.0.0.1:{}/", r.port())).collect();
+    urls.extend(missing.iter().map(|s| s.url()));
+    urls.extend(good.iter().map(|s| s.url()));
+    // Dead ones first and between: the order of a real url-list is arbitrary.
+    urls.rotate_left(7);
+    let torrent = with_url_list(&p, &urls);
+    let mut c = cmd_loud(60);
+    c.arg("--json").arg("-o").arg(out.path()).arg(&torrent);
+    let t0 = std::time::Instant::now();
+    let mut live = Live::spawn(c);
+    let pid = live.child.id();
+    // Threads sampled while it runs (the web-seed pool is bounded).
+    let mut max_threads = 0;
+    while live.child.try_wait().unwrap().is_none() && t0.elapsed() < LIMIT {
+        if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(n) = st.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse::<usize>().ok()) {
+                max_threads = max_threads.max(n);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = live.finish(LIMIT);
+    let took = t0.elapsed();
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert_same_tree(&p.dir.join(&p.meta.info.name), &out.path().join(&p.meta.info.name));
+    let m = mirrors(&r);
+    assert_eq!(m.len(), 50, "{m:?}");
+    let ok: u64 = m.iter().map(|x| x["pieces_ok"].as_u64().unwrap()).sum();
+    assert_eq!(ok as usize, p.meta.info.piece_count(), "{m:?}");
+    for g in &good {
+        assert!(m.iter().any(|x| x["url"] == g.url() && x["dropped"] == false), "{m:?}");
+    }
+    // Dead mirrors are backing off or dropped, with their reason.
+    let dead: Vec<_> = m.iter().filter(|x| x["errors"].as_u64().unwrap() > 0).collect();
+    assert!(dead.iter().all(|x| x["pieces_ok"] == 0 && !x["reason"].is_null()), "{dead:?}");
+    // Bounded: 4 web-seed workers, so at most 4 requests at once and no
+    // thread per mirror.
+    assert!(max_threads <= 16, "{max_threads} threads");
+    let served: u64 = good.iter().map(|g| g.bytes_sent()).sum();
+    assert!(served <= p.meta.info.total_length * 2, "{served}");
+    eprintln!("50 mirrors (40 refusing, 8 answering 404, 2 good): finished in {took:?}, at most {max_threads} threads");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
 }
 
 #[test]
