@@ -274,6 +274,53 @@ fn pause_stops_traffic_at_the_seeder_and_resume_continues() {
 }
 
 #[test]
+fn pause_stops_a_web_seed_and_the_detail_shows_it() {
+    use test_fixtures::webseed::{Switches, WebSeedServer};
+    let seed = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (state, out) = (work.path().join("state"), work.path().join("dl"));
+    let p = payload(seed.path(), "mirrored", 6);
+    let total = p.meta.info.total_length;
+    // Slow enough that a request (a run of total/16) lasts seconds.
+    let ws = WebSeedServer::start(&p.dir, Switches { slow: Some(64 * 1024), ..Default::default() }).unwrap();
+    // The payload's torrent with the mirror as its url-list, no tracker.
+    let opts = torrent_core::create::CreateOptions {
+        piece_length: Some(p.meta.info.piece_length),
+        web_seeds: vec![ws.url()],
+        ..Default::default()
+    };
+    let torrent = work.path().join("mirrored.torrent");
+    std::fs::write(&torrent, torrent_core::create::create_torrent(&p.dir.join("mirrored"), &opts).unwrap()).unwrap();
+    let d = Daemon::start(&state, &out, &[]);
+    let h = hex(&p);
+    assert_eq!(remote(&state, &["add", torrent.to_str().unwrap()]).code(), 0);
+    d.wait_torrent(&h, LIMIT, "some data", |t| t.have_bytes > 0);
+    let w = d.detail(&h).webseeds;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!((w[0].url.as_str(), w[0].state.as_str()), (ws.url().as_str(), "active"), "{w:?}");
+    assert!(w[0].bytes > 0 && w[0].requests_in_flight > 0, "{w:?}");
+
+    let r = remote(&state, &["pause", &h]);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    // What was in the socket buffers when the requests were cancelled
+    // settles, then the mirror serves nothing more.
+    std::thread::sleep(Duration::from_millis(800));
+    let served = ws.bytes_sent();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(ws.bytes_sent(), served, "the mirror kept serving a paused torrent");
+    assert!(served < total, "finished before the pause: the test proves nothing");
+    let w = d.detail(&h).webseeds;
+    assert_eq!((w[0].state.as_str(), w[0].requests_in_flight, w[0].reason.as_deref()), ("idle", 0, None), "{w:?}");
+
+    ws.set_switches(Switches::default());
+    let r = remote(&state, &["resume", &h]);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    wait_for(Duration::from_secs(20), "mirror traffic again after resume", || ws.bytes_sent() > served);
+    d.wait_torrent(&h, LIMIT, "complete after resume", complete);
+    assert_same_tree(&p.dir.join("mirrored"), &out.join("mirrored"));
+}
+
+#[test]
 fn remove_keeps_the_data_or_deletes_it() {
     let seed = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();

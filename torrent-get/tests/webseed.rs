@@ -213,9 +213,9 @@ fn a_slow_mirror_holding_the_last_pieces_does_not_stall_the_download() {
     let out = tempfile::tempdir().unwrap();
     let p = payload(src.path());
     let total = p.meta.info.total_length;
-    // Alone, the slow mirror's share (two runs of total/16 in flight) would
-    // take over 4 s at 20 kB/s; the fast mirror takes its pieces over.
-    let slow = WebSeedServer::start(&p.dir, Switches { slow: Some(20_000), ..Default::default() }).unwrap();
+    // Alone, the slow mirror's share (two requests of two 16 KiB pieces in
+    // flight) would take 13 s at 5 kB/s; the fast mirror takes it over.
+    let slow = WebSeedServer::start(&p.dir, Switches { slow: Some(5_000), ..Default::default() }).unwrap();
     let fast = WebSeedServer::start(&p.dir, Switches::default()).unwrap();
     let t0 = std::time::Instant::now();
     let r = get(&p, out.path(), &["--web-seed".into(), slow.url(), "--web-seed".into(), fast.url()]);
