@@ -237,6 +237,28 @@ fn a_slow_mirror_holding_the_last_pieces_does_not_stall_the_download() {
 }
 
 #[test]
+fn a_stalled_mirror_gives_its_last_pieces_to_an_idle_peer() {
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let p = payload(src.path());
+    // At 1 kB/s the mirror's share (two requests of two 16 KiB pieces)
+    // would take a minute, its stall timeout never firing (a chunk every
+    // 16 s); the peer takes the pieces over after 5 s of endgame.
+    let ws = WebSeedServer::start(&p.dir, Switches { slow: Some(1_000), ..Default::default() }).unwrap();
+    let seeder = Seeder::start(&p.meta, &p.dir, SeederOptions::default()).unwrap();
+    let t0 = std::time::Instant::now();
+    let r = get(&p, out.path(), &["--web-seed".into(), ws.url(), "--peer".into(), seeder.addr().to_string()]);
+    let took = t0.elapsed();
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert_same_tree(&p.dir.join(&p.meta.info.name), &out.path().join(&p.meta.info.name));
+    let m = mirrors(&r);
+    eprintln!("stalled mirror + peer: {took:?}; mirror {}", m[0]);
+    assert!(took < Duration::from_secs(15), "took {took:?}\n{}", r.stderr);
+    assert_eq!(m[0]["dropped"], false, "{m:?}");
+    assert_eq!(m[0]["errors"], 0, "giving pieces to peers is not the mirror's fault: {m:?}");
+}
+
+#[test]
 fn arch_style_fifty_mirrors_most_dead_no_tracker() {
     use test_fixtures::harness::RefusingPort;
     let src = tempfile::tempdir().unwrap();

@@ -57,6 +57,10 @@ pub struct Config {
     /// Endgame: most duplicate requests at once (a piece another mirror is
     /// on, fetched by an idle mirror too; the first whole copy wins).
     pub max_duplicates: usize,
+    /// Endgame with idle peers: a piece a mirror has been on for this long
+    /// since its request was trimmed is given back to them (its partial
+    /// bytes thrown away; the mirror is not blamed).
+    pub give_up_after: Duration,
 }
 
 impl Default for Config {
@@ -71,6 +75,7 @@ impl Default for Config {
             max_retry_after: Duration::from_secs(600),
             stall_timeout: Duration::from_secs(30),
             max_duplicates: 2,
+            give_up_after: Duration::from_secs(5),
         }
     }
 }
@@ -237,8 +242,9 @@ struct Slot {
     last_progress: Instant,
     /// Bytes received for pieces not yet completed.
     partial_bytes: u64,
-    /// Endgame: cut to the piece it is on (the rest released).
+    /// Endgame: cut to the piece it is on (the rest released), and when.
     trimmed: bool,
+    trimmed_at: Option<Instant>,
     /// A duplicate of another mirror's piece: its bytes are kept here
     /// (one piece at most) and passed on only if it finishes first.
     dup: Option<Vec<u8>>,
@@ -394,6 +400,7 @@ impl Scheduler {
                     last_progress: now,
                     partial_bytes: 0,
                     trimmed: false,
+                    trimmed_at: None,
                     dup: None,
                 });
                 let s = self.mirrors[i].slots.len() - 1;
@@ -588,7 +595,9 @@ impl Scheduler {
     /// holding pieces it has not started keeps only the piece it is on and
     /// gives the rest back (for peers or other mirrors) when some other
     /// source could take them: `others_idle` (the caller's peers) or a
-    /// mirror with a free request. When nothing was given back, idle
+    /// mirror with a free request; with `others_idle`, a piece a mirror has
+    /// been on for [`Config::give_up_after`] since is given back too. When
+    /// nothing was given back, idle
     /// mirrors duplicate the pieces other mirrors are on (at most
     /// [`Config::max_duplicates`] at once, one per piece): the first whole
     /// copy wins, the other request is cancelled.
@@ -602,7 +611,21 @@ impl Scheduler {
                 continue;
             }
             for s in 0..self.mirrors[m].slots.len() {
-                released |= self.trim(m, s);
+                released |= self.trim(now, m, s);
+            }
+            if others_idle {
+                // Pieces a mirror has been on too long go to the idle peers.
+                let mut s = 0;
+                while s < self.mirrors[m].slots.len() {
+                    let sl = &self.mirrors[m].slots[s];
+                    let stale = sl.dup.is_none() && sl.trimmed_at.is_some_and(|t| t + self.cfg.give_up_after <= now);
+                    if stale {
+                        self.release_slot(m, s);
+                        released = true;
+                    } else {
+                        s += 1;
+                    }
+                }
             }
         }
         if !released {
@@ -611,12 +634,13 @@ impl Scheduler {
     }
 
     /// True if pieces were given back.
-    fn trim(&mut self, m: usize, s: usize) -> bool {
+    fn trim(&mut self, now: Instant, m: usize, s: usize) -> bool {
         let slot = &mut self.mirrors[m].slots[s];
         if slot.trimmed || slot.dup.is_some() {
             return false;
         }
         slot.trimmed = true;
+        slot.trimmed_at = Some(now);
         let keep = slot.next_piece + 1;
         if keep >= slot.run.end {
             return false;
@@ -672,6 +696,7 @@ impl Scheduler {
                 last_progress: now,
                 partial_bytes: 0,
                 trimmed: true,
+                trimmed_at: Some(now),
                 dup: Some(Vec::new()),
             });
             let s = self.mirrors[i].slots.len() - 1;

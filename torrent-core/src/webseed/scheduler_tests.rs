@@ -25,6 +25,7 @@ fn cfg() -> Config {
         max_retry_after: Duration::from_secs(100),
         stall_timeout: Duration::from_secs(10),
         max_duplicates: 2,
+        give_up_after: Duration::from_secs(5),
     }
 }
 
@@ -484,4 +485,27 @@ fn cancel_all_gives_everything_back_without_blame() {
     assert!(s.is_quiet());
     assert_eq!(s.mirrors()[0].state, MirrorState::Idle);
     assert_eq!(s.mirrors()[0].stats.errors, 0);
+}
+
+#[test]
+fn endgame_gives_a_stale_piece_to_idle_peers() {
+    let t0 = Instant::now();
+    let mut s = Scheduler::new(layout(), cfg());
+    s.add_mirror("http://a/").unwrap();
+    let mut picker = RunPicker::new(4);
+    s.fill(t0, |_, max| picker.next_run(max));
+    let j = fetches(&mut s);
+    s.handle_fetch(t0, FetchEvent::Data { job: j[0].id, data: vec![1; 2] });
+    events(&mut s);
+    // Peers are idle: piece 1 goes back at once, piece 0 (started) stays ...
+    s.endgame(t0, true);
+    assert_eq!(events(&mut s), vec![Event::Released { mirror: MirrorId(0), pieces: 1..2 }]);
+    s.endgame(t0 + Duration::from_secs(4), true);
+    assert!(events(&mut s).is_empty());
+    // ... until the mirror has been on it for 5 s.
+    s.endgame(t0 + Duration::from_secs(5), true);
+    assert_eq!(events(&mut s), vec![Event::Released { mirror: MirrorId(0), pieces: 0..1 }]);
+    assert_eq!(actions(&mut s), vec![Action::Cancel(j[0].id)]);
+    let m = &s.mirrors()[0];
+    assert_eq!((m.stats.errors, m.stats.wasted, &m.state), (0, 2, &MirrorState::Idle));
 }

@@ -157,12 +157,18 @@ impl Engine {
         }
     }
 
-    /// A connected peer of the torrent with no request of ours: it could
-    /// take pieces a slow mirror holds.
+    /// A connected peer of the torrent that does not choke us, has none of
+    /// our requests and has a piece a mirror holds: it could take it.
     fn webseed_idle_peers(&self, tid: TorrentId) -> bool {
         let Some(t) = self.torrents[tid].as_ref() else { return false };
+        let claimed = &t.webseeds.claimed;
         t.peers.iter().any(|&k| {
-            self.peers.get(k).and_then(|p| p.as_ref()).is_some_and(|p| p.active() && p.st.outstanding() == 0)
+            self.peers.get(k).and_then(|p| p.as_ref()).is_some_and(|p| {
+                p.active()
+                    && !p.st.peer_choking
+                    && p.st.outstanding() == 0
+                    && p.st.peer_pieces().is_some_and(|bf| claimed.iter().any(|&i| bf.get(i as usize)))
+            })
         })
     }
 
