@@ -6,7 +6,7 @@
 
 use super::keys::HELP;
 use super::model::App;
-use crate::control::{PeerStatus, TorrentDetail, TorrentStatus, TrackerStatus};
+use crate::control::{PeerStatus, TorrentDetail, TorrentStatus, TrackerStatus, WebSeedStatus};
 use crate::progress::{human_bytes, human_duration, human_rate};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -267,7 +267,8 @@ fn render_detail(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     };
     let summary = summary_lines(d, app.detail_error.as_deref(), theme);
-    let trackers = tracker_lines(&d.trackers, theme);
+    let mut trackers = tracker_lines(&d.trackers, theme);
+    trackers.extend(webseed_lines(&d.webseeds, theme));
     let top_height = (summary.len() + trackers.len()) as u16;
     let [top, peers] = Layout::vertical([Constraint::Length(top_height), Constraint::Min(3)]).areas(inner);
     let mut lines = summary;
@@ -339,6 +340,32 @@ fn tracker_lines<'a>(trackers: &'a [TrackerStatus], theme: &Theme) -> Vec<Line<'
             spans.push(Span::styled(format!(": {e}"), theme.fg(Color::Red)));
         }
         lines.push(Line::from(spans));
+    }
+    lines
+}
+
+/// Mirrors shown at most in the detail pane (an Arch-style url-list has
+/// hundreds): the ones that are not dropped first.
+const MAX_MIRROR_LINES: usize = 6;
+
+fn webseed_lines<'a>(mirrors: &'a [WebSeedStatus], theme: &Theme) -> Vec<Line<'a>> {
+    if mirrors.is_empty() {
+        return Vec::new();
+    }
+    let live = mirrors.iter().filter(|m| m.state != "dropped").count();
+    let mut lines = vec![Line::from(Span::styled(format!("Web seeds ({live} of {} not dropped):", mirrors.len()), theme.bold()))];
+    let mut order: Vec<&WebSeedStatus> = mirrors.iter().collect();
+    order.sort_by_key(|m| (m.state == "dropped", std::cmp::Reverse(m.bytes)));
+    for m in order.iter().take(MAX_MIRROR_LINES) {
+        let style = if m.state == "dropped" { theme.error() } else { Style::default() };
+        let mut spans = vec![Span::raw(format!("  {} ", m.url)), Span::styled(m.state.clone(), style), Span::raw(format!(", {}", human_bytes(m.bytes)))];
+        if let Some(r) = &m.reason {
+            spans.push(Span::styled(format!(": {r}"), theme.fg(Color::Red)));
+        }
+        lines.push(Line::from(spans));
+    }
+    if mirrors.len() > MAX_MIRROR_LINES {
+        lines.push(Line::from(format!("  ... and {} more", mirrors.len() - MAX_MIRROR_LINES)));
     }
     lines
 }
@@ -522,6 +549,10 @@ mod tests {
         ]));
         d.files = from_json(serde_json::json!([{"index": 1, "path": "a.iso", "length": 1u64 << 30, "selected": true, "progress": 0.99}]));
         d.diagnosis = vec!["3 pieces no connected peer has (of 4096)".into(), "1 of 2 peers chokes us".into()];
+        d.webseeds = from_json(serde_json::json!([
+            {"url": "http://127.0.0.1:9/dead/", "state": "dropped", "reason": "5 errors in a row, the last: connection refused", "bytes": 0, "requests_in_flight": 0},
+            {"url": "https://mirror.example/arch/", "state": "active", "reason": null, "bytes": 3u64 << 20, "requests_in_flight": 2},
+        ]));
         let hash = d.status.info_hash.clone();
         a.merge_detail(&hash, Ok(d));
         for theme in [PLAIN, FANCY] {
@@ -544,6 +575,10 @@ mod tests {
             let (fast_at, slow_at) = (s.find("[::1]:6881").unwrap(), s.find("127.0.0.1:51413").unwrap());
             assert!(fast_at < slow_at, "the faster peer first:\n{s}");
             assert!(s.contains("1 file (1 selected)"), "{s}");
+            assert!(s.contains("Web seeds (1 of 2 not dropped):"), "{s}");
+            assert!(s.contains("https://mirror.example/arch/ active, 3.00 MiB"), "{s}");
+            assert!(s.contains("http://127.0.0.1:9/dead/ dropped, 0 B: 5 errors in a row"), "{s}");
+            assert!(s.find("mirror.example").unwrap() < s.find("9/dead/").unwrap(), "live mirrors first:\n{s}");
         }
     }
 
