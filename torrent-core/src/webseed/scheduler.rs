@@ -603,10 +603,12 @@ impl Scheduler {
     /// copy wins, the other request is cancelled.
     pub fn endgame(&mut self, now: Instant, others_idle: bool) {
         let mut released = false;
+        // Linear in mirrors and requests: an Arch-style url-list has hundreds.
+        let free = |o: &Mirror| matches!(o.state, State::Active) && o.slots.len() < self.cfg.requests_per_mirror;
+        let is_free: Vec<bool> = self.mirrors.iter().map(free).collect();
+        let n_free = is_free.iter().filter(|f| **f).count();
         for m in 0..self.mirrors.len() {
-            let other_mirror = self.mirrors.iter().enumerate().any(|(j, o)| {
-                j != m && matches!(o.state, State::Active) && o.slots.len() < self.cfg.requests_per_mirror
-            });
+            let other_mirror = n_free > usize::from(is_free[m]);
             if !(others_idle || other_mirror) {
                 continue;
             }
@@ -656,37 +658,38 @@ impl Scheduler {
         true
     }
 
-    /// Give idle mirrors duplicates of the pieces trimmed requests are on.
+    /// Give idle mirrors duplicates of the pieces trimmed requests are on,
+    /// the piece whose request has gone longest without data first.
     fn duplicate(&mut self, now: Instant) {
         let mut n = self.duplicates();
+        if n >= self.cfg.max_duplicates {
+            return;
+        }
+        let duplicated: std::collections::HashSet<u32> =
+            self.mirrors.iter().flat_map(|x| &x.slots).filter(|x| x.dup.is_some()).map(|x| x.run.start).collect();
+        let mut wanted: Vec<(Instant, u32, usize)> = Vec::new();
+        for (j, o) in self.mirrors.iter().enumerate() {
+            for sl in &o.slots {
+                let p = sl.next_piece;
+                if sl.dup.is_some() || !sl.trimmed || sl.job.is_none() || p >= sl.run.end {
+                    continue;
+                }
+                if self.had[p as usize] || self.awaiting.contains_key(&p) || duplicated.contains(&p) {
+                    continue;
+                }
+                wanted.push((sl.last_progress, p, j));
+            }
+        }
+        wanted.sort();
         for i in 0..self.mirrors.len() {
-            if n >= self.cfg.max_duplicates {
+            if n >= self.cfg.max_duplicates || wanted.is_empty() {
                 return;
             }
             if !matches!(self.mirrors[i].state, State::Active) || self.mirrors[i].slots.len() >= self.cfg.requests_per_mirror {
                 continue;
             }
-            // The piece whose request has gone longest without data.
-            let mut best: Option<(Instant, u32)> = None;
-            for (j, o) in self.mirrors.iter().enumerate() {
-                if j == i {
-                    continue;
-                }
-                for sl in &o.slots {
-                    let p = sl.next_piece;
-                    if sl.dup.is_some() || !sl.trimmed || sl.job.is_none() || p >= sl.run.end {
-                        continue;
-                    }
-                    if self.had[p as usize] || self.awaiting.contains_key(&p) {
-                        continue;
-                    }
-                    let taken = self.mirrors.iter().flat_map(|x| &x.slots).any(|x| x.dup.is_some() && x.run.start == p);
-                    if !taken && best.is_none_or(|(t, _)| sl.last_progress < t) {
-                        best = Some((sl.last_progress, p));
-                    }
-                }
-            }
-            let Some((_, p)) = best else { return };
+            let Some(k) = wanted.iter().position(|w| w.2 != i) else { continue };
+            let (_, p, _) = wanted.remove(k);
             let parts: VecDeque<Part> = self.layout.parts(&self.mirrors[i].url, p..p + 1).into();
             self.mirrors[i].slots.push(Slot {
                 run: p..p + 1,
