@@ -234,9 +234,10 @@ impl Storage {
     }
 
     /// Create file `i` if it is missing (a zero-length file, which no write
-    /// makes); an existing file is left as it is.
+    /// makes); an existing file is left as it is. Padding files and BEP 47
+    /// symlinks (see [`Storage::create_symlinks`]) are not files to create.
     pub fn create_empty(&mut self, i: usize) -> io::Result<()> {
-        if self.paths.get(i).is_none_or(|p| p.is_none()) {
+        if self.paths.get(i).is_none_or(|p| p.is_none()) || self.info.files[i].symlink.is_some() {
             return Ok(());
         }
         self.file(i, true).map(|_| ())

@@ -266,7 +266,7 @@ impl Engine {
             .files
             .iter()
             .enumerate()
-            .filter(|(i, f)| f.length == 0 && !f.padding && t.select.as_ref().is_none_or(|s| s.contains(i)))
+            .filter(|(i, f)| f.length == 0 && !f.padding && f.symlink.is_none() && t.select.as_ref().is_none_or(|s| s.contains(i)))
             .map(|(i, _)| i)
             .collect();
         t.completed_at = Some(now);
