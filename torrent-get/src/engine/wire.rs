@@ -282,6 +282,10 @@ impl Engine {
             p.ut_pex = hs.extension_id(UT_PEX);
             p.listen_port = hs.port();
         }
+        if p.st.ext.as_ref().is_some_and(|hs| hs.prefers_encryption()) {
+            let addr = p.reachable_addr();
+            self.on_encryption_hint(addr);
+        }
         self.request_metadata(key, now);
     }
 }
