@@ -46,6 +46,7 @@ impl UtpDriver {
     pub fn bind(addr: SocketAddr, accept: bool, now: Instant) -> io::Result<UtpDriver> {
         let socket = UdpSocket::bind(addr)?;
         icmp::enable(&socket, addr.is_ipv6());
+        icmp::grow_buffers(&socket);
         let cfg = EndpointConfig { accept, ..EndpointConfig::default() };
         Ok(UtpDriver { socket, ep: Endpoint::new(cfg, now), keys: HashMap::new(), stalled: None, buf: vec![0; 65536], counts: Counts::default() })
     }
@@ -199,6 +200,30 @@ mod icmp {
             }
         }
     }
+
+    /// Socket buffers of [`SOCKET_BUFFER`] each way (the kernel caps them at
+    /// `net.core.rmem_max`/`wmem_max`). With the default (about 208 KiB) a
+    /// burst of a fast uTP sender overflows the receive buffer between two
+    /// turns of the loop: the datagrams are dropped, the sender halves its
+    /// window and resends after a timeout (bench/README.md, uTP figures).
+    pub fn grow_buffers(socket: &UdpSocket) {
+        let size: libc::c_int = SOCKET_BUFFER;
+        for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+            // SAFETY: a valid descriptor and an int option of the right size.
+            unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    &size as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+        }
+    }
+
+    /// Bytes asked for each of the uTP socket's buffers.
+    pub const SOCKET_BUFFER: libc::c_int = 4 << 20;
 
     /// Whether an IPv6 socket is IPv6-only (`IPV6_V6ONLY`, from the
     /// `net.ipv6.bindv6only` default).

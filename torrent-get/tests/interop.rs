@@ -1,7 +1,8 @@
 //! Interoperability with real BitTorrent software from Debian's packages
 //! (aria2c, python3-libtorrent, transmission-cli), all on 127.0.0.1 with
 //! DHT, local discovery, PEX and port mapping off:
-//! - torrent-get downloads from each of them;
+//! - torrent-get downloads from each of them (from Transmission over uTP
+//!   alone too);
 //! - aria2c and libtorrent download from torrent-get `--seed-only`;
 //! - two torrent-get processes holding one half each end up complete.
 //!
