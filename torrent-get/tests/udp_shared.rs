@@ -2,7 +2,8 @@
 //! datagrams are told apart by content. A torrent-get seeder with the DHT
 //! on answers KRPC pings on its listen port while a leecher downloads from
 //! it over uTP through that same port, and it tells peers that port in the
-//! BEP 5 `port` message and the extended handshake.
+//! BEP 5 `port` message and the extended handshake. A flood of datagrams
+//! dressed as each format disturbs neither.
 
 mod common;
 
@@ -73,6 +74,25 @@ fn dht_and_utp_share_the_listen_port() {
     c.arg("-o").arg(out.path()).arg(&p.torrent_path);
     let mut leecher = Live::spawn(c);
     leecher.wait_event(Duration::from_secs(20), |e| e["event"] == "peer").expect("the leecher never connected");
+    // Meanwhile a stranger floods the port with what looks like each
+    // format and is not: truncated and oversized bencode, uTP headers with
+    // unknown connection ids, tracker-shaped replies, random bytes.
+    let flood = std::thread::spawn(move || {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..20_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 1400) as usize;
+            let mut d: Vec<u8> = (0..len).map(|j| (x >> (j % 57)) as u8).collect();
+            d[0] = [b'd', 0x01, 0x41, 0x21, 0x00, 0x13][i as usize % 6];
+            if i % 6 == 4 && d.len() >= 4 {
+                d[1..4].copy_from_slice(&[0, 0, 1]);
+            }
+            let _ = s.send_to(&d, to);
+        }
+    });
     let mut answered = 0;
     for i in 0..5u8 {
         if let Some(again) = ping(&node, to, &[b'q', i]) {
@@ -80,7 +100,9 @@ fn dht_and_utp_share_the_listen_port() {
             answered += 1;
         }
     }
-    assert!(answered >= 4, "only {answered} of 5 pings answered during the uTP download");
+    flood.join().unwrap();
+    assert!(answered >= 4, "only {answered} of 5 pings answered during the uTP download and the flood");
+    assert_eq!(ping(&node, to, b"zz"), Some(id), "the node answers after the flood");
     let r = leecher.finish(LIMIT);
     assert_eq!(r.code(), 0, "{}", r.describe());
     assert_same_tree(&seed.path().join("shared"), &out.path().join("shared"));
