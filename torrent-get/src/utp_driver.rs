@@ -45,8 +45,8 @@ impl UtpDriver {
     /// not listening: then incoming connections are refused).
     pub fn bind(addr: SocketAddr, accept: bool, now: Instant) -> io::Result<UtpDriver> {
         let socket = UdpSocket::bind(addr)?;
-        icmp::enable(&socket, addr.is_ipv6());
-        icmp::grow_buffers(&socket);
+        sockopt::enable(&socket, addr.is_ipv6());
+        sockopt::grow_buffers(&socket);
         let cfg = EndpointConfig { accept, ..EndpointConfig::default() };
         Ok(UtpDriver { socket, ep: Endpoint::new(cfg, now), keys: HashMap::new(), stalled: None, buf: vec![0; 65536], counts: Counts::default() })
     }
@@ -57,7 +57,7 @@ impl UtpDriver {
     pub fn speaks_ipv4(&self) -> bool {
         match self.socket.local_addr() {
             Ok(SocketAddr::V4(_)) => true,
-            Ok(SocketAddr::V6(a)) => a.ip().is_unspecified() && !icmp::v6_only(&self.socket),
+            Ok(SocketAddr::V6(a)) => a.ip().is_unspecified() && !sockopt::v6_only(&self.socket),
             Err(_) => false,
         }
     }
@@ -93,7 +93,7 @@ impl UtpDriver {
         // "Port unreachable" for a peer we are dialling: nothing listens
         // for uTP there, so the connect fails now (and the engine falls
         // back to TCP) instead of after every SYN timed out.
-        for addr in icmp::drain(&self.socket) {
+        for addr in sockopt::drain(&self.socket) {
             let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
             self.ep.handle_unreachable(addr);
         }
@@ -128,7 +128,7 @@ impl UtpDriver {
 
     fn send_to(&self, d: &[u8], to: SocketAddr) -> io::Result<usize> {
         let sent = self.socket.send_to(d, to);
-        if sent.as_ref().is_err_and(icmp::is_reported_error) {
+        if sent.as_ref().is_err_and(sockopt::is_reported_error) {
             // With IP_RECVERR a pending ICMP error (about an earlier
             // datagram, maybe to another peer) fails the next send once:
             // this datagram was not sent, so send it again.
@@ -163,10 +163,10 @@ impl UtpDriver {
     }
 }
 
-/// ICMP errors for an unconnected UDP socket (Linux `IP_RECVERR`): the
-/// kernel queues each with the destination it was about, read with
-/// `recvmsg(MSG_ERRQUEUE)`.
-mod icmp {
+/// Options of the uTP socket: ICMP errors for an unconnected UDP socket
+/// (Linux `IP_RECVERR`: the kernel queues each with the destination it was
+/// about, read with `recvmsg(MSG_ERRQUEUE)`), buffer sizes, `IPV6_V6ONLY`.
+mod sockopt {
     use mio::net::UdpSocket;
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
     use std::os::fd::AsRawFd;

@@ -115,6 +115,12 @@ fn dht_and_utp_share_the_listen_port() {
     let (dht_port, ext_port) = what_a_peer_is_told(&p, port);
     assert_eq!(dht_port, Some(port), "BEP 5 port message");
     assert_eq!(ext_port, Some(port), "extended handshake p");
+    // The seeder counted what it dropped (-v, at the end).
+    let _ = Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status();
+    let end = s.finish(Duration::from_secs(15));
+    let line = end.stderr.lines().find(|l| l.starts_with(&format!("UDP port {port}: "))).unwrap_or_else(|| panic!("no UDP summary\n{}", end.stderr));
+    let dropped: u64 = line.split(", ").find_map(|p| p.strip_suffix(" dropped datagrams in")).and_then(|n| n.parse().ok()).expect(line);
+    assert!(dropped >= 5_000, "the flood was counted as dropped: {line}");
 }
 
 /// Connect over TCP with the DHT bit set; read the seeder's handshake and

@@ -638,6 +638,11 @@ impl EventLoop {
         if let Some(d) = &self.dht {
             d.save();
         }
+        if let (Some(u), true) = (&self.utp, self.engine.cfg.verbose) {
+            let c = u.counts;
+            let port = u.local_addr().map_or(0, |a| a.port());
+            self.reporter.log(&format!("UDP port {port}: {} uTP, {} DHT, {} dropped datagrams in", c.utp, c.dht, c.dropped));
+        }
         // The hash thread may still hand pieces to the disk thread: stop it first.
         let _ = self.hash_tx.send(HashJob::Shutdown);
         if let Some(h) = self.hash_thread.take() {
