@@ -5,7 +5,10 @@
 #   bench/transport.sh [SIZE]         SIZE: payload size, default 256M (numfmt IEC)
 #
 # Environment: WORK (default /tmp/torrent-get-xport-bench), PIECE_EXP (default 18),
-#              SKIP_BUILD=1 (use target/release as is), TIMEOUT (seconds per download, 300).
+#              SKIP_BUILD=1 (use target/release as is), TIMEOUT (seconds per download, 300),
+#              ROWS=utp (only the uTP rows), ROUNDS (each row this many times, default 1),
+#              DELAY_MS (uTP rows only, through bench/udp_delay.py: every datagram held this
+#              long in each direction; the machine has no sch_netem).
 #
 # One random payload, one python3-libtorrent seeder (tests/lt_xport.py: TCP and uTP,
 # encryption enabled, i.e. plaintext and RC4 accepted). A warm-up download first (libtorrent's
@@ -53,8 +56,8 @@ grep -q LISTENING "$WORK/lt-seed.log" || die "libtorrent seeder did not start"
 tg() {
   local out="$WORK/out-$1"; rm -rf "$out"
   local t0 t1; t0=$(date +%s.%N)
-  "$TG" --no-listen --no-dht -q -v --encrypt "$2" --transport "$3" --timeout "$TIMEOUT" \
-    --peer "127.0.0.1:$SPORT" -o "$out" "$WORK/p.torrent" > "$WORK/$1.log" 2>&1 || die "$1 failed (see $WORK/$1.log)"
+  "$TG" --no-listen --no-dht -v --encrypt "$2" --transport "$3" --timeout "$TIMEOUT" \
+    --peer "127.0.0.1:$DPORT" -o "$out" "$WORK/p.torrent" > "$WORK/$1.log" 2>&1 || die "$1 failed (see $WORK/$1.log)"
   t1=$(date +%s.%N)
   cmp -s "$out/payload.bin" "$WORK/seed/payload.bin" || die "$1: data differs"
   grep -q "connected ($4" "$WORK/$1.log" || die "$1: no $4 connection (see $WORK/$1.log)"
@@ -63,22 +66,37 @@ tg() {
 # lt NAME ENC TRANSPORT: one libtorrent download; prints its DONE seconds.
 ltl() {
   local out="$WORK/out-$1"; rm -rf "$out"; mkdir -p "$out"
-  $PY "$LT" leech "$WORK/p.torrent" "$out" --port "$(free_port)" --peer "127.0.0.1:$SPORT" \
+  $PY "$LT" leech "$WORK/p.torrent" "$out" --port "$(free_port)" --peer "127.0.0.1:$DPORT" \
     --enc "$2" --transport "$3" --timeout "$TIMEOUT" > "$WORK/$1.log" 2>&1 || die "$1 failed (see $WORK/$1.log)"
   cmp -s "$out/payload.bin" "$WORK/seed/payload.bin" || die "$1: data differs"
   grep -q "PEER .*$4" "$WORK/$1.log" || die "$1: libtorrent did not report $4 (see $WORK/$1.log)"
   awk '/^DONE/ {print $2}' "$WORK/$1.log"
 }
 
+DPORT=$SPORT
 log "warm-up download ($SIZE)"
 tg warmup off tcp "tcp," >/dev/null
+if [ -n "${DELAY_MS:-}" ]; then
+  ROWS=utp
+  DPORT=$(free_port)
+  $PY "$HERE/udp_delay.py" "$DPORT" "$SPORT" "$DELAY_MS" > "$WORK/udp-delay.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 50); do grep -q READY "$WORK/udp-delay.log" && break; sleep 0.1; done
+  log "uTP through a ${DELAY_MS} ms (one-way) UDP delay proxy on port $DPORT"
+fi
 printf '%-22s %-12s %9s %9s\n' leecher transport seconds "MB/s"
 row() { printf '%-22s %-12s %9.2f %9.1f\n' "$1" "$2" "$3" "$(echo "$BYTES / $3 / 1000000" | bc -l)"; }
+for _ in $(seq "${ROUNDS:-1}"); do
+if [ "${ROWS:-all}" != utp ]; then
 row torrent-get tcp "$(tg tg-tcp off tcp 'tcp,')"
 row libtorrent tcp "$(ltl lt-tcp disabled tcp 'rc4=0 mse_plain=0 utp=0')"
 row torrent-get tcp+rc4 "$(tg tg-tcp-rc4 require tcp 'tcp+rc4')"
 row libtorrent tcp+rc4 "$(ltl lt-tcp-rc4 forced tcp 'rc4=1 mse_plain=0 utp=0')"
+fi
 row torrent-get utp "$(tg tg-utp off utp 'utp,')"
 row libtorrent utp "$(ltl lt-utp disabled utp 'rc4=0 mse_plain=0 utp=1')"
+if [ "${ROWS:-all}" != utp ]; then
 row torrent-get utp+rc4 "$(tg tg-utp-rc4 require utp 'utp+rc4')"
 row libtorrent utp+rc4 "$(ltl lt-utp-rc4 forced utp 'rc4=1 mse_plain=0 utp=1')"
+fi
+done

@@ -286,6 +286,7 @@ fn ut_metadata() {
                 ("[::1]:80".parse().unwrap(), 0x10),
             ],
             dropped: vec!["10.0.0.1:1".parse().unwrap()],
+            ..Default::default()
         }
         .encode(),
     ];

@@ -2,6 +2,7 @@
 //! torrent-core parser and, when the parser accepts them, asserts properties
 //! that must hold for every accepted input. A panic here is a finding.
 
+pub mod demux;
 pub mod dht;
 pub mod input;
 pub mod mse;

@@ -368,7 +368,9 @@ pub fn check_ut_metadata(data: &[u8]) {
     }
     if let Ok(p) = PexMessage::parse(data) {
         assert!(p.added.len() <= 2 * MAX_PEX_PEERS && p.dropped.len() <= 2 * MAX_PEX_PEERS);
-        assert_eq!(PexMessage::parse(&p.encode()).expect("own pex parses"), p);
+        let again = PexMessage::parse(&p.encode()).expect("own pex parses");
+        assert!(again.flags_given, "our messages give every peer's flags");
+        assert_eq!(PexMessage { flags_given: p.flags_given, ..again }, p);
     }
     check_assembler(&mut Input::new(data));
 }

@@ -216,7 +216,7 @@ fn serve(s: TcpStream, sh: &Shared) -> io::Result<()> {
         if let (ExtMode::PexFlood { messages, per }, Some(id)) = (&sh.mode, their_pex) {
             if flooded < *messages {
                 let added = (0..(*per).min(255)).map(|i| (SocketAddr::from(([127, 2, flooded as u8, 1 + i as u8], 1)), 0)).collect();
-                send(&mut s, Message::Extended { id, payload: PexMessage { added, dropped: vec![] }.encode() })?;
+                send(&mut s, Message::Extended { id, payload: PexMessage { added, dropped: vec![], ..Default::default() }.encode() })?;
                 sh.pex_sent.fetch_add(1, Ordering::SeqCst);
                 flooded += 1;
             }

@@ -7,6 +7,7 @@
 
 pub mod bencode;
 pub mod create;
+pub mod demux;
 pub mod dht;
 pub mod infohash;
 pub mod load;

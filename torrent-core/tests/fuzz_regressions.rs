@@ -33,6 +33,9 @@ mod mse;
 #[path = "../../fuzz/src/utp.rs"]
 mod utp;
 
+#[path = "../../fuzz/src/demux.rs"]
+mod demux;
+
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
@@ -62,6 +65,7 @@ const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("krpc", dht::check_dht),
     ("mse", mse::check_mse),
     ("utp", utp::check_utp),
+    ("demux", demux::check_demux),
 ];
 
 #[test]

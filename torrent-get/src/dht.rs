@@ -8,7 +8,13 @@
 //! own thread and would need one more channel hop per event) and be testable
 //! byte for byte on loopback; torrent-core's node is sans-IO, so the loop
 //! drives it like the peer codec. It speaks IPv4, as BEP 5 does.
+//!
+//! The node shares the uTP socket on the listen port when that one can
+//! reach IPv4 ([`crate::utp_driver`] tells the datagrams apart); only when
+//! it cannot (uTP off, an IPv6-only listener) does it bind a socket of its
+//! own.
 
+use crate::utp_driver::UtpDriver;
 use mio::net::UdpSocket;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -21,7 +27,8 @@ use torrent_core::dht::persist::SavedState;
 use torrent_core::dht::NodeId;
 
 pub struct Dht {
-    pub socket: UdpSocket,
+    /// Its own socket; None: it shares the uTP socket.
+    pub socket: Option<UdpSocket>,
     pub node: DhtNode,
     state_path: Option<PathBuf>,
     buf: Vec<u8>,
@@ -30,16 +37,21 @@ pub struct Dht {
 }
 
 impl Dht {
-    /// Bind the UDP socket and load the saved node table. Host names in
-    /// `bootstrap` are resolved on a helper thread that wakes the loop.
+    /// Bind a UDP socket of its own at `bind` (the port, else an
+    /// ephemeral one; None: the owner shares its socket and feeds the
+    /// node) and load the saved node table. Host names in `bootstrap` are
+    /// resolved on a helper thread that wakes the loop.
     pub fn start(
-        bind: SocketAddr,
+        bind: Option<SocketAddr>,
         state_path: Option<PathBuf>,
         bootstrap: Vec<String>,
         waker: Arc<mio::Waker>,
         now: Instant,
     ) -> io::Result<Dht> {
-        let socket = UdpSocket::bind(bind).or_else(|_| UdpSocket::bind(SocketAddr::new(bind.ip(), 0)))?;
+        let socket = match bind {
+            Some(b) => Some(UdpSocket::bind(b).or_else(|_| UdpSocket::bind(SocketAddr::new(b.ip(), 0)))?),
+            None => None,
+        };
         let saved = state_path
             .as_ref()
             .and_then(|p| std::fs::read(p).ok())
@@ -63,10 +75,12 @@ impl Dht {
         Ok(Dht { socket, node, state_path, buf: vec![0u8; 64 * 1024], resolved })
     }
 
-    /// Read every waiting datagram (edge-triggered: until WouldBlock).
+    /// Read every waiting datagram of its own socket (edge-triggered:
+    /// until WouldBlock).
     pub fn readable(&mut self, now: Instant) {
+        let Some(socket) = &self.socket else { return };
         loop {
-            match self.socket.recv_from(&mut self.buf) {
+            match socket.recv_from(&mut self.buf) {
                 Ok((n, from)) => self.node.handle_datagram(from, &self.buf[..n], now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -77,9 +91,10 @@ impl Dht {
     }
 
     /// Bootstrap once the resolver thread is done; handle due timeouts;
-    /// send what the node queued (a datagram the socket refuses is dropped:
-    /// UDP is lossy anyway and the node retries).
-    pub fn pump(&mut self, now: Instant) {
+    /// send what the node queued on its own socket or the `shared` one (a
+    /// datagram the socket refuses is dropped: UDP is lossy anyway and the
+    /// node retries).
+    pub fn pump(&mut self, now: Instant, mut shared: Option<&mut UtpDriver>) {
         if let Ok(addrs) = self.resolved.try_recv() {
             if !addrs.is_empty() {
                 self.node.bootstrap(&addrs, now);
@@ -89,7 +104,21 @@ impl Dht {
             self.node.handle_timeout(now);
         }
         while let Some((to, bytes)) = self.node.poll_transmit() {
-            let _ = self.socket.send_to(&bytes, to);
+            match (&self.socket, shared.as_deref_mut()) {
+                (Some(s), _) => {
+                    let _ = s.send_to(&bytes, to);
+                }
+                (None, Some(u)) => u.send_datagram(&bytes, to),
+                (None, None) => {}
+            }
+        }
+    }
+
+    /// The UDP port the node answers on (`shared`: the socket it shares).
+    pub fn port(&self, shared: Option<&UtpDriver>) -> Option<u16> {
+        match &self.socket {
+            Some(s) => s.local_addr().ok().map(|a| a.port()),
+            None => shared.and_then(|u| u.local_addr()).map(|a| a.port()),
         }
     }
 

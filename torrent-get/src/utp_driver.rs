@@ -2,12 +2,22 @@
 //! port driving torrent-core's sans-IO [`Endpoint`]. The loop maps each
 //! [`ConnHandle`] to a connection key and treats a uTP connection as a
 //! byte stream like a TCP one.
+//!
+//! The DHT node shares the socket when it can speak IPv4 on it (issue 14:
+//! one UDP port for everything, as other clients do): each datagram is
+//! told apart by its content ([`torrent_core::demux::classify`]) and goes
+//! to the endpoint or the node; the node's datagrams go out through
+//! [`UtpDriver::send_datagram`]. UDP tracker replies never come here (the
+//! announce threads use sockets of their own) and are dropped with the
+//! rest of what is neither.
 
 use mio::net::UdpSocket;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
+use torrent_core::demux::{classify, Kind};
+use torrent_core::dht::node::DhtNode;
 use torrent_core::utp::{ConnHandle, Endpoint, EndpointConfig, Event};
 
 pub struct UtpDriver {
@@ -18,6 +28,16 @@ pub struct UtpDriver {
     /// A datagram the socket would not take yet.
     stalled: Option<(Vec<u8>, SocketAddr)>,
     buf: Vec<u8>,
+    /// Datagrams by where they went: uTP, the DHT, dropped (neither, or
+    /// for a DHT that is not here).
+    pub counts: Counts,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counts {
+    pub utp: u64,
+    pub dht: u64,
+    pub dropped: u64,
 }
 
 impl UtpDriver {
@@ -25,20 +45,43 @@ impl UtpDriver {
     /// not listening: then incoming connections are refused).
     pub fn bind(addr: SocketAddr, accept: bool, now: Instant) -> io::Result<UtpDriver> {
         let socket = UdpSocket::bind(addr)?;
-        icmp::enable(&socket, addr.is_ipv6());
+        sockopt::enable(&socket, addr.is_ipv6());
+        sockopt::grow_buffers(&socket);
         let cfg = EndpointConfig { accept, ..EndpointConfig::default() };
-        Ok(UtpDriver { socket, ep: Endpoint::new(cfg, now), keys: HashMap::new(), stalled: None, buf: vec![0; 65536] })
+        Ok(UtpDriver { socket, ep: Endpoint::new(cfg, now), keys: HashMap::new(), stalled: None, buf: vec![0; 65536], counts: Counts::default() })
     }
 
-    /// Take every waiting datagram into the endpoint; its events come out
-    /// of [`UtpDriver::events`].
-    pub fn readable(&mut self, now: Instant) {
+    /// Whether IPv4 peers can be reached through this socket: bound to an
+    /// IPv4 address, or to the IPv6 wildcard of a dual-stack socket. Then
+    /// the DHT (IPv4, BEP 5) can share it.
+    pub fn speaks_ipv4(&self) -> bool {
+        match self.socket.local_addr() {
+            Ok(SocketAddr::V4(_)) => true,
+            Ok(SocketAddr::V6(a)) => a.ip().is_unspecified() && !sockopt::v6_only(&self.socket),
+            Err(_) => false,
+        }
+    }
+
+    /// Take every waiting datagram: uTP into the endpoint (its events come
+    /// out of [`UtpDriver::events`]), KRPC into `dht` when it shares the
+    /// socket.
+    pub fn readable(&mut self, now: Instant, mut dht: Option<&mut DhtNode>) {
         loop {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, from)) => {
                     let from = SocketAddr::new(from.ip().to_canonical(), from.port());
-                    // Not uTP: nothing else shares this socket today.
-                    let _ = self.ep.handle_datagram(now, from, &self.buf[..n]);
+                    let d = &self.buf[..n];
+                    match (classify(d), dht.as_deref_mut()) {
+                        (Kind::Utp, _) => {
+                            self.counts.utp += 1;
+                            let _ = self.ep.handle_datagram(now, from, d);
+                        }
+                        (Kind::Dht, Some(node)) if from.is_ipv4() => {
+                            self.counts.dht += 1;
+                            node.handle_datagram(from, d, now);
+                        }
+                        _ => self.counts.dropped += 1,
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -50,7 +93,7 @@ impl UtpDriver {
         // "Port unreachable" for a peer we are dialling: nothing listens
         // for uTP there, so the connect fails now (and the engine falls
         // back to TCP) instead of after every SYN timed out.
-        for addr in icmp::drain(&self.socket) {
+        for addr in sockopt::drain(&self.socket) {
             let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
             self.ep.handle_unreachable(addr);
         }
@@ -74,16 +117,29 @@ impl UtpDriver {
         }
     }
 
-    /// False if the socket is full (the datagram is kept for later).
-    fn send(&mut self, d: Vec<u8>, to: SocketAddr) -> bool {
-        let mut sent = self.socket.send_to(&d, to);
-        if sent.as_ref().is_err_and(icmp::is_reported_error) {
+    /// A datagram of the DHT node sharing the socket. One the socket will
+    /// not take now is dropped (UDP is lossy and the node retries); uTP's
+    /// own waiting datagram goes first.
+    pub fn send_datagram(&mut self, d: &[u8], to: SocketAddr) {
+        if self.stalled.is_none() {
+            let _ = self.send_to(d, to);
+        }
+    }
+
+    fn send_to(&self, d: &[u8], to: SocketAddr) -> io::Result<usize> {
+        let sent = self.socket.send_to(d, to);
+        if sent.as_ref().is_err_and(sockopt::is_reported_error) {
             // With IP_RECVERR a pending ICMP error (about an earlier
             // datagram, maybe to another peer) fails the next send once:
             // this datagram was not sent, so send it again.
-            sent = self.socket.send_to(&d, to);
+            return self.socket.send_to(d, to);
         }
-        match sent {
+        sent
+    }
+
+    /// False if the socket is full (the datagram is kept for later).
+    fn send(&mut self, d: Vec<u8>, to: SocketAddr) -> bool {
+        match self.send_to(&d, to) {
             Ok(_) => true,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.stalled = Some((d, to));
@@ -107,10 +163,10 @@ impl UtpDriver {
     }
 }
 
-/// ICMP errors for an unconnected UDP socket (Linux `IP_RECVERR`): the
-/// kernel queues each with the destination it was about, read with
-/// `recvmsg(MSG_ERRQUEUE)`.
-mod icmp {
+/// Options of the uTP socket: ICMP errors for an unconnected UDP socket
+/// (Linux `IP_RECVERR`: the kernel queues each with the destination it was
+/// about, read with `recvmsg(MSG_ERRQUEUE)`), buffer sizes, `IPV6_V6ONLY`.
+mod sockopt {
     use mio::net::UdpSocket;
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
     use std::os::fd::AsRawFd;
@@ -143,6 +199,48 @@ mod icmp {
                 );
             }
         }
+    }
+
+    /// Socket buffers of [`SOCKET_BUFFER`] each way (the kernel caps them at
+    /// `net.core.rmem_max`/`wmem_max`). With the default (about 208 KiB) a
+    /// burst of a fast uTP sender overflows the receive buffer between two
+    /// turns of the loop: the datagrams are dropped, the sender halves its
+    /// window and resends after a timeout (bench/README.md, uTP figures).
+    pub fn grow_buffers(socket: &UdpSocket) {
+        let size: libc::c_int = SOCKET_BUFFER;
+        for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+            // SAFETY: a valid descriptor and an int option of the right size.
+            unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    &size as *const libc::c_int as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+        }
+    }
+
+    /// Bytes asked for each of the uTP socket's buffers.
+    pub const SOCKET_BUFFER: libc::c_int = 4 << 20;
+
+    /// Whether an IPv6 socket is IPv6-only (`IPV6_V6ONLY`, from the
+    /// `net.ipv6.bindv6only` default).
+    pub fn v6_only(socket: &UdpSocket) -> bool {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a valid descriptor, an int buffer and its length.
+        let r = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                &mut v as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        r != 0 || v != 0
     }
 
     /// The destinations of every queued ICMP "unreachable" error (port,

@@ -1,7 +1,8 @@
 //! Interoperability with real BitTorrent software from Debian's packages
 //! (aria2c, python3-libtorrent, transmission-cli), all on 127.0.0.1 with
 //! DHT, local discovery, PEX and port mapping off:
-//! - torrent-get downloads from each of them;
+//! - torrent-get downloads from each of them (from Transmission over uTP
+//!   alone too);
 //! - aria2c and libtorrent download from torrent-get `--seed-only`;
 //! - two torrent-get processes holding one half each end up complete.
 //!
@@ -128,15 +129,22 @@ fn lt_seeder(p: &Payload, logs: &Path) -> (Proc, u16) {
 
 /// torrent-get downloads from one external seeder at `port`.
 fn download_from(p: &Payload, name: &str, port: u16, seeder: &Proc) {
+    download_over(p, name, port, seeder, "both");
+}
+
+/// As [`download_from`], dialling over `transport` only (tcp, utp, both);
+/// the run, for more checks.
+fn download_over(p: &Payload, name: &str, port: u16, seeder: &Proc, transport: &str) -> Run {
     let out = tempfile::tempdir().unwrap();
     let mut c = cmd(60);
-    c.args(["--no-listen", "--json", "--peer", &format!("127.0.0.1:{port}")]);
+    c.args(["--no-listen", "--json", "--transport", transport, "--peer", &format!("127.0.0.1:{port}")]);
     c.arg("-o").arg(out.path()).arg(&p.torrent_path);
     let r = run(c, LIMIT);
     assert_eq!(r.code(), 0, "{}\n{}", r.describe(), seeder.log_text());
     let done = r.last_event("done");
     assert_eq!(done["have_bytes"], p.meta.info.total_length);
     assert_same_tree(&p.dir.join(name), &out.path().join(name));
+    r
 }
 
 #[test]
@@ -167,35 +175,58 @@ fn torrent_get_downloads_from_libtorrent() {
 
 #[test]
 fn torrent_get_downloads_from_transmission() {
-    require_tool("transmission-cli");
     let seed = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let p = interop_payload(seed.path(), "from-tr", &[], 53);
+    let (tr, port) = transmission_seeder(&p, seed.path(), state.path(), logs.path(), false);
+    // It checks the local data before it serves it; torrent-get retries.
+    download_from(&p, "from-tr", port, &tr);
+}
+
+/// Transmission 3 speaks uTP on loopback too: torrent-get dials it over
+/// uTP alone (`--transport utp`: no TCP fallback exists) and gets the
+/// data byte for byte.
+#[test]
+fn torrent_get_downloads_from_transmission_over_utp() {
+    let seed = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let p = interop_payload(seed.path(), "from-tr-utp", &[], 56);
+    let (tr, port) = transmission_seeder(&p, seed.path(), state.path(), logs.path(), true);
+    let r = download_over(&p, "from-tr-utp", port, &tr, "utp");
+    let events = r.events();
+    let peers: Vec<_> = events.iter().filter(|e| e["event"] == "peer").collect();
+    assert!(!peers.is_empty() && peers.iter().all(|e| e["transport"] == "utp"), "{}", r.describe());
+}
+
+/// transmission-cli seeding `p` from `dir` on a free port, uTP on or off
+/// (it listens on TCP either way).
+fn transmission_seeder(p: &Payload, dir: &Path, state: &Path, logs: &Path, utp: bool) -> (Proc, u16) {
+    require_tool("transmission-cli");
     let port = free_port();
     // transmission-cli has no bind-address flag: its settings.json does it.
     let settings = serde_json::json!({
         "bind-address-ipv4": "127.0.0.1",
         "bind-address-ipv6": "::1",
-        "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+        "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": utp,
         "port-forwarding-enabled": false,
         "peer-port": port, "peer-port-random-on-start": false,
         "rpc-enabled": false,
-        "download-dir": seed.path().display().to_string(),
+        "download-dir": dir.display().to_string(),
         "incomplete-dir-enabled": false, "rename-partial-files": false,
         "ratio-limit-enabled": false, "idle-seeding-limit-enabled": false,
         "speed-limit-up-enabled": false, "speed-limit-down-enabled": false,
         "encryption": 0, "blocklist-enabled": false, "message-level": 2,
     });
-    std::fs::write(state.path().join("settings.json"), settings.to_string()).unwrap();
+    std::fs::write(state.join("settings.json"), settings.to_string()).unwrap();
     let mut c = Command::new("transmission-cli");
-    c.arg("-g").arg(state.path()).args(["-p", &port.to_string()]).arg("-w").arg(seed.path());
+    c.arg("-g").arg(state).args(["-p", &port.to_string()]).arg("-w").arg(dir);
     c.args(["-et", "-M", "-D", "-U"]).arg(&p.torrent_path);
-    c.env("HOME", state.path());
-    let tr = Proc::spawn("transmission-seed", c, logs.path());
+    c.env("HOME", state);
+    let tr = Proc::spawn("transmission-seed", c, logs);
     assert!(wait_listening(port, Duration::from_secs(20)), "transmission-cli not listening\n{}", tr.log_text());
-    // It checks the local data before it serves it; torrent-get retries.
-    download_from(&p, "from-tr", port, &tr);
+    (tr, port)
 }
 
 /// Start `torrent-get --seed-only` on a fixed port over `p`'s data.

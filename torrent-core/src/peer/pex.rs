@@ -29,6 +29,10 @@ pub struct PexMessage {
     /// Peers added, IPv4 and IPv6, with their flags (0 when not given).
     pub added: Vec<(SocketAddr, u8)>,
     pub dropped: Vec<SocketAddr>,
+    /// When parsed: every added peer had its byte in `added.f`/`added6.f`
+    /// (flags given; a peer without them says nothing of uTP or
+    /// encryption). Ignored by `encode`, which always sends them.
+    pub flags_given: bool,
 }
 
 impl PexMessage {
@@ -66,16 +70,18 @@ impl PexMessage {
         };
         let flags_of = |key: &str| -> Vec<u8> { v.get(key).and_then(|f| f.as_bytes()).unwrap_or(&[]).to_vec() };
         let mut added = Vec::new();
+        let mut flags_given = true;
         for (key, v6) in [("added", false), ("added6", true)] {
             let peers = list(key, v6)?;
             let f = flags_of(&format!("{key}.f"));
+            flags_given &= f.len() >= peers.len();
             for (i, p) in peers.into_iter().enumerate() {
                 added.push((p, f.get(i).copied().unwrap_or(0)));
             }
         }
         let mut dropped = list("dropped", false)?;
         dropped.extend(list("dropped6", true)?);
-        Ok(PexMessage { added, dropped })
+        Ok(PexMessage { added, dropped, flags_given })
     }
 }
 
@@ -88,6 +94,7 @@ mod tests {
         let m = PexMessage {
             added: vec![("127.0.0.1:6881".parse().unwrap(), flags::SEED), ("[::1]:80".parse().unwrap(), 0)],
             dropped: vec!["10.0.0.1:1".parse().unwrap()],
+            flags_given: true,
         };
         let enc = m.encode();
         assert!(enc.starts_with(b"d5:added6:\x7f\x00\x00\x01\x1a\xe17:added.f1:\x02"));
@@ -106,6 +113,8 @@ mod tests {
         msg.push(b'e');
         assert!(PexMessage::parse(&msg).is_err());
         // Missing keys are empty lists.
-        assert_eq!(PexMessage::parse(b"de").unwrap(), PexMessage::default());
+        assert_eq!(PexMessage::parse(b"de").unwrap(), PexMessage { flags_given: true, ..PexMessage::default() });
+        // Flags missing for a peer: not given.
+        assert!(!PexMessage::parse(b"d5:added6:\x7f\x00\x00\x01\x1a\xe1e").unwrap().flags_given);
     }
 }

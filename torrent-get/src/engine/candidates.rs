@@ -37,6 +37,17 @@ impl Source {
     }
 }
 
+/// What others said of an address (PEX `added.f`, BEP 11), used to pick
+/// the first attempt ([`super::encryption::dial_kind`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// Some(true): flagged as speaking uTP (0x04); Some(false): flags
+    /// given without it; None: nobody said.
+    pub utp: Option<bool>,
+    /// Flagged as preferring encryption (0x01).
+    pub encryption: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub failures: u32,
@@ -45,6 +56,7 @@ pub struct Candidate {
     pub source: Source,
     /// A connection to it ever completed its handshake.
     pub answered: bool,
+    pub hints: Hints,
 }
 
 impl Candidate {
@@ -88,7 +100,20 @@ impl Torrent {
                 return;
             }
         }
-        self.candidates.insert(addr, Candidate { failures: 0, next_try: now, connected: false, source, answered: false });
+        self.candidates.insert(addr, Candidate { failures: 0, next_try: now, connected: false, source, answered: false, hints: Hints::default() });
+    }
+
+    /// A PEX message's `added.f` byte for `addr` (a candidate already).
+    pub fn pex_flags(&mut self, addr: SocketAddr, f: u8) {
+        use torrent_core::peer::pex::flags;
+        if let Some(c) = self.candidates.get_mut(&addr) {
+            c.hints.utp = Some(f & flags::SUPPORTS_UTP != 0);
+            c.hints.encryption |= f & flags::PREFERS_ENCRYPTION != 0;
+        }
+    }
+
+    pub fn hints(&self, addr: &SocketAddr) -> Hints {
+        self.candidates.get(addr).map(|c| c.hints).unwrap_or_default()
     }
 
     /// Remove the worst candidate that `may_go`; false if none may.

@@ -2,6 +2,7 @@
 //! to dial a peer with (MSE or plaintext, uTP or TCP), and the retry after
 //! a failed attempt.
 
+use super::candidates::Hints;
 use super::peer::{Peer, Phase};
 use super::{Action, CloseReason, ConnKind, Engine, Method, Policy, TorrentId, TransportKind};
 use std::collections::HashSet;
@@ -55,15 +56,31 @@ fn attempt_kind(transport: TransportKind, a: Attempt) -> ConnKind {
 pub struct Failed {
     pub mse: HashSet<SocketAddr>,
     pub utp: HashSet<SocketAddr>,
+    /// A TCP connect (made first because PEX said the peer has no uTP)
+    /// failed: uTP first from now on.
+    pub tcp: HashSet<SocketAddr>,
 }
 
-/// How to dial `addr` first.
-pub(crate) fn dial_kind(policy: Policy, transports: Transports, failed: &Failed, addr: SocketAddr) -> ConnKind {
-    let hint = if failed.mse.contains(&addr) { PeerHint::MseFailed } else { PeerHint::Unknown };
+/// How to dial `addr` first. What we saw ourselves (a failed attempt, the
+/// peer's own `e`) outweighs what others said (`hints`, from PEX): under
+/// `--transport both` uTP goes first unless uTP failed or the peer was
+/// flagged without uTP (then TCP first, unless TCP failed); under
+/// `--encrypt prefer` MSE goes first unless it failed (see
+/// [`Engine::on_encryption_hint`] for the peer's `e` = 1).
+pub(crate) fn dial_kind(policy: Policy, transports: Transports, failed: &Failed, addr: SocketAddr, hints: Hints) -> ConnKind {
+    let hint = if failed.mse.contains(&addr) {
+        PeerHint::MseFailed
+    } else if hints.encryption {
+        PeerHint::PrefersEncryption
+    } else {
+        PeerHint::Unknown
+    };
     let transport = match transports {
         Transports::Tcp => TransportKind::Tcp,
         Transports::Utp => TransportKind::Utp,
         Transports::Both if failed.utp.contains(&addr) => TransportKind::Tcp,
+        Transports::Both if failed.tcp.contains(&addr) => TransportKind::Utp,
+        Transports::Both if hints.utp == Some(false) => TransportKind::Tcp,
         Transports::Both => TransportKind::Utp,
     };
     attempt_kind(transport, policy.first_attempt(hint))
@@ -87,9 +104,30 @@ impl Engine {
         let connect_failed = p.phase == Phase::Connecting && matches!(reason, CloseReason::Io(_) | CloseReason::Timeout(_));
         if connect_failed && p.kind.transport == TransportKind::Utp && self.cfg.transports == Transports::Both {
             self.failed.utp.insert(p.addr);
+            if self.failed.tcp.contains(&p.addr) {
+                return None; // both failed: the usual back-off
+            }
             return Some((tid, p.addr, ConnKind { transport: TransportKind::Tcp, ..p.kind }));
         }
+        // TCP first (flagged without uTP by PEX) and refused: uTP, once.
+        if connect_failed
+            && p.kind.transport == TransportKind::Tcp
+            && self.cfg.transports == Transports::Both
+            && !self.failed.utp.contains(&p.addr)
+            && self.failed.tcp.insert(p.addr)
+        {
+            return Some((tid, p.addr, ConnKind { transport: TransportKind::Utp, ..p.kind }));
+        }
         None
+    }
+
+    /// A peer's extended handshake said `e` = 1 (it prefers encryption):
+    /// first hand, newer than an MSE attempt of ours that failed, so the
+    /// next dial under `--encrypt prefer` is encrypted first again.
+    pub(crate) fn on_encryption_hint(&mut self, addr: Option<SocketAddr>) {
+        if let Some(a) = addr {
+            self.failed.mse.remove(&a);
+        }
     }
 
     /// Dial again at once (the fallback), not waiting for the back-off.

@@ -78,6 +78,8 @@ pub struct Engine {
     pub(crate) torrents: Vec<Option<Torrent>>,
     pub(crate) peer_id: [u8; 20],
     pub(crate) listen_port: u16,
+    /// The UDP port our DHT node answers on (BEP 5 `port` messages), if any.
+    pub(crate) dht_port: Option<u16>,
     pub(crate) rng: StdRng,
     pub(crate) actions: VecDeque<Action>,
     dirty: Vec<PeerKey>,
@@ -112,6 +114,7 @@ impl Engine {
             torrents: Vec::new(),
             peer_id,
             listen_port,
+            dht_port: None,
             rng: seed.map(StdRng::seed_from_u64).unwrap_or_else(StdRng::from_entropy),
             actions: VecDeque::new(),
             dirty: Vec::new(),
@@ -331,6 +334,13 @@ impl Engine {
 
     pub fn listen_port(&self) -> u16 {
         self.listen_port
+    }
+
+    /// Where our DHT node answers (the loop's; None: no DHT). Peers of
+    /// public torrents are told in the handshake's DHT bit and a `port`
+    /// message (BEP 5).
+    pub fn set_dht_port(&mut self, port: Option<u16>) {
+        self.dht_port = port.filter(|p| *p != 0);
     }
 
     // ------------------------------------------------------------------

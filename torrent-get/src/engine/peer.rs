@@ -71,6 +71,8 @@ pub struct Peer {
     /// When we last took a ut_pex message of theirs (one a minute).
     pub last_pex_in: Option<Instant>,
     pub listen_port: Option<u16>,
+    /// Its handshake set the DHT bit (BEP 5): it hears our `port`.
+    pub dht: bool,
     pub pipeline: usize,
     /// Pipeline slow start: on until the rate stops growing (see
     /// [`Peer::size_pipeline`]).
@@ -142,6 +144,7 @@ impl Peer {
             last_pex: None,
             last_pex_in: None,
             listen_port: None,
+            dht: false,
             pipeline: MIN_PIPELINE,
             slow_start: true,
             proven: false,

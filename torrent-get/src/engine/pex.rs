@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use torrent_core::peer::message::Message;
 use torrent_core::peer::pex::{PexMessage, MAX_ADDED};
 
+
 /// The id we ask peers to use for ut_pex messages to us.
 pub const OUR_UT_PEX: u8 = 2;
 pub const PEX_EVERY: Duration = Duration::from_secs(60);
@@ -36,8 +37,11 @@ impl Engine {
                 }
                 p.last_pex_in = Some(now);
                 let from = p.addr;
-                for (a, _) in m.added.into_iter().take(MAX_ADDED) {
+                for (a, f) in m.added.into_iter().take(MAX_ADDED) {
                     t.add_candidate(a, Source::Pex(from), now);
+                    if m.flags_given {
+                        t.pex_flags(a, f);
+                    }
                 }
             }
             Err(e) => p.close(CloseReason::Protocol(format!("bad ut_pex message: {e}"))),
@@ -52,12 +56,12 @@ impl Engine {
             if t.is_private() {
                 continue;
             }
-            let current: Vec<SocketAddr> = t
+            let current: Vec<(SocketAddr, u8)> = t
                 .peers
                 .iter()
                 .filter_map(|k| self.peers[*k].as_ref())
                 .filter(|p| p.active())
-                .filter_map(|p| p.reachable_addr())
+                .filter_map(|p| p.reachable_addr().map(|a| (a, our_flags(p))))
                 .collect();
             for &k in &t.peers {
                 let Some(p) = self.peers[k].as_mut() else { continue };
@@ -67,8 +71,9 @@ impl Engine {
                 }
                 let me = p.reachable_addr();
                 let added: Vec<(SocketAddr, u8)> =
-                    current.iter().filter(|a| Some(**a) != me && !p.pex_sent.contains(a)).take(MAX_ADDED).map(|a| (*a, 0)).collect();
-                let dropped: Vec<SocketAddr> = p.pex_sent.iter().filter(|a| !current.contains(a)).take(MAX_ADDED).copied().collect();
+                    current.iter().filter(|(a, _)| Some(*a) != me && !p.pex_sent.contains(a)).take(MAX_ADDED).copied().collect();
+                let dropped: Vec<SocketAddr> =
+                    p.pex_sent.iter().filter(|a| !current.iter().any(|(c, _)| c == *a)).take(MAX_ADDED).copied().collect();
                 if added.is_empty() && dropped.is_empty() {
                     continue;
                 }
@@ -79,8 +84,30 @@ impl Engine {
                     p.pex_sent.remove(a);
                 }
                 p.last_pex = Some(now);
-                p.send(&Message::Extended { id, payload: PexMessage { added, dropped }.encode() }, now);
+                p.send(&Message::Extended { id, payload: PexMessage { added, dropped, ..Default::default() }.encode() }, now);
             }
         }
     }
+}
+
+/// The `added.f` byte we send for a connected peer (BEP 11): what we know
+/// first hand. uTP when we talk to it over uTP, encryption when over RC4,
+/// seed when it has every piece, reachable when we dialled it.
+pub(crate) fn our_flags(p: &super::peer::Peer) -> u8 {
+    use torrent_core::peer::pex::flags;
+    use torrent_core::transport::TransportKind;
+    let mut f = 0;
+    if p.kind.transport == TransportKind::Utp {
+        f |= flags::SUPPORTS_UTP;
+    }
+    if p.kind.method == super::Method::Rc4 {
+        f |= flags::PREFERS_ENCRYPTION;
+    }
+    if p.st.peer_pieces().is_some_and(|b| b.is_complete()) {
+        f |= flags::SEED;
+    }
+    if p.outgoing {
+        f |= flags::REACHABLE;
+    }
+    f
 }

@@ -203,7 +203,7 @@ impl Engine {
                     c.connected = true;
                 }
                 self.dialling += 1;
-                let kind = super::encryption::dial_kind(self.cfg.encryption, self.cfg.transports, &self.failed, a);
+                let kind = super::encryption::dial_kind(self.cfg.encryption, self.cfg.transports, &self.failed, a, t.hints(&a));
                 self.actions.push_back(Action::Dial { torrent: tid, addr: a, kind });
             }
         }

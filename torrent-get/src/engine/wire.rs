@@ -33,6 +33,7 @@ impl Engine {
         let mut hs = Handshake::new(t.info_hash, self.peer_id);
         hs.set_extended(true);
         hs.set_fast(true);
+        hs.set_dht(self.dht_port.is_some() && !t.is_private());
         let Some(Some(p)) = self.peers.get_mut(key) else { return };
         p.queue_raw(&hs.encode(), now);
         p.sent_handshake = true;
@@ -136,6 +137,7 @@ impl Engine {
         let p = self.peers[key].as_mut().expect("live peer");
         p.peer_id = hs.peer_id;
         p.st = tolerant_state(hs.supports_fast(), hs.supports_extended());
+        p.dht = hs.supports_dht();
         p.phase = Phase::Active;
         if p.outgoing {
             t.candidate_answered(p.addr);
@@ -182,6 +184,7 @@ impl Engine {
         // Streaming without saving: nothing kept, nothing to offer.
         let have = t.life.picker().map(|pk| pk.have_slice().to_vec()).filter(|_| !self.stream_no_save(tid));
         let pex = self.cfg.pex && !t.is_private();
+        let dht_port = self.dht_port.filter(|_| !t.is_private());
         let p = self.peers[key].as_mut().expect("live peer");
         let (extended, fast) = (p.st.extended, p.st.fast);
         if extended {
@@ -197,6 +200,11 @@ impl Engine {
             Some(h) if h.iter().any(|x| *x) => p.send(&Message::Bitfield(Bitfield::from_bools(&h).to_bytes()), now),
             _ if fast => p.send(&Message::HaveNone, now),
             _ => {}
+        }
+        // BEP 5: where our node answers (the listen port: one UDP socket
+        // for uTP and the DHT).
+        if let (Some(port), true) = (dht_port, p.dht) {
+            p.send(&Message::Port(port), now);
         }
     }
 
@@ -273,6 +281,10 @@ impl Engine {
             p.reqq = hs.reqq.and_then(|r| usize::try_from(r).ok()).map(|r| r.clamp(1, super::peer::MAX_PIPELINE));
             p.ut_pex = hs.extension_id(UT_PEX);
             p.listen_port = hs.port();
+        }
+        if p.st.ext.as_ref().is_some_and(|hs| hs.prefers_encryption()) {
+            let addr = p.reachable_addr();
+            self.on_encryption_hint(addr);
         }
         self.request_metadata(key, now);
     }

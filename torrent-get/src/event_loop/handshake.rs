@@ -32,7 +32,7 @@ impl EventLoop {
     /// its events to the connections.
     pub(super) fn utp_ready(&mut self, now: Instant) {
         let Some(u) = self.utp.as_mut() else { return };
-        u.readable(now);
+        u.readable(now, self.dht.as_mut().map(|d| &mut d.node));
         self.utp_events(now);
         self.pump_utp(now);
     }

@@ -10,6 +10,10 @@
 //! goes through the handshake; the engine hears of it (`Connected`,
 //! `Accepted`) once that is done, then reads and writes plaintext while
 //! the RC4 pair, if any, works on the bytes in place.
+//!
+//! One UDP socket on the listen port carries uTP and the DHT (token `UTP`;
+//! [`crate::utp_driver`] tells the datagrams apart); the `DHT` token is
+//! only used when the node needs a socket of its own.
 
 mod conn;
 mod fds;
@@ -155,18 +159,26 @@ impl EventLoop {
                 .map(|a| a.ip())
                 .filter(|ip| ip.is_ipv4())
                 .unwrap_or_else(|| "0.0.0.0".parse().expect("valid"));
-            let mut d = Dht::start(SocketAddr::new(ip, listen_port), cfg.dht_state.clone(), cfg.dht_bootstrap.clone(), waker.clone(), now)?;
-            poll.registry().register(&mut d.socket, DHT, Interest::READABLE)?;
+            // One UDP port for uTP and the DHT when the uTP socket reaches
+            // IPv4 (datagrams told apart by content, utp_driver.rs).
+            let shared = utp.as_ref().is_some_and(|u| u.speaks_ipv4());
+            let bind = (!shared).then(|| SocketAddr::new(ip, listen_port));
+            let mut d = Dht::start(bind, cfg.dht_state.clone(), cfg.dht_bootstrap.clone(), waker.clone(), now)?;
+            if let Some(s) = d.socket.as_mut() {
+                poll.registry().register(s, DHT, Interest::READABLE)?;
+            }
             dht = Some(d);
         }
+        let dht_port = dht.as_ref().and_then(|d| d.port(utp.as_ref()));
         let reporter = Reporter::new(cfg.json, cfg.quiet);
         let timeout = cfg.timeout;
         let encryption = cfg.encryption;
         let peer_id = torrent_core::peer::handshake::generate_peer_id();
         let mut engine = Engine::new(cfg, peer_id, listen_port, None, now);
+        engine.set_dht_port(dht_port);
         if listener.is_some() {
             reporter.log(&format!("listening on port {listen_port}"));
-            reporter.event(json!({"event": "listening", "port": listen_port}));
+            reporter.event(json!({"event": "listening", "port": listen_port, "dht_port": dht_port}));
         }
         for job in jobs {
             engine.add(job, now);
@@ -604,13 +616,13 @@ impl EventLoop {
     /// Drive the DHT node: timeouts, datagrams out, events to the engine.
     fn pump_dht(&mut self, now: Instant) {
         let Some(d) = self.dht.as_mut() else { return };
-        d.pump(now);
+        d.pump(now, self.utp.as_mut());
         for ev in d.events() {
             self.engine.handle(Input::Dht(ev), now);
         }
         self.run_actions(now);
         if let Some(d) = self.dht.as_mut() {
-            d.pump(now);
+            d.pump(now, self.utp.as_mut());
         }
     }
 
@@ -626,6 +638,11 @@ impl EventLoop {
         self.webseeds.stop();
         if let Some(d) = &self.dht {
             d.save();
+        }
+        if let (Some(u), true) = (&self.utp, self.engine.cfg.verbose) {
+            let c = u.counts;
+            let port = u.local_addr().map_or(0, |a| a.port());
+            self.reporter.log(&format!("UDP port {port}: {} uTP, {} DHT, {} dropped datagrams in", c.utp, c.dht, c.dropped));
         }
         // The hash thread may still hand pieces to the disk thread: stop it first.
         let _ = self.hash_tx.send(HashJob::Shutdown);

@@ -3,6 +3,7 @@
 
 mod blame;
 mod direct;
+mod hints;
 mod metadata;
 mod pex;
 mod query;

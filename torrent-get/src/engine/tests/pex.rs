@@ -39,7 +39,7 @@ fn drain(e: &mut Engine, now: Instant) -> Vec<SocketAddr> {
 fn pex_message(batch: usize) -> Vec<u8> {
     let added = (0..200).map(|i| (format!("127.1.{batch}.{}:1", i + 1).parse().unwrap(), 0)).collect();
     let mut b = Vec::new();
-    Message::Extended { id: crate::engine::pex::OUR_UT_PEX, payload: PexMessage { added, dropped: vec![] }.encode() }.encode_into(&mut b);
+    Message::Extended { id: crate::engine::pex::OUR_UT_PEX, payload: PexMessage { added, dropped: vec![], ..Default::default() }.encode() }.encode_into(&mut b);
     b
 }
 
