@@ -147,6 +147,7 @@ impl Engine {
                     t.connection_failed(addr, now, false);
                 }
                 self.peer_failed(torrent, addr, "cannot connect".into());
+                self.connect_more(now);
             }
             Input::Connected { peer, local } => self.on_connected(peer, local, now),
             Input::Accepted { peer, addr, kind } => self.on_accepted(peer, addr, kind, now),
