@@ -104,6 +104,7 @@ impl Engine {
     /// `listen_port`: where we accept peers (0: we do not). `seed`: for the
     /// random choices (tests pass a fixed one).
     pub fn new(cfg: Config, peer_id: [u8; 20], listen_port: u16, seed: Option<u64>, now: Instant) -> Engine {
+        let slots = cfg.upload_slots;
         Engine {
             down_bucket: TokenBucket::new(cfg.max_download_rate, now),
             up_bucket: TokenBucket::new(cfg.max_upload_rate, now),
@@ -116,7 +117,7 @@ impl Engine {
             actions: VecDeque::new(),
             dirty: Vec::new(),
             backlog: 0,
-            choker: choke::Choker::new(now),
+            choker: choke::Choker::new(now, slots),
             dialling: 0,
             next_tick: now,
             serial: 0,
@@ -602,6 +603,10 @@ impl Engine {
             }
         }
         self.choker.peer_gone(key);
+        if p.phase == Phase::Active && !p.st.am_choking && p.st.peer_interested {
+            // It held an upload slot: give it to a peer waiting for one.
+            self.fill_free_slots(now);
+        }
         if let Some((torrent, addr, kind)) = retry {
             self.redial(torrent, addr, kind);
         }

@@ -235,7 +235,10 @@ impl Engine {
                 }
             }
             Event::Interested => self.maybe_unchoke_now(key, now),
-            Event::NotInterested => {}
+            Event::NotInterested => {
+                // Its slot is free: give it to a peer waiting for one.
+                self.fill_free_slots(now);
+            }
             Event::Have(_) if repeated_have => {}
             Event::Have(i) => self.on_have(key, tid, Some(i), None, now),
             Event::PiecesKnown => self.on_have(key, tid, None, None, now),
