@@ -102,7 +102,7 @@ echo "Batch of $N x $SIZE from one seeder, $ROUNDS rounds (load average: $(cut -
 printf '%-12s %-12s %4s %8s %8s  %s\n' leecher seeder n "wall s" "CPU s" "(medians; rounds: wall s)"
 for p in "${PAIRS[@]}"; do
   read -r l s <<<"$p"
-  awk -v l="$l" -v s="$s" '$1==l && $2==s && $5=="ok" {w[n]=$3; c[n]=$4; n++; all=all" "$3}
+  awk -v l="$l" -v s="$s" 'BEGIN {n = 0} $1==l && $2==s && $5=="ok" {w[n]=$3; c[n]=$4; n++; all=all" "$3}
     $1==l && $2==s && $5!="ok" {all=all" "$5}
     function med(a, n,  i, j, t) { for (i=0;i<n;i++) for (j=i+1;j<n;j++) if (a[j]<a[i]) {t=a[i];a[i]=a[j];a[j]=t}
       return n%2 ? a[int(n/2)] : (a[n/2-1]+a[n/2])/2 }
