@@ -12,7 +12,7 @@
 //! caller cancels the losers when the block arrives.
 
 use rand::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The workspace's one block type and block size (defined with the wire
 /// messages): `Block` is [`BlockRef`](crate::peer::message::BlockRef).
@@ -24,6 +24,9 @@ pub const ENDGAME_DUPLICATES: usize = 2;
 
 /// The caller's handle for a peer.
 pub type PeerKey = usize;
+
+/// `Picker::pos` of a piece that cannot be started now.
+const NOT_CANDIDATE: u32 = u32::MAX;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum BlockState {
@@ -69,6 +72,19 @@ pub struct Picker {
     pending: Vec<bool>,
     availability: Vec<u32>,
     partial: BTreeMap<u32, Partial>,
+    /// Pieces of `partial` with a block in state `Missing`.
+    open: BTreeSet<u32>,
+    /// The pieces that could be started (wanted, not had, not pending, not
+    /// in progress), by availability: `buckets[a]` holds those `a` peers
+    /// have, in no order; `pos[i]` is piece i's place in its bucket
+    /// (`NOT_CANDIDATE` if it is in none). So a pick looks at the rarest
+    /// pieces first and costs nothing per piece already started or had.
+    buckets: Vec<Vec<u32>>,
+    pos: Vec<u32>,
+    candidates: usize,
+    /// Bytes of verified pieces, and of wanted pieces not yet verified.
+    have_bytes: u64,
+    left_bytes: u64,
     /// The piece started last: among equally rare pieces the next one is
     /// preferred, so runs of pieces are written sequentially.
     last_started: Option<u32>,
@@ -86,7 +102,63 @@ impl Picker {
             pending: vec![false; n],
             availability: vec![0; n],
             partial: BTreeMap::new(),
+            open: BTreeSet::new(),
+            buckets: vec![(0..n as u32).collect()],
+            pos: (0..n as u32).collect(),
+            candidates: n,
+            have_bytes: 0,
+            left_bytes: total_length,
             last_started: None,
+        }
+    }
+
+    // --- the candidate buckets ---------------------------------------------
+
+    fn bucket_insert(&mut self, i: usize) {
+        let a = self.availability[i] as usize;
+        if self.buckets.len() <= a {
+            self.buckets.resize_with(a + 1, Vec::new);
+        }
+        self.pos[i] = self.buckets[a].len() as u32;
+        self.buckets[a].push(i as u32);
+        self.candidates += 1;
+    }
+
+    fn bucket_remove(&mut self, i: usize) {
+        let b = &mut self.buckets[self.availability[i] as usize];
+        let at = self.pos[i] as usize;
+        b.swap_remove(at);
+        if let Some(&moved) = b.get(at) {
+            self.pos[moved as usize] = at as u32;
+        }
+        self.pos[i] = NOT_CANDIDATE;
+        self.candidates -= 1;
+    }
+
+    fn is_candidate(&self, i: usize) -> bool {
+        self.pos[i] != NOT_CANDIDATE
+    }
+
+    /// Put piece i in its bucket or take it out, after its state changed.
+    fn refresh(&mut self, i: usize) {
+        let should = self.wanted[i] && !self.have[i] && !self.pending[i] && !self.partial.contains_key(&(i as u32));
+        match (should, self.is_candidate(i)) {
+            (true, false) => self.bucket_insert(i),
+            (false, true) => self.bucket_remove(i),
+            _ => {}
+        }
+    }
+
+    fn set_availability(&mut self, i: usize, a: u32) {
+        if self.availability[i] == a {
+            return;
+        }
+        if self.is_candidate(i) {
+            self.bucket_remove(i);
+            self.availability[i] = a;
+            self.bucket_insert(i);
+        } else {
+            self.availability[i] = a;
         }
     }
 
@@ -117,6 +189,13 @@ impl Picker {
     pub fn set_wanted(&mut self, wanted: Vec<bool>) {
         assert_eq!(wanted.len(), self.have.len());
         self.wanted = wanted;
+        for i in 0..self.have.len() {
+            self.refresh(i);
+        }
+        self.left_bytes = (0..self.have.len())
+            .filter(|&i| self.wanted[i] && !self.have[i])
+            .map(|i| self.piece_len(i as u32) as u64)
+            .sum();
     }
 
     pub fn is_wanted(&self, index: u32) -> bool {
@@ -137,40 +216,32 @@ impl Picker {
 
     /// All wanted pieces are verified.
     pub fn is_complete(&self) -> bool {
-        self.have
-            .iter()
-            .zip(&self.wanted)
-            .all(|(h, w)| *h || !*w)
+        self.left_bytes == 0
     }
 
     /// Bytes of wanted pieces not yet verified.
     pub fn left_bytes(&self) -> u64 {
-        (0..self.have.len())
-            .filter(|&i| self.wanted[i] && !self.have[i])
-            .map(|i| self.piece_len(i as u32) as u64)
-            .sum()
+        self.left_bytes
     }
 
     /// Bytes of verified pieces.
     pub fn have_bytes(&self) -> u64 {
-        (0..self.have.len())
-            .filter(|&i| self.have[i])
-            .map(|i| self.piece_len(i as u32) as u64)
-            .sum()
+        self.have_bytes
     }
 
     // --- availability -----------------------------------------------------
 
     pub fn peer_has_piece(&mut self, index: u32) {
-        if let Some(a) = self.availability.get_mut(index as usize) {
-            *a += 1;
+        let i = index as usize;
+        if let Some(&a) = self.availability.get(i) {
+            self.set_availability(i, a + 1);
         }
     }
 
     pub fn peer_has_pieces(&mut self, has: impl Fn(usize) -> bool) {
         for i in 0..self.availability.len() {
             if has(i) {
-                self.availability[i] += 1;
+                self.set_availability(i, self.availability[i] + 1);
             }
         }
     }
@@ -179,7 +250,7 @@ impl Picker {
     pub fn peer_lost_pieces(&mut self, has: impl Fn(usize) -> bool) {
         for i in 0..self.availability.len() {
             if has(i) {
-                self.availability[i] = self.availability[i].saturating_sub(1);
+                self.set_availability(i, self.availability[i].saturating_sub(1));
             }
         }
     }
@@ -196,7 +267,7 @@ impl Picker {
 
     /// Release every block `peer` had requested (choked, timed out, gone).
     pub fn release_peer(&mut self, peer: PeerKey) {
-        for p in self.partial.values_mut() {
+        for (&i, p) in self.partial.iter_mut() {
             for b in &mut p.blocks {
                 if let BlockState::Requested(who) = b {
                     who.retain(|k| *k != peer);
@@ -205,6 +276,9 @@ impl Picker {
                         p.missing += 1;
                     }
                 }
+            }
+            if p.missing > 0 {
+                self.open.insert(i);
             }
         }
     }
@@ -220,68 +294,48 @@ impl Picker {
             if who.is_empty() {
                 p.blocks[b] = BlockState::Missing;
                 p.missing += 1;
+                self.open.insert(block.index);
             }
         }
     }
 
     // --- picking ------------------------------------------------------------
 
-    fn candidate(&self, i: usize, peer_has: &impl Fn(usize) -> bool) -> bool {
-        self.wanted[i]
-            && !self.have[i]
-            && !self.pending[i]
-            && !self.partial.contains_key(&(i as u32))
-            && peer_has(i)
-    }
-
-    /// Choose a new piece to start for a peer that has `peer_has`.
+    /// Choose a new piece to start for a peer that has `peer_has`: the
+    /// rarest the peer has, ties broken at random. The cost is the number
+    /// of rarer (or equally rare) startable pieces the peer lacks, not the
+    /// number of pieces.
     fn choose_new_piece(&self, peer_has: &impl Fn(usize) -> bool, rng: &mut impl Rng) -> Option<u32> {
+        if self.candidates == 0 {
+            return None;
+        }
         let n = self.have.len();
         if self.have_count < RANDOM_FIRST_PIECES {
             // Random among candidates: start at a random index and scan.
-            let start = if n > 0 { rng.gen_range(0..n) } else { 0 };
+            let start = rng.gen_range(0..n);
             return (0..n)
                 .map(|k| (start + k) % n)
-                .find(|&i| self.candidate(i, peer_has))
+                .find(|&i| self.is_candidate(i) && peer_has(i))
                 .map(|i| i as u32);
         }
-        // Rarest first, ties broken at random: one pass finds the lowest
-        // availability and how many candidates share it, a second takes a
-        // random one of them (one random number per pick).
-        let mut min = u32::MAX;
-        let mut ties = 0usize;
-        for i in 0..n {
-            if !self.candidate(i, peer_has) {
+        for (a, bucket) in self.buckets.iter().enumerate() {
+            if bucket.is_empty() {
                 continue;
             }
-            let a = self.availability[i];
-            if a < min {
-                min = a;
-                ties = 1;
-            } else if a == min {
-                ties += 1;
-            }
-        }
-        if ties == 0 {
-            return None;
-        }
-        // Continue a run: the piece after the last one started, if it is
-        // among the rarest. Runs start at random places, so peers still
-        // spread over the torrent, while the disk sees sequential writes
-        // (random 16 KiB writes all over a file made the kernel's writeback
-        // the bottleneck).
-        if let Some(next) = self.last_started.map(|l| l as usize + 1) {
-            if next < n && self.availability[next] == min && self.candidate(next, peer_has) {
-                return Some(next as u32);
-            }
-        }
-        let mut k = rng.gen_range(0..ties);
-        for i in 0..n {
-            if self.availability[i] == min && self.candidate(i, peer_has) {
-                if k == 0 {
-                    return Some(i as u32);
+            // Continue a run: the piece after the last one started, if it is
+            // among the rarest. Runs start at random places, so peers still
+            // spread over the torrent, while the disk sees sequential writes
+            // (random 16 KiB writes all over a file made the kernel's
+            // writeback the bottleneck).
+            if let Some(next) = self.last_started.map(|l| l as usize + 1) {
+                if next < n && self.availability[next] as usize == a && self.is_candidate(next) && peer_has(next) {
+                    return Some(next as u32);
                 }
-                k -= 1;
+            }
+            let start = rng.gen_range(0..bucket.len());
+            let (tail, head) = bucket.split_at(start);
+            if let Some(&i) = head.iter().chain(tail).find(|&&i| peer_has(i as usize)) {
+                return Some(i);
             }
         }
         None
@@ -301,12 +355,7 @@ impl Picker {
             return out;
         }
         // 1. Missing blocks of pieces in progress.
-        let keys: Vec<u32> = self
-            .partial
-            .iter()
-            .filter(|(i, p)| p.missing > 0 && peer_has(**i as usize))
-            .map(|(i, _)| *i)
-            .collect();
+        let keys: Vec<u32> = self.open.iter().copied().filter(|&i| peer_has(i as usize)).collect();
         for &idx in &keys {
             if out.len() >= max {
                 return out;
@@ -329,6 +378,8 @@ impl Picker {
                     contributors: Vec::new(),
                 },
             );
+            self.open.insert(idx);
+            self.refresh(idx as usize);
             self.take_missing(idx, peer, max, &mut out);
         }
         // 3. Endgame: nothing left to start; duplicate outstanding requests.
@@ -369,7 +420,7 @@ impl Picker {
         let p = self.partial.get_mut(&idx).expect("partial piece");
         for (b, state) in p.blocks.iter_mut().enumerate() {
             if out.len() >= max || p.missing == 0 {
-                return;
+                break;
             }
             if *state == BlockState::Missing {
                 *state = BlockState::Requested(vec![peer]);
@@ -378,15 +429,15 @@ impl Picker {
                 out.push(Block { index: idx, begin, length: BLOCK_SIZE.min(plen - begin) });
             }
         }
+        if p.missing == 0 {
+            self.open.remove(&idx);
+        }
     }
 
     /// True when no wanted piece is left to start and no block is missing:
     /// everything outstanding is already requested.
     pub fn in_endgame(&self) -> bool {
-        let nothing_new = (0..self.have.len()).all(|i| {
-            !self.wanted[i] || self.have[i] || self.pending[i] || self.partial.contains_key(&(i as u32))
-        });
-        nothing_new && self.partial.values().all(|p| p.missing == 0)
+        self.candidates == 0 && self.open.is_empty()
     }
 
     // --- results ------------------------------------------------------------
@@ -411,6 +462,9 @@ impl Picker {
             }
             BlockState::Missing => {
                 p.missing -= 1;
+                if p.missing == 0 {
+                    self.open.remove(&block.index);
+                }
                 Vec::new()
             }
             BlockState::Requested(who) => who.into_iter().filter(|k| *k != peer).collect(),
@@ -446,18 +500,27 @@ impl Picker {
     /// The hash check passed.
     pub fn piece_verified(&mut self, index: u32) {
         self.partial.remove(&index);
+        self.open.remove(&index);
         let i = index as usize;
         self.pending[i] = false;
         if !self.have[i] {
             self.have[i] = true;
             self.have_count += 1;
+            let len = self.piece_len(index) as u64;
+            self.have_bytes += len;
+            if self.wanted[i] {
+                self.left_bytes -= len;
+            }
         }
+        self.refresh(i);
     }
 
     /// The hash check failed: the piece starts over.
     pub fn piece_failed(&mut self, index: u32) {
         self.partial.remove(&index);
+        self.open.remove(&index);
         self.pending[index as usize] = false;
+        self.refresh(index as usize);
     }
 
     /// Mark pieces found verified on disk at start-up.
@@ -583,6 +646,23 @@ mod tests {
 
     /// `missing` must always equal the number of Missing blocks.
     fn assert_consistent(p: &Picker) {
+        let mut in_buckets = 0;
+        for (a, b) in p.buckets.iter().enumerate() {
+            for (at, &i) in b.iter().enumerate() {
+                assert_eq!(p.availability[i as usize] as usize, a);
+                assert_eq!(p.pos[i as usize] as usize, at);
+                in_buckets += 1;
+            }
+        }
+        assert_eq!(in_buckets, p.candidates);
+        for i in 0..p.num_pieces() {
+            let c = p.wanted[i] && !p.have[i] && !p.pending[i] && !p.partial.contains_key(&(i as u32));
+            assert_eq!(p.pos[i] != NOT_CANDIDATE, c, "piece {i}");
+        }
+        let open: BTreeSet<u32> = p.partial.iter().filter(|(_, q)| q.missing > 0).map(|(i, _)| *i).collect();
+        assert_eq!(open, p.open);
+        let left: u64 = (0..p.num_pieces()).filter(|&i| p.wanted[i] && !p.have[i]).map(|i| p.piece_len(i as u32) as u64).sum();
+        assert_eq!(left, p.left_bytes);
         for (i, part) in &p.partial {
             let n = part.blocks.iter().filter(|b| **b == BlockState::Missing).count();
             assert_eq!(part.missing, n, "piece {i}");
@@ -624,6 +704,16 @@ mod tests {
                     p.release_block(who, b);
                 }
                 _ => {}
+            }
+            // Availability and selection changes move pieces between buckets.
+            if step % 50 == 0 {
+                p.peer_has_pieces(|i| (i + step) % 3 == 0);
+            }
+            if step % 70 == 0 {
+                p.peer_lost_pieces(|i| (i + step) % 5 == 0);
+            }
+            if step == 300 {
+                p.set_wanted((0..p.num_pieces()).map(|i| i % 7 != 3).collect());
             }
             assert_consistent(&p);
             if p.is_complete() {

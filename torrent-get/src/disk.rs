@@ -391,7 +391,24 @@ fn check_all(storage: &mut Storage) -> std::io::Result<(Vec<bool>, Tally)> {
         return Ok((vec![false; n], tally));
     }
     let mut have = Vec::with_capacity(n);
+    // The SHA-1 of an all-zero piece, per length (the last piece may be
+    // shorter): a piece never written (a hole of a sparse file) is had only
+    // if that is its hash, and is neither read nor hashed.
+    let mut zero_digest: Vec<(u32, [u8; 20])> = Vec::new();
     for i in 0..n {
+        if storage.piece_unwritten(i)? {
+            let len = storage.info().piece_len(i) as u32;
+            let d = match zero_digest.iter().find(|(l, _)| *l == len) {
+                Some((_, d)) => *d,
+                None => {
+                    let d: [u8; 20] = sha1::Sha1::digest(vec![0u8; len as usize]).into();
+                    zero_digest.push((len, d));
+                    d
+                }
+            };
+            have.push(storage.info().pieces[i] == d);
+            continue;
+        }
         let ok = match storage.read_piece(i) {
             Ok(data) => {
                 let ok = torrent_core::storage::piece_hash_ok(storage.info(), i, &data);

@@ -103,9 +103,13 @@ struct Cli {
     /// Upload rate limit per second: bytes, or K/M/G = KiB/MiB/GiB; 0: none
     #[arg(long, value_parser = parse_rate, default_value = "0", env = "TORRENT_GET_MAX_UPLOAD_RATE")]
     max_upload_rate: u64,
-    /// Upload slots (peers unchoked by tit-for-tat, plus one optimistic)
+    /// Upload slots (peers unchoked by tit-for-tat, plus one optimistic): at least this many; more open
+    /// while every unchoked peer takes a good rate (upload bandwidth to spare)
     #[arg(long, default_value_t = 4)]
     upload_slots: usize,
+    /// Exactly --upload-slots upload slots, never more
+    #[arg(long)]
+    fixed_upload_slots: bool,
     /// Give up after this many seconds (exit 1; progress is kept)
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
@@ -317,6 +321,7 @@ fn run(mut cli: Cli) -> Result<u8, Fail> {
         max_download_rate: cli.max_download_rate,
         max_upload_rate: cli.max_upload_rate,
         upload_slots: cli.upload_slots.max(1),
+        fixed_upload_slots: cli.fixed_upload_slots,
         json: cli.json,
         quiet: cli.quiet,
         tracker_timeout: Duration::from_secs(cli.tracker_timeout.max(1)),

@@ -101,9 +101,12 @@ pub struct DaemonArgs {
     /// Upload rate limit per second (K/M/G = KiB/MiB/GiB; 0: none)
     #[arg(long, value_parser = parse_rate, default_value = "0", env = "TORRENT_GET_MAX_UPLOAD_RATE")]
     pub max_upload_rate: u64,
-    /// Upload slots
+    /// Upload slots: at least this many; more open while every unchoked peer takes a good rate
     #[arg(long, default_value_t = 4)]
     pub upload_slots: usize,
+    /// Exactly --upload-slots upload slots, never more
+    #[arg(long)]
+    pub fixed_upload_slots: bool,
     /// Timeout for one tracker request, seconds
     #[arg(long, default_value_t = 15, value_name = "SECS")]
     pub tracker_timeout: u64,
@@ -266,6 +269,7 @@ fn run(a: DaemonArgs) -> Result<u8, Fail> {
         max_download_rate: limits.download,
         max_upload_rate: limits.upload,
         upload_slots: a.upload_slots.max(1),
+        fixed_upload_slots: a.fixed_upload_slots,
         json: false,
         quiet: a.quiet,
         tracker_timeout: Duration::from_secs(a.tracker_timeout.max(1)),

@@ -55,6 +55,10 @@ pub struct Config {
     pub max_download_rate: u64,
     pub max_upload_rate: u64,
     pub upload_slots: usize,
+    /// Hold the upload slots at `upload_slots`; otherwise that is the
+    /// least, and more open while each unchoked peer takes a good rate
+    /// (`choke::slots_for`).
+    pub fixed_upload_slots: bool,
     pub json: bool,
     pub quiet: bool,
     pub tracker_timeout: Duration,

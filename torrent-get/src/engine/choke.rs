@@ -2,6 +2,15 @@
 //! are unchoked (rate: what they give us while downloading, what they take
 //! while seeding), plus one optimistic unchoke that rotates among the rest so
 //! new peers get a chance to prove themselves.
+//!
+//! The number of slots grows while upload bandwidth is to spare
+//! ([`slots_for`], after libtorrent's rate-based choker): one more than the
+//! number of peers whose upload rates, best first, stay above a threshold
+//! that rises with each slot; never under `--upload-slots`
+//! (`--fixed-upload-slots` holds it there). It is worked out every tick, and
+//! a slot that comes free (a peer no longer interested, or gone) goes to a
+//! choked interested peer at once, not at the next 10 s rechoke: one seeder
+//! of many torrents with few leechers keeps every connection busy.
 
 use super::lifecycle::Lifecycle;
 use super::{Engine, PeerKey};
@@ -11,17 +20,40 @@ use torrent_core::peer::message::Message;
 
 pub const RECHOKE_EVERY: Duration = Duration::from_secs(10);
 pub const OPTIMISTIC_EVERY: Duration = Duration::from_secs(30);
+/// The upload rate (bytes/s) the first peer must take for a slot beyond
+/// it to open; each further slot asks [`SLOT_RATE_STEP`] more of its peer.
+pub const SLOT_RATE_FIRST: f64 = 1024.0;
+pub const SLOT_RATE_STEP: f64 = 2048.0;
+
+/// Upload slots for these upload rates (any order): at least `base`, and
+/// one more than the peers that climb the ladder (the best must take
+/// [`SLOT_RATE_FIRST`], the next that plus [`SLOT_RATE_STEP`], ...).
+pub fn slots_for(rates: &mut [f64], base: usize) -> usize {
+    rates.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+    let mut threshold = SLOT_RATE_FIRST;
+    let mut climbed = 0;
+    for &r in rates.iter() {
+        if r < threshold {
+            break;
+        }
+        climbed += 1;
+        threshold += SLOT_RATE_STEP;
+    }
+    base.max(climbed + 1)
+}
 
 /// When the choker last ran and who holds the optimistic unchoke.
 pub struct Choker {
     last_rechoke: Instant,
     last_optimistic: Instant,
     pub optimistic: Option<PeerKey>,
+    /// Regular upload slots now (see [`slots_for`]).
+    pub slots: usize,
 }
 
 impl Choker {
-    pub fn new(now: Instant) -> Choker {
-        Choker { last_rechoke: now, last_optimistic: now, optimistic: None }
+    pub fn new(now: Instant, slots: usize) -> Choker {
+        Choker { last_rechoke: now, last_optimistic: now, optimistic: None, slots }
     }
     pub fn peer_gone(&mut self, key: PeerKey) {
         if self.optimistic == Some(key) {
@@ -69,7 +101,15 @@ impl Engine {
     /// most (or, when seeding, take the most), plus one optimistic unchoke
     /// rotated every 30 s.
     pub(crate) fn rechoke(&mut self, now: Instant) {
+        self.choker.slots = if self.cfg.fixed_upload_slots {
+            self.cfg.upload_slots
+        } else {
+            let mut rates: Vec<f64> =
+                self.peers.iter_mut().flatten().filter(|p| p.active() && !p.st.am_choking).map(|p| p.up.rate(now)).collect();
+            slots_for(&mut rates, self.cfg.upload_slots)
+        };
         if now.duration_since(self.choker.last_rechoke) < RECHOKE_EVERY {
+            self.fill_free_slots(now);
             return;
         }
         self.choker.last_rechoke = now;
@@ -87,7 +127,7 @@ impl Engine {
             let rate = if seeding { p.up.rate(now) } else { p.down.rate(now) };
             cands.push(Candidate { key, interested: p.st.peer_interested, rate });
         }
-        let decision = decide(&cands, self.cfg.upload_slots, self.choker.optimistic, rotate, &mut self.rng);
+        let decision = decide(&cands, self.choker.slots, self.choker.optimistic, rotate, &mut self.rng);
         self.choker.optimistic = decision.optimistic;
         for (key, unchoke) in decision.states {
             self.set_choke(key, !unchoke, now);
@@ -96,8 +136,33 @@ impl Engine {
 
     /// A peer became interested: unchoke at once if a slot is free.
     pub(crate) fn maybe_unchoke_now(&mut self, key: PeerKey, now: Instant) {
-        let unchoked = self.peers.iter().flatten().filter(|p| !p.st.am_choking && p.st.peer_interested).count();
-        if unchoked < self.cfg.upload_slots + 1 {
+        if self.unchoked_interested() < self.choker.slots + 1 {
+            self.set_choke(key, false, now);
+        }
+    }
+
+    fn unchoked_interested(&self) -> usize {
+        self.peers.iter().flatten().filter(|p| p.active() && !p.st.am_choking && p.st.peer_interested).count()
+    }
+
+    /// Slots free (a peer lost interest or left, or more slots opened):
+    /// unchoke choked interested peers into them now, the best rates first.
+    pub(crate) fn fill_free_slots(&mut self, now: Instant) {
+        let bound = self.choker.slots + 1;
+        let unchoked = self.unchoked_interested();
+        if unchoked >= bound {
+            return;
+        }
+        let mut waiting: Vec<(PeerKey, f64)> = Vec::new();
+        for (key, p) in self.peers.iter_mut().enumerate() {
+            let Some(p) = p else { continue };
+            if p.active() && p.st.am_choking && p.st.peer_interested {
+                let seeding = p.torrent.and_then(|t| self.torrents[t].as_ref()).is_some_and(|t| matches!(t.life, Lifecycle::Seeding(_)));
+                waiting.push((key, if seeding { p.up.rate(now) } else { p.down.rate(now) }));
+            }
+        }
+        waiting.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+        for (key, _) in waiting.into_iter().take(bound - unchoked) {
             self.set_choke(key, false, now);
         }
     }
@@ -143,6 +208,20 @@ mod tests {
         // Without rotation the optimistic peer stays.
         let d2 = decide(&cands, 2, Some(opt), false, &mut rng);
         assert_eq!(d2.optimistic, Some(opt));
+    }
+
+    #[test]
+    fn slots_grow_while_every_unchoked_peer_takes_a_good_rate() {
+        // Nobody uploading yet: the configured slots.
+        assert_eq!(slots_for(&mut [], 4), 4);
+        assert_eq!(slots_for(&mut [0.0, 0.0], 4), 4);
+        // Five peers at 1 MB/s each: a sixth slot opens.
+        assert_eq!(slots_for(&mut [1e6; 5], 4), 6);
+        // The ladder: 1 KiB/s, 3 KiB/s, 5 KiB/s, ... (best first, any order given).
+        assert_eq!(slots_for(&mut [5200.0, 6000.0, 5500.0], 1), 4);
+        assert_eq!(slots_for(&mut [5200.0, 6000.0, 5000.0], 1), 3);
+        // A limited link split over many peers stops the growth.
+        assert_eq!(slots_for(&mut [100.0 * 1024.0 / 50.0; 50], 4), 4);
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn fuzz_config() -> Config {
         max_download_rate: 0,
         max_upload_rate: 0,
         upload_slots: 2,
+        fixed_upload_slots: false,
         json: false,
         quiet: true,
         tracker_timeout: Duration::from_secs(5),

@@ -106,6 +106,7 @@ impl Engine {
     /// `listen_port`: where we accept peers (0: we do not). `seed`: for the
     /// random choices (tests pass a fixed one).
     pub fn new(cfg: Config, peer_id: [u8; 20], listen_port: u16, seed: Option<u64>, now: Instant) -> Engine {
+        let slots = cfg.upload_slots;
         Engine {
             down_bucket: TokenBucket::new(cfg.max_download_rate, now),
             up_bucket: TokenBucket::new(cfg.max_upload_rate, now),
@@ -119,7 +120,7 @@ impl Engine {
             actions: VecDeque::new(),
             dirty: Vec::new(),
             backlog: 0,
-            choker: choke::Choker::new(now),
+            choker: choke::Choker::new(now, slots),
             dialling: 0,
             next_tick: now,
             serial: 0,
@@ -150,6 +151,7 @@ impl Engine {
                     t.connection_failed(addr, now, false);
                 }
                 self.peer_failed(torrent, addr, "cannot connect".into());
+                self.connect_more(now);
             }
             Input::Connected { peer, local } => self.on_connected(peer, local, now),
             Input::Accepted { peer, addr, kind } => self.on_accepted(peer, addr, kind, now),
@@ -611,6 +613,10 @@ impl Engine {
             }
         }
         self.choker.peer_gone(key);
+        if p.phase == Phase::Active && !p.st.am_choking && p.st.peer_interested {
+            // It held an upload slot: give it to a peer waiting for one.
+            self.fill_free_slots(now);
+        }
         if let Some((torrent, addr, kind)) = retry {
             self.redial(torrent, addr, kind);
         }

@@ -26,6 +26,10 @@ impl Engine {
         p.last_recv = now;
         let Some(tid) = p.torrent else { return };
         self.send_handshake(key, tid, now);
+        // A connect slot came free: the next candidate is dialled now, not
+        // at the next tick (a batch of torrents from one seeder waited a
+        // second for every 16 connections).
+        self.connect_more(now);
     }
 
     fn send_handshake(&mut self, key: PeerKey, tid: TorrentId, now: Instant) {
@@ -239,7 +243,10 @@ impl Engine {
                 }
             }
             Event::Interested => self.maybe_unchoke_now(key, now),
-            Event::NotInterested => {}
+            Event::NotInterested => {
+                // Its slot is free: give it to a peer waiting for one.
+                self.fill_free_slots(now);
+            }
             Event::Have(_) if repeated_have => {}
             Event::Have(i) => self.on_have(key, tid, Some(i), None, now),
             Event::PiecesKnown => self.on_have(key, tid, None, None, now),

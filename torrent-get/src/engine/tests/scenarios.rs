@@ -126,6 +126,7 @@ fn choke_rotation_and_optimistic_unchoke() {
     let mut scfg = config();
     scfg.seed = true;
     scfg.upload_slots = 1;
+    scfg.fixed_upload_slots = true;
     let s = sim.add_node(scfg, 1);
     sim.add_torrent(s, &meta, &data, vec![true; meta.info.pieces.len()]);
     let mut leechers = Vec::new();
