@@ -468,16 +468,23 @@ fn endgame_original_wins_and_the_duplicate_is_cancelled() {
     assert_eq!(s.mirrors()[1].stats.wasted, 1);
 }
 
-#[test]
-fn cancel_all_gives_everything_back_without_blame() {
-    let t0 = Instant::now();
+/// One mirror "a", given the first run of pieces, has sent `bytes` of it
+/// (the events so far consumed).
+fn one_mirror_part_way(t0: Instant, bytes: usize) -> (Scheduler, Vec<Job>) {
     let mut s = Scheduler::new(layout(), cfg());
     s.add_mirror("http://a/").unwrap();
     let mut picker = RunPicker::new(4);
     s.fill(t0, |_, max| picker.next_run(max));
     let j = fetches(&mut s);
-    s.handle_fetch(t0, FetchEvent::Data { job: j[0].id, data: vec![1; 5] });
+    s.handle_fetch(t0, FetchEvent::Data { job: j[0].id, data: vec![1; bytes] });
     events(&mut s);
+    (s, j)
+}
+
+#[test]
+fn cancel_all_gives_everything_back_without_blame() {
+    let t0 = Instant::now();
+    let (mut s, j) = one_mirror_part_way(t0, 5);
     s.cancel_all();
     assert_eq!(actions(&mut s), vec![Action::Cancel(j[0].id)]);
     assert_eq!(events(&mut s), vec![Event::Released { mirror: MirrorId(0), pieces: 1..2 }]);
@@ -490,13 +497,7 @@ fn cancel_all_gives_everything_back_without_blame() {
 #[test]
 fn endgame_gives_a_stale_piece_to_idle_peers() {
     let t0 = Instant::now();
-    let mut s = Scheduler::new(layout(), cfg());
-    s.add_mirror("http://a/").unwrap();
-    let mut picker = RunPicker::new(4);
-    s.fill(t0, |_, max| picker.next_run(max));
-    let j = fetches(&mut s);
-    s.handle_fetch(t0, FetchEvent::Data { job: j[0].id, data: vec![1; 2] });
-    events(&mut s);
+    let (mut s, j) = one_mirror_part_way(t0, 2);
     // Peers are idle: piece 1 goes back at once, piece 0 (started) stays ...
     s.endgame(t0, true);
     assert_eq!(events(&mut s), vec![Event::Released { mirror: MirrorId(0), pieces: 1..2 }]);
