@@ -20,7 +20,8 @@ fn run(args: &[&str]) -> Output {
 /// Run peer-fetch (stdin: the given text, or empty), at most two minutes.
 fn run_stdin(args: &[&str], stdin: Option<&str>) -> Output {
     let input = stdin.unwrap_or("").as_bytes();
-    test_fixtures::harness::run_bounded(bin().args(args), Some(input), Duration::from_secs(120)).output()
+    test_fixtures::harness::run_bounded(bin().args(args), Some(input), Duration::from_secs(120))
+        .output()
 }
 
 fn stderr(o: &Output) -> String {
@@ -199,51 +200,27 @@ fn magnet_metadata_and_pieces() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(o.stdout, &payload_bytes(&p)[..65536]);
 
-    // A seeder that refuses metadata.
-    let refuse = Seeder::start(
-        &p.meta,
-        &p.dir,
+    // A seeder that refuses metadata, and one without the extension protocol.
+    let metadata_fails = |opts: SeederOptions, why: &str| {
+        let seeder = Seeder::start(&p.meta, &p.dir, opts).unwrap();
+        let addr = seeder.addr().to_string();
+        let o = run(&[&magnet, &addr, "metadata", "-o", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    };
+    metadata_fails(
         SeederOptions {
             serve_metadata: false,
             ..Default::default()
         },
-    )
-    .unwrap();
-    let o = run(&[
-        &magnet,
-        &refuse.addr().to_string(),
-        "metadata",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("rejected our request for metadata piece 0"),
-        "{}",
-        stderr(&o)
+        "rejected our request for metadata piece 0",
     );
-    // Without the extension protocol.
-    let noext = Seeder::start(
-        &p.meta,
-        &p.dir,
+    metadata_fails(
         SeederOptions {
             extended: false,
             ..Default::default()
         },
-    )
-    .unwrap();
-    let o = run(&[
-        &magnet,
-        &noext.addr().to_string(),
-        "metadata",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("does not support the extension protocol"),
-        "{}",
-        stderr(&o)
+        "does not support the extension protocol",
     );
 }
 
@@ -533,9 +510,18 @@ fn conventions_completions_man_and_help_text() {
         let o = run(&["x.torrent", "127.0.0.1:1", sub, "--help"]);
         let h = String::from_utf8(o.stdout).unwrap();
         // Every argument has a description (no bare `<INDEX>` line).
-        let args = h.split("Arguments:").nth(1).unwrap().split("Options:").next().unwrap();
+        let args = h
+            .split("Arguments:")
+            .nth(1)
+            .unwrap()
+            .split("Options:")
+            .next()
+            .unwrap();
         for l in args.lines().filter(|l| !l.trim().is_empty()) {
-            assert!(l.trim().split_whitespace().count() > 1, "{sub}: undocumented {l:?}\n{h}");
+            assert!(
+                l.trim().split_whitespace().count() > 1,
+                "{sub}: undocumented {l:?}\n{h}"
+            );
         }
     }
     // PEER_FETCH_TIMEOUT is --timeout: 0 is refused like the flag.
@@ -569,7 +555,10 @@ fn terminal_refuses_binary_and_shows_messages() {
         let tm = Tmux::start(&cmd, term, &[], 120, 40);
         let (code, screen) = tm.wait_exit(Duration::from_secs(30));
         assert_eq!(code, 2, "{term}:\n{screen}");
-        assert!(screen.contains("client: torrent-toolkit"), "{term}:\n{screen}");
+        assert!(
+            screen.contains("client: torrent-toolkit"),
+            "{term}:\n{screen}"
+        );
         assert!(screen.contains("saved"), "{term}:\n{screen}");
         assert!(
             screen.contains("error: refusing to write binary piece data to a terminal; use -o or redirect stdout"),

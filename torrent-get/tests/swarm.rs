@@ -26,108 +26,99 @@ fn check_done_line(r: &Run, p: &Payload, out: &Path) {
     assert!(r.stdout.lines().any(|l| l == want), "no line {want:?} in stdout\n{}", r.describe());
 }
 
+/// A payload seeded by embedded seeders of the given kinds, all announced by
+/// an embedded tracker that is the torrent's only source.
+struct TrackedSwarm {
+    seed: tempfile::TempDir,
+    out: tempfile::TempDir,
+    tracker: Tracker,
+    p: Payload,
+    s: Vec<Seeder>,
+}
+
+impl TrackedSwarm {
+    fn start(name: &str, files: &[(&str, u64)], piece: u64, rng: u64, kinds: impl FnOnce(&Payload) -> Vec<SeederOptions>) -> Self {
+        let seed = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let tracker = Tracker::start(TrackerOptions { interval: 5, ..Default::default() });
+        let p = make_payload(seed.path(), name, files, piece, &[&tracker.http_announce_url()], rng).unwrap();
+        let s = seeders(&p, &kinds(&p));
+        for x in &s {
+            tracker.add_peer(&p.meta.info_hash, x.addr());
+        }
+        TrackedSwarm { seed, out, tracker, p, s }
+    }
+
+    /// torrent-get with `args` before `-o OUT TORRENT`.
+    fn download(&self, args: &[&str]) -> Run {
+        let mut c = cmd(60);
+        c.args(args).arg("-o").arg(self.out.path()).arg(&self.p.torrent_path);
+        run(c, LIMIT)
+    }
+
+    fn assert_same_data(&self) {
+        let name = &self.p.meta.info.name;
+        assert_same_tree(&self.seed.path().join(name), &self.out.path().join(name));
+    }
+}
+
 #[test]
 fn multi_file_through_tracker_with_misbehaving_seeders() {
-    let seed = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let tracker = Tracker::start(TrackerOptions { interval: 5, ..Default::default() });
-    let p = make_payload(seed.path(), "multi", SMALL_FILES, 32 * 1024, &[&tracker.http_announce_url()], 11).unwrap();
-    assert!(p.meta.info.piece_count() > 8);
-    let s = seeders(
-        &p,
-        &[
+    let w = TrackedSwarm::start("multi", SMALL_FILES, 32 * 1024, 11, |_| {
+        vec![
             SeederOptions::behaviour(Behaviour::DisconnectMidPiece),
             SeederOptions::behaviour(Behaviour::ChokeForever),
             SeederOptions::behaviour(Behaviour::Slow(64 * 1024)),
             SeederOptions::behaviour(Behaviour::WrongData),
             SeederOptions::default(),
             SeederOptions::default(),
-        ],
-    );
-    for x in &s {
-        tracker.add_peer(&p.meta.info_hash, x.addr());
-    }
-    let mut c = cmd(60);
-    c.arg("-o").arg(out.path()).arg(&p.torrent_path);
-    let r = run(c, LIMIT);
-    check_done_line(&r, &p, out.path());
-    assert_same_tree(&seed.path().join("multi"), &out.path().join("multi"));
-    assert!(tracker.http_announces() >= 1, "the tracker was never asked");
+        ]
+    });
+    assert!(w.p.meta.info.piece_count() > 8);
+    let r = w.download(&[]);
+    check_done_line(&r, &w.p, w.out.path());
+    w.assert_same_data();
+    assert!(w.tracker.http_announces() >= 1, "the tracker was never asked");
 }
 
 #[test]
 fn wrong_data_is_detected_and_repaired() {
-    let seed = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let tracker = Tracker::start(TrackerOptions { interval: 5, ..Default::default() });
-    let p = make_payload(
-        seed.path(),
-        "wrong",
-        &[("x.bin", 1_000_000), ("y.bin", 48_577)],
-        32 * 1024,
-        &[&tracker.http_announce_url()],
-        12,
-    )
-    .unwrap();
     // The liar is fast; the honest seeder is slowed down so that the liar
     // surely delivers some pieces.
-    let s = seeders(
-        &p,
-        &[
+    let w = TrackedSwarm::start("wrong", &[("x.bin", 1_000_000), ("y.bin", 48_577)], 32 * 1024, 12, |_| {
+        vec![
             SeederOptions::behaviour(Behaviour::WrongData),
             SeederOptions::behaviour(Behaviour::Slow(2 * 1024 * 1024)),
-        ],
-    );
-    for x in &s {
-        tracker.add_peer(&p.meta.info_hash, x.addr());
-    }
-    let mut c = cmd(60);
-    c.arg("--json").arg("-o").arg(out.path()).arg(&p.torrent_path);
-    let r = run(c, LIMIT);
+        ]
+    });
+    let r = w.download(&["--json"]);
     assert_eq!(r.code(), 0, "{}", r.describe());
     let done = r.last_event("done");
     assert_eq!(done["status"], "done", "{}", r.describe());
-    assert_eq!(done["info_hash"], p.meta.info_hash.to_hex());
-    assert_eq!(done["total_bytes"], p.meta.info.total_length);
+    assert_eq!(done["info_hash"], w.p.meta.info_hash.to_hex());
+    assert_eq!(done["total_bytes"], w.p.meta.info.total_length);
     assert!(done["hash_failures"].as_u64().unwrap() >= 1, "no hash failure counted: {done}");
-    assert!(s[0].bytes_uploaded() > 0, "the liar sent nothing, the test proves nothing");
-    assert_same_tree(&seed.path().join("wrong"), &out.path().join("wrong"));
+    assert!(w.s[0].bytes_uploaded() > 0, "the liar sent nothing, the test proves nothing");
+    w.assert_same_data();
 }
 
 #[test]
 fn bigger_payload_many_seeders() {
-    let seed = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let tracker = Tracker::start(TrackerOptions { interval: 5, ..Default::default() });
-    let p = make_payload(
-        seed.path(),
-        "big",
-        &[("one.bin", 5 * 1024 * 1024 + 17), ("two/three.bin", 3 * 1024 * 1024 - 1000), ("four", 999)],
-        256 * 1024,
-        &[&tracker.http_announce_url()],
-        13,
-    )
-    .unwrap();
-    let s = seeders(
-        &p,
-        &[
+    let files = [("one.bin", 5 * 1024 * 1024 + 17), ("two/three.bin", 3 * 1024 * 1024 - 1000), ("four", 999)];
+    let w = TrackedSwarm::start("big", &files, 256 * 1024, 13, |_| {
+        vec![
             SeederOptions::default(),
             SeederOptions::default(),
             SeederOptions::default(),
             SeederOptions::behaviour(Behaviour::DisconnectMidPiece),
             SeederOptions::behaviour(Behaviour::Slow(256 * 1024)),
-        ],
-    );
-    for x in &s {
-        tracker.add_peer(&p.meta.info_hash, x.addr());
-    }
-    let mut c = cmd(60);
-    c.arg("-o").arg(out.path()).arg(&p.torrent_path);
-    let r = run(c, LIMIT);
-    check_done_line(&r, &p, out.path());
-    assert_same_tree(&seed.path().join("big"), &out.path().join("big"));
+        ]
+    });
+    let r = w.download(&[]);
+    check_done_line(&r, &w.p, w.out.path());
+    w.assert_same_data();
     // More than one seeder served data.
-    let serving = s.iter().filter(|x| x.bytes_uploaded() > 0).count();
+    let serving = w.s.iter().filter(|x| x.bytes_uploaded() > 0).count();
     assert!(serving >= 2, "only {serving} seeder(s) sent data");
 }
 
@@ -168,41 +159,23 @@ fn single_file_torrent() {
 
 #[test]
 fn half_seeders_together_make_a_whole() {
-    let seed = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let tracker = Tracker::start(TrackerOptions { interval: 5, ..Default::default() });
-    let p = make_payload(
-        seed.path(),
-        "halves",
-        &[("p.bin", 700_000), ("q.bin", 300_001)],
-        32 * 1024,
-        &[&tracker.http_announce_url()],
-        16,
-    )
-    .unwrap();
-    let n = p.meta.info.piece_count();
-    let even: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
-    let odd: Vec<bool> = (0..n).map(|i| i % 2 == 1).collect();
-    let s = seeders(
-        &p,
-        &[
+    let w = TrackedSwarm::start("halves", &[("p.bin", 700_000), ("q.bin", 300_001)], 32 * 1024, 16, |p| {
+        let n = p.meta.info.piece_count();
+        let even: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
+        let odd: Vec<bool> = (0..n).map(|i| i % 2 == 1).collect();
+        vec![
             SeederOptions { have: Some(even), ..Default::default() },
             SeederOptions { have: Some(odd), fast: false, ..Default::default() },
-        ],
-    );
-    for x in &s {
-        tracker.add_peer(&p.meta.info_hash, x.addr());
-    }
-    let mut c = cmd(60);
-    c.arg("--json").arg("-o").arg(out.path()).arg(&p.torrent_path);
-    let r = run(c, LIMIT);
+        ]
+    });
+    let r = w.download(&["--json"]);
     assert_eq!(r.code(), 0, "{}", r.describe());
     let done = r.last_event("done");
-    assert_eq!(done["have_bytes"], p.meta.info.total_length, "{done}");
-    assert_same_tree(&seed.path().join("halves"), &out.path().join("halves"));
-    for x in &s {
+    assert_eq!(done["have_bytes"], w.p.meta.info.total_length, "{done}");
+    w.assert_same_data();
+    for x in &w.s {
         assert!(x.bytes_uploaded() > 0, "a half seeder sent nothing");
-        assert!(x.bytes_uploaded() < p.meta.info.total_length + 200_000);
+        assert!(x.bytes_uploaded() < w.p.meta.info.total_length + 200_000);
     }
 }
 
