@@ -439,3 +439,39 @@ fn random_and_mutated_datagrams_never_panic() {
     node.handle_datagram(from, &vec![b'd'; 70_000], t0);
     assert!(node.poll_transmit().is_none());
 }
+
+#[test]
+fn a_peer_port_message_pings_the_node_and_an_answer_adds_it() {
+    let t0 = Instant::now();
+    let mut node = DhtNode::new(NodeId::random(), t0);
+    let other = addr("127.0.0.1:7001");
+    assert!(node.ping(other, t0));
+    // Asked once: a second port message while the ping is out sends nothing.
+    assert!(!node.ping(other, t0));
+    let out = drain(&mut node);
+    assert_eq!(out.len(), 1);
+    let (to, m) = &out[0];
+    assert_eq!(*to, other);
+    assert!(matches!(m.body, Body::Query(Query::Ping { .. })), "{m:?}");
+    assert_eq!(node.routing_table().len(), 0);
+    let their = NodeId([0x42; 20]);
+    let answer = Message::response(m.tid.clone(), Response { id: their, ..Default::default() });
+    node.handle_datagram(other, &answer.encode(), t0);
+    assert_eq!(node.routing_table().len(), 1);
+    assert!(node.routing_table().get(&their).is_some());
+    // Known now: no more pings for it; port 0 and IPv6 are never pinged.
+    assert!(!node.ping(other, t0));
+    assert!(!node.ping(addr("127.0.0.1:0"), t0));
+    assert!(!node.ping(addr("[::1]:7002"), t0));
+    assert!(drain(&mut node).is_empty());
+}
+
+#[test]
+fn port_message_pings_stay_within_half_the_pending_budget() {
+    let t0 = Instant::now();
+    let cfg = Config { max_pending: 8, ..Config::default() };
+    let mut node = DhtNode::with_config(NodeId::random(), cfg, t0);
+    let sent = (0..20).filter(|i| node.ping(addr(&format!("127.0.0.1:{}", 7100 + i)), t0)).count();
+    assert_eq!(sent, 4);
+    assert_eq!(drain(&mut node).len(), 4);
+}

@@ -311,6 +311,25 @@ impl DhtNode {
         self.start(id, Kind::Bootstrap, &boot, now)
     }
 
+    /// Ping a node we learnt of outside the DHT (a peer's BEP 5 `port`
+    /// message): if it answers it goes into the table like any responder.
+    /// Skipped (false) when it is not IPv4, already known or being asked,
+    /// or when half the pending budget is in use (peers cannot make us
+    /// flood).
+    pub fn ping(&mut self, addr: SocketAddr, now: Instant) -> bool {
+        let Some(a) = to_v4(addr) else {
+            return false;
+        };
+        if a.port() == 0
+            || self.pending.len() >= self.config.max_pending / 2
+            || self.pending.values().any(|p| p.addr == a)
+            || self.table.nodes().iter().any(|n| n.addr == a)
+        {
+            return false;
+        }
+        self.send_query(a, None, Query::Ping { id: self.id }, Purpose::Verify, now)
+    }
+
     /// Start an iterative `get_peers` lookup; peers arrive as
     /// [`DhtEvent::Peers`], then [`DhtEvent::LookupDone`].
     pub fn get_peers(&mut self, info_hash: InfoHash, now: Instant) -> Result<LookupId, DhtError> {

@@ -211,6 +211,8 @@ pub enum Action {
     Announce { torrent: TorrentId, tiers: Vec<Vec<String>>, request: AnnounceRequest, timeout: Duration },
     /// get_peers (+ announce_peer with a port) for the torrent.
     DhtLookup { torrent: TorrentId, info_hash: torrent_core::InfoHash, port: Option<u16> },
+    /// Ping a node a peer named in its BEP 5 `port` message.
+    DhtPing { addr: SocketAddr },
     Report(Report),
     /// Verified bytes of the streamed file, in order: `data[range]` are the
     /// file's bytes from torrent offset `offset` (see [`super::stream`]).

@@ -73,6 +73,8 @@ pub struct Peer {
     pub listen_port: Option<u16>,
     /// Its handshake set the DHT bit (BEP 5): it hears our `port`.
     pub dht: bool,
+    /// Its `port` message was taken (one DHT ping per connection).
+    pub dht_pinged: bool,
     pub pipeline: usize,
     /// Pipeline slow start: on until the rate stops growing (see
     /// [`Peer::size_pipeline`]).
@@ -145,6 +147,7 @@ impl Peer {
             last_pex_in: None,
             listen_port: None,
             dht: false,
+            dht_pinged: false,
             pipeline: MIN_PIPELINE,
             slow_start: true,
             proven: false,

@@ -5,7 +5,7 @@
 //! part of the engine that owns it.
 
 use super::peer::{tolerant_state, Phase, MAX_PEER_REQUESTS};
-use super::{metadata, pex, CloseReason, Engine, Lifecycle, PeerKey, TorrentId};
+use super::{metadata, pex, Action, CloseReason, Engine, Lifecycle, PeerKey, TorrentId};
 use std::net::SocketAddr;
 use std::time::Instant;
 use torrent_core::peer::bitfield::Bitfield;
@@ -212,6 +212,19 @@ impl Engine {
         }
     }
 
+    /// BEP 5 `port`: the peer's DHT node, worth a ping when our node runs
+    /// and the torrent is not private. Once per connection (a peer cannot
+    /// make us ping a list of addresses).
+    fn on_port(&mut self, key: PeerKey, tid: TorrentId, port: u16) {
+        let private = self.torrents[tid].as_ref().is_none_or(|t| t.is_private());
+        let Some(Some(p)) = self.peers.get_mut(key) else { return };
+        if self.dht_port.is_none() || private || port == 0 || p.dht_pinged {
+            return;
+        }
+        p.dht_pinged = true;
+        self.actions.push_back(Action::DhtPing { addr: SocketAddr::new(p.addr.ip(), port) });
+    }
+
     fn on_message(&mut self, key: PeerKey, msg: Message, now: Instant) {
         let p = self.peers[key].as_mut().expect("live peer");
         let Some(tid) = p.torrent else { return };
@@ -230,7 +243,8 @@ impl Engine {
             }
         };
         match ev {
-            Event::None | Event::Port(_) | Event::Suggest(_) | Event::Unchoked => {
+            Event::Port(port) => self.on_port(key, tid, port),
+            Event::None | Event::Suggest(_) | Event::Unchoked => {
                 if matches!(ev, Event::Unchoked) {
                     self.fill_requests(key, now);
                 }

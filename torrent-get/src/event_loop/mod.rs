@@ -385,6 +385,11 @@ impl EventLoop {
                         self.engine.handle(Input::DhtLookupFailed { torrent }, now);
                     }
                 }
+                Action::DhtPing { addr } => {
+                    if let Some(d) = self.dht.as_mut() {
+                        d.node.ping(addr, now);
+                    }
+                }
                 Action::StreamData { data, range, .. } => {
                     if let Some(w) = &self.stream_out {
                         w.push(data, range);

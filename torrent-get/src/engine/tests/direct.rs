@@ -93,3 +93,34 @@ fn protocol_violations_close_with_a_typed_reason() {
     }
     assert_eq!(closed, Some(CloseReason::UnknownTorrent));
 }
+
+/// The DHT pings the engine asks for.
+fn dht_pings(e: &mut Engine) -> Vec<std::net::SocketAddr> {
+    std::iter::from_fn(|| e.poll_action())
+        .filter_map(|a| match a {
+            Action::DhtPing { addr } => Some(addr),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_port_message_asks_the_dht_to_ping_that_node_once_per_connection() {
+    let (mut e, meta, now) = seeding_engine();
+    let port_msgs = |ports: &[u16]| {
+        let mut bytes = Vec::new();
+        for p in ports {
+            Message::Port(*p).encode_into(&mut bytes);
+        }
+        bytes
+    };
+    // Our DHT is off: nothing to ping with.
+    connect(&mut e, &meta, 0, 1000, now);
+    e.feed(0, &port_msgs(&[7000]), now);
+    assert!(dht_pings(&mut e).is_empty());
+    // On: the first port message of a connection is pinged, later ones and port 0 are not.
+    e.set_dht_port(Some(6881));
+    connect(&mut e, &meta, 1, 1001, now);
+    e.feed(1, &port_msgs(&[0, 7001, 7002, 7003]), now);
+    assert_eq!(dht_pings(&mut e), vec!["127.0.0.9:7001".parse().unwrap()]);
+}

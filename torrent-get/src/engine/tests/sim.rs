@@ -285,7 +285,7 @@ impl Sim {
             Action::Report(crate::engine::Report::Log(m)) if std::env::var_os("SIM_LOG").is_some() => {
                 eprintln!("[{:?} node {n}] {m}", now - self.start);
             }
-            Action::Announce { .. } | Action::DhtLookup { .. } | Action::Report(_) | Action::WebSeed { .. } | Action::WebSeedClose { .. } => {}
+            Action::Announce { .. } | Action::DhtLookup { .. } | Action::DhtPing { .. } | Action::Report(_) | Action::WebSeed { .. } | Action::WebSeedClose { .. } => {}
         }
     }
 
