@@ -105,7 +105,7 @@ impl Daemon {
             restored: false,
             torrents: HashMap::new(),
             subscribers: Vec::new(),
-            streams: Default::default(),
+            streams: super::stream::Sinks::new(quiet),
             next_save: None,
             next_check: None,
         }

@@ -13,7 +13,7 @@
 //! sees from the announced length whether the file is complete).
 
 use super::{Call, Op, Reply};
-use crate::engine::readers::{ReaderId, ReaderOut};
+use crate::engine::readers::{ReaderEnd, ReaderId, ReaderOut};
 use crate::engine::{Engine, Input};
 use std::collections::HashMap;
 use std::io::Write;
@@ -48,18 +48,30 @@ pub struct Sink {
     closed: Arc<AtomicBool>,
     /// The backlog the engine was last told of plus what it handed out since.
     engine_view: u64,
+    /// "NAME file N" for the log.
+    label: String,
 }
 
 /// The open streams, by reader.
-#[derive(Default)]
 pub struct Sinks {
     open: HashMap<ReaderId, Sink>,
+    quiet: bool,
 }
 
 impl Sinks {
+    pub fn new(quiet: bool) -> Sinks {
+        Sinks { open: HashMap::new(), quiet }
+    }
+
+    fn note(&self, msg: String) {
+        if !self.quiet {
+            cli_support::note(msg);
+        }
+    }
+
     /// Open a reader for `op` and keep its sink: the reply for the request.
     pub fn open(&mut self, engine: &mut Engine, tid: crate::engine::TorrentId, mut op: StreamOp, now: Instant) -> Reply {
-        let Some(sink) = op.sink.take() else { return super::controller::error(500, "no response to stream to") };
+        let Some(mut sink) = op.sink.take() else { return super::controller::error(500, "no response to stream to") };
         let Some(info) = engine.torrent(tid).and_then(|t| t.life.meta()).map(|m| m.info.clone()) else {
             return super::controller::error(409, "the torrent's metadata is not known yet: try again when it is");
         };
@@ -77,8 +89,10 @@ impl Sinks {
         };
         match engine.open_reader(tid, index, op.offset, now) {
             Ok(o) => {
-                self.open.insert(o.reader, sink);
                 let number = torrent_core::select::numbers(&info)[index].unwrap_or(index + 1);
+                sink.label = format!("{}: stream of file {number}", info.name);
+                self.note(format!("{} opened at byte {} of {}", sink.label, op.offset, o.length));
+                self.open.insert(o.reader, sink);
                 Reply { status: 200, body: serde_json::json!({"file": number, "path": o.path, "length": o.length, "offset": op.offset}) }
             }
             Err(e) => super::controller::error(409, e),
@@ -97,8 +111,16 @@ impl Sinks {
                     s.closed.store(true, Ordering::Relaxed);
                 }
             }
-            ReaderOut::End { reader, .. } => {
-                self.open.remove(&reader);
+            ReaderOut::End { reader, why } => {
+                if let Some(s) = self.open.remove(&reader) {
+                    let why = match why {
+                        ReaderEnd::Complete => "the end of the file".to_string(),
+                        ReaderEnd::Paused => "torrent paused".into(),
+                        ReaderEnd::Removed => "torrent removed".into(),
+                        ReaderEnd::Failed(e) => format!("torrent failed: {e}"),
+                    };
+                    self.note(format!("{} ended: {why}", s.label));
+                }
             }
         }
     }
@@ -119,7 +141,9 @@ impl Sinks {
             }
         }
         for id in closed {
-            self.open.remove(&id);
+            if let Some(s) = self.open.remove(&id) {
+                self.note(format!("{} ended: the client went away", s.label));
+            }
             engine.handle(Input::ReaderClosed(id), now);
         }
     }
@@ -137,7 +161,7 @@ pub fn serve(rq: Request, mut op: StreamOp, calls: &Sender<Call>, waker: &mio::W
     let pending = Arc::new(AtomicU64::new(0));
     let closed = Arc::new(AtomicBool::new(false));
     let offset = op.offset;
-    op.sink = Some(Sink { tx, pending: pending.clone(), closed: closed.clone(), engine_view: 0 });
+    op.sink = Some(Sink { tx, pending: pending.clone(), closed: closed.clone(), engine_view: 0, label: String::new() });
     let (rtx, rrx) = mpsc::channel();
     if calls.send(Call { op: Op::Stream(op), reply: Some(rtx) }).is_err() {
         return super::server::respond(rq, &super::controller::error(503, "the daemon is shutting down"));
