@@ -102,7 +102,7 @@ impl Sinks {
     /// From the engine: bytes to send, or the end (the channel closes).
     pub fn output(&mut self, out: ReaderOut) {
         match out {
-            ReaderOut::Data { reader, data } => {
+            ReaderOut::Data { reader, data, .. } => {
                 let Some(s) = self.open.get_mut(&reader) else { return };
                 let n = data.len() as u64;
                 s.engine_view += n;

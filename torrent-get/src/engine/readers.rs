@@ -49,8 +49,8 @@ pub enum ReaderEnd {
 /// What the engine says to a reader's owner.
 #[derive(Debug)]
 pub enum ReaderOut {
-    /// The file's next bytes, in order.
-    Data { reader: ReaderId, data: Vec<u8> },
+    /// The file's next bytes, in order; `at` is the torrent offset of the first.
+    Data { reader: ReaderId, at: u64, data: Vec<u8> },
     /// No more data will come.
     End { reader: ReaderId, why: ReaderEnd },
 }
@@ -225,11 +225,11 @@ impl Engine {
         if piece as u64 * plen + begin as u64 != r.pos {
             return; // not the read it waits for (cannot happen: one at a time)
         }
-        let before = r.pos / plen;
+        let (at, before) = (r.pos, r.pos / plen);
         r.pos += data.len() as u64;
         r.backlog += data.len() as u64;
         let moved = r.pos / plen != before;
-        self.actions.push_back(Action::Reader(ReaderOut::Data { reader: id, data }));
+        self.actions.push_back(Action::Reader(ReaderOut::Data { reader: id, at, data }));
         if moved {
             self.readers_moved(tid, now);
         } else {
