@@ -2,7 +2,8 @@
 //! against a daemon downloading from test-fixtures seeders on loopback: the
 //! second file of a multi-file torrent streamed while it downloads (its
 //! SHA-1 equal to the file's, done before the torrent is), an offset in the
-//! middle of a piece and a file named by name, the API's refusals, an early
+//! middle of a piece and a file named by name, a single-file torrent's
+//! stream without a file number, the API's refusals, an early
 //! close (`| head -c 1000`) that leaves the daemon downloading, and several
 //! readers at once with a remove that cuts one off.
 
@@ -99,9 +100,17 @@ fn offset_in_the_middle_of_a_piece_by_name_and_refusals() {
     let work = tempfile::tempdir().unwrap();
     let p = payload(seed.path(), "offsets", 2);
     let s = Seeder::start(&p.meta, &p.dir, SeederOptions::behaviour(Behaviour::Slow(2 << 20))).unwrap();
-    let (d, state, _out) = setup(&[&s], work.path());
+    let one = make_payload(seed.path(), "single.bin", &[("", 700_001)], PIECE, &[], 6).unwrap();
+    let s1 = Seeder::start(&one.meta, &one.dir, SeederOptions::default()).unwrap();
+    let (d, state, _out) = setup(&[&s, &s1], work.path());
     let h = hex(&p);
     add(&state, &p);
+    add(&state, &one);
+    // A single-file torrent needs no --file (`/v1/torrents/HASH/stream`).
+    let got = work.path().join("single.out");
+    let r = wait_bounded(stream(&state, &["single.bin", "--offset", "1"], &got), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert!(std::fs::read(&got).unwrap() == std::fs::read(one.dir.join("single.bin")).unwrap()[1..], "the single file's bytes differ");
     let want = file_bytes(&p, 1);
     let offset = 100_000u64;
     assert_ne!((p.meta.info.files[1].offset + offset) % PIECE, 0, "the offset must fall inside a piece");
