@@ -87,6 +87,9 @@ impl Sinks {
             }
             Err(e) => return super::controller::error(404, e.replace("--file", "file")),
         };
+        if op.offset > info.files[index].length {
+            return super::controller::error(416, format!("offset {} is beyond the end of {} ({} bytes)", op.offset, info.files[index].path_string(), info.files[index].length));
+        }
         match engine.open_reader(tid, index, op.offset, now) {
             Ok(o) => {
                 let number = torrent_core::select::numbers(&info)[index].unwrap_or(index + 1);
