@@ -18,6 +18,7 @@ pub mod hasher;
 pub mod progress;
 pub mod rate;
 pub mod remote;
+pub mod remote_stream;
 pub mod utp_driver;
 pub mod resume;
 pub mod seed_check;

@@ -27,6 +27,9 @@ Output (stdout):
   remove:         the info-hash of each removed torrent
   limits:         download TAB upload (bytes per second, 0: none)
   watch:          the daemon's events, one JSON object per line, as they happen
+  stream:         the file's bytes (verified ones only, in order, as they arrive);
+                  exit 1 if the stream ends before the file does (torrent removed
+                  or paused); a closed stdout (`| head -c N`) ends it quietly with 0
 
 The control API underneath: JSON over HTTP on loopback, `Authorization:
 Bearer TOKEN` on every request; the daemon writes its address to STATE/api
@@ -34,7 +37,10 @@ and the token to STATE/token. GET /v1/torrents, GET /v1/torrents/HASH,
 POST /v1/torrents {\"source\": \"magnet:...\"} or {\"torrent_base64\": \"...\"}
 (with \"save_dir\", \"paused\", \"select\"), POST /v1/torrents/HASH/pause,
 /resume, /remove {\"delete_data\": true}, /select {\"select\": \"1,3\"},
-GET|POST /v1/limits {\"download\": N, \"upload\": N}, GET /v1/events (NDJSON).
+GET|POST /v1/limits {\"download\": N, \"upload\": N}, GET /v1/events (NDJSON),
+POST /v1/torrents/HASH/files/N/stream?offset=BYTES (or /v1/torrents/HASH/stream
+for a single-file torrent): the file's bytes, chunked, with the file's length
+in X-Torrent-Get-File-Length.
 
 Exit codes:
   0  success
@@ -116,6 +122,16 @@ enum Cmd {
     },
     /// Print the daemon's events (NDJSON) as they happen, until interrupted
     Watch,
+    /// Write one file's bytes to stdout in order, each once its piece is verified, as it downloads
+    Stream {
+        torrent: String,
+        /// The file: its number (as `show` lists them) or its path or name (default: the only file)
+        #[arg(long, value_name = "N|NAME")]
+        file: Option<String>,
+        /// Start at this byte of the file
+        #[arg(long, value_name = "BYTES", default_value_t = 0)]
+        offset: u64,
+    },
 }
 
 pub fn main(args: &[OsString]) -> std::process::ExitCode {
@@ -218,6 +234,14 @@ fn run(a: RemoteArgs) -> Result<u8, Fail> {
             Ok(0)
         }
         Cmd::Watch => watch(&addr, &token),
+        Cmd::Stream { torrent, file, offset } => {
+            let list = client.list().map_err(reach)?;
+            let hash = resolve(&list, &torrent)?;
+            crate::remote_stream::run(&client, &addr, &token, &hash, file.as_deref(), offset).map_err(|f| match f {
+                Fail::Failed(m) if m.contains("cannot reach the daemon") => reach(anyhow::anyhow!(m)),
+                f => f,
+            })
+        }
     }
 }
 

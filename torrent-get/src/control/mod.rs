@@ -16,6 +16,8 @@
 //! | `POST /v1/torrents/{hash}/select` | [`SelectRequest`] | [`TorrentStatus`] |
 //! | `POST /v1/limits` | [`Limits`] | [`Limits`] |
 //! | `GET /v1/events` | | NDJSON: the objects `--json` prints, one per line, as they happen |
+//! | `POST /v1/torrents/{hash}/files/{n}/stream?offset=B` | | the file's verified bytes from B, chunked, as they arrive ([`crate::daemon::stream`]) |
+//! | `POST /v1/torrents/{hash}/stream?offset=B` | | the same for a single-file torrent |
 //!
 //! `{hash}` is the full 40-hex info-hash; `remote` resolves prefixes and
 //! names through the list. Every request has `Authorization: Bearer TOKEN`

@@ -39,6 +39,7 @@ pub struct Daemon {
     restored: bool,
     torrents: HashMap<InfoHash, Tracked>,
     subscribers: Vec<SyncSender<String>>,
+    streams: super::stream::Sinks,
     next_save: Option<Instant>,
     next_check: Option<Instant>,
 }
@@ -47,7 +48,7 @@ fn reply(status: u16, body: impl serde::Serialize) -> Reply {
     Reply { status, body: serde_json::to_value(body).expect("replies serialise") }
 }
 
-fn error(status: u16, msg: impl Into<String>) -> Reply {
+pub(super) fn error(status: u16, msg: impl Into<String>) -> Reply {
     reply(status, ApiError { error: msg.into() })
 }
 
@@ -104,6 +105,7 @@ impl Daemon {
             restored: false,
             torrents: HashMap::new(),
             subscribers: Vec::new(),
+            streams: super::stream::Sinks::new(quiet),
             next_save: None,
             next_check: None,
         }
@@ -306,6 +308,10 @@ impl Daemon {
                 return None;
             }
             Op::Subscribe(None) => return None,
+            Op::Stream(s) => match engine.find(&s.hash) {
+                Some(tid) => self.streams.open(engine, tid, s, now),
+                None => error(404, format!("no torrent {} in the session", s.hash.to_hex())),
+            },
         })
     }
 
@@ -395,6 +401,7 @@ impl Controller for Daemon {
                 }
             }
         }
+        self.streams.turn(engine, now);
         if self.next_check.map_or(true, |t| now >= t) {
             self.next_check = Some(now + Duration::from_secs(1));
             self.check_done(engine);
@@ -420,5 +427,10 @@ impl Controller for Daemon {
     fn stopping(&mut self, engine: &mut Engine, _now: Instant) {
         self.save(engine);
         self.subscribers.clear();
+        self.streams.clear();
+    }
+
+    fn reader(&mut self, out: crate::engine::readers::ReaderOut) {
+        self.streams.output(out);
     }
 }

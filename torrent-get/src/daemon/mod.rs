@@ -8,12 +8,14 @@
 //! - [`controller`]: the loop side ([`crate::event_loop::Controller`]):
 //!   carries out calls with engine commands and queries, keeps the session,
 //!   saves resume data periodically, streams events, runs `--on-done`;
+//! - [`stream`]: a file's verified bytes to a response as they arrive;
 //! - [`session`]: the state directory's torrents, written crash-safely;
 //! - [`watch`]: the `--watch` directory poller (its own thread).
 
 pub mod controller;
 pub mod server;
 pub mod session;
+pub mod stream;
 pub mod watch;
 
 use crate::args::{parse_peer, parse_rate};
@@ -166,6 +168,8 @@ pub enum Op {
     SetLimits(Limits),
     /// Events to this channel from now on (None only inside the server).
     Subscribe(Option<SyncSender<String>>),
+    /// A file's verified bytes to a response ([`stream`]).
+    Stream(stream::StreamOp),
 }
 
 /// A torrent to add, its source already loaded.

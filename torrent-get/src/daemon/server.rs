@@ -78,7 +78,9 @@ fn handle(mut rq: Request, token: &str, calls: &Sender<Call>, waker: &mio::Waker
         return;
     }
     let method = rq.method().clone();
-    let path = rq.url().split('?').next().unwrap_or("").to_string();
+    let url = rq.url().to_string();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let path = path.to_string();
     let body = match method {
         Method::Post => match read_body(&mut rq) {
             Ok(b) => b,
@@ -94,16 +96,18 @@ fn handle(mut rq: Request, token: &str, calls: &Sender<Call>, waker: &mio::Waker
             return;
         }
     };
-    let op = match route(&method, &path, &body) {
+    let op = match route(&method, &path, query, &body) {
         Ok(op) => op,
         Err(r) => {
             let _ = rq.respond(json_response(r.status, &r.body));
             return;
         }
     };
-    if let Op::Subscribe(_) = op {
-        return stream_events(rq, calls, waker);
-    }
+    let op = match op {
+        Op::Subscribe(_) => return stream_events(rq, calls, waker),
+        Op::Stream(s) => return super::stream::serve(rq, s, calls, waker),
+        op => op,
+    };
     let (tx, rx) = mpsc::channel();
     if calls.send(Call { op, reply: Some(tx) }).is_err() {
         let r = error(503, "the daemon is shutting down");
@@ -112,6 +116,11 @@ fn handle(mut rq: Request, token: &str, calls: &Sender<Call>, waker: &mio::Waker
     }
     let _ = waker.wake();
     let r = rx.recv_timeout(REPLY_TIMEOUT).unwrap_or_else(|_| error(503, "the daemon did not answer in time"));
+    let _ = rq.respond(json_response(r.status, &r.body));
+}
+
+/// Answer with a JSON reply.
+pub(super) fn respond(rq: Request, r: &Reply) {
     let _ = rq.respond(json_response(r.status, &r.body));
 }
 
@@ -141,7 +150,7 @@ fn parse<T: serde::de::DeserializeOwned + Default>(body: &[u8], what: &str) -> R
 }
 
 /// Which operation a request is; 400/404/405 when none.
-fn route(method: &Method, path: &str, body: &[u8]) -> Result<Op, Reply> {
+fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Op, Reply> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let get = *method == Method::Get;
     let wrong_method = |allowed: &str| error(405, format!("{path}: use {allowed}"));
@@ -169,6 +178,12 @@ fn route(method: &Method, path: &str, body: &[u8]) -> Result<Op, Reply> {
                 .map_err(|e| error(400, format!("malformed JSON in the select request (want {{\"select\": SPEC or null}}): {e}")))?;
             Ok(Op::Select(hash(h)?, r.select))
         }
+        ["v1", "torrents", h, "stream"] => stream_op(hash(h)?, None, query),
+        ["v1", "torrents", _, "files", _, "stream"] if get => Err(wrong_method("POST")),
+        ["v1", "torrents", h, "files", n, "stream"] => {
+            let n: usize = n.parse().map_err(|_| error(404, format!("{n:?} is not a file number")))?;
+            stream_op(hash(h)?, Some(n), query)
+        }
         ["v1", "limits"] if get => Ok(Op::GetLimits),
         ["v1", "limits"] => {
             if body.iter().all(|b| b.is_ascii_whitespace()) {
@@ -181,6 +196,18 @@ fn route(method: &Method, path: &str, body: &[u8]) -> Result<Op, Reply> {
         ["v1", "events"] => Err(wrong_method("GET")),
         _ => Err(error(404, format!("{path}: no such endpoint (see `torrent-get remote --help`)"))),
     }
+}
+
+/// A stream request: `?offset=BYTES` (default 0).
+fn stream_op(hash: torrent_core::InfoHash, file: Option<usize>, query: &str) -> Result<Op, Reply> {
+    let mut offset = 0;
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv.split_once('=') {
+            Some(("offset", v)) => offset = v.parse().map_err(|_| error(400, format!("offset={v:?}: not a byte count")))?,
+            _ => return Err(error(400, format!("{kv:?}: unknown parameter (the stream takes offset=BYTES)"))),
+        }
+    }
+    Ok(Op::Stream(super::stream::StreamOp { hash, file, offset, sink: None }))
 }
 
 /// Load the source of an add request here, off the event loop.

@@ -132,6 +132,10 @@ pub enum Input {
     Command(Command),
     /// Streamed bytes ([`Action::StreamData`]) not yet written to stdout.
     StreamBacklog(u64),
+    /// A reader's owner still holds `bytes` of its data ([`super::readers`]).
+    ReaderBacklog { reader: super::readers::ReaderId, bytes: u64 },
+    /// A reader's client went away.
+    ReaderClosed(super::readers::ReaderId),
     /// What the web-seed worker pool reported for a torrent's mirror.
     WebSeed { torrent: TorrentId, event: torrent_core::webseed::FetchEvent },
 }
@@ -223,6 +227,8 @@ pub enum Action {
     WebSeed { torrent: TorrentId, action: torrent_core::webseed::Action },
     /// The torrent is removed: stop its mirrors' worker pool.
     WebSeedClose { torrent: TorrentId },
+    /// Bytes for a reader of a file, or its end ([`super::readers`]).
+    Reader(super::readers::ReaderOut),
 }
 
 /// How a run ended, for the exit code.

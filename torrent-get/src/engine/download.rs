@@ -98,6 +98,7 @@ impl Engine {
         // the others, which go first (the sooner one passes, the sooner the
         // liar is known).
         let (barred, parole) = self.parole_pieces(tid, key);
+        let windows = if window.is_none() { self.reader_windows(tid) } else { Vec::new() };
         let Some(Some(p)) = self.peers.get_mut(key) else { return };
         let Some(t) = self.torrents[tid].as_mut() else { return };
         let ws = &t.webseeds;
@@ -141,9 +142,12 @@ impl Engine {
             Some((w, only)) => super::stream::pick(&mut l.picker, w, only, slow, (&barred, &parole), key, st, want, &mut self.rng),
             None => {
                 let ok = |i: usize| st.can_request(i as u32) && !ws.is_claimed(i as u32) && !barred.contains(&(i as u32));
-                let mut v = Vec::new();
-                if !parole.is_empty() {
-                    v = l.picker.pick(key, |i| parole.contains(&(i as u32)) && ok(i), want, &mut self.rng);
+                // Readers' windows first, whoever holds them (as the stream's).
+                let in_window = |i: usize| st.can_request(i as u32) && !barred.contains(&(i as u32));
+                let mut v = super::readers::pick_windows(&mut l.picker, &windows, key, &in_window, want, &mut self.rng);
+                if !parole.is_empty() && v.len() < want {
+                    let more = l.picker.pick(key, |i| parole.contains(&(i as u32)) && ok(i), want - v.len(), &mut self.rng);
+                    v.extend(more);
                 }
                 if v.len() < want {
                     let more = l.picker.pick(key, ok, want - v.len(), &mut self.rng);
@@ -268,6 +272,7 @@ impl Engine {
                 }
             }
             self.stream_verdict(tid, piece, true, now);
+            self.readers_pump(tid, now);
             self.check_complete(tid, now);
             self.webseed_pump(tid, now);
         } else {

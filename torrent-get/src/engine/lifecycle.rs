@@ -318,6 +318,7 @@ impl Engine {
         t.life = Lifecycle::Failed { reason: msg.clone(), loaded, input };
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
         self.close_torrent_peers(tid, CloseReason::TorrentFailed);
+        self.readers_end(tid, super::readers::ReaderEnd::Failed(msg.clone()));
         self.log(format!("{name}: error: {msg}"));
         self.report(Report::Json(json!({"event": "error", "info_hash": hash, "error": msg})));
     }
@@ -383,6 +384,7 @@ impl Engine {
             self.actions.push_back(Action::Disk(DiskJob::SaveResume { torrent: tid, have, clean: true }));
         }
         self.close_torrent_peers(tid, CloseReason::TorrentPaused);
+        self.readers_end(tid, super::readers::ReaderEnd::Paused);
         self.webseed_cancel(tid, now, false);
         self.report(Report::Json(json!({"event": "paused", "info_hash": hash})));
         self.log(format!("{name}: paused"));
@@ -425,6 +427,7 @@ impl Engine {
             info_hash: t.info_hash,
         });
         self.close_torrent_peers(tid, CloseReason::TorrentRemoved);
+        self.readers_end(tid, super::readers::ReaderEnd::Removed);
         self.webseed_cancel(tid, now, true);
         self.actions.push_back(Action::WebSeedClose { torrent: tid });
         self.actions.push_back(Action::Disk(DiskJob::Close { torrent: tid }));

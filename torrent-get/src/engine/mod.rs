@@ -36,6 +36,7 @@ pub mod peer;
 pub mod pex;
 pub mod query;
 pub mod slots;
+pub mod readers;
 pub mod stream;
 pub mod torrent;
 pub mod trackers;
@@ -93,6 +94,8 @@ pub struct Engine {
     serial: u64,
     /// The file streamed to stdout, if any.
     pub(crate) stream: Option<stream::Stream>,
+    /// Readers of files as they download (the daemon's streams).
+    pub(crate) readers: readers::Readers,
     /// Peers whose MSE handshake or uTP connect failed (then dialled in
     /// plaintext, over TCP).
     pub(crate) failed: encryption::Failed,
@@ -125,6 +128,7 @@ impl Engine {
             next_tick: now,
             serial: 0,
             stream: None,
+            readers: Default::default(),
             failed: Default::default(),
             refused: 0,
             evicted: 0,
@@ -202,6 +206,8 @@ impl Engine {
             Input::Tick => self.tick(now),
             Input::Command(c) => self.command(c, now),
             Input::StreamBacklog(n) => self.stream_backlog(n, now),
+            Input::ReaderBacklog { reader, bytes } => self.reader_backlog(reader, bytes, now),
+            Input::ReaderClosed(reader) => self.reader_closed(reader),
             Input::WebSeed { torrent, event } => self.webseed_input(torrent, event, now),
         }
         self.reap_at(now);
@@ -438,6 +444,7 @@ impl Engine {
             DiskEvent::Opened { torrent, have, rechecked } => self.on_opened(torrent, have, rechecked, now),
             DiskEvent::Verified { torrent, piece, ok } => self.on_verified(torrent, piece, ok, now),
             DiskEvent::ReadDone { torrent, peer: stream::STREAM_READER, piece, begin, data, .. } => self.stream_read_done(torrent, piece, begin, data, now),
+            DiskEvent::ReadDone { torrent, peer: readers::READER_KEY, conn, piece, begin, data } => self.reader_read_done(torrent, conn, piece, begin, data, now),
             DiskEvent::ReadDone { torrent, peer: download::BLAME_READER, piece, data, .. } => self.blame_read_done(torrent, piece, &data),
             DiskEvent::ReadDone { torrent, peer, conn, piece, begin, data } => self.on_read_done(torrent, peer, conn, piece, begin, data, now),
             DiskEvent::MetadataLoaded { torrent, meta } => {
@@ -513,6 +520,9 @@ impl Engine {
         self.seed_limits(now);
         self.resume_due(now);
         self.stream_tick(now);
+        for tid in self.readers.list.values().map(|r| r.torrent).collect::<std::collections::BTreeSet<_>>() {
+            self.readers_pump(tid, now);
+        }
         self.webseed_tick(now);
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };

@@ -62,6 +62,8 @@ pub trait Controller {
     fn event(&mut self, event: &serde_json::Value);
     /// The loop is stopping (before resume data is saved).
     fn stopping(&mut self, _engine: &mut Engine, _now: Instant) {}
+    /// Bytes for one of the readers it opened, or its end.
+    fn reader(&mut self, _out: crate::engine::readers::ReaderOut) {}
 }
 
 pub struct EventLoop {
@@ -397,6 +399,11 @@ impl EventLoop {
                 }
                 Action::WebSeed { torrent, action } => self.webseeds.apply(torrent, action, &self.waker),
                 Action::WebSeedClose { torrent } => self.webseeds.close(torrent),
+                Action::Reader(out) => {
+                    if let Some(c) = self.controller.as_mut() {
+                        c.reader(out);
+                    }
+                }
                 Action::Report(r) => match r {
                     Report::Log(m) => self.reporter.log(&m),
                     Report::Json(v) => {

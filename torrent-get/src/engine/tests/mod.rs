@@ -8,6 +8,7 @@ mod hints;
 mod metadata;
 mod pex;
 mod query;
+mod readers;
 mod scenarios;
 mod sim;
 mod slots;

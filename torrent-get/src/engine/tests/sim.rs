@@ -56,6 +56,11 @@ pub struct Node {
     pub disk_log: Vec<String>,
     /// Bytes the engine streamed: (torrent offset, bytes), in order.
     pub streamed: Vec<(u64, Vec<u8>)>,
+    /// What the engine said to readers ([`crate::engine::readers`]), in
+    /// order; the owner's backlog is the test's to report.
+    pub reader_out: Vec<crate::engine::readers::ReaderOut>,
+    /// Reader data handed out while a piece under it was not verified.
+    pub reader_unverified: usize,
     /// Whole pieces handed to the hasher without a disk write (streaming
     /// without saving), by (torrent, piece).
     pub hashed_whole: HashMap<(usize, u32), Vec<u8>>,
@@ -148,6 +153,8 @@ impl Sim {
             disk_jobs_closed: Vec::new(),
             disk_log: Vec::new(),
             streamed: Vec::new(),
+            reader_out: Vec::new(),
+            reader_unverified: 0,
             hashed_whole: HashMap::new(),
             running: HashMap::new(),
         });
@@ -245,6 +252,19 @@ impl Sim {
                 // A reader that takes everything at once.
                 self.nodes[n].streamed.push((offset, data[range].to_vec()));
                 self.nodes[n].engine.handle(Input::StreamBacklog(0), now);
+            }
+            Action::Reader(out) => {
+                let node = &mut self.nodes[n];
+                if let crate::engine::readers::ReaderOut::Data { at, data, .. } = &out {
+                    // The sim's readers read torrent 0.
+                    let l = node.engine.torrent(0).and_then(|t| t.life.loaded()).expect("loaded");
+                    let plen = l.meta.info.piece_length;
+                    let end = at + data.len() as u64;
+                    if data.is_empty() || (at / plen..=(end - 1) / plen).any(|i| !l.picker.has(i as u32)) {
+                        node.reader_unverified += 1;
+                    }
+                }
+                node.reader_out.push(out);
             }
             Action::Hash(job) => {
                 if let HashJob::Block { torrent, piece, begin, data } = &job {
