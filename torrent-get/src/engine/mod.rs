@@ -65,8 +65,9 @@ pub use encryption::Transports;
 const TICK: Duration = Duration::from_secs(1);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
 /// A uTP dial with TCP to fall back on (`--transport both`) gives up
-/// sooner: a peer that drops UDP silently costs 3 s, as in libtorrent.
-/// (A closed port answers with ICMP, which fails the dial at once.)
+/// sooner, as in libtorrent. (A closed port answers with ICMP, which fails
+/// the dial at once; a port that drops UDP silently costs the 250 ms head
+/// start, [`eyeballs`], TCP being dialled then too.)
 pub(crate) const UTP_FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
