@@ -76,14 +76,14 @@ pub(crate) fn dial_kind(policy: Policy, transports: Transports, failed: &Failed,
     } else {
         PeerHint::Unknown
     };
-    let transport = match transports {
-        Transports::Tcp => TransportKind::Tcp,
-        Transports::Utp => TransportKind::Utp,
-        Transports::Both if worked.is_some() => worked.unwrap_or(TransportKind::Utp),
-        Transports::Both if failed.utp.contains(&addr) => TransportKind::Tcp,
-        Transports::Both if failed.tcp.contains(&addr) => TransportKind::Utp,
-        Transports::Both if hints.utp == Some(false) => TransportKind::Tcp,
-        Transports::Both => TransportKind::Utp,
+    let transport = match (transports, worked) {
+        (Transports::Tcp, _) => TransportKind::Tcp,
+        (Transports::Utp, _) => TransportKind::Utp,
+        (Transports::Both, Some(t)) => t,
+        (Transports::Both, None) if failed.utp.contains(&addr) => TransportKind::Tcp,
+        (Transports::Both, None) if failed.tcp.contains(&addr) => TransportKind::Utp,
+        (Transports::Both, None) if hints.utp == Some(false) => TransportKind::Tcp,
+        (Transports::Both, None) => TransportKind::Utp,
     };
     attempt_kind(transport, policy.first_attempt(hint))
 }
