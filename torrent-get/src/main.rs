@@ -153,8 +153,8 @@ struct Cli {
     #[arg(long, alias = "encryption", value_name = "POLICY", default_value = "prefer")]
     encrypt: torrent_core::mse::Policy,
     /// Transports to dial and accept: both (uTP, BEP 29, on a UDP socket on
-    /// the listen port, dialled first; TCP when a peer has no uTP), tcp or
-    /// utp (only that one)
+    /// the listen port, dialled first; TCP too if uTP is not up within
+    /// 250 ms, the first up is kept), tcp or utp (only that one)
     #[arg(long, value_name = "KIND", default_value = "both")]
     transport: torrent_get::engine::Transports,
     /// TCP only: no uTP, no UDP socket for it (the same as --transport tcp)

@@ -10,7 +10,8 @@ bench/transport.sh.
 --enc: libtorrent's in/out_enc_policy (forced: RC4 only, allowed_enc_level
 pe_rc4; enabled: both ways, its default; disabled: plaintext only).
 --transport: which of TCP and uTP libtorrent may use, in and out.
-Prints "LISTENING <port>", then "PEER <ip:port> rc4=0|1 mse_plain=0|1
+Prints "LISTENING <port>", "READY" once the torrent is past checking and
+unpaused (before it, libtorrent closes connections for it), then "PEER <ip:port> rc4=0|1 mse_plain=0|1
 utp=0|1" once per peer address the first time it sees the peer with a
 finished handshake, and for leech "DONE <seconds>" once every piece is
 checked (exit 0; exit 1 on timeout). seed runs until SIGTERM or the
@@ -85,6 +86,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     t0 = time.monotonic()
     said_listen = False
+    said_ready = False
     peers_added = False
     seen = set()
     rc = 0 if a.mode == "seed" else 1
@@ -103,6 +105,11 @@ def main():
                 host, port = p.rsplit(":", 1)
                 h.connect_peer((host, int(port)), 0)
             peers_added = True
+        # Added paused, libtorrent's auto-manager starts the torrent within
+        # about 0.5 s; until then it closes every connection for it.
+        if not said_ready and peers_added and not st.flags & lt.torrent_flags.paused:
+            print("READY", flush=True)
+            said_ready = True
         if a.mode == "leech" and st.is_seeding:
             # The seeder is still connected: a fast download may end
             # between two looks at the peer list.

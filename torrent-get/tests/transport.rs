@@ -209,8 +209,13 @@ fn two_torrent_gets_talk_rc4() {
 
 /// libtorrent with TCP off: it can only have reached us over uTP.
 fn wait_lt_listening(s: &Proc) {
+    wait_lt(s, "LISTENING");
+}
+
+/// Until libtorrent's log has `what` (its `LISTENING`, `READY` lines).
+fn wait_lt(s: &Proc, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !s.text().contains("LISTENING") {
+    while !s.text().contains(what) {
         assert!(Instant::now() < deadline, "libtorrent did not start\n{}", s.text());
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -257,6 +262,10 @@ fn both_falls_back_to_tcp_when_the_peer_has_no_utp() {
     let port = free_port();
     let s = lt_over("seed", &p, &p.dir, port, "enabled", "tcp", None, 50, logs.path());
     assert!(wait_listening(port, Duration::from_secs(20)), "libtorrent not listening\n{}", s.text());
+    // TCP now follows 250 ms after the uTP attempt, not 3 s: before its
+    // torrent is started (about 0.5 s) libtorrent closes every connection,
+    // and a closed MSE handshake makes the next attempts plaintext.
+    wait_lt(&s, "READY");
     let r = download_over(&p, out.path(), port, "prefer", "both", 40);
     assert_eq!(r.code(), 0, "{}\n{}", r.describe(), s.text());
     assert_same_tree(&seed.path().join("utp-fallback"), &out.path().join("utp-fallback"));
@@ -358,4 +367,56 @@ fn utp_is_on_by_default_and_no_utp_turns_it_off() {
     let r = run(c, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.describe());
     assert!(!r.stderr.contains("(utp"), "a uTP attempt under --no-utp\n{}", r.describe());
+}
+
+/// Happy eyeballs (issue 14): a seeder listening on TCP whose UDP port is
+/// a bound socket that drops every datagram (no uTP answer, no ICMP
+/// error). torrent-get's default uTP dial gets 250 ms alone, then TCP is
+/// dialled too and wins; the uTP attempt is closed as superseded long
+/// before the 3 s uTP connect timeout that decided it before.
+#[test]
+fn a_silent_udp_port_costs_the_head_start_not_the_utp_timeout() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use test_fixtures::seeder::{Seeder, SeederOptions};
+    let (seed, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let p = payload(seed.path(), "eyeballs", 87);
+    let opts = SeederOptions { encryption: torrent_core::mse::Policy::Prefer, ..Default::default() };
+    let s = Seeder::start(&p.meta, &p.dir, opts).unwrap();
+    let port = s.addr().port();
+    let udp = std::net::UdpSocket::bind(("127.0.0.1", port)).expect("the seeder's port is free on UDP");
+    udp.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let (stop, datagrams) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let sink = {
+        let (stop, datagrams) = (stop.clone(), datagrams.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                if udp.recv_from(&mut buf).is_ok() {
+                    datagrams.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut c = cmd_loud(40);
+    c.args(["--json", "-v", "--peer", &format!("127.0.0.1:{port}")]);
+    c.arg("-o").arg(out.path()).arg(&p.torrent_path);
+    let r = run(c, LIMIT);
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    sink.join().unwrap();
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert_same_tree(&seed.path().join("eyeballs"), &out.path().join("eyeballs"));
+    assert!(datagrams.load(Ordering::Relaxed) > 0, "a uTP attempt was made (its SYN reached the silent port)");
+    assert!(r.stderr.contains("uTP not connected after 250 ms, dialling TCP too"), "{}", r.describe());
+    // "peer A (utp+rc4): closed (superseded: ...) after 0.3s, 0 bytes in"
+    let line = r.stderr.lines().find(|l| l.contains("(utp") && l.contains("closed (superseded")).unwrap_or_else(|| panic!("no superseded uTP attempt\n{}", r.describe()));
+    let secs: f64 = line.split(" after ").nth(1).and_then(|t| t.split('s').next()).and_then(|t| t.parse().ok()).unwrap();
+    assert!(secs < 2.0, "uTP was given up after {secs} s, the 3 s timeout's business\n{line}");
+    let events = r.events();
+    let pe = peer_events(&events);
+    assert!(!pe.is_empty() && pe.iter().all(|e| e["transport"] == "tcp"), "{}", r.describe());
+    assert!(!events.iter().any(|e| e["event"] == "peer_error"), "the superseded attempt is no error\n{}", r.describe());
+    assert!(took < Duration::from_secs(3), "took {took:?}: as long as the uTP connect timeout");
 }

@@ -112,6 +112,10 @@ pub enum Input {
     /// Could not even start connecting (Dial failed at once).
     DialFailed { torrent: TorrentId, addr: SocketAddr },
     Accepted { peer: PeerKey, addr: SocketAddr, kind: ConnKind },
+    /// A dialled connection's transport is up and its encryption handshake
+    /// starts ([`Input::Connected`] follows it): the head-start race
+    /// ([`super::eyeballs`]) is decided at the transport.
+    TransportUp { peer: PeerKey },
     /// A dialled connection's encryption handshake finished with `kind`
     /// (before [`Input::Connected`]).
     Negotiated { peer: PeerKey, kind: ConnKind },
@@ -167,6 +171,9 @@ pub enum CloseReason {
     Limit(&'static str),
     /// Its slot went to a newcomer: it had been of no use for a while.
     Evicted,
+    /// Another attempt at the same address over the other transport came
+    /// up first ([`super::eyeballs`]): no failure of the peer.
+    Superseded,
 }
 
 impl fmt::Display for CloseReason {
@@ -193,6 +200,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Encryption(e) => write!(f, "encryption handshake: {e}"),
             CloseReason::Limit(why) => f.write_str(why),
             CloseReason::Evicted => f.write_str("evicted: idle while the peer table was full"),
+            CloseReason::Superseded => f.write_str("superseded: the other transport connected first"),
         }
     }
 }

@@ -57,6 +57,12 @@ pub struct Candidate {
     /// A connection to it ever completed its handshake.
     pub answered: bool,
     pub hints: Hints,
+    /// The transport of the last connection to it that came up (the next
+    /// dial's first attempt, [`super::eyeballs`]).
+    pub transport: Option<torrent_core::transport::TransportKind>,
+    /// Some(true): a uTP connection to it came up; Some(false): the last
+    /// uTP connect failed; None: not known.
+    pub utp_ok: Option<bool>,
 }
 
 impl Candidate {
@@ -100,7 +106,7 @@ impl Torrent {
                 return;
             }
         }
-        self.candidates.insert(addr, Candidate { failures: 0, next_try: now, connected: false, source, answered: false, hints: Hints::default() });
+        self.candidates.insert(addr, Candidate { failures: 0, next_try: now, connected: false, source, answered: false, hints: Hints::default(), transport: None, utp_ok: None });
     }
 
     /// A PEX message's `added.f` byte for `addr` (a candidate already).

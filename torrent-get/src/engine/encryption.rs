@@ -61,13 +61,14 @@ pub struct Failed {
     pub tcp: HashSet<SocketAddr>,
 }
 
-/// How to dial `addr` first. What we saw ourselves (a failed attempt, the
-/// peer's own `e`) outweighs what others said (`hints`, from PEX): under
-/// `--transport both` uTP goes first unless uTP failed or the peer was
+/// How to dial `addr` first. What we saw ourselves (the transport that
+/// came up last time, `worked`; a failed attempt, the peer's own `e`)
+/// outweighs what others said (`hints`, from PEX): under `--transport
+/// both` the transport that worked goes first, else uTP unless uTP failed or the peer was
 /// flagged without uTP (then TCP first, unless TCP failed); under
 /// `--encrypt prefer` MSE goes first unless it failed (see
 /// [`Engine::on_encryption_hint`] for the peer's `e` = 1).
-pub(crate) fn dial_kind(policy: Policy, transports: Transports, failed: &Failed, addr: SocketAddr, hints: Hints) -> ConnKind {
+pub(crate) fn dial_kind(policy: Policy, transports: Transports, failed: &Failed, addr: SocketAddr, hints: Hints, worked: Option<TransportKind>) -> ConnKind {
     let hint = if failed.mse.contains(&addr) {
         PeerHint::MseFailed
     } else if hints.encryption {
@@ -75,13 +76,14 @@ pub(crate) fn dial_kind(policy: Policy, transports: Transports, failed: &Failed,
     } else {
         PeerHint::Unknown
     };
-    let transport = match transports {
-        Transports::Tcp => TransportKind::Tcp,
-        Transports::Utp => TransportKind::Utp,
-        Transports::Both if failed.utp.contains(&addr) => TransportKind::Tcp,
-        Transports::Both if failed.tcp.contains(&addr) => TransportKind::Utp,
-        Transports::Both if hints.utp == Some(false) => TransportKind::Tcp,
-        Transports::Both => TransportKind::Utp,
+    let transport = match (transports, worked) {
+        (Transports::Tcp, _) => TransportKind::Tcp,
+        (Transports::Utp, _) => TransportKind::Utp,
+        (Transports::Both, Some(t)) => t,
+        (Transports::Both, None) if failed.utp.contains(&addr) => TransportKind::Tcp,
+        (Transports::Both, None) if failed.tcp.contains(&addr) => TransportKind::Utp,
+        (Transports::Both, None) if hints.utp == Some(false) => TransportKind::Tcp,
+        (Transports::Both, None) => TransportKind::Utp,
     };
     attempt_kind(transport, policy.first_attempt(hint))
 }
@@ -103,20 +105,19 @@ impl Engine {
         }
         let connect_failed = p.phase == Phase::Connecting && matches!(reason, CloseReason::Io(_) | CloseReason::Timeout(_));
         if connect_failed && p.kind.transport == TransportKind::Utp && self.cfg.transports == Transports::Both {
-            self.failed.utp.insert(p.addr);
+            self.transport_failed(tid, p.addr, TransportKind::Utp);
             if self.failed.tcp.contains(&p.addr) {
                 return None; // both failed: the usual back-off
             }
             return Some((tid, p.addr, ConnKind { transport: TransportKind::Tcp, ..p.kind }));
         }
         // TCP first (flagged without uTP by PEX) and refused: uTP, once.
-        if connect_failed
-            && p.kind.transport == TransportKind::Tcp
-            && self.cfg.transports == Transports::Both
-            && !self.failed.utp.contains(&p.addr)
-            && self.failed.tcp.insert(p.addr)
-        {
-            return Some((tid, p.addr, ConnKind { transport: TransportKind::Utp, ..p.kind }));
+        if connect_failed && p.kind.transport == TransportKind::Tcp && self.cfg.transports == Transports::Both {
+            let first = !self.failed.tcp.contains(&p.addr);
+            self.transport_failed(tid, p.addr, TransportKind::Tcp);
+            if first && !self.failed.utp.contains(&p.addr) {
+                return Some((tid, p.addr, ConnKind { transport: TransportKind::Utp, ..p.kind }));
+            }
         }
         None
     }

@@ -20,6 +20,7 @@
 //! - [`lifecycle`]: a torrent's states and transitions, commands;
 //! - [`trackers`]: announces, DHT lookups, dialling;
 //! - [`candidates`]: the bounded table of addresses to dial (sources, caps);
+//! - [`eyeballs`]: uTP with a head start, then TCP too; the first up wins;
 //! - [`torrent`], [`peer`]: the per-torrent and per-peer records.
 
 pub mod api;
@@ -28,6 +29,7 @@ pub mod candidates;
 pub mod choke;
 pub mod download;
 pub mod encryption;
+pub mod eyeballs;
 pub mod fuzz;
 pub mod lifecycle;
 pub mod metadata;
@@ -64,8 +66,9 @@ pub use encryption::Transports;
 const TICK: Duration = Duration::from_secs(1);
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
 /// A uTP dial with TCP to fall back on (`--transport both`) gives up
-/// sooner: a peer that drops UDP silently costs 3 s, as in libtorrent.
-/// (A closed port answers with ICMP, which fails the dial at once.)
+/// sooner, as in libtorrent. (A closed port answers with ICMP, which fails
+/// the dial at once; a port that drops UDP silently costs the 250 ms head
+/// start, [`eyeballs`], TCP being dialled then too.)
 pub(crate) const UTP_FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(12);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(90);
@@ -99,6 +102,8 @@ pub struct Engine {
     /// Peers whose MSE handshake or uTP connect failed (then dialled in
     /// plaintext, over TCP).
     pub(crate) failed: encryption::Failed,
+    /// uTP dials racing a TCP one ([`eyeballs`]).
+    pub(crate) races: eyeballs::Races,
     /// Connections refused or dropped by the slot rules ([`slots`]), and
     /// peers evicted for a newcomer.
     pub refused: u64,
@@ -130,6 +135,7 @@ impl Engine {
             stream: None,
             readers: Default::default(),
             failed: Default::default(),
+            races: Default::default(),
             refused: 0,
             evicted: 0,
         }
@@ -142,6 +148,7 @@ impl Engine {
                 self.dialling = self.dialling.saturating_sub(1);
                 if self.torrents.get(torrent).is_some_and(|t| t.is_some()) {
                     self.insert_peer(peer, Peer::new(addr, kind, true, Some(torrent), now));
+                    self.eyeballs_dialing(peer, torrent, addr, kind);
                     if let Some(t) = self.torrents[torrent].as_mut() {
                         t.peers.push(peer);
                     }
@@ -151,13 +158,20 @@ impl Engine {
             }
             Input::DialFailed { torrent, addr } => {
                 self.dialling = self.dialling.saturating_sub(1);
+                if self.eyeballs_dial_failed(torrent, addr) {
+                    return self.reap_at(now);
+                }
                 if let Some(Some(t)) = self.torrents.get_mut(torrent) {
                     t.connection_failed(addr, now, false);
                 }
                 self.peer_failed(torrent, addr, "cannot connect".into());
                 self.connect_more(now);
             }
-            Input::Connected { peer, local } => self.on_connected(peer, local, now),
+            Input::Connected { peer, local } => {
+                self.eyeballs_up(peer);
+                self.on_connected(peer, local, now);
+            }
+            Input::TransportUp { peer } => self.eyeballs_up(peer),
             Input::Accepted { peer, addr, kind } => self.on_accepted(peer, addr, kind, now),
             Input::Negotiated { peer, kind } => {
                 if let Some(Some(p)) = self.peers.get_mut(peer) {
@@ -203,7 +217,10 @@ impl Engine {
                     t.dht_empty += 1;
                 }
             }
-            Input::Tick => self.tick(now),
+            Input::Tick => {
+                self.eyeballs_due(now);
+                self.tick(now);
+            }
             Input::Command(c) => self.command(c, now),
             Input::StreamBacklog(n) => self.stream_backlog(n, now),
             Input::ReaderBacklog { reader, bytes } => self.reader_backlog(reader, bytes, now),
@@ -221,9 +238,10 @@ impl Engine {
         self.actions.pop_front()
     }
 
-    /// When to send [`Input::Tick`].
+    /// When to send [`Input::Tick`]: the once-a-second tick, or sooner a
+    /// uTP dial's head start running out ([`eyeballs`]).
     pub fn poll_timeout(&self) -> Instant {
-        self.next_tick
+        self.races.next_deadline().map_or(self.next_tick, |d| d.min(self.next_tick))
     }
 
     /// Where the loop reads a peer's bytes (then [`Input::Received`]): the
@@ -575,7 +593,9 @@ impl Engine {
     fn remove_peer(&mut self, key: PeerKey, now: Instant, tell_loop: bool) {
         let Some(mut p) = self.peers[key].take() else { return };
         let reason = p.closing.clone().unwrap_or(CloseReason::PeerClosed);
-        let retry = self.connect_fallback(&p, &reason);
+        // The other attempt of its race goes on: no failure, no fallback.
+        let racing = self.eyeballs_gone(key, p.addr, p.kind.transport, &reason);
+        let retry = if racing { None } else { self.connect_fallback(&p, &reason) };
         if tell_loop {
             self.flush_outboxes();
             if !p.outbox.is_empty() {
@@ -606,7 +626,7 @@ impl Engine {
                 if let Some(f) = t.life.fetch_mut() {
                     f.peer_gone(key);
                 }
-                if p.outgoing {
+                if p.outgoing && !racing && reason != CloseReason::Superseded {
                     t.connection_failed(p.addr, now, p.down.total > 0);
                 }
             }
@@ -618,7 +638,7 @@ impl Engine {
             );
             // A failed first attempt with another way to try next (TCP after
             // uTP, plaintext after MSE) is not the peer's failure yet.
-            if failure && p.down.total == 0 && retry.is_none() {
+            if failure && p.down.total == 0 && retry.is_none() && !racing {
                 self.peer_failed(tid, p.addr, reason.to_string());
             }
         }

@@ -184,6 +184,7 @@ impl Engine {
         // Descriptors: never dial past the connection budget (slots).
         let open = self.connection_count() + self.dialling;
         let mut budget = MAX_HALF_OPEN.saturating_sub(half_open).min(self.cfg.max_connections.saturating_sub(open));
+        let mut dials = Vec::new();
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             // Seeds dial too: some leechers (transmission) wait to be called.
@@ -202,10 +203,13 @@ impl Engine {
                 if let Some(c) = t.candidates.get_mut(&a) {
                     c.connected = true;
                 }
-                self.dialling += 1;
-                let kind = super::encryption::dial_kind(self.cfg.encryption, self.cfg.transports, &self.failed, a, t.hints(&a));
-                self.actions.push_back(Action::Dial { torrent: tid, addr: a, kind });
+                let worked = t.candidates.get(&a).and_then(|c| c.transport);
+                let kind = super::encryption::dial_kind(self.cfg.encryption, self.cfg.transports, &self.failed, a, t.hints(&a), worked);
+                dials.push((tid, a, kind));
             }
+        }
+        for (tid, a, kind) in dials {
+            self.dial_first(tid, a, kind, now);
         }
     }
 }

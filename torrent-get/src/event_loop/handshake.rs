@@ -18,6 +18,9 @@ impl EventLoop {
                         c.queue(b);
                     }
                     c.mse = Some(Box::new(hs));
+                    // The transport won (or lost) a head-start race now.
+                    self.engine.handle(Input::TransportUp { peer: key }, now);
+                    self.run_actions(now);
                 }
                 Some(Err(e)) => self.lost(key, CloseReason::Encryption(e.to_string()), now),
                 None => self.lost(key, CloseReason::TorrentRemoved, now),

@@ -4,6 +4,7 @@
 mod batch;
 mod blame;
 mod direct;
+mod eyeballs;
 mod hints;
 mod metadata;
 mod pex;
