@@ -54,6 +54,19 @@ impl Lifecycle {
         }
     }
 
+    /// The control API's name of the state (one of [`crate::control::STATES`]).
+    pub fn api_name(&self) -> &'static str {
+        match self {
+            Lifecycle::FetchingMetadata { .. } => "metadata",
+            Lifecycle::Checking { .. } => "checking",
+            Lifecycle::Downloading(_) => "downloading",
+            Lifecycle::Seeding(_) => "seeding",
+            Lifecycle::Paused(_) => "paused",
+            Lifecycle::Done(_) => "done",
+            Lifecycle::Failed { .. } => "failed",
+        }
+    }
+
     pub fn loaded(&self) -> Option<&Loaded> {
         match self {
             Lifecycle::Downloading(l) | Lifecycle::Seeding(l) | Lifecycle::Done(l) => Some(l),

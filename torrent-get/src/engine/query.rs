@@ -11,19 +11,6 @@ use crate::control::{FileStatus, PeerStatus, TorrentDetail, TorrentStatus, Track
 use std::time::Instant;
 use torrent_core::mse::Method;
 
-/// The control API's name of a lifecycle state (see [`crate::control::STATES`]).
-pub fn state_name(life: &Lifecycle) -> &'static str {
-    match life {
-        Lifecycle::FetchingMetadata { .. } => "metadata",
-        Lifecycle::Checking { .. } => "checking",
-        Lifecycle::Downloading(_) => "downloading",
-        Lifecycle::Seeding(_) => "seeding",
-        Lifecycle::Paused(_) => "paused",
-        Lifecycle::Done(_) => "done",
-        Lifecycle::Failed { .. } => "failed",
-    }
-}
-
 impl Engine {
     /// The torrents present (not removed), in the order added.
     pub fn torrent_ids(&self) -> Vec<TorrentId> {
@@ -47,7 +34,7 @@ impl Engine {
         let connecting = self.connecting(tid);
         let t = self.torrents.get_mut(tid)?.as_mut()?;
         let snap = t.snapshot(now);
-        let state = state_name(&t.life);
+        let state = t.life.api_name();
         let complete = t.life.picker().is_some_and(|p| p.is_complete());
         let progress = if snap.total > 0 {
             snap.have_bytes as f64 / snap.total as f64
