@@ -45,6 +45,13 @@ pub struct TorrentStatus {
     pub session_downloaded: u64,
     #[serde(default)]
     pub session_uploaded: u64,
+    /// The seeding limits that apply (the torrent's own, else the daemon's
+    /// `--seed-ratio`/`--seed-time`): upload ratio, seconds of seeding.
+    /// None: unlimited.
+    #[serde(default)]
+    pub seed_ratio: Option<f64>,
+    #[serde(default)]
+    pub seed_time: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +145,38 @@ pub struct AddRequest {
     /// A `--select` spec ("1,3-5", "*.iso"); all files when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub select: Option<String>,
+    /// The torrent's own seeding limits (absent: the daemon's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_time: Option<u64>,
+}
+
+/// `POST /v1/torrents/{hash}/limits`: a torrent's own seeding limits. A
+/// field left out is unchanged; `null` makes it follow the daemon's
+/// default again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeedLimitsRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub seed_ratio: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub seed_time: Option<Option<u64>>,
+}
+
+/// A field that can be absent (outer None), `null` (inner None) or a value.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +210,21 @@ pub struct SelectRequest {
 pub struct Limits {
     pub download: u64,
     pub upload: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_limits_tell_absent_from_null() {
+        let r: SeedLimitsRequest = serde_json::from_str(r#"{"seed_ratio": null, "seed_time": 60}"#).unwrap();
+        assert_eq!(r, SeedLimitsRequest { seed_ratio: Some(None), seed_time: Some(Some(60)) });
+        let r: SeedLimitsRequest = serde_json::from_str(r#"{"seed_ratio": 1.5}"#).unwrap();
+        assert_eq!(r, SeedLimitsRequest { seed_ratio: Some(Some(1.5)), seed_time: None });
+        let back = serde_json::to_string(&SeedLimitsRequest { seed_ratio: Some(None), seed_time: None }).unwrap();
+        assert_eq!(back, r#"{"seed_ratio":null}"#);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

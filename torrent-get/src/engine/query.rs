@@ -32,6 +32,7 @@ impl Engine {
     pub fn status(&mut self, tid: TorrentId, now: Instant) -> Option<TorrentStatus> {
         let diagnosis = self.diagnosis(tid);
         let connecting = self.connecting(tid);
+        let limits = self.effective_seed_limits(tid);
         let t = self.torrents.get_mut(tid)?.as_mut()?;
         let snap = t.snapshot(now);
         let state = t.life.api_name();
@@ -74,6 +75,8 @@ impl Engine {
             stalled,
             session_downloaded: snap.downloaded,
             session_uploaded: snap.uploaded,
+            seed_ratio: limits.ratio,
+            seed_time: limits.time.map(|d| d.as_secs()),
         })
     }
 

@@ -41,6 +41,8 @@ pub struct Torrent {
     pub wasted: u64,
     pub hash_failures: u32,
     pub completed_at: Option<Instant>,
+    /// Its own seeding limits (None in a field: the configuration's).
+    pub seed_limits: super::SeedLimits,
     pub started_at: Instant,
     /// The DHT lookup in progress, and when to start the next.
     pub dht_lookup: bool,
@@ -99,6 +101,7 @@ impl Torrent {
             wasted: 0,
             hash_failures: 0,
             completed_at: None,
+            seed_limits: Default::default(),
             started_at: now,
             dht_lookup: false,
             next_dht: now,

@@ -9,6 +9,7 @@ mod metadata;
 mod pex;
 mod query;
 mod scenarios;
+mod seed_limits;
 mod sim;
 mod slots;
 mod stream;
