@@ -421,7 +421,8 @@ fn show(d: &control::TorrentDetail) -> String {
         ));
     }
     for t in &d.trackers {
-        out.push_str(&format!("  tracker {} {}{}\n", t.url, t.status, t.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()));
+        let err = t.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+        out.push_str(&format!("  tracker {} {}{err}{}\n", t.url, t.state_name(), t.counts()));
     }
     for f in &d.files {
         out.push_str(&format!("  file {} {} {} {:.0}%{}\n", f.index, f.path, human_bytes(f.length), f.progress * 100.0, if f.selected { "" } else { " (not selected)" }));

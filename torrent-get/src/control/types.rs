@@ -81,10 +81,57 @@ pub struct PeerStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackerStatus {
     pub url: String,
-    /// "ok", "error", "pending" or "disabled".
+    /// "ok", "error", "pending" or "disabled" (older; see `state`).
     pub status: String,
+    /// Its last error while it fails (None once it answers).
     pub error: Option<String>,
+    /// Peers its last answer gave.
     pub peers: Option<u32>,
+    /// "ok", "error" (its last announce failed), "backing off" (failed
+    /// more than once in a row: retried at growing intervals) or "not
+    /// contacted" (BEP 12: an earlier tracker answered, or not asked yet).
+    #[serde(default)]
+    pub state: String,
+    /// Seeders and leechers its last answer counted, when it said.
+    #[serde(default)]
+    pub seeders: Option<u32>,
+    #[serde(default)]
+    pub leechers: Option<u32>,
+    /// Seconds to the torrent's next announce (0: under way; None: none
+    /// planned, e.g. paused).
+    #[serde(default)]
+    pub next_announce_secs: Option<u64>,
+}
+
+impl TrackerStatus {
+    /// The tracker's state (an older daemon gives only `status`).
+    pub fn state_name(&self) -> &str {
+        if self.state.is_empty() {
+            &self.status
+        } else {
+            &self.state
+        }
+    }
+
+    /// ", 12 peers, 3 seeders, 5 leechers, next in 1800 s" (what is known).
+    pub fn counts(&self) -> String {
+        let mut out = String::new();
+        if let Some(p) = self.peers {
+            out.push_str(&format!(", {p} peers"));
+        }
+        if let Some(s) = self.seeders {
+            out.push_str(&format!(", {s} seeders"));
+        }
+        if let Some(l) = self.leechers {
+            out.push_str(&format!(", {l} leechers"));
+        }
+        match self.next_announce_secs {
+            Some(0) => out.push_str(", announcing"),
+            Some(n) => out.push_str(&format!(", next in {n} s")),
+            None => {}
+        }
+        out
+    }
 }
 
 /// A web seed (the `webseeds` of the detail, of `--json`'s `progress`

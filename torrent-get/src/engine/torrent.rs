@@ -56,9 +56,9 @@ pub struct Torrent {
     pub peer_failures_reported: std::collections::HashSet<SocketAddr>,
     /// BEP 19 mirrors.
     pub webseeds: super::webseed::WebSeeds,
-    /// Peers each tracker gave at its last answer (by URL), and the last
-    /// announce error (for the control API's status).
-    pub tracker_answers: HashMap<String, u32>,
+    /// What each tracker (by URL) last did, for the control API's status;
+    /// and the last announce error (every tracker failed).
+    pub tracker_states: HashMap<String, super::trackers::TrackerState>,
     pub tracker_error: Option<String>,
     /// Verified pieces when resume data was last saved periodically.
     pub resume_saved: Option<usize>,
@@ -109,7 +109,7 @@ impl Torrent {
             tracker_failures: 0,
             peer_failures_reported: Default::default(),
             webseeds: Default::default(),
-            tracker_answers: HashMap::new(),
+            tracker_states: HashMap::new(),
             tracker_error: None,
             resume_saved: None,
             resume_saved_at: now,

@@ -334,11 +334,12 @@ fn tracker_lines<'a>(trackers: &'a [TrackerStatus], theme: &Theme) -> Vec<Line<'
     }
     let mut lines = vec![Line::from(Span::styled(format!("Trackers ({}):", trackers.len()), theme.bold()))];
     for tr in trackers {
-        let peers = tr.peers.map(|p| format!(", {p} peers")).unwrap_or_default();
-        let mut spans = vec![Span::raw(format!("  {} ", tr.url)), Span::styled(format!("{}{peers}", tr.status), if tr.status == "error" { theme.error() } else { Style::default() })];
+        let bad = tr.status == "error";
+        let mut spans = vec![Span::raw(format!("  {} ", tr.url)), Span::styled(tr.state_name().to_string(), if bad { theme.error() } else { Style::default() })];
         if let Some(e) = &tr.error {
             spans.push(Span::styled(format!(": {e}"), theme.fg(Color::Red)));
         }
+        spans.push(Span::raw(tr.counts()));
         lines.push(Line::from(spans));
     }
     lines
@@ -544,8 +545,11 @@ mod tests {
         fast.download_rate = 1 << 20;
         d.peers_detail = vec![peer("127.0.0.1:51413", "Transmission 4.0.5", "utp", true, true), fast];
         d.trackers = from_json(serde_json::json!([
-            {"url": "http://127.0.0.1:8000/announce", "status": "error", "error": "connection refused", "peers": null},
-            {"url": "udp://127.0.0.1:8001", "status": "ok", "error": null, "peers": 12},
+            {"url": "http://127.0.0.1:8000/announce", "status": "error", "error": "connection refused", "peers": null,
+             "state": "backing off", "next_announce_secs": 40},
+            {"url": "udp://127.0.0.1:8001", "status": "ok", "error": null, "peers": 12,
+             "state": "ok", "seeders": 3, "leechers": 9, "next_announce_secs": 1790},
+            {"url": "udp://127.0.0.1:8002", "status": "pending", "error": null, "peers": null},
         ]));
         d.files = from_json(serde_json::json!([{"index": 1, "path": "a.iso", "length": 1u64 << 30, "selected": true, "progress": 0.99}]));
         d.diagnosis = vec!["3 pieces no connected peer has (of 4096)".into(), "1 of 2 peers chokes us".into()];
@@ -561,8 +565,10 @@ mod tests {
             assert!(s.contains("Why it is not finishing at 99.9%:"), "{s}");
             assert!(s.contains("! 3 pieces no connected peer has (of 4096)"), "{s}");
             assert!(s.contains("! 1 of 2 peers chokes us"), "{s}");
-            assert!(s.contains("http://127.0.0.1:8000/announce error: connection refused"), "{s}");
-            assert!(s.contains("udp://127.0.0.1:8001 ok, 12 peers"), "{s}");
+            assert!(s.contains("http://127.0.0.1:8000/announce backing off: connection refused, next in 40 s"), "{s}");
+            assert!(s.contains("udp://127.0.0.1:8001 ok, 12 peers, 3 seeders, 9 leechers, next in 1790 s"), "{s}");
+            // An older daemon's entry (no `state`): its status.
+            assert!(s.contains("udp://127.0.0.1:8002 pending"), "{s}");
             assert!(s.contains("Peers (2)"), "{s}");
             let p = line_with(&s, "127.0.0.1:51413");
             for want in ["Transmission 4.0.5", "utp", "yes", "256.00 KiB/s", "IC-c", "50.0%"] {
