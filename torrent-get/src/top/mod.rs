@@ -14,6 +14,7 @@
 //!   and remove, and re-reads the state directory after every failure (the
 //!   daemon may come up, or come back on another port).
 
+pub mod detail;
 pub mod keys;
 pub mod model;
 pub mod view;
