@@ -120,9 +120,11 @@ enum Cmd {
     Limits {
         /// Show or set this torrent's seeding limits (--seed-ratio, --seed-time)
         torrent: Option<String>,
-        #[arg(long, value_parser = crate::args::parse_rate, conflicts_with = "torrent")]
+        /// The daemon's download rate limit
+        #[arg(long, value_name = "RATE", value_parser = crate::args::parse_rate, conflicts_with = "torrent")]
         download: Option<u64>,
-        #[arg(long, value_parser = crate::args::parse_rate, conflicts_with = "torrent")]
+        /// The daemon's upload rate limit
+        #[arg(long, value_name = "RATE", value_parser = crate::args::parse_rate, conflicts_with = "torrent")]
         upload: Option<u64>,
         /// The torrent stops seeding at this upload ratio (`default`: the daemon's)
         #[arg(long, value_name = "RATIO", requires = "torrent", value_parser = ratio_setting)]

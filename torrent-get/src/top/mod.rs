@@ -74,6 +74,11 @@ fn parse_interval(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The command line of `top` (for torrent-get's man pages and completions).
+pub fn command() -> clap::Command {
+    <TopCli as clap::CommandFactory>::command()
+}
+
 /// `torrent-get top ...`: `args` are the process arguments from `top` on.
 pub fn main(args: &[OsString]) -> ExitCode {
     let cli: TopCli = cli_support::parse_from(args);
