@@ -159,6 +159,7 @@ impl Daemon {
         let lock = crate::lock::acquire(&crate::lock::lock_path(&entry.save_dir, None, &hash)).map_err(|e| error(409, format!("{}: {e}", entry.name)))?;
         let (job, _, _) = make_job(source, entry.select.as_deref(), &entry.save_dir).map_err(|e| error(400, e))?;
         let tid = engine.add_in(job, Some(entry.save_dir.clone()), now);
+        engine.set_uploaded_before(tid, entry.uploaded);
         let limits = entry.seed_limits();
         if limits != Default::default() {
             engine.handle(Input::Command(Command::SetSeedLimits(tid, limits)), now);

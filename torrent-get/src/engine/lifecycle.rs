@@ -380,6 +380,13 @@ impl Engine {
         self.seed_limits(now);
     }
 
+    /// Bytes the torrent uploaded in earlier runs (for its seed ratio).
+    pub fn set_uploaded_before(&mut self, tid: TorrentId, bytes: u64) {
+        if let Some(t) = self.torrents.get_mut(tid).and_then(|t| t.as_mut()) {
+            t.uploaded_before = bytes;
+        }
+    }
+
     /// Seeding limits (ratio, time): the torrent is done.
     pub(crate) fn seed_limits(&mut self, now: Instant) {
         for tid in 0..self.torrents.len() {
@@ -387,7 +394,7 @@ impl Engine {
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             let Lifecycle::Seeding(l) = &t.life else { continue };
             let total = l.meta.info.total_length.max(1);
-            let ratio_hit = limits.ratio.is_some_and(|r| t.uploaded as f64 / total as f64 >= r);
+            let ratio_hit = limits.ratio.is_some_and(|r| (t.uploaded + t.uploaded_before) as f64 / total as f64 >= r);
             let time_hit = limits.time.is_some_and(|d| t.completed_at.is_some_and(|c| now.duration_since(c) >= d));
             if ratio_hit || time_hit {
                 let Lifecycle::Seeding(l) = t.life.take() else { unreachable!("matched above") };

@@ -43,6 +43,9 @@ pub struct Torrent {
     pub completed_at: Option<Instant>,
     /// Its own seeding limits (None in a field: the configuration's).
     pub seed_limits: super::SeedLimits,
+    /// Bytes uploaded by earlier runs (the daemon's session): they count
+    /// towards the seed ratio.
+    pub uploaded_before: u64,
     pub started_at: Instant,
     /// The DHT lookup in progress, and when to start the next.
     pub dht_lookup: bool,
@@ -102,6 +105,7 @@ impl Torrent {
             hash_failures: 0,
             completed_at: None,
             seed_limits: Default::default(),
+            uploaded_before: 0,
             started_at: now,
             dht_lookup: false,
             next_dht: now,

@@ -69,3 +69,24 @@ fn a_torrents_own_ratio_ends_its_seeding_once_uploaded() {
     assert!(up >= data.len() as u64, "uploaded {up}");
     assert_eq!(state(&sim, s, tid), "done", "ratio 1 reached");
 }
+
+#[test]
+fn uploads_of_earlier_runs_count_towards_the_ratio() {
+    let (meta, data) = torrent(4 * 64 * KIB, 64 * KIB, 35);
+    let n = meta.info.pieces.len();
+    let mut sim = Sim::new();
+    let mut cfg = config();
+    cfg.seed = true;
+    let s = sim.add_node(cfg, 1);
+    let a = sim.add_torrent(s, &meta, &data, vec![true; n]);
+    let (meta2, data2) = torrent(4 * 64 * KIB, 64 * KIB, 36);
+    let b = sim.add_torrent(s, &meta2, &data2, vec![true; n]);
+    // a: uploaded twice its size before; b: half of it.
+    sim.nodes[s].engine.set_uploaded_before(a, 2 * data.len() as u64);
+    sim.nodes[s].engine.set_uploaded_before(b, data2.len() as u64 / 2);
+    for tid in [a, b] {
+        sim.command(s, Command::SetSeedLimits(tid, SeedLimits { ratio: Some(2.0), time: None }));
+    }
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!((state(&sim, s, a), state(&sim, s, b)), ("done", "seeding"));
+}
