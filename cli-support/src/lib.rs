@@ -212,10 +212,23 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    parse_from_with_meta(args, command::<C>())
+}
+
+/// [`parse_from`], with `completions` and `man` made from `meta_cmd`: the
+/// tool's command plus what it dispatches by hand before clap (torrent-get's
+/// `daemon`, `remote`, `top`), so their completions and man pages exist too.
+pub fn parse_from_with_meta<C, I, T>(args: I, meta_cmd: Command) -> C
+where
+    C: CommandFactory + FromArgMatches,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let cmd = command::<C>();
     let first = args.get(1).and_then(|a| a.to_str());
     if let Some(meta) = first.filter(|a| META.contains(a)) {
+        let cmd = meta_cmd;
         let name = cmd.get_name().to_string();
         let m = Command::new(name.clone())
             .subcommand_required(true)

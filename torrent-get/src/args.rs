@@ -64,3 +64,12 @@ pub fn parse_number_select(s: &str) -> Result<Vec<usize>, String> {
     }
     Ok(out)
 }
+
+/// An upload ratio (`--seed-ratio`): a number 0 or more.
+pub fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(f) if f >= 0.0 && f.is_finite() => Ok(f),
+        _ => Err(format!("{s:?} is not a ratio (a number 0 or more, e.g. 1.5)")),
+    }
+}
+

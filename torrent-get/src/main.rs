@@ -47,7 +47,8 @@ Exit codes:
   3  a torrent failed while running (disk full, write error); verified
      pieces are kept: free space and run again to resume
 A closed standard output (`| head`) ends the program quietly with 0.
-Shell completions: `torrent-get completions bash|zsh|fish`; man page: `torrent-get man [--dir DIR]`.
+Shell completions: `torrent-get completions bash|zsh|fish`; man page: `torrent-get man [--dir DIR]`
+(--dir: also torrent-get-daemon.1, torrent-get-remote.1 and one per remote command, torrent-get-top.1).
 
 Client mode: `torrent-get daemon` keeps a session of torrents (added, paused,
 resumed, removed while it runs, remembered across restarts) behind a control
@@ -201,8 +202,19 @@ fn main() -> std::process::ExitCode {
         Some("top") => return torrent_get::top::main(&args[1..]),
         _ => {}
     }
-    let cli: Cli = cli_support::parse();
+    let cli: Cli = cli_support::parse_from_with_meta(args, full_command());
     cli_support::finish(run(cli))
+}
+
+/// `torrent-get` with the subcommands `main` dispatches by hand, for
+/// `torrent-get completions` and `torrent-get man` (one page each with
+/// `--dir`: torrent-get-daemon.1, torrent-get-remote-add.1, ...).
+fn full_command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .subcommand(torrent_get::daemon::DaemonArgs::command().name("daemon").bin_name("torrent-get daemon"))
+        .subcommand(torrent_get::remote::RemoteArgs::command().name("remote").bin_name("torrent-get remote"))
+        .subcommand(torrent_get::top::command().name("top").bin_name("torrent-get top"))
 }
 
 fn run(mut cli: Cli) -> Result<u8, Fail> {

@@ -4,7 +4,7 @@
 //! one, or their name. Data on stdout, messages on stderr.
 
 use crate::control::client::Client;
-use crate::control::{self, AddRequest, Limits, TorrentStatus};
+use crate::control::{self, AddRequest, Limits, SeedLimitsRequest, TorrentStatus};
 use crate::progress::{human_bytes, human_rate};
 use clap::{Parser, Subcommand};
 use cli_support::Fail;
@@ -25,7 +25,8 @@ Output (stdout):
   show:           one torrent with peers, trackers, files, diagnosis (--json: one object)
   pause, resume, select: <info-hash> TAB <state> for each torrent
   remove:         the info-hash of each removed torrent
-  limits:         download TAB upload (bytes per second, 0: none)
+  limits:         download TAB upload (bytes per second, 0: none); with a
+                  TORRENT: info-hash TAB seed ratio TAB seed time (seconds; -: none)
   watch:          the daemon's events, one JSON object per line, as they happen
   stream:         the file's bytes (verified ones only, in order, as they arrive);
                   exit 1 if the stream ends before the file does (torrent removed
@@ -37,6 +38,7 @@ and the token to STATE/token. GET /v1/torrents, GET /v1/torrents/HASH,
 POST /v1/torrents {\"source\": \"magnet:...\"} or {\"torrent_base64\": \"...\"}
 (with \"save_dir\", \"paused\", \"select\"), POST /v1/torrents/HASH/pause,
 /resume, /remove {\"delete_data\": true}, /select {\"select\": \"1,3\"},
+/limits {\"seed_ratio\": R, \"seed_time\": SECS} (null: the daemon's default),
 GET|POST /v1/limits {\"download\": N, \"upload\": N}, GET /v1/events (NDJSON),
 POST /v1/torrents/HASH/files/N/stream?offset=BYTES (or /v1/torrents/HASH/stream
 for a single-file torrent): the file's bytes, chunked, with the file's length
@@ -72,6 +74,12 @@ enum Cmd {
         /// Files to download: 1,3-5, names or globs (numbers only for a magnet link)
         #[arg(long, value_name = "LIST")]
         select: Option<String>,
+        /// Stop seeding at this upload ratio (default: the daemon's --seed-ratio)
+        #[arg(long, value_name = "RATIO", value_parser = crate::args::parse_ratio)]
+        seed_ratio: Option<f64>,
+        /// Stop seeding after this many seconds (default: the daemon's --seed-time)
+        #[arg(long, value_name = "SECS")]
+        seed_time: Option<u64>,
     },
     /// List the torrents
     List {
@@ -113,12 +121,23 @@ enum Cmd {
         #[arg(long, conflicts_with = "list")]
         all: bool,
     },
-    /// Show or set the rate limits (K/M/G = KiB/MiB/GiB per second; 0: none)
+    /// Show or set the rate limits (K/M/G = KiB/MiB/GiB per second; 0: none),
+    /// or a torrent's seeding limits
     Limits {
-        #[arg(long, value_parser = crate::args::parse_rate)]
+        /// Show or set this torrent's seeding limits (--seed-ratio, --seed-time)
+        torrent: Option<String>,
+        /// The daemon's download rate limit
+        #[arg(long, value_name = "RATE", value_parser = crate::args::parse_rate, conflicts_with = "torrent")]
         download: Option<u64>,
-        #[arg(long, value_parser = crate::args::parse_rate)]
+        /// The daemon's upload rate limit
+        #[arg(long, value_name = "RATE", value_parser = crate::args::parse_rate, conflicts_with = "torrent")]
         upload: Option<u64>,
+        /// The torrent stops seeding at this upload ratio (`default`: the daemon's)
+        #[arg(long, value_name = "RATIO", requires = "torrent", value_parser = ratio_setting)]
+        seed_ratio: Option<Setting<f64>>,
+        /// The torrent stops seeding after this many seconds (`default`: the daemon's)
+        #[arg(long, value_name = "SECS", requires = "torrent", value_parser = time_setting)]
+        seed_time: Option<Setting<u64>>,
     },
     /// Print the daemon's events (NDJSON) as they happen, until interrupted
     Watch,
@@ -132,6 +151,34 @@ enum Cmd {
         #[arg(long, value_name = "BYTES", default_value_t = 0)]
         offset: u64,
     },
+}
+
+/// A torrent's seeding limit as `remote limits` takes it: a value, or
+/// `default` (None: follow the daemon's).
+#[derive(Debug, Clone, Copy)]
+struct Setting<T>(Option<T>);
+
+fn setting<T>(s: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Setting<T>, String> {
+    if s.trim().eq_ignore_ascii_case("default") {
+        Ok(Setting(None))
+    } else {
+        parse(s).map(|v| Setting(Some(v)))
+    }
+}
+
+fn ratio_setting(s: &str) -> Result<Setting<f64>, String> {
+    setting(s, crate::args::parse_ratio)
+}
+
+fn time_setting(s: &str) -> Result<Setting<u64>, String> {
+    setting(s, |s| s.trim().parse::<u64>().map_err(|_| format!("{s:?} is not a number of seconds (or `default`)")))
+}
+
+/// `HASH TAB RATIO TAB SECS`, `-` for no limit.
+fn seed_line(s: &TorrentStatus) -> String {
+    let ratio = s.seed_ratio.map_or("-".to_string(), |r| r.to_string());
+    let time = s.seed_time.map_or("-".to_string(), |t| t.to_string());
+    format!("{}\t{ratio}\t{time}", s.info_hash)
 }
 
 pub fn main(args: &[OsString]) -> std::process::ExitCode {
@@ -158,11 +205,11 @@ fn run(a: RemoteArgs) -> Result<u8, Fail> {
         }
     };
     match a.cmd {
-        Cmd::Add { sources, output, paused, select } => {
+        Cmd::Add { sources, output, paused, select, seed_ratio, seed_time } => {
             let save_dir = output.map(|o| absolute(&o).display().to_string());
             let mut failed = false;
             for s in sources {
-                let mut req = AddRequest { save_dir: save_dir.clone(), paused, select: select.clone(), ..Default::default() };
+                let mut req = AddRequest { save_dir: save_dir.clone(), paused, select: select.clone(), seed_ratio, seed_time, ..Default::default() };
                 let path = std::path::Path::new(&s);
                 if s == "-" || (path.is_file() && !s.starts_with("magnet:")) {
                     let bytes = read_source(&s).map_err(|e| Fail::usage(format!("{s}: {e}")))?;
@@ -221,7 +268,11 @@ fn run(a: RemoteArgs) -> Result<u8, Fail> {
             let spec = if all { None } else { list };
             each(&client, &[torrent], |c, h| c.select(h, spec.clone()).map(|s| format!("{}\t{}", s.info_hash, s.state)), reach)
         }
-        Cmd::Limits { download, upload } => {
+        Cmd::Limits { torrent: Some(torrent), seed_ratio, seed_time, .. } => {
+            let req = SeedLimitsRequest { seed_ratio: seed_ratio.map(|s| s.0), seed_time: seed_time.map(|s| s.0) };
+            each(&client, &[torrent], |c, h| c.set_seed_limits(h, &req).map(|s| seed_line(&s)), reach)
+        }
+        Cmd::Limits { download, upload, .. } => {
             let l = if download.is_none() && upload.is_none() {
                 client.get::<Limits>("/v1/limits").map_err(reach)?
             } else {
@@ -367,6 +418,11 @@ fn show(d: &control::TorrentDetail) -> String {
         s.known,
         s.save_dir
     );
+    if s.seed_ratio.is_some() || s.seed_time.is_some() {
+        let ratio = s.seed_ratio.map(|r| format!("ratio {r}"));
+        let time = s.seed_time.map(|t| format!("{t} s"));
+        out.push_str(&format!("  seeding until {}\n", [ratio, time].into_iter().flatten().collect::<Vec<_>>().join(" or ")));
+    }
     for line in &d.diagnosis {
         out.push_str(&format!("  not finishing: {line}\n"));
     }
@@ -391,7 +447,8 @@ fn show(d: &control::TorrentDetail) -> String {
         ));
     }
     for t in &d.trackers {
-        out.push_str(&format!("  tracker {} {}{}\n", t.url, t.status, t.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()));
+        let err = t.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+        out.push_str(&format!("  tracker {} {}{err}{}\n", t.url, t.state_name(), t.counts()));
     }
     for f in &d.files {
         out.push_str(&format!("  file {} {} {} {:.0}%{}\n", f.index, f.path, human_bytes(f.length), f.progress * 100.0, if f.selected { "" } else { " (not selected)" }));

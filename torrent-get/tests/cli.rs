@@ -35,7 +35,24 @@ fn small(dir: &Path) -> Payload {
 
 #[test]
 fn conventions_help_completions_man() {
-    check_conventions(bin(), "torrent-get", &[]);
+    // daemon, remote and top are dispatched before clap: their completions
+    // and man pages come from the same `completions`/`man`.
+    check_conventions(bin(), "torrent-get", &["daemon", "remote", "top"]);
+    let dir = tempfile::tempdir().unwrap();
+    run_bounded(Command::new(bin()).arg("man").arg("--dir").arg(dir.path()), None, LIMIT).expect_code(0);
+    let page = |name: &str| std::fs::read_to_string(dir.path().join(format!("torrent-get-{name}.1"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for sub in ["add", "list", "show", "pause", "resume", "remove", "select", "limits", "watch"] {
+        let p = page(&format!("remote-{sub}"));
+        assert!(p.contains(&format!(".TH torrent-get-remote-{sub} 1")), "{sub}:\n{p}");
+    }
+    for (name, text) in [("daemon", "seed\\-ratio"), ("daemon", "\\-\\-on\\-done"), ("remote-limits", "seed\\-time"), ("top", "\\-\\-interval")] {
+        assert!(page(name).contains(text), "torrent-get-{name}.1 lacks {text}:\n{}", page(name));
+    }
+    // The main page names them.
+    let r = run_bounded(Command::new(bin()).arg("man"), None, LIMIT).expect_code(0);
+    for name in ["torrent\\-get\\-daemon(1)", "torrent\\-get\\-remote(1)", "torrent\\-get\\-top(1)"] {
+        assert!(r.stdout.contains(name), "{name}:\n{}", r.stdout);
+    }
     // No argument: the help, as the other tools do.
     let r = run_bounded(&mut Command::new(bin()), None, LIMIT);
     assert_eq!(r.code, 2, "{r:?}");

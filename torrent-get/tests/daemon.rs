@@ -6,25 +6,17 @@
 //! and the completion hook.
 
 mod common;
-mod daemon_util;
 
+use common::daemon::*;
 use common::*;
-use daemon_util::*;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use test_fixtures::harness::wait_for;
-use test_fixtures::payload::{make_payload, Payload};
+use test_fixtures::payload::make_payload;
 use test_fixtures::seeder::{Behaviour, Seeder, SeederOptions};
-
-
-fn payload(dir: &Path, name: &str, seed: u64) -> Payload {
-    // ~3 MiB in 48 pieces of 64 KiB, piece and file boundaries apart.
-    make_payload(dir, name, &[("first.bin", 2_000_003), ("sub/second.bin", 1_145_725)], 64 * 1024, &[], seed).unwrap()
-}
 
 #[test]
 fn add_with_remote_and_http_then_both_complete() {
@@ -581,4 +573,51 @@ fn a_failing_tracker_is_the_reason_given() {
     // `remote list` says it on the torrent's second line.
     let r = remote(&state, &["list"]);
     assert!(r.stdout.contains("not finishing: tracker error:"), "{}", r.stdout);
+}
+
+#[test]
+fn each_tracker_has_its_own_state_in_the_detail() {
+    let seed = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (state, out) = (work.path().join("state"), work.path().join("dl"));
+    let refusing = test_fixtures::harness::RefusingPort::new();
+    let bad = format!("http://127.0.0.1:{}/announce", refusing.port());
+    let tracker = test_fixtures::tracker::Tracker::start(Default::default());
+    let good = tracker.http_announce_url();
+    // Two tiers: the refusing one is asked first, then the working one.
+    let p = make_payload(seed.path(), "two-trackers", &[("a.bin", 300_000)], 64 * 1024, &[&bad, &good], 13).unwrap();
+    // A seed the tracker knows of (nobody listens there: the torrent stays downloading).
+    let nobody = test_fixtures::harness::RefusingPort::new();
+    tracker.add_peer_with_left(&p.meta.info_hash, format!("127.0.0.1:{}", nobody.port()).parse().unwrap(), 0);
+    let d = Daemon::start(&state, &out, &["--no-listen", "--tracker-timeout", "2"]);
+    assert_eq!(remote(&state, &["add", p.torrent_path.to_str().unwrap()]).code(), 0);
+    let h = hex(&p);
+    let deadline = Instant::now() + LIMIT;
+    let det = loop {
+        let det = d.detail(&h);
+        if det.trackers.iter().any(|t| t.state == "ok") || Instant::now() > deadline {
+            break det;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(det.trackers.len(), 2, "{:?}", det.trackers);
+    let (b, g) = (&det.trackers[0], &det.trackers[1]);
+    assert_eq!((b.url.as_str(), g.url.as_str()), (bad.as_str(), good.as_str()));
+    assert_eq!((b.state.as_str(), b.status.as_str(), b.peers, b.seeders), ("error", "error", None, None), "{b:?}");
+    assert!(b.error.as_deref().is_some_and(|e| !e.is_empty()), "{b:?}");
+    assert_eq!((g.state.as_str(), g.status.as_str(), g.error.as_deref()), ("ok", "ok", None), "{g:?}");
+    // The seed it was told of, and us (downloading).
+    assert_eq!((g.peers, g.seeders, g.leechers), (Some(1), Some(1), Some(1)), "{g:?}");
+    // The tracker's interval is 60 s; both are asked at the next announce.
+    for t in [b, g] {
+        assert!(t.next_announce_secs.is_some_and(|s| (50..=60).contains(&s)), "{t:?}");
+    }
+    let r = remote(&state, &["show", &h]);
+    let line = |url: &str| r.stdout.lines().find(|l| l.contains(url)).unwrap_or_else(|| panic!("{url} not shown:\n{}", r.stdout)).to_string();
+    assert!(line(&good).contains("ok, 1 peers, 1 seeders, 1 leechers, next in"), "{}", r.stdout);
+    assert!(line(&bad).contains(" error: "), "{}", r.stdout);
+    let r = remote(&state, &["show", "--json", &h]);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["trackers"][1]["seeders"], 1, "{v}");
+    assert_eq!(v["trackers"][0]["state"], "error", "{v}");
 }

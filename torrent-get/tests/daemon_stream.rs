@@ -8,10 +8,9 @@
 //! readers at once with a remove that cuts one off.
 
 mod common;
-mod daemon_util;
 
 use common::*;
-use daemon_util::*;
+use common::daemon::*;
 use sha1::{Digest, Sha1};
 use std::fs::File;
 use std::path::{Path, PathBuf};

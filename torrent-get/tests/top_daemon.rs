@@ -1,7 +1,8 @@
 //! `torrent-get top` against the real `torrent-get daemon` (loopback,
 //! test-fixtures seeders), in tmux: a slow download's progress moves on the
 //! screen, `p` pauses it in the daemon and `r` resumes it, and a torrent
-//! stuck on pieces no peer has shows why, with the peer in the detail pane.
+//! stuck on pieces no peer has shows why, with the peer and the files in
+//! the detail pane.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,16 @@ fn top_follows_the_real_daemon_pauses_resumes_and_says_why_a_torrent_is_stuck() 
     let s = wait_screen(&t, &d, "the detail pane has no peer row", |s| s.contains(&s2.addr().to_string()));
     assert!(s.contains("Why it is not finishing at 66.6%:"), "{s}");
     assert!(s.contains("Peers (1)") && s.contains("tcp"), "{s}");
+    // Its files, numbered as --select takes them: the first is in, the
+    // second is not (the missing pieces are at its end).
+    let s = wait_screen(&t, &d, "the detail pane has no files list", |s| s.contains("Files (2, 2 selected)"));
+    let row = |name: &str| s.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("no {name} row:\n{s}")).to_string();
+    let (first, second) = (row("first.bin"), row("sub/second.bin"));
+    for (r, n) in [(&first, "1"), (&second, "2")] {
+        assert!(r.split_whitespace().any(|w| w == n) && r.contains("yes"), "{r}");
+    }
+    assert!(first.contains("1.91 MiB") && first.contains("100.0%"), "{first}");
+    assert!(!second.contains("100.0%") && second.contains("1.09 MiB"), "{second}");
     t.send_keys("Enter");
 
     // Pause the slow one from the keyboard: the daemon has it paused.

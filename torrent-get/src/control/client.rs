@@ -94,6 +94,11 @@ impl Client {
         self.post(&format!("/v1/torrents/{hash}/select"), &SelectRequest { select })
     }
 
+    /// A torrent's own seeding limits (fields left out: unchanged).
+    pub fn set_seed_limits(&self, hash: &str, req: &SeedLimitsRequest) -> Result<TorrentStatus> {
+        self.post(&format!("/v1/torrents/{hash}/limits"), req)
+    }
+
     pub fn set_limits(&self, limits: Limits) -> Result<Limits> {
         self.post("/v1/limits", &limits)
     }

@@ -45,6 +45,13 @@ pub struct TorrentStatus {
     pub session_downloaded: u64,
     #[serde(default)]
     pub session_uploaded: u64,
+    /// The seeding limits that apply (the torrent's own, else the daemon's
+    /// `--seed-ratio`/`--seed-time`): upload ratio, seconds of seeding.
+    /// None: unlimited.
+    #[serde(default)]
+    pub seed_ratio: Option<f64>,
+    #[serde(default)]
+    pub seed_time: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,10 +81,57 @@ pub struct PeerStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackerStatus {
     pub url: String,
-    /// "ok", "error", "pending" or "disabled".
+    /// "ok", "error", "pending" or "disabled" (older; see `state`).
     pub status: String,
+    /// Its last error while it fails (None once it answers).
     pub error: Option<String>,
+    /// Peers its last answer gave.
     pub peers: Option<u32>,
+    /// "ok", "error" (its last announce failed), "backing off" (failed
+    /// more than once in a row: retried at growing intervals) or "not
+    /// contacted" (BEP 12: an earlier tracker answered, or not asked yet).
+    #[serde(default)]
+    pub state: String,
+    /// Seeders and leechers its last answer counted, when it said.
+    #[serde(default)]
+    pub seeders: Option<u32>,
+    #[serde(default)]
+    pub leechers: Option<u32>,
+    /// Seconds to the torrent's next announce (0: under way; None: none
+    /// planned, e.g. paused).
+    #[serde(default)]
+    pub next_announce_secs: Option<u64>,
+}
+
+impl TrackerStatus {
+    /// The tracker's state (an older daemon gives only `status`).
+    pub fn state_name(&self) -> &str {
+        if self.state.is_empty() {
+            &self.status
+        } else {
+            &self.state
+        }
+    }
+
+    /// ", 12 peers, 3 seeders, 5 leechers, next in 1800 s" (what is known).
+    pub fn counts(&self) -> String {
+        let mut out = String::new();
+        if let Some(p) = self.peers {
+            out.push_str(&format!(", {p} peers"));
+        }
+        if let Some(s) = self.seeders {
+            out.push_str(&format!(", {s} seeders"));
+        }
+        if let Some(l) = self.leechers {
+            out.push_str(&format!(", {l} leechers"));
+        }
+        match self.next_announce_secs {
+            Some(0) => out.push_str(", announcing"),
+            Some(n) => out.push_str(&format!(", next in {n} s")),
+            None => {}
+        }
+        out
+    }
 }
 
 /// A web seed (the `webseeds` of the detail, of `--json`'s `progress`
@@ -138,6 +192,38 @@ pub struct AddRequest {
     /// A `--select` spec ("1,3-5", "*.iso"); all files when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub select: Option<String>,
+    /// The torrent's own seeding limits (absent: the daemon's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_time: Option<u64>,
+}
+
+/// `POST /v1/torrents/{hash}/limits`: a torrent's own seeding limits. A
+/// field left out is unchanged; `null` makes it follow the daemon's
+/// default again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeedLimitsRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub seed_ratio: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub seed_time: Option<Option<u64>>,
+}
+
+/// A field that can be absent (outer None), `null` (inner None) or a value.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +257,21 @@ pub struct SelectRequest {
 pub struct Limits {
     pub download: u64,
     pub upload: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_limits_tell_absent_from_null() {
+        let r: SeedLimitsRequest = serde_json::from_str(r#"{"seed_ratio": null, "seed_time": 60}"#).unwrap();
+        assert_eq!(r, SeedLimitsRequest { seed_ratio: Some(None), seed_time: Some(Some(60)) });
+        let r: SeedLimitsRequest = serde_json::from_str(r#"{"seed_ratio": 1.5}"#).unwrap();
+        assert_eq!(r, SeedLimitsRequest { seed_ratio: Some(Some(1.5)), seed_time: None });
+        let back = serde_json::to_string(&SeedLimitsRequest { seed_ratio: Some(None), seed_time: None }).unwrap();
+        assert_eq!(back, r#"{"seed_ratio":null}"#);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -161,6 +161,11 @@ impl Daemon {
         let lock = crate::lock::acquire(&crate::lock::lock_path(&entry.save_dir, None, &hash)).map_err(|e| error(409, format!("{}: {e}", entry.name)))?;
         let (job, _, _) = make_job(source, entry.select.as_deref(), &entry.save_dir).map_err(|e| error(400, e))?;
         let tid = engine.add_in(job, Some(entry.save_dir.clone()), now);
+        engine.set_uploaded_before(tid, entry.uploaded);
+        let limits = entry.seed_limits();
+        if limits != Default::default() {
+            engine.handle(Input::Command(Command::SetSeedLimits(tid, limits)), now);
+        }
         if paused {
             engine.handle(Input::Command(Command::Pause(tid)), now);
         }
@@ -192,6 +197,8 @@ impl Daemon {
             uploaded: 0,
             completed: false,
             added_at: now_secs(),
+            seed_ratio: op.seed_ratio,
+            seed_time: op.seed_time,
         };
         // Session first: a crash right after still knows the torrent.
         if let Some(b) = &bytes {
@@ -292,6 +299,18 @@ impl Daemon {
                     t.entry.completed = false;
                     me.session.save(&t.entry).map_err(|e| error(500, format!("saving the session: {e}")))?;
                 }
+                Ok(())
+            }),
+            Op::SeedLimits(h, r) => self.with_torrent(engine, &h, now, |me, engine, tid| {
+                let Some(t) = me.torrents.get_mut(&h) else { return Ok(()) };
+                if let Some(x) = r.seed_ratio {
+                    t.entry.seed_ratio = x;
+                }
+                if let Some(x) = r.seed_time {
+                    t.entry.seed_time = x;
+                }
+                me.session.save(&t.entry).map_err(|e| error(500, format!("saving the session: {e}")))?;
+                engine.handle(Input::Command(Command::SetSeedLimits(tid, t.entry.seed_limits())), now);
                 Ok(())
             }),
             Op::GetLimits => reply(200, self.limits),

@@ -91,10 +91,12 @@ pub struct DaemonArgs {
     /// Do not accept incoming connections
     #[arg(long)]
     pub no_listen: bool,
-    /// Stop seeding a complete torrent at this upload ratio (it becomes `done`)
-    #[arg(long)]
+    /// Stop seeding a complete torrent at this upload ratio (it becomes
+    /// `done`); the default of torrents without a limit of their own
+    #[arg(long, value_name = "RATIO", value_parser = crate::args::parse_ratio)]
     pub seed_ratio: Option<f64>,
-    /// Stop seeding a complete torrent after this many seconds
+    /// Stop seeding a complete torrent after this many seconds; the default
+    /// of torrents without a limit of their own
     #[arg(long, value_name = "SECS")]
     pub seed_time: Option<u64>,
     /// Download rate limit per second (K/M/G = KiB/MiB/GiB; 0: none)
@@ -164,6 +166,8 @@ pub enum Op {
     Resume(InfoHash),
     Remove(InfoHash, bool),
     Select(InfoHash, Option<String>),
+    /// A torrent's own seeding limits (fields left out: unchanged).
+    SeedLimits(InfoHash, control::SeedLimitsRequest),
     GetLimits,
     SetLimits(Limits),
     /// Events to this channel from now on (None only inside the server).
@@ -180,6 +184,9 @@ pub struct AddOp {
     pub save_dir: Option<PathBuf>,
     pub paused: bool,
     pub select: Option<String>,
+    /// Its own seeding limits (None: the daemon's defaults).
+    pub seed_ratio: Option<f64>,
+    pub seed_time: Option<u64>,
 }
 
 /// A full 40-hex info-hash.

@@ -6,7 +6,7 @@
 //! anything but GET and POST (a CORS preflight included) is refused.
 
 use super::{parse_hash, Call, Op, Reply};
-use crate::control::{self, AddRequest, ApiError, Limits, RemoveRequest, SelectRequest};
+use crate::control::{self, AddRequest, ApiError, Limits, RemoveRequest, SeedLimitsRequest, SelectRequest};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
@@ -184,6 +184,13 @@ fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Op, Re
             let n: usize = n.parse().map_err(|_| error(404, format!("{n:?} is not a file number")))?;
             stream_op(hash(h)?, Some(n), query)
         }
+        ["v1", "torrents", h, "limits"] => {
+            let r: SeedLimitsRequest = parse(body, "limits")?;
+            if let Some(Some(x)) = r.seed_ratio {
+                check_ratio(x)?;
+            }
+            Ok(Op::SeedLimits(hash(h)?, r))
+        }
         ["v1", "limits"] if get => Ok(Op::GetLimits),
         ["v1", "limits"] => {
             if body.iter().all(|b| b.is_ascii_whitespace()) {
@@ -210,8 +217,19 @@ fn stream_op(hash: torrent_core::InfoHash, file: Option<usize>, query: &str) -> 
     Ok(Op::Stream(super::stream::StreamOp { hash, file, offset, sink: None }))
 }
 
+fn check_ratio(x: f64) -> Result<(), Reply> {
+    if x.is_finite() && x >= 0.0 {
+        Ok(())
+    } else {
+        Err(error(400, format!("seed_ratio {x}: want a number 0 or more")))
+    }
+}
+
 /// Load the source of an add request here, off the event loop.
 fn add_op(req: AddRequest) -> Result<Op, Reply> {
+    if let Some(x) = req.seed_ratio {
+        check_ratio(x)?;
+    }
     let save_dir = match &req.save_dir {
         Some(d) if !std::path::Path::new(d).is_absolute() => {
             return Err(error(400, format!("save_dir {d:?} must be an absolute path")));
@@ -234,7 +252,15 @@ fn add_op(req: AddRequest) -> Result<Op, Reply> {
             (source, magnet)
         }
     };
-    Ok(Op::Add(Box::new(super::AddOp { source, magnet, save_dir, paused: req.paused, select: req.select })))
+    Ok(Op::Add(Box::new(super::AddOp {
+        source,
+        magnet,
+        save_dir,
+        paused: req.paused,
+        select: req.select,
+        seed_ratio: req.seed_ratio,
+        seed_time: req.seed_time,
+    })))
 }
 
 /// `GET /v1/events`: the response head, then one JSON object per line as

@@ -38,6 +38,17 @@ pub struct Entry {
     /// Seconds since the epoch.
     #[serde(default)]
     pub added_at: u64,
+    /// The torrent's own seeding limits (None: the daemon's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_time: Option<u64>,
+}
+
+impl Entry {
+    pub fn seed_limits(&self) -> crate::engine::SeedLimits {
+        crate::engine::SeedLimits { ratio: self.seed_ratio, time: self.seed_time.map(std::time::Duration::from_secs) }
+    }
 }
 
 pub struct Session {
@@ -144,6 +155,8 @@ mod tests {
             uploaded: 7,
             completed: false,
             added_at: 1,
+            seed_ratio: Some(2.5),
+            seed_time: None,
         };
         s.save(&e).unwrap();
         std::fs::write(dir.path().join("torrents/garbage.json"), b"{").unwrap();
@@ -155,5 +168,18 @@ mod tests {
         assert!(s.load().is_empty());
         s.save_limits(&Limits { download: 1, upload: 2 }).unwrap();
         assert_eq!(s.load_limits(), Some(Limits { download: 1, upload: 2 }));
+    }
+
+    #[test]
+    fn entries_written_before_seed_limits_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Session::open(dir.path()).unwrap();
+        let hash = "0123456789abcdef0123456789abcdef01234567";
+        let old = format!(r#"{{"info_hash": "{hash}", "name": "n", "magnet": null, "save_dir": "/tmp", "select": null, "paused": false, "downloaded": 1, "uploaded": 2, "completed": true, "added_at": 3}}"#);
+        std::fs::write(dir.path().join(format!("torrents/{hash}.json")), old).unwrap();
+        let e = s.load();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].seed_ratio, e[0].seed_time, e[0].uploaded), (None, None, 2));
+        assert_eq!(e[0].seed_limits(), crate::engine::SeedLimits::default());
     }
 }

@@ -102,6 +102,18 @@ pub enum Command {
     SelectFiles(TorrentId, Option<Vec<usize>>),
     /// Bytes per second, 0: unlimited.
     SetRateLimits { download: u64, upload: u64 },
+    /// The torrent's own seeding limits (see [`SeedLimits`]).
+    SetSeedLimits(TorrentId, SeedLimits),
+}
+
+/// A torrent's seeding limits: once complete, it seeds until its upload
+/// ratio reaches `ratio` or it has seeded `time`, then it is done. None:
+/// the [`Config`]'s (`--seed-ratio`/`--seed-time`; None there too:
+/// unlimited).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SeedLimits {
+    pub ratio: Option<f64>,
+    pub time: Option<Duration>,
 }
 
 pub enum Input {

@@ -163,11 +163,15 @@ pub fn drive(input: &[u8]) -> u64 {
             }
             9 => e.handle(Input::Closed { peer, reason: super::CloseReason::PeerClosed }, now),
             10 => {
-                let c = match inp.u8() % 5 {
+                let c = match inp.u8() % 6 {
                     0 => Command::Pause(tid),
                     1 => Command::Resume(tid),
                     2 => Command::SelectFiles(tid, Some(vec![inp.u8() as usize % 2])),
                     3 => Command::SelectFiles(tid, None),
+                    4 => Command::SetSeedLimits(
+                        tid,
+                        super::SeedLimits { ratio: Some(inp.u8() as f64 / 64.0), time: Some(std::time::Duration::from_secs(inp.u8() as u64)) },
+                    ),
                     _ => Command::SetRateLimits { download: inp.u8() as u64 * 1024, upload: inp.u8() as u64 * 1024 },
                 };
                 e.handle(Input::Command(c), now);

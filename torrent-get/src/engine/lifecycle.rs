@@ -54,6 +54,19 @@ impl Lifecycle {
         }
     }
 
+    /// The control API's name of the state (one of [`crate::control::STATES`]).
+    pub fn api_name(&self) -> &'static str {
+        match self {
+            Lifecycle::FetchingMetadata { .. } => "metadata",
+            Lifecycle::Checking { .. } => "checking",
+            Lifecycle::Downloading(_) => "downloading",
+            Lifecycle::Seeding(_) => "seeding",
+            Lifecycle::Paused(_) => "paused",
+            Lifecycle::Done(_) => "done",
+            Lifecycle::Failed { .. } => "failed",
+        }
+    }
+
     pub fn loaded(&self) -> Option<&Loaded> {
         match self {
             Lifecycle::Downloading(l) | Lifecycle::Seeding(l) | Lifecycle::Done(l) => Some(l),
@@ -353,14 +366,37 @@ impl Engine {
         }
     }
 
+    /// The seeding limits that apply to a torrent: its own, else the
+    /// configuration's.
+    pub fn effective_seed_limits(&self, tid: TorrentId) -> super::SeedLimits {
+        let own = self.torrent(tid).map(|t| t.seed_limits).unwrap_or_default();
+        super::SeedLimits { ratio: own.ratio.or(self.cfg.seed_ratio), time: own.time.or(self.cfg.seed_time) }
+    }
+
+    /// Set a torrent's own seeding limits; a seeding torrent already past
+    /// them is done at once.
+    pub(crate) fn set_seed_limits(&mut self, tid: TorrentId, limits: super::SeedLimits, now: Instant) {
+        let Some(t) = self.torrents.get_mut(tid).and_then(|t| t.as_mut()) else { return };
+        t.seed_limits = limits;
+        self.seed_limits(now);
+    }
+
+    /// Bytes the torrent uploaded in earlier runs (for its seed ratio).
+    pub fn set_uploaded_before(&mut self, tid: TorrentId, bytes: u64) {
+        if let Some(t) = self.torrents.get_mut(tid).and_then(|t| t.as_mut()) {
+            t.uploaded_before = bytes;
+        }
+    }
+
     /// Seeding limits (ratio, time): the torrent is done.
     pub(crate) fn seed_limits(&mut self, now: Instant) {
         for tid in 0..self.torrents.len() {
+            let limits = self.effective_seed_limits(tid);
             let Some(t) = self.torrents[tid].as_mut() else { continue };
             let Lifecycle::Seeding(l) = &t.life else { continue };
             let total = l.meta.info.total_length.max(1);
-            let ratio_hit = self.cfg.seed_ratio.is_some_and(|r| t.uploaded as f64 / total as f64 >= r);
-            let time_hit = self.cfg.seed_time.is_some_and(|d| t.completed_at.is_some_and(|c| now.duration_since(c) >= d));
+            let ratio_hit = limits.ratio.is_some_and(|r| (t.uploaded + t.uploaded_before) as f64 / total as f64 >= r);
+            let time_hit = limits.time.is_some_and(|d| t.completed_at.is_some_and(|c| now.duration_since(c) >= d));
             if ratio_hit || time_hit {
                 let Lifecycle::Seeding(l) = t.life.take() else { unreachable!("matched above") };
                 t.life = Lifecycle::Done(l);

@@ -389,6 +389,7 @@ impl Engine {
             Command::Remove(t) => self.remove(t, false, now),
             Command::RemoveWithData(t) => self.remove(t, true, now),
             Command::SelectFiles(t, sel) => self.select_files(t, sel, now),
+            Command::SetSeedLimits(t, limits) => self.set_seed_limits(t, limits, now),
             Command::SetRateLimits { download, upload } => {
                 self.cfg.max_download_rate = download;
                 self.cfg.max_upload_rate = upload;

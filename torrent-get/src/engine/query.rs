@@ -6,22 +6,39 @@
 
 use super::lifecycle::Lifecycle;
 use super::peer::Phase;
+use super::trackers::TrackerState;
 use super::{Engine, TorrentId};
 use crate::control::{FileStatus, PeerStatus, TorrentDetail, TorrentStatus, TrackerStatus};
 use std::time::Instant;
 use torrent_core::mse::Method;
 
-/// The control API's name of a lifecycle state (see [`crate::control::STATES`]).
-pub fn state_name(life: &Lifecycle) -> &'static str {
-    match life {
-        Lifecycle::FetchingMetadata { .. } => "metadata",
-        Lifecycle::Checking { .. } => "checking",
-        Lifecycle::Downloading(_) => "downloading",
-        Lifecycle::Seeding(_) => "seeding",
-        Lifecycle::Paused(_) => "paused",
-        Lifecycle::Done(_) => "done",
-        Lifecycle::Failed { .. } => "failed",
+/// Each tracker of the torrent, in the order they are asked (BEP 12).
+fn tracker_statuses(t: &super::torrent::Torrent, now: Instant) -> Vec<TrackerStatus> {
+    // One announce asks the tiers in turn: the next is the torrent's.
+    let next = (t.life.running() && !t.trackers.is_empty())
+        .then(|| if t.announcing { 0 } else { t.next_announce.saturating_duration_since(now).as_secs() });
+    let mut out = Vec::new();
+    for url in t.trackers.iter().flatten() {
+        let s = t.tracker_states.get(url);
+        let state = TrackerState::state(s);
+        let status = match state {
+            "ok" => "ok",
+            "error" | "backing off" => "error",
+            _ if !t.life.running() => "disabled",
+            _ => "pending",
+        };
+        out.push(TrackerStatus {
+            url: url.clone(),
+            status: status.into(),
+            error: s.and_then(|s| s.error.clone()),
+            peers: s.and_then(|s| s.peers),
+            state: state.into(),
+            seeders: s.and_then(|s| s.seeders),
+            leechers: s.and_then(|s| s.leechers),
+            next_announce_secs: next,
+        });
     }
+    out
 }
 
 impl Engine {
@@ -45,9 +62,10 @@ impl Engine {
     pub fn status(&mut self, tid: TorrentId, now: Instant) -> Option<TorrentStatus> {
         let diagnosis = self.diagnosis(tid);
         let connecting = self.connecting(tid);
+        let limits = self.effective_seed_limits(tid);
         let t = self.torrents.get_mut(tid)?.as_mut()?;
         let snap = t.snapshot(now);
-        let state = state_name(&t.life);
+        let state = t.life.api_name();
         let complete = t.life.picker().is_some_and(|p| p.is_complete());
         let progress = if snap.total > 0 {
             snap.have_bytes as f64 / snap.total as f64
@@ -87,6 +105,8 @@ impl Engine {
             stalled,
             session_downloaded: snap.downloaded,
             session_uploaded: snap.uploaded,
+            seed_ratio: limits.ratio,
+            seed_time: limits.time.map(|d| d.as_secs()),
         })
     }
 
@@ -120,18 +140,7 @@ impl Engine {
                 progress: npieces.filter(|&n| n > 0).map_or(0.0, |n| have as f64 / n as f64),
             });
         }
-        let mut trackers = Vec::new();
-        for url in t.trackers.iter().flatten() {
-            // The engine announces tier by tier: a tracker not asked yet
-            // (or not since the last error) is pending.
-            let (status, error, peers) = match t.tracker_answers.get(url) {
-                Some(n) => ("ok", None, Some(*n)),
-                None if !t.life.running() => ("disabled", None, None),
-                None if t.tracker_failures > 0 => ("error", t.tracker_error.clone(), None),
-                None => ("pending", None, None),
-            };
-            trackers.push(TrackerStatus { url: url.clone(), status: status.into(), error, peers });
-        }
+        let trackers = tracker_statuses(t, now);
         let mut files = Vec::new();
         if let Some(meta) = t.life.meta() {
             let info = &meta.info;

@@ -41,6 +41,11 @@ pub struct Torrent {
     pub wasted: u64,
     pub hash_failures: u32,
     pub completed_at: Option<Instant>,
+    /// Its own seeding limits (None in a field: the configuration's).
+    pub seed_limits: super::SeedLimits,
+    /// Bytes uploaded by earlier runs (the daemon's session): they count
+    /// towards the seed ratio.
+    pub uploaded_before: u64,
     pub started_at: Instant,
     /// The DHT lookup in progress, and when to start the next.
     pub dht_lookup: bool,
@@ -54,9 +59,9 @@ pub struct Torrent {
     pub peer_failures_reported: std::collections::HashSet<SocketAddr>,
     /// BEP 19 mirrors.
     pub webseeds: super::webseed::WebSeeds,
-    /// Peers each tracker gave at its last answer (by URL), and the last
-    /// announce error (for the control API's status).
-    pub tracker_answers: HashMap<String, u32>,
+    /// What each tracker (by URL) last did, for the control API's status;
+    /// and the last announce error (every tracker failed).
+    pub tracker_states: HashMap<String, super::trackers::TrackerState>,
     pub tracker_error: Option<String>,
     /// Verified pieces when resume data was last saved periodically.
     pub resume_saved: Option<usize>,
@@ -99,6 +104,8 @@ impl Torrent {
             wasted: 0,
             hash_failures: 0,
             completed_at: None,
+            seed_limits: Default::default(),
+            uploaded_before: 0,
             started_at: now,
             dht_lookup: false,
             next_dht: now,
@@ -106,7 +113,7 @@ impl Torrent {
             tracker_failures: 0,
             peer_failures_reported: Default::default(),
             webseeds: Default::default(),
-            tracker_answers: HashMap::new(),
+            tracker_states: HashMap::new(),
             tracker_error: None,
             resume_saved: None,
             resume_saved_at: now,

@@ -36,6 +36,47 @@ const MAX_HALF_OPEN: usize = 16;
 /// A bounded wait for `stopped` announces at exit.
 const STOPPED_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// One tracker's last answer or error (BEP 12: the trackers of a torrent
+/// are asked in order until one answers, so some may never be asked).
+#[derive(Debug, Clone, Default)]
+pub struct TrackerState {
+    /// Its last announce worked.
+    pub ok: bool,
+    /// Its announces that failed in a row, and the last error.
+    pub failures: u32,
+    pub error: Option<String>,
+    /// From its last answer.
+    pub peers: Option<u32>,
+    pub seeders: Option<u32>,
+    pub leechers: Option<u32>,
+}
+
+impl TrackerState {
+    /// The control API's name: "ok", "error" (its last announce failed),
+    /// "backing off" (failed more than once in a row: asked again at
+    /// growing intervals, [`announce_retry`]) or "not contacted".
+    pub fn state(s: Option<&TrackerState>) -> &'static str {
+        match s {
+            None => "not contacted",
+            Some(s) if s.ok => "ok",
+            Some(s) if s.failures > 1 => "backing off",
+            Some(s) if s.failures == 1 => "error",
+            Some(_) => "not contacted",
+        }
+    }
+
+    fn failed(&mut self, error: String) {
+        self.ok = false;
+        self.failures += 1;
+        self.error = Some(error);
+    }
+}
+
+/// What a tracker error says without the URL (the status names it).
+fn error_text(e: &torrent_core::tracker::TrackerError) -> String {
+    e.kind.to_string()
+}
+
 fn announce_request(t: &Torrent, peer_id: &[u8; 20], port: u16, event: Event) -> AnnounceRequest {
     let mut req = AnnounceRequest::new(t.info_hash, *peer_id, port.max(1));
     req.uploaded = t.uploaded;
@@ -101,7 +142,20 @@ impl Engine {
                     }
                 }
                 let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
-                t.tracker_answers.insert(ans.url.clone(), n as u32);
+                for e in &ans.failures {
+                    t.tracker_states.entry(e.url.clone()).or_default().failed(error_text(e));
+                }
+                t.tracker_states.insert(
+                    ans.url.clone(),
+                    TrackerState {
+                        ok: true,
+                        failures: 0,
+                        error: None,
+                        peers: Some(n as u32),
+                        seeders: ans.response.complete,
+                        leechers: ans.response.incomplete,
+                    },
+                );
                 t.tracker_error = None;
                 if std::mem::take(&mut t.tracker_failures) > 0 {
                     self.log(format!("{name}: tracker {}: working again ({n} peers)", ans.url));
@@ -112,6 +166,9 @@ impl Engine {
                 self.report(Report::Json(json!({"event": "announce", "info_hash": hash, "tracker": ans.url, "peers": n})));
             }
             Err(e) => {
+                for f in &e.failures {
+                    t.tracker_states.entry(f.url.clone()).or_default().failed(error_text(f));
+                }
                 t.tracker_failures += 1;
                 let retry = announce_retry(t.tracker_failures);
                 t.next_announce = now + retry;

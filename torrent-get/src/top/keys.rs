@@ -13,6 +13,8 @@ pub enum Action {
     Last,
     /// Open or close the detail pane.
     ToggleDetail,
+    /// Which list of the detail pane PgUp/PgDn scroll: files or peers.
+    SwitchList,
     Pause,
     Resume,
     Remove,
@@ -29,12 +31,14 @@ pub enum Action {
 
 /// The help line: key and what it does.
 pub const HELP: &[(&str, &str)] = &[
-    ("up/down/j/k", "select"),
-    ("Enter/Tab", "detail"),
+    ("up/down", "select"),
+    ("PgUp/PgDn", "scroll"),
+    ("Enter", "detail"),
+    ("f", "files/peers"),
     ("p", "pause"),
     ("r", "resume"),
     ("d", "remove"),
-    ("D", "remove+delete data"),
+    ("D", "remove+data"),
     ("q", "quit"),
 ];
 
@@ -56,6 +60,7 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Home | KeyCode::Char('g') => Action::First,
         KeyCode::End | KeyCode::Char('G') => Action::Last,
         KeyCode::Enter | KeyCode::Tab => Action::ToggleDetail,
+        KeyCode::Char('f') => Action::SwitchList,
         KeyCode::Char('p') => Action::Pause,
         KeyCode::Char('r') => Action::Resume,
         KeyCode::Char('d') => Action::Remove,
@@ -85,6 +90,9 @@ mod tests {
             (key(KeyCode::Char('j')), Some(Action::Down)),
             (key(KeyCode::Enter), Some(Action::ToggleDetail)),
             (key(KeyCode::Tab), Some(Action::ToggleDetail)),
+            (key(KeyCode::Char('f')), Some(Action::SwitchList)),
+            (key(KeyCode::PageUp), Some(Action::PageUp)),
+            (key(KeyCode::PageDown), Some(Action::PageDown)),
             (key(KeyCode::Char('p')), Some(Action::Pause)),
             (key(KeyCode::Char('r')), Some(Action::Resume)),
             (key(KeyCode::Char('d')), Some(Action::Remove)),

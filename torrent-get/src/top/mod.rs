@@ -14,6 +14,7 @@
 //!   and remove, and re-reads the state directory after every failure (the
 //!   daemon may come up, or come back on another port).
 
+pub mod detail;
 pub mod keys;
 pub mod model;
 pub mod view;
@@ -71,6 +72,11 @@ fn parse_interval(s: &str) -> Result<f64, String> {
         Ok(v) if (0.1..=3600.0).contains(&v) => Ok(v),
         _ => Err(format!("{s:?}: seconds from 0.1 to 3600")),
     }
+}
+
+/// The command line of `top` (for torrent-get's man pages and completions).
+pub fn command() -> clap::Command {
+    <TopCli as clap::CommandFactory>::command()
 }
 
 /// `torrent-get top ...`: `args` are the process arguments from `top` on.

@@ -51,7 +51,15 @@ pub struct App {
     pub connected_once: bool,
     pub status: Status,
     pub quit: bool,
+    /// The detail pane's lists: which one PgUp/PgDn scroll, and the first
+    /// row shown of each (reset when the selection moves).
+    pub scroll_files: bool,
+    pub peer_scroll: usize,
+    pub file_scroll: usize,
 }
+
+/// Rows PgUp/PgDn move (the selection, or the detail pane's list).
+pub const PAGE: usize = 10;
 
 impl App {
     pub fn new() -> App {
@@ -135,7 +143,20 @@ impl App {
             self.selected = hash;
             self.detail = None;
             self.detail_error = None;
+            self.peer_scroll = 0;
+            self.file_scroll = 0;
         }
+    }
+
+    /// Scroll the detail pane's list (files or peers) by `delta` rows,
+    /// within its length.
+    fn scroll(&mut self, delta: isize) {
+        let (len, at) = match (&self.detail, self.scroll_files) {
+            (Some(d), true) => (d.files.len(), &mut self.file_scroll),
+            (Some(d), false) => (d.peers_detail.len(), &mut self.peer_scroll),
+            (None, _) => return,
+        };
+        *at = (*at as isize + delta).clamp(0, len.saturating_sub(1) as isize) as usize;
     }
 
     fn move_selection(&mut self, delta: isize) {
@@ -178,8 +199,11 @@ impl App {
         match action {
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
-            Action::PageUp => self.move_selection(-10),
-            Action::PageDown => self.move_selection(10),
+            Action::PageUp if self.detail_open => self.scroll(-(PAGE as isize)),
+            Action::PageDown if self.detail_open => self.scroll(PAGE as isize),
+            Action::PageUp => self.move_selection(-(PAGE as isize)),
+            Action::PageDown => self.move_selection(PAGE as isize),
+            Action::SwitchList => self.scroll_files = !self.scroll_files,
             Action::First => self.move_selection(isize::MIN / 2),
             Action::Last => self.move_selection(isize::MAX / 2),
             Action::ToggleDetail => self.detail_open = !self.detail_open,

@@ -6,13 +6,15 @@
 
 use super::keys::HELP;
 use super::model::App;
-use crate::control::{PeerStatus, TorrentDetail, TorrentStatus, TrackerStatus, WebSeedStatus};
+use crate::control::TorrentStatus;
 use crate::progress::{human_bytes, human_duration, human_rate};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::border;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+
+pub use super::detail::flags;
 use ratatui::Frame;
 
 /// How much the terminal can show.
@@ -33,7 +35,7 @@ impl Theme {
         Theme { color: !dumb && !no_color, ascii: dumb }
     }
 
-    fn fg(&self, c: Color) -> Style {
+    pub(super) fn fg(&self, c: Color) -> Style {
         if self.color {
             Style::default().fg(c)
         } else {
@@ -41,7 +43,7 @@ impl Theme {
         }
     }
 
-    fn bold(&self) -> Style {
+    pub(super) fn bold(&self) -> Style {
         if self.ascii {
             Style::default()
         } else {
@@ -49,7 +51,7 @@ impl Theme {
         }
     }
 
-    fn selected(&self) -> Style {
+    pub(super) fn selected(&self) -> Style {
         if self.ascii {
             Style::default()
         } else {
@@ -57,11 +59,11 @@ impl Theme {
         }
     }
 
-    fn error(&self) -> Style {
+    pub(super) fn error(&self) -> Style {
         self.fg(Color::Red).patch(self.bold())
     }
 
-    fn block<'a>(&self, title: impl Into<Line<'a>>) -> Block<'a> {
+    pub(super) fn block<'a>(&self, title: impl Into<Line<'a>>) -> Block<'a> {
         let b = Block::default().borders(Borders::ALL).title(title);
         if self.ascii {
             b.border_set(ASCII_BORDER)
@@ -94,7 +96,7 @@ pub fn bar(progress: f64, width: usize) -> String {
     format!("[{}{}]", "#".repeat(full), ".".repeat(width - full))
 }
 
-fn rate(r: u64) -> String {
+pub(super) fn rate(r: u64) -> String {
     if r == 0 {
         "-".into()
     } else {
@@ -125,7 +127,7 @@ fn state_style(theme: &Theme, t: &TorrentStatus) -> Style {
 }
 
 /// The state column: a stalled download says so.
-fn state_text(t: &TorrentStatus) -> String {
+pub(super) fn state_text(t: &TorrentStatus) -> String {
     if t.stalled.is_some() && t.state == "downloading" {
         "stalled".into()
     } else {
@@ -160,7 +162,7 @@ pub fn render(f: &mut Frame, app: &App, theme: &Theme) {
     render_table(f, table, app, theme);
     render_why(f, why, app, theme);
     if app.detail_open {
-        render_detail(f, detail, app, theme);
+        super::detail::render_detail(f, detail, app, theme);
     }
     f.render_widget(Paragraph::new(status_line).wrap(Wrap { trim: false }), status);
     render_help(f, help, theme);
@@ -208,7 +210,16 @@ fn render_table(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(8),
         Constraint::Length(5),
     ];
-    let title = if app.torrents.is_empty() { " Torrents " } else { " Torrents (up/down to select) " };
+    // Rows that fit (borders and the header aside); the selection stays in
+    // view, the title says which rows are shown when not all fit.
+    let fit = area.height.saturating_sub(3) as usize;
+    let n = app.torrents.len();
+    let first = app.selected_index().map_or(0, |i| i.saturating_sub(fit.saturating_sub(1)));
+    let title = match n {
+        0 => " Torrents ".to_string(),
+        _ if n > fit => format!(" Torrents (up/down to select; {}-{} of {n}) ", first + 1, (first + fit).min(n)),
+        _ => " Torrents (up/down to select) ".to_string(),
+    };
     let block = theme.block(title);
     if app.torrents.is_empty() {
         let text = if app.connected_once {
@@ -227,7 +238,7 @@ fn render_table(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .column_spacing(1)
         .row_highlight_style(theme.selected())
         .highlight_symbol("> ");
-    let mut state = TableState::default().with_selected(app.selected_index());
+    let mut state = TableState::default().with_selected(app.selected_index()).with_offset(first);
     f.render_stateful_widget(table, area, &mut state);
 }
 
@@ -247,175 +258,6 @@ fn render_why(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     };
     f.render_widget(Paragraph::new(line), area);
-}
-
-fn render_detail(f: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let Some(t) = app.selected_torrent() else {
-        f.render_widget(Paragraph::new("No torrent selected.").block(theme.block(" Detail ")), area);
-        return;
-    };
-    let title = format!(" {} ({}) ", t.name, t.info_hash);
-    let block = theme.block(title);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let Some(d) = app.detail.as_ref() else {
-        let text = match &app.detail_error {
-            Some(e) => Line::from(Span::styled(format!("cannot get the detail: {e}"), theme.error())),
-            None => Line::from("loading..."),
-        };
-        f.render_widget(Paragraph::new(text), inner);
-        return;
-    };
-    let summary = summary_lines(d, app.detail_error.as_deref(), theme);
-    let mut trackers = tracker_lines(&d.trackers, theme);
-    trackers.extend(webseed_lines(&d.webseeds, theme));
-    let top_height = (summary.len() + trackers.len()) as u16;
-    let [top, peers] = Layout::vertical([Constraint::Length(top_height), Constraint::Min(3)]).areas(inner);
-    let mut lines = summary;
-    lines.extend(trackers);
-    f.render_widget(Paragraph::new(lines), top);
-    render_peers(f, peers, &d.peers_detail, theme);
-}
-
-fn summary_lines<'a>(d: &'a TorrentDetail, error: Option<&str>, theme: &Theme) -> Vec<Line<'a>> {
-    let s = &d.status;
-    let selected = d.files.iter().filter(|f| f.selected).count();
-    let mut lines = vec![
-        Line::from(format!(
-            "{} {} of {}, {} downloaded, {} uploaded; peers: {} connected, {} connecting, {} known",
-            state_text(s),
-            percent(s.progress),
-            human_bytes(s.total_bytes),
-            human_bytes(s.downloaded),
-            human_bytes(s.uploaded),
-            s.peers,
-            s.connecting,
-            s.known,
-        )),
-        Line::from(format!(
-            "{} file{} ({} selected) in {}",
-            d.files.len(),
-            if d.files.len() == 1 { "" } else { "s" },
-            selected,
-            s.save_dir
-        )),
-    ];
-    if let Some(e) = error {
-        lines.push(Line::from(Span::styled(format!("(detail not refreshed: {e})"), theme.error())));
-    }
-    let mut reasons: Vec<&str> = d.diagnosis.iter().map(String::as_str).collect();
-    if let Some(e) = &s.error {
-        reasons.insert(0, e);
-    }
-    if reasons.is_empty() {
-        if let Some(st) = &s.stalled {
-            reasons.push(st);
-        }
-    }
-    if reasons.is_empty() {
-        let ok = match s.state.as_str() {
-            "seeding" | "done" => "Complete.",
-            "paused" => "Paused: press r to resume.",
-            _ => "Diagnosis: nothing is holding it back.",
-        };
-        lines.push(Line::from(Span::styled(ok, theme.fg(Color::Green))));
-    } else {
-        lines.push(Line::from(Span::styled(format!("Why it is not finishing at {}:", percent(s.progress)), theme.fg(Color::Yellow).patch(theme.bold()))));
-        for r in reasons {
-            lines.push(Line::from(format!("  ! {r}")));
-        }
-    }
-    lines
-}
-
-fn tracker_lines<'a>(trackers: &'a [TrackerStatus], theme: &Theme) -> Vec<Line<'a>> {
-    if trackers.is_empty() {
-        return vec![Line::from("Trackers: none")];
-    }
-    let mut lines = vec![Line::from(Span::styled(format!("Trackers ({}):", trackers.len()), theme.bold()))];
-    for tr in trackers {
-        let peers = tr.peers.map(|p| format!(", {p} peers")).unwrap_or_default();
-        let mut spans = vec![Span::raw(format!("  {} ", tr.url)), Span::styled(format!("{}{peers}", tr.status), if tr.status == "error" { theme.error() } else { Style::default() })];
-        if let Some(e) = &tr.error {
-            spans.push(Span::styled(format!(": {e}"), theme.fg(Color::Red)));
-        }
-        lines.push(Line::from(spans));
-    }
-    lines
-}
-
-/// Mirrors shown at most in the detail pane (an Arch-style url-list has
-/// hundreds): the ones that are not dropped first.
-const MAX_MIRROR_LINES: usize = 6;
-
-fn webseed_lines<'a>(mirrors: &'a [WebSeedStatus], theme: &Theme) -> Vec<Line<'a>> {
-    if mirrors.is_empty() {
-        return Vec::new();
-    }
-    let live = mirrors.iter().filter(|m| m.state != "dropped").count();
-    let mut lines = vec![Line::from(Span::styled(format!("Web seeds ({live} of {} not dropped):", mirrors.len()), theme.bold()))];
-    let mut order: Vec<&WebSeedStatus> = mirrors.iter().collect();
-    order.sort_by_key(|m| (m.state == "dropped", std::cmp::Reverse(m.bytes)));
-    for m in order.iter().take(MAX_MIRROR_LINES) {
-        let style = if m.state == "dropped" { theme.error() } else { Style::default() };
-        let mut spans = vec![Span::raw(format!("  {} ", m.url)), Span::styled(m.state.clone(), style), Span::raw(format!(", {}", human_bytes(m.bytes)))];
-        if let Some(r) = &m.reason {
-            spans.push(Span::styled(format!(": {r}"), theme.fg(Color::Red)));
-        }
-        lines.push(Line::from(spans));
-    }
-    if mirrors.len() > MAX_MIRROR_LINES {
-        lines.push(Line::from(format!("  ... and {} more", mirrors.len() - MAX_MIRROR_LINES)));
-    }
-    lines
-}
-
-/// `I` we are interested, `C` it chokes us, `i` it is interested, `c` we
-/// choke it; `-` where not.
-pub fn flags(p: &PeerStatus) -> String {
-    [(p.am_interested, 'I'), (p.peer_choking, 'C'), (p.peer_interested, 'i'), (p.am_choking, 'c')]
-        .iter()
-        .map(|&(on, c)| if on { c } else { '-' })
-        .collect()
-}
-
-fn render_peers(f: &mut Frame, area: Rect, peers: &[PeerStatus], theme: &Theme) {
-    let title = format!("Peers ({}); flags: I we want, C it chokes us, i it wants, c we choke it", peers.len());
-    if peers.is_empty() {
-        let text = vec![Line::from(Span::styled(title, theme.bold())), Line::from("  no connected peers")];
-        f.render_widget(Paragraph::new(text), area);
-        return;
-    }
-    let header = Row::new(["Address", "Client", "Transport", "Encrypted", "Down", "Up", "Flags", "Has"]).style(theme.bold());
-    // The busiest first (those that fit the pane matter most).
-    let mut sorted: Vec<&PeerStatus> = peers.iter().collect();
-    sorted.sort_by(|a, b| (b.download_rate, b.upload_rate).cmp(&(a.download_rate, a.upload_rate)).then_with(|| a.addr.cmp(&b.addr)));
-    let rows = sorted.into_iter().map(|p| {
-        let flag_style = if p.am_interested && p.peer_choking { theme.fg(Color::Yellow) } else { Style::default() };
-        Row::new(vec![
-            Cell::from(p.addr.clone()),
-            Cell::from(p.client.clone()),
-            Cell::from(p.transport.clone()),
-            Cell::from(if p.encrypted { "yes" } else { "no" }),
-            Cell::from(rate(p.download_rate)),
-            Cell::from(rate(p.upload_rate)),
-            Cell::from(flags(p)).style(flag_style),
-            Cell::from(percent(p.progress)),
-        ])
-    });
-    let widths = [
-        Constraint::Min(21),
-        Constraint::Min(14),
-        Constraint::Length(9),
-        Constraint::Length(9),
-        Constraint::Length(12),
-        Constraint::Length(12),
-        Constraint::Length(5),
-        Constraint::Length(6),
-    ];
-    let [t, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    f.render_widget(Paragraph::new(Line::from(Span::styled(title, theme.bold()))), t);
-    f.render_widget(Table::new(rows, widths).header(header).column_spacing(1), rest);
 }
 
 fn status_line<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
@@ -441,14 +283,14 @@ fn render_help(f: &mut Frame, area: Rect, theme: &Theme) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::keys::Action;
     use super::super::model::tests::{detail, status};
     use super::*;
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
 
-    fn screen(app: &App, theme: Theme, w: u16, h: u16) -> String {
+    pub fn screen(app: &App, theme: Theme, w: u16, h: u16) -> String {
         let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
         term.draw(|f| render(f, app, &theme)).unwrap();
         let buf = term.backend().buffer();
@@ -462,10 +304,10 @@ mod tests {
         out
     }
 
-    const PLAIN: Theme = Theme { color: false, ascii: true };
+    pub const PLAIN: Theme = Theme { color: false, ascii: true };
     const FANCY: Theme = Theme { color: true, ascii: false };
 
-    fn line_with<'a>(s: &'a str, needle: &str) -> &'a str {
+    pub fn line_with<'a>(s: &'a str, needle: &str) -> &'a str {
         s.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?}:\n{s}"))
     }
 
@@ -521,7 +363,7 @@ mod tests {
         assert!(line_with(&s, "ubuntu.iso").starts_with("|  ubuntu.iso "), "{s}");
     }
 
-    fn peer(addr: &str, client: &str, transport: &str, encrypted: bool, choking: bool) -> PeerStatus {
+    fn peer(addr: &str, client: &str, transport: &str, encrypted: bool, choking: bool) -> crate::control::PeerStatus {
         serde_json::from_value(serde_json::json!({
             "addr": addr, "client": client, "transport": transport, "encrypted": encrypted,
             "download_rate": 256 * 1024, "upload_rate": 0, "am_choking": true, "am_interested": true,
@@ -544,8 +386,11 @@ mod tests {
         fast.download_rate = 1 << 20;
         d.peers_detail = vec![peer("127.0.0.1:51413", "Transmission 4.0.5", "utp", true, true), fast];
         d.trackers = from_json(serde_json::json!([
-            {"url": "http://127.0.0.1:8000/announce", "status": "error", "error": "connection refused", "peers": null},
-            {"url": "udp://127.0.0.1:8001", "status": "ok", "error": null, "peers": 12},
+            {"url": "http://127.0.0.1:8000/announce", "status": "error", "error": "connection refused", "peers": null,
+             "state": "backing off", "next_announce_secs": 40},
+            {"url": "udp://127.0.0.1:8001", "status": "ok", "error": null, "peers": 12,
+             "state": "ok", "seeders": 3, "leechers": 9, "next_announce_secs": 1790},
+            {"url": "udp://127.0.0.1:8002", "status": "pending", "error": null, "peers": null},
         ]));
         d.files = from_json(serde_json::json!([{"index": 1, "path": "a.iso", "length": 1u64 << 30, "selected": true, "progress": 0.99}]));
         d.diagnosis = vec!["3 pieces no connected peer has (of 4096)".into(), "1 of 2 peers chokes us".into()];
@@ -561,8 +406,10 @@ mod tests {
             assert!(s.contains("Why it is not finishing at 99.9%:"), "{s}");
             assert!(s.contains("! 3 pieces no connected peer has (of 4096)"), "{s}");
             assert!(s.contains("! 1 of 2 peers chokes us"), "{s}");
-            assert!(s.contains("http://127.0.0.1:8000/announce error: connection refused"), "{s}");
-            assert!(s.contains("udp://127.0.0.1:8001 ok, 12 peers"), "{s}");
+            assert!(s.contains("http://127.0.0.1:8000/announce backing off: connection refused, next in 40 s"), "{s}");
+            assert!(s.contains("udp://127.0.0.1:8001 ok, 12 peers, 3 seeders, 9 leechers, next in 1790 s"), "{s}");
+            // An older daemon's entry (no `state`): its status.
+            assert!(s.contains("udp://127.0.0.1:8002 pending"), "{s}");
             assert!(s.contains("Peers (2)"), "{s}");
             let p = line_with(&s, "127.0.0.1:51413");
             for want in ["Transmission 4.0.5", "utp", "yes", "256.00 KiB/s", "IC-c", "50.0%"] {

@@ -2,6 +2,8 @@
 //! hard time bound, read its `--json` events, compare trees byte for byte.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

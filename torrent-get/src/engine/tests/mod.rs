@@ -11,6 +11,7 @@ mod pex;
 mod query;
 mod readers;
 mod scenarios;
+mod seed_limits;
 mod sim;
 mod slots;
 mod stream;

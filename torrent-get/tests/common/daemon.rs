@@ -1,19 +1,22 @@
-//! Starting a `torrent-get daemon` for a test and talking to it: the
-//! daemon (killed when dropped, stderr in a log file), `remote` runs, raw
-//! API requests. Shared by `tests/daemon.rs` and `tests/daemon_stream.rs`.
-#![allow(dead_code)]
+//! A running `torrent-get daemon` for the daemon tests, `remote` runs,
+//! raw API requests and the test payload.
 
-use crate::common::*;
+use super::*;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use test_fixtures::harness::wait_for;
-use test_fixtures::payload::Payload;
+use test_fixtures::payload::{make_payload, Payload};
 use torrent_get::control::client::Client;
 use torrent_get::control::{TorrentDetail, TorrentStatus};
 
 pub const LIMIT: Duration = Duration::from_secs(60);
+
+pub fn payload(dir: &Path, name: &str, seed: u64) -> Payload {
+    // ~3 MiB in 48 pieces of 64 KiB, piece and file boundaries apart.
+    make_payload(dir, name, &[("first.bin", 2_000_003), ("sub/second.bin", 1_145_725)], 64 * 1024, &[], seed).unwrap()
+}
 
 /// A running daemon, killed when dropped; stderr in a log file.
 pub struct Daemon {
@@ -131,4 +134,3 @@ pub fn http(d: &Daemon, method: &str, path: &str, token: Option<&str>, body: Opt
     let body = resp.body_mut().read_to_string().unwrap_or_default();
     (status, body)
 }
-
