@@ -139,7 +139,9 @@ pub struct Info {
     /// Sanitised name (the single file, or the root directory).
     pub name: String,
     pub piece_length: u64,
-    pub pieces: Vec<[u8; 20]>,
+    /// Shared: clones of the info (the disk thread's, the engine's) do not
+    /// copy the hashes (20 MiB for a million pieces).
+    pub pieces: std::sync::Arc<[[u8; 20]]>,
     pub files: Vec<FileEntry>,
     /// True for a multi-file torrent (a `files` list; data goes under `name/`).
     pub multi_file: bool,
@@ -370,7 +372,7 @@ impl Info {
         Ok(Info {
             name,
             piece_length,
-            pieces,
+            pieces: pieces.into(),
             files,
             multi_file,
             private,
