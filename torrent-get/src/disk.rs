@@ -173,9 +173,12 @@ impl Backlog {
     pub fn get(&self) -> u64 {
         self.0.bytes.load(Ordering::Relaxed)
     }
-    /// Set by the loop from [`crate::engine::Engine::held_back`].
-    pub fn set_waiting(&self, on: bool) {
-        self.0.waiting.store(on, Ordering::Relaxed);
+    /// Before the loop sleeps: `held` is [`crate::engine::Engine::held_back`]
+    /// and `seen` the backlog the engine knows. Arms the wake-up; true if a
+    /// release came already (then the loop must not sleep on it).
+    pub fn wait_for_release(&self, held: bool, seen: u64) -> bool {
+        self.0.waiting.store(held, Ordering::Relaxed);
+        held && self.get() < seen
     }
 }
 

@@ -256,12 +256,8 @@ impl EventLoop {
             if let Some(t) = self.utp.as_ref().and_then(|u| u.poll_timeout()) {
                 until_tick = until_tick.min(t.saturating_duration_since(now));
             }
-            // Requests held back for the disk and hash threads: their next
-            // release wakes us; one that came before the flag was set is
-            // not slept on.
-            let held = self.engine.held_back();
-            self.backlog.set_waiting(held);
-            let released = held && self.backlog.get() < self.engine.backlog;
+            // Requests held back for the disk and hash threads: woken by their next release.
+            let released = self.backlog.wait_for_release(self.engine.held_back(), self.engine.backlog);
             let timeout = if self.unread.is_empty() && !released { until_tick.min(Duration::from_millis(100)) } else { Duration::ZERO };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
