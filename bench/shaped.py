@@ -9,7 +9,13 @@ A shape is a list of seeders, each behind its own shaping proxy:
   SEEDER = d<ms one-way delay>[r<bytes/s, IEC suffix>][*<count>]
 Default shapes: d25 (50 ms RTT, one fast seeder), d100r2M*4 (200 ms RTT, four seeders of
 2 MiB/s each), d10*3+d10r64K (three fast seeders and one very slow one: the last pieces must
-not wait on the slow one).
+not wait on the slow one). Named shapes (--shape NAME): latency10 (ten seeders, 5-75 ms one
+way, 0.5-8 MiB/s each, 33.5 MiB/s in all), farfast (one seeder 200 ms away at 20 MiB/s among
+three 5 ms away at 1 MiB/s).
+
+With rate caps on every seeder, each download's share of capacity is printed: the payload
+rate while data flowed (first to last byte the proxies passed to the leecher) over the sum of
+the caps, and its over-download: the bytes the proxies passed over the payload size.
 
 Each seeder is a python3-libtorrent process (torrent-get/tests/lt_peer.py seed --check) on its
 own port; its proxy (this file, `proxy` mode, one process per seeder) delays every chunk by the
@@ -41,6 +47,14 @@ TG = os.path.join(ROOT, "target/release/torrent-get")
 PY = "/usr/bin/python3"
 IP = "127.0.0.1"
 DEFAULT_SHAPES = ["d25", "d100r2M*4", "d10*3+d10r64K"]
+# Named shapes (issue 16), for --shape NAME:
+NAMED_SHAPES = {
+    # ten seeders, one-way delays 5-75 ms (RTT 10-150 ms), caps 0.5-8 MiB/s, 33.5 MiB/s in all
+    "latency10": "+".join("d%dr%s" % dr for dr in [(5, "512K"), (13, "1M"), (20, "1536K"), (28, "2M"), (36, "2560K"),
+                                                    (44, "3M"), (52, "4M"), (60, "5M"), (67, "6M"), (75, "8M")]),
+    # one fast far seeder (200 ms one way, 20 MiB/s) among three slow near ones (5 ms, 1 MiB/s)
+    "farfast": "d200r20M+d5r1M*3",
+}
 
 
 def iec(s):
@@ -54,6 +68,7 @@ def iec(s):
 def parse_shape(spec):
     """'d10*3+d10r64K' -> [(delay_s, rate_bytes_or_0), ...]"""
     seeders = []
+    spec = NAMED_SHAPES.get(spec, spec)
     for part in spec.split("+"):
         count = 1
         if "*" in part:
@@ -90,13 +105,44 @@ def wait_port(port, secs):
 
 
 # ---------------------------------------------------------------- proxy mode
-async def pump(reader, writer, delay, rate, cap):
+# Bytes a proxy passed from its seeder to leechers, and when it last did
+# (written to the file named by the 6th argument of `proxy` mode).
+PASSED = {"bytes": 0, "last": 0.0}
+
+
+async def report(path):
+    seen = -1
+    while True:
+        if PASSED["bytes"] != seen:
+            seen = PASSED["bytes"]
+            with open(path + ".tmp", "w") as f:
+                f.write("%d %.4f\n" % (seen, PASSED["last"]))
+            os.replace(path + ".tmp", path)
+        await asyncio.sleep(0.05)
+
+
+def read_passed(paths):
+    """(bytes in all, last time) over the proxies' counter files."""
+    total, last = 0, 0.0
+    for p in paths:
+        try:
+            b, t = open(p).read().split()
+        except (OSError, ValueError):
+            continue
+        total += int(b)
+        last = max(last, float(t))
+    return total, last
+
+
+async def pump(reader, writer, delay, rate, cap, count=False):
     """Copy reader -> writer: each chunk leaves `delay` s after it arrived,
     paced to `rate` bytes/s; at most `cap` bytes in flight (backpressure)."""
     loop = asyncio.get_running_loop()
     q = asyncio.Queue()
-    room = asyncio.Semaphore(max(1, cap // 16384))
-    chunk = 16384 if not rate else max(1024, min(16384, rate // 50))
+    # Chunks of at most 20 ms of the rate (64 KiB at most): fewer wake-ups
+    # at high rates (at 16 KiB, a 20 MiB/s cap gave 8.6 MiB/s here).
+    chunk = 65536 if not rate else max(1024, min(65536, rate // 50))
+    room = asyncio.Semaphore(max(1, cap // chunk))
 
     async def rx():
         while True:
@@ -118,8 +164,13 @@ async def pump(reader, writer, delay, rate, cap):
                 return
             writer.write(data)
             await writer.drain()
+            if count:
+                PASSED["bytes"] += len(data)
+                PASSED["last"] = time.time()
             if rate:
-                next_free = max(next_free, loop.time()) + len(data) / rate
+                # A sleep that overslept leaves credit: up to 50 ms of it
+                # is used (a burst), so the average rate is the cap.
+                next_free = max(next_free, loop.time() - 0.05) + len(data) / rate
                 wait = next_free - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -132,7 +183,7 @@ async def pump(reader, writer, delay, rate, cap):
         writer.close()
 
 
-async def serve_proxy(listen, target, delay, rate):
+async def serve_proxy(listen, target, delay, rate, counter=None):
     cap = max(4 << 20, int(2 * rate * delay)) if rate else 16 << 20
 
     async def conn(cr, cw):
@@ -142,13 +193,15 @@ async def serve_proxy(listen, target, delay, rate):
             cw.close()
             return
         a = asyncio.ensure_future(pump(cr, sw, delay, rate, cap))
-        b = asyncio.ensure_future(pump(sr, cw, delay, rate, cap))
+        b = asyncio.ensure_future(pump(sr, cw, delay, rate, cap, count=True))
         await asyncio.wait([a, b], return_when=asyncio.FIRST_COMPLETED)
         for t in (a, b):
             t.cancel()
         cw.close()
         sw.close()
 
+    if counter:
+        asyncio.ensure_future(report(counter))
     srv = await asyncio.start_server(conn, IP, listen)
     print("PROXY %d -> %d" % (listen, target), flush=True)
     async with srv:
@@ -193,7 +246,7 @@ def stop(p):
             p.wait()
 
 
-def run_leecher(who, torrent, work, name, payload, timeout):
+def run_leecher(who, torrent, work, name, payload, timeout, counters=()):
     d = os.path.join(work, "leech")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -209,9 +262,20 @@ def run_leecher(who, torrent, work, name, payload, timeout):
         cmd = [PY, LT, "leech", torrent, d, "--port", str(port), "--timeout", str(timeout)]
     rss_file = os.path.join(work, who + ".time")
     logf = open(os.path.join(work, who + ".log"), "ab")
+    base, _ = read_passed(counters)
     t0 = time.time()
-    rc = subprocess.call(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file] + cmd, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+    p = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file] + cmd, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+    first = None
+    while p.poll() is None:
+        # The first byte passed: when data began to flow.
+        if first is None and counters and read_passed(counters)[0] > base + 65536:
+            first = time.time() - 0.05
+        time.sleep(0.02)
+    rc = p.returncode
     secs = time.time() - t0
+    time.sleep(0.2)
+    passed, last = read_passed(counters)
+    flow = (passed - base, last - first) if first is not None and last > first else None
     rss, u, s = open(rss_file).read().split("\n")[-2].split()
     status = "ok"
     if rc != 0:
@@ -219,7 +283,7 @@ def run_leecher(who, torrent, work, name, payload, timeout):
     elif subprocess.call(["cmp", "-s", os.path.join(work, "seed", name), os.path.join(d, name)]) != 0:
         status = "FAIL(data differs)"
     shutil.rmtree(d, ignore_errors=True)
-    return secs, payload / secs / 1e6, float(u) + float(s), int(rss), status
+    return secs, payload / secs / 1e6, float(u) + float(s), int(rss), status, flow
 
 
 def bench(a):
@@ -251,13 +315,19 @@ def bench(a):
                               stdout=subprocess.DEVNULL)
         procs = []
         proxies = []
+        counters = []
+        capacity = sum(r for _, r in seeders) if all(r for _, r in seeders) else 0
         try:
             for i, (delay, rate) in enumerate(seeders):
                 sp, pp = free_port(), free_port()
                 procs.append(subprocess.Popen([PY, "-u", LT, "seed", torrent, os.path.join(work, "seed"), "--port", str(sp),
                                                "--timeout", str(a.timeout * 20), "--check"],
                                               stdout=open(os.path.join(work, "seed-%d.log" % i), "wb"), stderr=subprocess.STDOUT))
-                procs.append(subprocess.Popen([PY, os.path.abspath(__file__), "proxy", str(pp), str(sp), str(delay), str(rate)],
+                counter = os.path.join(work, "proxy-%d.passed" % i)
+                if os.path.exists(counter):
+                    os.remove(counter)
+                counters.append(counter)
+                procs.append(subprocess.Popen([PY, os.path.abspath(__file__), "proxy", str(pp), str(sp), str(delay), str(rate), counter],
                                               stdout=subprocess.DEVNULL))
                 proxies.append(pp)
             for i, pp in enumerate(proxies):
@@ -274,9 +344,15 @@ def bench(a):
             for r in range(a.rounds):
                 for k in range(len(order)):
                     who = order[(k + r) % len(order)]
-                    secs, mbps, cpu, rss, status = run_leecher(who, torrent, work, name, size, a.timeout)
-                    log("%s %s round %d: %s %.2fs %.1f MB/s CPU %.2fs RSS %d KiB" % (spec, who, r + 1, status, secs, mbps, cpu, rss))
-                    rows.append((spec, who, r + 1, secs, mbps, cpu, rss, status))
+                    secs, mbps, cpu, rss, status, flow = run_leecher(who, torrent, work, name, size, a.timeout, counters)
+                    share = over = None
+                    if flow:
+                        over = flow[0] / size
+                        if capacity:
+                            share = size / flow[1] / capacity
+                    extra = "" if share is None else " share %.3f over %.3f" % (share, over)
+                    log("%s %s round %d: %s %.2fs %.1f MB/s CPU %.2fs RSS %d KiB%s" % (spec, who, r + 1, status, secs, mbps, cpu, rss, extra))
+                    rows.append((spec, who, r + 1, secs, mbps, cpu, rss, status, share, over))
             tracker.shutdown()
         finally:
             for p in reversed(procs):
@@ -286,10 +362,11 @@ def bench(a):
           (size, a.size, a.piece, os.cpu_count(), open("/proc/loadavg").read().split()[:3]))
     print("torrent-get: %s" % subprocess.check_output([TG, "--version"]).decode().strip())
     print("shape: d<one-way delay ms>[r<rate/s per seeder>][*count], '+' joins seeders\n")
-    fmt = "%-16s %-12s %5s %9s %8s %7s %12s  %s"
-    print(fmt % ("shape", "leecher", "round", "seconds", "MB/s", "CPU s", "peak RSS KiB", "data"))
-    for spec, who, r, secs, mbps, cpu, rss, status in rows:
-        print(fmt % (spec, who, r, "%.2f" % secs, "%.1f" % mbps, "%.2f" % cpu, rss, status))
+    fmt = "%-16s %-12s %5s %9s %8s %7s %12s %6s %6s  %s"
+    print(fmt % ("shape", "leecher", "round", "seconds", "MB/s", "CPU s", "peak RSS KiB", "share", "over", "data"))
+    for spec, who, r, secs, mbps, cpu, rss, status, share, over in rows:
+        print(fmt % (spec, who, r, "%.2f" % secs, "%.1f" % mbps, "%.2f" % cpu, rss,
+                     "-" if share is None else "%.3f" % share, "-" if over is None else "%.3f" % over, status))
     print("\nmedian wall time per shape (rounds that succeeded) and torrent-get's ratio:")
     for spec in a.shape:
         med = {}
@@ -297,6 +374,12 @@ def bench(a):
             ok = [x[3] for x in rows if x[0] == spec and x[1] == who and x[7] == "ok"]
             if ok:
                 med[who] = statistics.median(ok)
+        for who in ("torrent-get", "aria2c", "libtorrent"):
+            sh = [x[8] for x in rows if x[0] == spec and x[1] == who and x[7] == "ok" and x[8] is not None]
+            ov = [x[9] for x in rows if x[0] == spec and x[1] == who and x[7] == "ok" and x[9] is not None]
+            if sh or ov:
+                print("%-16s %-12s share of capacity %s, over-download %s (median)" %
+                      (spec[:16], who, "%.3f" % statistics.median(sh) if sh else "-", "%.3f" % statistics.median(ov) if ov else "-"))
         line = "  ".join("%s %.2f s" % (w, s) for w, s in med.items())
         ratios = ", ".join("tg/%s %.2f" % (w, med["torrent-get"] / med[w]) for w in ("libtorrent", "aria2c") if w in med and "torrent-get" in med)
         print("%-16s %s   %s" % (spec, line, ratios))
@@ -305,7 +388,7 @@ def bench(a):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "proxy":
         listen, target, delay, rate = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-        asyncio.run(serve_proxy(listen, target, delay, rate))
+        asyncio.run(serve_proxy(listen, target, delay, rate, sys.argv[6] if len(sys.argv) > 6 else None))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="64M")

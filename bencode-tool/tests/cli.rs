@@ -95,7 +95,7 @@ fn torrent_round_trips_through_json() {
     let full = run(&["pretty", "--full", p], b"");
     let text = String::from_utf8(full.stdout).unwrap();
     let m = torrent_core::Metainfo::from_bytes(&torrent).unwrap();
-    for h in &m.info.pieces {
+    for h in m.info.pieces.iter() {
         assert!(
             text.contains(&format!("\n      {}\n", hex::encode(h))),
             "{text}"

@@ -60,7 +60,7 @@ pub fn load(arg: &str) -> Result<Source, LoadError> {
     let lower = arg.get(..8).unwrap_or(arg).to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         let bytes = fetch_url(arg, HTTP_TIMEOUT).map_err(err)?;
-        return parse_torrent(&bytes)
+        return parse_torrent_vec(bytes)
             .map(|m| Source::Torrent(Box::new(m)))
             .map_err(err);
     }
@@ -83,7 +83,7 @@ pub fn load(arg: &str) -> Result<Source, LoadError> {
             err(m)
         }
     })?;
-    parse_torrent(&bytes)
+    parse_torrent_vec(bytes)
         .map(|m| Source::Torrent(Box::new(m)))
         .map_err(err)
 }
@@ -165,13 +165,25 @@ pub fn parse_torrent(bytes: &[u8]) -> Result<Metainfo, String> {
     if bytes.is_empty() {
         return Err("empty file, not a torrent".into());
     }
-    Metainfo::from_bytes(bytes).map_err(|e| match &e {
+    Metainfo::from_bytes(bytes).map_err(|e| parse_error(bytes, e))
+}
+
+/// [`parse_torrent`] of a buffer it may keep (as the info bytes).
+pub fn parse_torrent_vec(bytes: Vec<u8>) -> Result<Metainfo, String> {
+    if bytes.is_empty() {
+        return Err("empty file, not a torrent".into());
+    }
+    Metainfo::from_vec(bytes).map_err(|(e, bytes)| parse_error(&bytes, e))
+}
+
+fn parse_error(bytes: &[u8], e: MetainfoError) -> String {
+    match &e {
         MetainfoError::Bencode(b) => match field_at(bytes, b.offset) {
             Some(field) => format!("{field}: {e}"),
             None => format!("torrent: {e}"),
         },
         _ => e.to_string(),
-    })
+    }
 }
 
 enum Seg {

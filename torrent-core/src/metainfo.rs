@@ -139,7 +139,9 @@ pub struct Info {
     /// Sanitised name (the single file, or the root directory).
     pub name: String,
     pub piece_length: u64,
-    pub pieces: Vec<[u8; 20]>,
+    /// Shared: clones of the info (the disk thread's, the engine's) do not
+    /// copy the hashes (20 MiB for a million pieces).
+    pub pieces: std::sync::Arc<[[u8; 20]]>,
     pub files: Vec<FileEntry>,
     /// True for a multi-file torrent (a `files` list; data goes under `name/`).
     pub multi_file: bool,
@@ -258,7 +260,8 @@ impl Info {
                 format!("{} pieces, more than the limit of {MAX_PIECES}", pieces_raw.len() / 20),
             ));
         }
-        let pieces: Vec<[u8; 20]> = pieces_raw
+        // Straight into the shared slice (one allocation, no copy).
+        let pieces: std::sync::Arc<[[u8; 20]]> = pieces_raw
             .chunks_exact(20)
             .map(|c| c.try_into().expect("chunk of 20"))
             .collect();
@@ -745,6 +748,29 @@ pub struct Metainfo {
 
 impl Metainfo {
     pub fn from_bytes(buf: &[u8]) -> Result<Metainfo, MetainfoError> {
+        let (mut m, span) = Metainfo::parse(buf)?;
+        m.info_bytes = buf[span].to_vec();
+        Ok(m)
+    }
+
+    /// [`Metainfo::from_bytes`] keeping the buffer as `info_bytes` (cut to
+    /// the info dictionary in place): a large torrent is not held twice
+    /// (the file and the copy of its info). On an error the buffer comes
+    /// back with it.
+    pub fn from_vec(mut buf: Vec<u8>) -> Result<Metainfo, (MetainfoError, Vec<u8>)> {
+        let (mut m, span) = match Metainfo::parse(&buf) {
+            Ok(x) => x,
+            Err(e) => return Err((e, buf)),
+        };
+        buf.truncate(span.end);
+        buf.drain(..span.start);
+        buf.shrink_to_fit();
+        m.info_bytes = buf;
+        Ok(m)
+    }
+
+    /// The metainfo without `info_bytes`, and where they lie in `buf`.
+    fn parse(buf: &[u8]) -> Result<(Metainfo, std::ops::Range<usize>), MetainfoError> {
         if buf.len() > MAX_TORRENT_SIZE {
             return Err(MetainfoError::TooLarge(buf.len()));
         }
@@ -799,10 +825,12 @@ impl Metainfo {
         let mut seen = HashSet::new();
         let url_list = url_list.into_iter().filter(|u| seen.insert(u.clone())).collect();
 
-        Ok(Metainfo {
+        let start = info_v.raw.as_ptr() as usize - buf.as_ptr() as usize;
+        let span = start..start + info_v.raw.len();
+        let m = Metainfo {
             info_hash,
             info_hash_v2,
-            info_bytes: info_v.raw.to_vec(),
+            info_bytes: Vec::new(),
             info,
             announce,
             announce_list,
@@ -810,7 +838,8 @@ impl Metainfo {
             creation_date: root.get("creation date").and_then(|v| v.as_int()),
             comment: opt_string(root.get("comment.utf-8").or(root.get("comment"))),
             created_by: opt_string(root.get("created by")),
-        })
+        };
+        Ok((m, span))
     }
 
     /// Build from info bytes fetched from peers (BEP 9); checks the hash.
@@ -944,6 +973,20 @@ mod tests {
             .with("announce", "http://127.0.0.1:1/announce".into())
             .with("info", info)
             .encode()
+    }
+
+    #[test]
+    fn from_vec_keeps_the_buffer_as_the_info_bytes() {
+        let buf = torrent(single("a.bin", 100, 32, 4));
+        let a = Metainfo::from_bytes(&buf).unwrap();
+        let b = Metainfo::from_vec(buf.clone()).unwrap();
+        assert_eq!(b.info_bytes, a.info_bytes);
+        assert_eq!(b.info_hash, a.info_hash);
+        assert!(b.info_bytes.starts_with(b"d6:length") && b.info_bytes.len() < buf.len());
+        assert_eq!(b.info.pieces, a.info.pieces);
+        let (e, back) = Metainfo::from_vec(buf[..buf.len() - 3].to_vec()).unwrap_err();
+        assert!(matches!(e, MetainfoError::Bencode(_)), "{e}");
+        assert_eq!(back, buf[..buf.len() - 3]);
     }
 
     #[test]

@@ -160,7 +160,7 @@ mod tests {
         Info {
             name: "multi".into(),
             piece_length: 16384,
-            pieces: Vec::new(),
+            pieces: Vec::new().into(),
             files,
             multi_file: true,
             private: false,

@@ -14,7 +14,7 @@
 use crate::existing::Tally;
 use crate::resume;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use sha1::{Digest, Sha1};
@@ -136,23 +136,54 @@ pub enum DiskEvent {
     },
 }
 
-/// Bytes of block data sent to the worker and not yet written: the loop
-/// stops requesting when this is high, so memory stays bounded when the
-/// disk is slower than the network.
+/// Bytes of received block data alive in the disk and hash threads' queues
+/// (each block counted once, from the moment the loop hands it over until
+/// the last of the two threads is done with it): the engine stops
+/// requesting while this plus what it has asked for is high
+/// ([`crate::engine::download::MAX_IN_FLIGHT`]), so memory stays bounded
+/// when the disk or the hashing is slower than the network, and no block
+/// is ever dropped for it.
 #[derive(Clone, Default)]
-pub struct Backlog(Arc<AtomicU64>);
+pub struct Backlog(Arc<BacklogInner>);
+
+#[derive(Default)]
+struct BacklogInner {
+    bytes: AtomicU64,
+    /// The engine holds requests back for the backlog: the next release
+    /// wakes the loop (else it would wait for its next timeout).
+    waiting: AtomicBool,
+}
 
 impl Backlog {
+    /// A block handed to the threads (counted once, at its hash job).
     pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+        self.0.bytes.fetch_add(n, Ordering::Relaxed);
     }
-    pub fn sub(&self, n: u64) {
-        self.0.fetch_sub(n, Ordering::Relaxed);
+    /// A thread is done with a block: the last holder uncounts it, and
+    /// wakes the loop if the engine is waiting for room.
+    pub fn release(&self, data: Arc<Vec<u8>>, waker: &mio::Waker) {
+        if let Some(v) = Arc::into_inner(data) {
+            self.0.bytes.fetch_sub(v.len() as u64, Ordering::Relaxed);
+            drop(v);
+            if self.0.waiting.swap(false, Ordering::Relaxed) {
+                let _ = waker.wake();
+            }
+        }
     }
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.bytes.load(Ordering::Relaxed)
+    }
+    /// Before the loop sleeps: `held` is [`crate::engine::Engine::held_back`]
+    /// and `seen` the backlog the engine knows. Arms the wake-up; true if a
+    /// release came already (then the loop must not sleep on it).
+    pub fn wait_for_release(&self, held: bool, seen: u64) -> bool {
+        self.0.waiting.store(held, Ordering::Relaxed);
+        held && self.get() < seen
     }
 }
+
+/// What a `Verify` reads back at a time.
+const VERIFY_CHUNK: u64 = 1024 * 1024;
 
 struct Slot {
     storage: Storage,
@@ -169,12 +200,16 @@ impl Slot {
         let plen = info.piece_len(piece as usize);
         let start = self.storage.piece_offset(piece as usize);
         let (mut h, next) = hashed.map(|b| *b).unwrap_or_else(|| (Sha1::new(), 0));
-        if next < plen {
-            let mut rest = vec![0u8; (plen - next) as usize];
-            if self.storage.read(start + next, &mut rest).is_err() {
+        // In chunks: a 16 MiB piece needs no 16 MiB buffer.
+        let mut buf = vec![0u8; (plen - next.min(plen)).min(VERIFY_CHUNK) as usize];
+        let mut at = next;
+        while at < plen {
+            let n = (plen - at).min(VERIFY_CHUNK) as usize;
+            if self.storage.read(start + at, &mut buf[..n]).is_err() {
                 return false;
             }
-            h.update(&rest);
+            h.update(&buf[..n]);
+            at += n as u64;
         }
         let got: [u8; 20] = h.finalize().into();
         self.storage.info().pieces.get(piece as usize) == Some(&got)
@@ -259,18 +294,15 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                 send(DiskEvent::Opened { torrent, have, rechecked });
             }
             DiskJob::Write { torrent, offset, data } => {
-                backlog.sub(data.len() as u64);
-                let Some(Some(slot)) = slots.get_mut(torrent) else { continue };
-                if slot.failed {
-                    continue;
-                }
-                match slot.storage.write(offset, &data) {
-                    Ok(()) => {}
-                    Err(e) => {
-                        slot.failed = true;
-                        send(DiskEvent::Error { torrent, msg: format!("writing data: {e}") });
+                if let Some(Some(slot)) = slots.get_mut(torrent) {
+                    if !slot.failed {
+                        if let Err(e) = slot.storage.write(offset, &data) {
+                            slot.failed = true;
+                            send(DiskEvent::Error { torrent, msg: format!("writing data: {e}") });
+                        }
                     }
                 }
+                backlog.release(data, &waker);
             }
             DiskJob::Verify { torrent, piece, hashed } => {
                 let Some(Some(slot)) = slots.get_mut(torrent) else { continue };

@@ -10,7 +10,7 @@
 //! are queued before, so they are done). Either way the hash covers exactly
 //! the bytes written.
 
-use crate::disk::{DiskEvent, DiskJob, TorrentId};
+use crate::disk::{Backlog, DiskEvent, DiskJob, TorrentId};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
@@ -42,14 +42,15 @@ pub fn spawn(
     events: Sender<DiskEvent>,
     disk: Sender<DiskJob>,
     waker: Arc<mio::Waker>,
+    backlog: Backlog,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("hash".into())
-        .spawn(move || run(jobs, events, disk, waker))
+        .spawn(move || run(jobs, events, disk, waker, backlog))
         .expect("spawn hash thread")
 }
 
-fn run(jobs: Receiver<HashJob>, events: Sender<DiskEvent>, disk: Sender<DiskJob>, waker: Arc<mio::Waker>) {
+fn run(jobs: Receiver<HashJob>, events: Sender<DiskEvent>, disk: Sender<DiskJob>, waker: Arc<mio::Waker>, backlog: Backlog) {
     // Running hash and bytes hashed, per piece in progress.
     let mut running: HashMap<(TorrentId, u32), (Sha1, u64)> = HashMap::new();
     while let Ok(job) = jobs.recv() {
@@ -60,6 +61,7 @@ fn run(jobs: Receiver<HashJob>, events: Sender<DiskEvent>, disk: Sender<DiskJob>
                     h.update(&data[..]);
                     *next += data.len() as u64;
                 }
+                backlog.release(data, &waker);
             }
             HashJob::Finish { torrent, piece, piece_len, expected } => {
                 let (h, next) = running.remove(&(torrent, piece)).unwrap_or_else(|| (Sha1::new(), 0));
@@ -91,7 +93,7 @@ mod tests {
         let (tx, rx) = channel();
         let (ev_tx, ev_rx) = channel();
         let (disk_tx, disk_rx) = channel();
-        let t = spawn(rx, ev_tx, disk_tx, waker);
+        let t = spawn(rx, ev_tx, disk_tx, waker, Backlog::default());
         let a = Arc::new(vec![1u8; 10]);
         let b = Arc::new(vec![2u8; 6]);
         let mut whole = Sha1::new();

@@ -15,8 +15,13 @@ use torrent_core::peer::bitfield::Bitfield;
 use torrent_core::peer::message::Message;
 use torrent_core::picker::{Block, BlockOutcome, BLOCK_SIZE};
 
-/// Stop requesting while this many bytes wait for the disk thread.
-pub const MAX_DISK_BACKLOG: u64 = 32 * 1024 * 1024;
+/// Most bytes of block data asked for and not yet arrived, plus those
+/// arrived and not yet written and hashed (the disk and hash threads'
+/// backlog): requests wait while this is reached, so received data never
+/// takes more memory than this, whatever the piece size or the disk's
+/// speed, and none is dropped for it. 16 MiB is the bandwidth-delay product
+/// of 100 MB/s at 160 ms.
+pub const MAX_IN_FLIGHT: u64 = 16 * 1024 * 1024;
 /// Request pipeline depth per peer in endgame mode.
 pub const ENDGAME_DEPTH: usize = 8;
 /// The disk reads of failed pieces' bytes (for blame) carry this peer key.
@@ -89,7 +94,9 @@ impl Engine {
         if p.st.peer_choking && p.st.allowed_fast.is_empty() {
             return;
         }
-        if self.backlog > MAX_DISK_BACKLOG {
+        let room = self.in_flight_room();
+        if room < BLOCK_SIZE as u64 {
+            self.held_back = true;
             return;
         }
         let window = self.stream.as_ref().filter(|s| s.torrent == tid).and_then(|s| Some((s.window()?, s.spec.no_save)));
@@ -123,7 +130,7 @@ impl Engine {
             // Refill in batches of depth/8, not one block per block received.
             return;
         }
-        let mut want = depth - outstanding;
+        let mut want = (depth - outstanding).min((room / BLOCK_SIZE as u64) as usize);
         if !self.down_bucket.unlimited() {
             let mut allowed = 0;
             while allowed < want && self.down_bucket.take(now, BLOCK_SIZE as u64) {
@@ -163,6 +170,19 @@ impl Engine {
         if window.is_some() {
             self.stream_requested(tid, key, &blocks, now);
         }
+    }
+
+    /// Bytes that may still be asked for: [`MAX_IN_FLIGHT`] less the
+    /// backlog and every peer's outstanding requests.
+    pub(crate) fn in_flight_room(&self) -> u64 {
+        let asked: usize = self.peers.iter().flatten().map(|p| p.st.outstanding()).sum();
+        MAX_IN_FLIGHT.saturating_sub(self.backlog + asked as u64 * BLOCK_SIZE as u64)
+    }
+
+    /// Requests wait for the disk and hash threads: the loop wakes for
+    /// their next release.
+    pub fn held_back(&self) -> bool {
+        self.held_back
     }
 
     /// Block data that is of no use (late after a cancel or choke,

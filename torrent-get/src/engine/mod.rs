@@ -87,7 +87,11 @@ pub struct Engine {
     pub(crate) rng: StdRng,
     pub(crate) actions: VecDeque<Action>,
     dirty: Vec<PeerKey>,
+    /// Block bytes the disk and hash threads hold (`Input::DiskBacklog`,
+    /// plus what was handed over since).
     pub(crate) backlog: u64,
+    /// Requests were held back for [`download::MAX_IN_FLIGHT`].
+    pub(crate) held_back: bool,
     pub(crate) down_bucket: TokenBucket,
     pub(crate) up_bucket: TokenBucket,
     pub(crate) choker: choke::Choker,
@@ -128,6 +132,7 @@ impl Engine {
             actions: VecDeque::new(),
             dirty: Vec::new(),
             backlog: 0,
+            held_back: false,
             choker: choke::Choker::new(now, slots),
             dialling: 0,
             next_tick: now,
@@ -196,10 +201,11 @@ impl Engine {
             }
             Input::Disk(ev) => self.on_disk(ev, now),
             Input::DiskBacklog(b) => {
-                let was_full = self.backlog > download::MAX_DISK_BACKLOG;
+                let drained = b < self.backlog;
                 self.backlog = b;
-                if was_full && b <= download::MAX_DISK_BACKLOG {
+                if self.held_back && drained {
                     // The disk caught up: request again now, not at the next tick.
+                    self.held_back = false;
                     for key in 0..self.peers.len() {
                         self.fill_requests(key, now);
                     }

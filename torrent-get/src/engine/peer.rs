@@ -19,7 +19,11 @@ pub const MAX_PEER_REQUESTS: usize = 256;
 /// round trip: a 50 ms link is filled in a few hundred ms, not after the
 /// first rate sample a second later) and then follows the peer's rate.
 pub const MIN_PIPELINE: usize = 16;
-pub const MAX_PIPELINE: usize = 512;
+/// 16 MiB: the whole [`super::download::MAX_IN_FLIGHT`] budget, so one
+/// fast far peer can be asked for its bandwidth-delay product with room to
+/// spare (20 MiB/s at 400 ms RTT is 8 MiB; at 512 blocks the pipeline was
+/// exactly that and the link was never full).
+pub const MAX_PIPELINE: usize = 1024;
 /// Slow start stops here until a piece the peer sent blocks of passes its
 /// check: a liar's first verdict comes before it holds many requests.
 pub const UNPROVEN_PIPELINE: usize = 32;
@@ -204,5 +208,44 @@ impl Peer {
     /// Bytes waiting to be written to this peer (ours and the loop's).
     pub fn out_pending(&self) -> usize {
         self.outbox.len() + self.unsent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The pipeline a peer gets after `secs` seconds at `rate` bytes/s,
+    /// sized once a second as the engine's tick does.
+    fn sized_at(rate: u64, secs: u64) -> usize {
+        let t0 = Instant::now();
+        let mut p = Peer::new("127.0.0.1:1".parse().unwrap(), ConnKind::Tcp, true, Some(0), t0);
+        for ms in (0..secs * 1000).step_by(10) {
+            let now = t0 + Duration::from_millis(ms + 10);
+            p.down.add(now, rate / 100);
+            if (ms + 10) % 1000 == 0 {
+                p.size_pipeline(now);
+            }
+        }
+        p.pipeline
+    }
+
+    #[test]
+    fn queue_depth_follows_the_bandwidth_delay_product() {
+        let block = 16384.0;
+        // A fast far peer, 20 MiB/s at 400 ms RTT: its BDP is 8 MiB; the
+        // depth holds it with half again to spare (the old cap of 512
+        // blocks was the BDP itself).
+        let far = sized_at(20 << 20, 4);
+        assert!(far as f64 * block >= 1.5 * (20u64 << 20) as f64 * 0.4, "{far} blocks");
+        assert!(far as f64 * block <= super::super::download::MAX_IN_FLIGHT as f64);
+        // A slow near one, 1 MiB/s: about a second of its rate, not more
+        // than two (it would take the budget the fast peer needs).
+        let near = sized_at(1 << 20, 4);
+        assert!(near as f64 * block >= 0.15 * (1u64 << 20) as f64, "{near} blocks");
+        assert!(near as f64 * block <= 2.0 * (1u64 << 20) as f64, "{near} blocks");
+        // A stalled peer keeps the minimum.
+        assert_eq!(sized_at(0, 3), MIN_PIPELINE);
     }
 }

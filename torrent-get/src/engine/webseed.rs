@@ -198,7 +198,9 @@ impl Engine {
             let ws = &mut t.webseeds;
             let Some(s) = ws.sched.as_mut() else { return };
             if let Lifecycle::Downloading(l) = &t.life {
-                if self.backlog <= super::download::MAX_DISK_BACKLOG {
+                if self.backlog > super::download::MAX_IN_FLIGHT {
+                    self.held_back = true;
+                } else {
                     let picker = &l.picker;
                     let claimed = &mut ws.claimed;
                     let mut exhausted = false;

@@ -118,7 +118,7 @@ impl EventLoop {
         let (ev_tx, disk_rx) = mpsc::channel();
         let backlog = Backlog::default();
         let (hash_tx, hash_rx) = mpsc::channel();
-        let hash_thread = hasher::spawn(hash_rx, ev_tx.clone(), disk_tx.clone(), waker.clone());
+        let hash_thread = hasher::spawn(hash_rx, ev_tx.clone(), disk_tx.clone(), waker.clone(), backlog.clone());
         let disk_thread = disk::spawn(jobs_rx, ev_tx, waker.clone(), backlog.clone());
         let (ann_tx, ann_rx) = mpsc::channel();
         let mut listener = None;
@@ -258,7 +258,9 @@ impl EventLoop {
             if let Some(t) = self.utp.as_ref().and_then(|u| u.poll_timeout()) {
                 until_tick = until_tick.min(t.saturating_duration_since(now));
             }
-            let timeout = if self.unread.is_empty() { until_tick.min(Duration::from_millis(100)) } else { Duration::ZERO };
+            // Requests held back for the disk and hash threads: woken by their next release.
+            let released = self.backlog.wait_for_release(self.engine.held_back(), self.engine.backlog);
+            let timeout = if self.unread.is_empty() && !released { until_tick.min(Duration::from_millis(100)) } else { Duration::ZERO };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     self.reporter.log(&format!("poll failed: {e}"));
@@ -364,12 +366,13 @@ impl EventLoop {
                 Action::Close { peer, .. } => self.drop_conn(peer),
                 Action::Dial { torrent, addr, kind } => self.dial(torrent, addr, kind, now),
                 Action::Disk(job) => {
-                    if let DiskJob::Write { data, .. } = &job {
-                        self.backlog.add(data.len() as u64);
-                    }
                     let _ = self.disk_tx.send(job);
                 }
                 Action::Hash(job) => {
+                    // Every written block has a hash job, sent first.
+                    if let HashJob::Block { data, .. } = &job {
+                        self.backlog.add(data.len() as u64);
+                    }
                     let _ = self.hash_tx.send(job);
                 }
                 Action::Announce { torrent, tiers, request, timeout } => {

@@ -1,6 +1,7 @@
 //! Engine tests in memory: simulated links and clock ([`sim`]), no sockets
 //! or threads. Each runs in well under a second of real time.
 
+mod backpressure;
 mod batch;
 mod blame;
 mod direct;

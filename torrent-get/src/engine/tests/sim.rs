@@ -67,11 +67,29 @@ pub struct Node {
     /// The hash thread's running hashes: blocks in order from offset 0, as
     /// `hasher.rs` keeps them (the rest is read from the disk at `Finish`).
     running: HashMap<(usize, u32), (Sha1, u64)>,
+    /// A slow disk: bytes written per second. Disk jobs and hash finishes
+    /// then wait in order, as on the disk thread, each write taking its
+    /// time; without it every job is done at once.
+    pub disk_rate: Option<f64>,
+    disk_free: Option<Instant>,
+    /// Block bytes handed over and not yet written (what the loop reports
+    /// as `Input::DiskBacklog`), and the most it reached, and the most
+    /// that plus the bytes asked of peers reached.
+    pub backlog: u64,
+    pub max_backlog: u64,
+    pub max_in_flight: u64,
 }
 
 enum Ev {
     Deliver { node: usize, key: PeerKey, data: Vec<u8> },
     Close { node: usize, key: PeerKey },
+    /// A job of a slow disk, done now (see [`Node::disk_rate`]).
+    Disk { node: usize, job: Queued },
+}
+
+enum Queued {
+    Disk(DiskJob),
+    Hash(HashJob),
 }
 
 pub struct Sim {
@@ -157,6 +175,11 @@ impl Sim {
             reader_unverified: 0,
             hashed_whole: HashMap::new(),
             running: HashMap::new(),
+            disk_rate: None,
+            disk_free: None,
+            backlog: 0,
+            max_backlog: 0,
+            max_in_flight: 0,
         });
         i
     }
@@ -247,7 +270,7 @@ impl Sim {
                 self.nodes[n].engine.handle(Input::Connected { peer: k, local: Some(from) }, now);
                 self.nodes[other].engine.handle(Input::Accepted { peer: ok, addr: from, kind: ConnKind::Tcp }, now);
             }
-            Action::Disk(job) => self.disk(n, job),
+            Action::Disk(job) => self.enqueue(n, Queued::Disk(job)),
             Action::StreamData { offset, data, range, .. } => {
                 // A reader that takes everything at once.
                 self.nodes[n].streamed.push((offset, data[range].to_vec()));
@@ -266,46 +289,91 @@ impl Sim {
                 }
                 node.reader_out.push(out);
             }
-            Action::Hash(job) => {
-                if let HashJob::Block { torrent, piece, begin, data } = &job {
-                    let node = &mut self.nodes[n];
-                    let plen = node.engine.torrent(*torrent).and_then(|t| t.life.picker()).map(|p| p.piece_len(*piece)).unwrap_or(0);
-                    if *begin == 0 && data.len() == plen as usize {
-                        node.hashed_whole.insert((*torrent, *piece), data.to_vec());
-                    } else {
-                        let (h, next) = node.running.entry((*torrent, *piece)).or_insert_with(|| (Sha1::new(), 0));
-                        if *begin as u64 == *next {
-                            h.update(&data[..]);
-                            *next += data.len() as u64;
-                        }
-                    }
-                }
-                if let HashJob::Forget { torrent, piece } = &job {
-                    self.nodes[n].running.remove(&(*torrent, *piece));
-                }
-                if let HashJob::Finish { torrent, piece, piece_len, expected } = job {
-                    let node = &mut self.nodes[n];
-                    if let Some(whole) = node.hashed_whole.remove(&(torrent, piece)) {
-                        let got: [u8; 20] = Sha1::digest(&whole).into();
-                        node.engine.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok: got == expected }), now);
-                        return;
-                    }
-                    let plen = node.engine.torrent(torrent).and_then(|t| t.life.meta()).map(|m| m.info.piece_length).unwrap_or(0);
-                    let start = piece as u64 * plen;
-                    // The running hash, then the rest from the disk.
-                    let (mut h, next) = node.running.remove(&(torrent, piece)).unwrap_or_else(|| (Sha1::new(), 0));
-                    let ok = node.disk.get(&torrent).is_some_and(|d| {
-                        h.update(&d[(start + next.min(piece_len)) as usize..(start + piece_len) as usize]);
-                        let got: [u8; 20] = h.finalize().into();
-                        got == expected
-                    });
-                    node.engine.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok }), now);
-                }
-            }
+            Action::Hash(job @ HashJob::Finish { .. }) if self.nodes[n].disk_rate.is_some() => self.enqueue(n, Queued::Hash(job)),
+            Action::Hash(job) => self.hash(n, job),
             Action::Report(crate::engine::Report::Log(m)) if std::env::var_os("SIM_LOG").is_some() => {
                 eprintln!("[{:?} node {n}] {m}", now - self.start);
             }
             Action::Announce { .. } | Action::DhtLookup { .. } | Action::DhtPing { .. } | Action::Report(_) | Action::WebSeed { .. } | Action::WebSeedClose { .. } => {}
+        }
+    }
+
+    /// A disk job or a hash finish: done at once, or behind the slow
+    /// disk's earlier jobs (a finish reads the piece back from the disk).
+    fn enqueue(&mut self, n: usize, job: Queued) {
+        let now = self.now;
+        let node = &mut self.nodes[n];
+        if let Queued::Disk(DiskJob::Write { data, .. }) = &job {
+            // The loop counts each block once, at its hash job (sent first).
+            node.backlog += data.len() as u64;
+            node.max_backlog = node.max_backlog.max(node.backlog);
+            let asked: usize = node.engine.peers.iter().flatten().map(|p| p.st.outstanding()).sum();
+            node.max_in_flight = node.max_in_flight.max(node.backlog + asked as u64 * 16384);
+        }
+        let Some(rate) = node.disk_rate else { return self.run_queued(n, job) };
+        let cost = match &job {
+            Queued::Disk(DiskJob::Write { data, .. }) => Duration::from_secs_f64(data.len() as f64 / rate),
+            _ => Duration::ZERO,
+        };
+        let at = node.disk_free.unwrap_or(now).max(now) + cost;
+        node.disk_free = Some(at);
+        self.push(at, Ev::Disk { node: n, job });
+    }
+
+    fn run_queued(&mut self, n: usize, job: Queued) {
+        match job {
+            Queued::Disk(job) => {
+                let written = match &job {
+                    DiskJob::Write { data, .. } => data.len() as u64,
+                    _ => 0,
+                };
+                self.disk(n, job);
+                if written > 0 {
+                    let node = &mut self.nodes[n];
+                    node.backlog -= written;
+                    let b = node.backlog;
+                    node.engine.handle(Input::DiskBacklog(b), self.now);
+                }
+            }
+            Queued::Hash(job) => self.hash(n, job),
+        }
+    }
+
+    fn hash(&mut self, n: usize, job: HashJob) {
+        let now = self.now;
+        if let HashJob::Block { torrent, piece, begin, data } = &job {
+            let node = &mut self.nodes[n];
+            let plen = node.engine.torrent(*torrent).and_then(|t| t.life.picker()).map(|p| p.piece_len(*piece)).unwrap_or(0);
+            if *begin == 0 && data.len() == plen as usize {
+                node.hashed_whole.insert((*torrent, *piece), data.to_vec());
+            } else {
+                let (h, next) = node.running.entry((*torrent, *piece)).or_insert_with(|| (Sha1::new(), 0));
+                if *begin as u64 == *next {
+                    h.update(&data[..]);
+                    *next += data.len() as u64;
+                }
+            }
+        }
+        if let HashJob::Forget { torrent, piece } = &job {
+            self.nodes[n].running.remove(&(*torrent, *piece));
+        }
+        if let HashJob::Finish { torrent, piece, piece_len, expected } = job {
+            let node = &mut self.nodes[n];
+            if let Some(whole) = node.hashed_whole.remove(&(torrent, piece)) {
+                let got: [u8; 20] = Sha1::digest(&whole).into();
+                node.engine.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok: got == expected }), now);
+                return;
+            }
+            let plen = node.engine.torrent(torrent).and_then(|t| t.life.meta()).map(|m| m.info.piece_length).unwrap_or(0);
+            let start = piece as u64 * plen;
+            // The running hash, then the rest from the disk.
+            let (mut h, next) = node.running.remove(&(torrent, piece)).unwrap_or_else(|| (Sha1::new(), 0));
+            let ok = node.disk.get(&torrent).is_some_and(|d| {
+                h.update(&d[(start + next.min(piece_len)) as usize..(start + piece_len) as usize]);
+                let got: [u8; 20] = h.finalize().into();
+                got == expected
+            });
+            node.engine.handle(Input::Disk(DiskEvent::Verified { torrent, piece, ok }), now);
         }
     }
 
@@ -417,6 +485,7 @@ impl Sim {
                             self.nodes[node].engine.handle(Input::Closed { peer: key, reason: CloseReason::PeerClosed }, self.now);
                         }
                     }
+                    Ev::Disk { node, job } => self.run_queued(node, job),
                 }
             } else {
                 for x in &mut self.nodes {

@@ -1,0 +1,74 @@
+//! A disk slower than the network: requests wait for the disk and hash
+//! threads' backlog ([`MAX_IN_FLIGHT`]), no block is dropped or fetched
+//! twice, and the download goes at the disk's speed.
+
+use super::sim::{config, torrent, Sim};
+use crate::engine::download::{ENDGAME_DEPTH, MAX_IN_FLIGHT};
+use std::time::Duration;
+
+const MIB: usize = 1024 * 1024;
+
+#[test]
+fn a_slow_disk_holds_requests_back_and_loses_nothing() {
+    let len = 24 * MIB + 5000;
+    let (meta, data) = torrent(len, 256 * 1024, 31);
+    let n = meta.info.pieces.len();
+    let mut sim = Sim::new();
+    sim.bandwidth = 20e6;
+    let mut lcfg = config();
+    let mut seeds = Vec::new();
+    for i in 0..3 {
+        let mut scfg = config();
+        scfg.seed = true;
+        let s = sim.add_node(scfg, 10 + i);
+        sim.add_torrent(s, &meta, &data, vec![true; n]);
+        lcfg.extra_peers.push(sim.addr(s));
+        seeds.push(s);
+    }
+    let l = sim.add_node(lcfg, 2);
+    // 60 MB/s from the three peers, 4 MB/s to the disk.
+    let rate = 4e6;
+    sim.nodes[l].disk_rate = Some(rate);
+    sim.add_torrent(l, &meta, &data, vec![false; n]);
+    let until = sim.now + Duration::from_secs(30);
+    assert!(sim.run_until(until, |s| s.complete(l, 0)), "not complete after 30 s");
+    let node = &sim.nodes[l];
+    assert_eq!(node.disk[&0], data);
+    // The disk was the bottleneck (the backlog filled) yet received data
+    // plus what was asked for never passed the bound.
+    assert!(node.max_backlog > MAX_IN_FLIGHT / 2, "backlog only reached {}", node.max_backlog);
+    assert!(node.max_in_flight <= MAX_IN_FLIGHT, "{} bytes in flight", node.max_in_flight);
+    // Nothing dropped and fetched again: beyond the payload only the
+    // endgame's few duplicates (at most ENDGAME_DEPTH per peer).
+    let t = node.engine.torrent(0).unwrap();
+    let dupes = (3 * ENDGAME_DEPTH * 16384) as u64;
+    assert!(t.wasted <= dupes, "wasted {}", t.wasted);
+    assert_eq!(t.downloaded, len as u64 + t.wasted);
+    assert_eq!(t.hash_failures, 0);
+    let blocks = len.div_ceil(16384);
+    let requests = node.sent["request"];
+    assert!(requests <= blocks + 3 * ENDGAME_DEPTH, "{requests} requests for {blocks} blocks");
+    // At the disk's speed: it never sat idle for long.
+    let ideal = len as f64 / rate;
+    assert!(sim.elapsed().as_secs_f64() < ideal * 1.15 + 0.5, "{:?} for {ideal:.1} s of writing", sim.elapsed());
+}
+
+#[test]
+fn a_fast_disk_never_holds_requests_back() {
+    let (meta, data) = torrent(20 * MIB, 1024 * 1024, 32);
+    let n = meta.info.pieces.len();
+    let mut sim = Sim::new();
+    let mut scfg = config();
+    scfg.seed = true;
+    let s = sim.add_node(scfg, 1);
+    sim.add_torrent(s, &meta, &data, vec![true; n]);
+    let mut lcfg = config();
+    lcfg.extra_peers.push(sim.addr(s));
+    let l = sim.add_node(lcfg, 2);
+    sim.add_torrent(l, &meta, &data, vec![false; n]);
+    let until = sim.now + Duration::from_secs(30);
+    assert!(sim.run_until(until, |s| s.complete(l, 0)), "not complete");
+    assert_eq!(sim.nodes[l].disk[&0], data);
+    assert!(!sim.nodes[l].engine.held_back());
+    assert_eq!(sim.nodes[l].max_backlog, 16384, "each block is written at once");
+}
