@@ -7,7 +7,7 @@
 
 use crate::bencode::{self, Value};
 use crate::infohash::InfoHash;
-use crate::path::{escape_bytes, sanitize_path_element};
+use crate::path::{escape_bytes, sanitize_path_bytes, sanitize_path_element};
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 use std::collections::HashSet;
@@ -16,7 +16,7 @@ mod hybrid;
 mod names;
 
 use hybrid::check_hybrid;
-pub(crate) use names::PathIndex;
+pub(crate) use names::{utf8_key, PathIndex};
 use names::{file_entry, resolve_duplicates, resolve_symlinks};
 
 /// Largest .torrent file we accept.
@@ -79,9 +79,16 @@ pub enum Version {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
     /// Sanitised path components below the torrent's root (for a single-file
-    /// torrent: just the name). Never empty; see [`Info::path_changes`] for
-    /// what was changed.
+    /// torrent: just the name), as text: bytes that are not UTF-8 are shown
+    /// as `\xNN` ([`crate::path::sanitize_path_element`]). Never empty; see
+    /// [`Info::path_changes`] for what was changed. For messages, JSON and
+    /// `--select`; the file on disk is named by [`FileEntry::disk`].
     pub path: Vec<String>,
+    /// The same components as the bytes of the names on disk
+    /// ([`crate::path::sanitize_path_bytes`]): the torrent's own bytes when
+    /// they are not UTF-8, so `caf\xe9.txt` (Latin-1) is that file name.
+    /// `path[i]` is always `escape_bytes(&disk[i])`.
+    pub disk: Vec<Vec<u8>>,
     pub length: u64,
     /// Offset of the file in the torrent's concatenated byte stream.
     pub offset: u64,
@@ -99,6 +106,12 @@ impl FileEntry {
     pub fn path_string(&self) -> String {
         self.path.join("/")
     }
+
+    /// Set the path from components on disk (the text form follows).
+    pub fn set_disk(&mut self, disk: Vec<Vec<u8>>) {
+        self.path = disk.iter().map(|c| escape_bytes(c)).collect();
+        self.disk = disk;
+    }
 }
 
 /// Why a name of the torrent was changed.
@@ -113,6 +126,9 @@ pub enum ChangeReason {
     Reserved,
     /// Another file (or a directory) already has this path.
     Duplicate,
+    /// Not UTF-8: not changed, the bytes name the file on disk; text shows
+    /// them as `\xNN`.
+    NotUtf8,
 }
 
 impl ChangeReason {
@@ -122,12 +138,14 @@ impl ChangeReason {
             ChangeReason::EmptyName => "nothing left once made safe; named after the info-hash",
             ChangeReason::Reserved => "reserved for torrent-get's resume data",
             ChangeReason::Duplicate => "another file has the same path",
+            ChangeReason::NotUtf8 => "not UTF-8: kept as bytes on disk, shown as \\xNN",
         }
     }
 }
 
-/// A name of the torrent that was changed to make it safe, so tools can
-/// warn and show what the torrent really says.
+/// A name of the torrent that was changed to make it safe (or that is not
+/// UTF-8, [`ChangeReason::NotUtf8`]), so tools can warn and show what the
+/// torrent really says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PathChange {
     /// Index into [`Info::files`]; `None` for the torrent's name.
@@ -143,8 +161,11 @@ pub struct PathChange {
 /// The info dictionary.
 #[derive(Debug, Clone)]
 pub struct Info {
-    /// Sanitised name (the single file, or the root directory).
+    /// Sanitised name (the single file, or the root directory), as text
+    /// (bytes that are not UTF-8 as `\xNN`, like [`FileEntry::path`]).
     pub name: String,
+    /// The same name as the bytes of the name on disk.
+    pub name_disk: Vec<u8>,
     pub piece_length: u64,
     pub pieces: Vec<[u8; 20]>,
     pub files: Vec<FileEntry>,
@@ -175,6 +196,23 @@ impl Info {
         Info::from_value(&v)
     }
 
+    /// Where the torrent's data is below download directory `dir`: the
+    /// single file, or the root directory of a multi-file torrent (named
+    /// by [`Info::name_disk`]).
+    pub fn root_in(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        crate::path::join_bytes(dir, &[&self.name_disk])
+    }
+
+    /// Where file `i` is below download directory `dir` (padding files
+    /// too: they are never written, so nothing is there).
+    pub fn file_in(&self, dir: &std::path::Path, i: usize) -> std::path::PathBuf {
+        if self.multi_file {
+            crate::path::join_bytes(&self.root_in(dir), &self.files[i].disk)
+        } else {
+            self.root_in(dir)
+        }
+    }
+
     /// One line per changed name, for warnings on stderr: at most
     /// [`MAX_WARNINGS`], then one line saying how many more there are.
     pub fn path_change_warnings(&self) -> Vec<String> {
@@ -187,6 +225,9 @@ impl Info {
                     None => "torrent name".to_string(),
                     Some(i) => format!("file {}", i + 1),
                 };
+                if c.reasons == [ChangeReason::NotUtf8] {
+                    return format!("{what} \"{}\" is {}", c.safe, ChangeReason::NotUtf8.describe());
+                }
                 let why: Vec<&str> = c.reasons.iter().map(|r| r.describe()).collect();
                 format!(
                     "{what} {:?} is stored as {:?} ({})",
@@ -210,20 +251,23 @@ impl Info {
             return Err(wrong_type("info", "dictionary", info));
         }
         let mut changes: Vec<PathChange> = Vec::new();
-        let name_raw = match (info.get("name.utf-8"), info.get("name")) {
-            (Some(n), _) | (None, Some(n)) => bytes_field("info.name", n)?,
-            (None, None) => return Err(missing("info.name")),
+        let name_raw = match names::utf8_key(info, "name") {
+            Some(n) => bytes_field("info.name", n)?,
+            None => return Err(missing("info.name")),
         };
         let mut name_reasons = Vec::new();
-        let mut name = match sanitize_path_element(name_raw, false) {
+        let mut name_disk = match sanitize_path_bytes(name_raw, false) {
             Some(n) => n,
             None => {
                 name_reasons.push(ChangeReason::EmptyName);
-                hex::encode(Sha1::digest(info.raw))
+                hex::encode(Sha1::digest(info.raw)).into_bytes()
             }
         };
-        if name_reasons.is_empty() && name.as_bytes() != name_raw {
+        if name_reasons.is_empty() && name_disk != name_raw {
             name_reasons.push(ChangeReason::Unsafe);
+        }
+        if std::str::from_utf8(&name_disk).is_err() {
+            name_reasons.push(ChangeReason::NotUtf8);
         }
 
         let meta_version = info.get("meta version").and_then(|v| v.as_int());
@@ -293,7 +337,8 @@ impl Info {
                 }
                 let length = nonneg(int_field("info.length", Some(len))?, "info.length")?;
                 files.push(FileEntry {
-                    path: vec![name.clone()],
+                    path: Vec::new(),
+                    disk: Vec::new(),
                     length,
                     offset: 0,
                     padding: false,
@@ -311,13 +356,13 @@ impl Info {
                 let mut offset: u64 = 0;
                 for (i, f) in list.iter().enumerate() {
                     let field = format!("info.files[{i}]");
-                    let (file, original) = file_entry(&field, f, offset)?;
-                    if let Some(original) = original {
+                    let (file, change) = file_entry(&field, f, offset)?;
+                    if let Some((original, reasons)) = change {
                         changes.push(PathChange {
                             file: Some(i),
                             original,
                             safe: file.path_string(),
-                            reasons: vec![ChangeReason::Unsafe],
+                            reasons,
                         });
                     }
                     offset = offset
@@ -351,12 +396,13 @@ impl Info {
         }
 
         // Our resume directory is not the torrent's to use.
-        if name.len() >= RESERVED_NAME.len()
-            && name.as_bytes()[..RESERVED_NAME.len()].eq_ignore_ascii_case(RESERVED_NAME.as_bytes())
+        if name_disk.len() >= RESERVED_NAME.len()
+            && name_disk[..RESERVED_NAME.len()].eq_ignore_ascii_case(RESERVED_NAME.as_bytes())
         {
-            name = format!("_{name}");
+            name_disk.insert(0, b'_');
             name_reasons.push(ChangeReason::Reserved);
         }
+        let name = escape_bytes(&name_disk);
         if !name_reasons.is_empty() {
             changes.insert(
                 0,
@@ -369,13 +415,14 @@ impl Info {
             );
         }
         if !multi_file {
-            files[0].path = vec![name.clone()];
+            files[0].set_disk(vec![name_disk.clone()]);
         } else {
             resolve_duplicates(&mut files, &mut changes)?;
             resolve_symlinks(&mut files);
         }
         Ok(Info {
             name,
+            name_disk,
             piece_length,
             pieces,
             files,

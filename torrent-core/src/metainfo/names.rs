@@ -3,13 +3,39 @@
 
 use super::*;
 
-/// One entry of `info.files`; also returns the original components if
-/// sanitising changed them.
+/// True for a byte string that is UTF-8, or a list of only such strings.
+fn is_utf8(v: &Value<'_>) -> bool {
+    match (v.as_bytes(), v.as_list()) {
+        (Some(b), _) => std::str::from_utf8(b).is_ok(),
+        (_, Some(l)) => l.iter().all(|c| c.as_bytes().is_some_and(|b| std::str::from_utf8(b).is_ok())),
+        _ => false,
+    }
+}
+
+/// `key` of dictionary `d`, or its BEP 3 `key.utf-8` variant (`name.utf-8`,
+/// `path.utf-8`, written by some clients next to names in a local code
+/// page): the variant when it is present and valid UTF-8 (then it names
+/// the file on disk too, as libtorrent does with `path.utf-8`), else the
+/// plain key, else the variant as it is.
+pub(crate) fn utf8_key<'a, 'v>(d: &'a Value<'v>, key: &str) -> Option<&'a Value<'v>> {
+    let alt = d.get(&format!("{key}.utf-8"));
+    match (alt, d.get(key)) {
+        (Some(a), _) if is_utf8(a) => Some(a),
+        (_, Some(p)) => Some(p),
+        (a, None) => a,
+    }
+}
+
+/// What changed in a name: the torrent's components (escaped) and why.
+pub(super) type Change = (Vec<String>, Vec<ChangeReason>);
+
+/// One entry of `info.files`; also returns the original components and
+/// the reasons if sanitising changed them (or they are not UTF-8).
 pub(super) fn file_entry(
     field: &str,
     f: &Value<'_>,
     offset: u64,
-) -> Result<(FileEntry, Option<Vec<String>>), MetainfoError> {
+) -> Result<(FileEntry, Option<Change>), MetainfoError> {
     if f.as_dict().is_none() {
         return Err(wrong_type(field, "dictionary", f));
     }
@@ -25,13 +51,7 @@ pub(super) fn file_entry(
             &format!("{field}.length"),
         )?
     };
-    let path_v = match (f.get("path.utf-8"), f.get("path")) {
-        (Some(p), _) if p.as_list().is_some() => Some(p),
-        (_, Some(p)) => Some(p),
-        (Some(p), None) => Some(p),
-        (None, None) => None,
-    };
-    let comps = match path_v {
+    let comps = match utf8_key(f, "path") {
         Some(p) => Some(
             p.as_list()
                 .ok_or_else(|| wrong_type(&format!("{field}.path"), "list", p))?,
@@ -39,7 +59,7 @@ pub(super) fn file_entry(
         None => None,
     };
     let mut original = None;
-    let path = match comps {
+    let disk = match comps {
         Some(comps) if !comps.is_empty() => {
             if comps.len() > MAX_PATH_DEPTH {
                 return Err(invalid(
@@ -47,24 +67,31 @@ pub(super) fn file_entry(
                     format!("{} components, more than {MAX_PATH_DEPTH}", comps.len()),
                 ));
             }
-            let mut path = Vec::with_capacity(comps.len());
+            let mut disk = Vec::with_capacity(comps.len());
             let mut raw = Vec::with_capacity(comps.len());
             for (j, c) in comps.iter().enumerate() {
                 let b = bytes_field(&format!("{field}.path[{j}]"), c)?;
-                path.push(sanitize_path_element(b, true).expect("forced"));
+                disk.push(sanitize_path_bytes(b, true).expect("forced"));
                 raw.push(b);
             }
-            if path.iter().zip(&raw).any(|(p, r)| p.as_bytes() != *r) {
-                original = Some(raw.iter().map(|r| escape_bytes(r)).collect());
+            let mut reasons = Vec::new();
+            if disk.iter().zip(&raw).any(|(p, r)| p != r) {
+                reasons.push(ChangeReason::Unsafe);
             }
-            path
+            if disk.iter().any(|c| std::str::from_utf8(c).is_err()) {
+                reasons.push(ChangeReason::NotUtf8);
+            }
+            if !reasons.is_empty() {
+                original = Some((raw.iter().map(|r| escape_bytes(r)).collect(), reasons));
+            }
+            disk
         }
         // libtorrent's name for a padding file without a path.
-        _ if padding => vec![".pad".to_string(), length.to_string()],
+        _ if padding => vec![b".pad".to_vec(), length.to_string().into_bytes()],
         Some(_) => return Err(invalid(&format!("{field}.path"), "is empty")),
         None => return Err(missing(&format!("{field}.path"))),
     };
-    if path.iter().any(|c| c.contains("_____padding_file_")) {
+    if disk.iter().any(|c| c.windows(18).any(|w| w == b"_____padding_file_")) {
         padding = true;
     }
     if padding {
@@ -93,16 +120,16 @@ pub(super) fn file_entry(
         // `attr` l without a target: an ordinary (empty) file.
         _ => None,
     };
-    Ok((
-        FileEntry {
-            path,
-            length,
-            offset,
-            padding,
-            symlink,
-        },
-        original,
-    ))
+    let mut entry = FileEntry {
+        path: Vec::new(),
+        disk: Vec::new(),
+        length,
+        offset,
+        padding,
+        symlink,
+    };
+    entry.set_disk(disk);
+    Ok((entry, original))
 }
 
 /// The file paths of a torrent, sorted, to ask whether a path is a file or
@@ -155,25 +182,25 @@ pub(super) fn resolve_duplicates(files: &mut [FileEntry], changes: &mut Vec<Path
             used.insert(k);
             continue;
         }
-        let last = f.path.last().expect("paths are never empty").clone();
-        let (stem, ext) = match last.rfind('.') {
+        // Renamed on the bytes on disk (the text form follows).
+        let last = f.disk.last().expect("paths are never empty").clone();
+        let (stem, ext) = match last.iter().rposition(|&b| b == b'.') {
             Some(d) if d > 0 => (&last[..d], &last[d..]),
-            _ => (&last[..], ""),
+            _ => (&last[..], &b""[..]),
         };
         let mut n = 1u64;
-        let new_path = loop {
-            let suffix = format!(".{n}{ext}");
-            let mut cut = stem.len().min(crate::path::MAX_COMPONENT_BYTES.saturating_sub(suffix.len()));
-            while !stem.is_char_boundary(cut) {
-                cut -= 1;
-            }
+        let new_disk = loop {
+            let suffix = [format!(".{n}").as_bytes(), ext].concat();
+            let cut = crate::path::cut_point(stem, crate::path::MAX_COMPONENT_BYTES.saturating_sub(suffix.len()));
+            let mut d = f.disk.clone();
+            *d.last_mut().expect("not empty") = [&stem[..cut], &suffix].concat();
             let mut p = f.path.clone();
-            *p.last_mut().expect("not empty") = format!("{}{suffix}", &stem[..cut]);
+            *p.last_mut().expect("not empty") = escape_bytes(d.last().expect("not empty"));
             let k = lower(&p);
             // Not a later file's path either, so it cannot be taken from it.
             if !index.is_dir(&k) && !index.is_file(&k) && !used.contains(&k) {
                 used.insert(k);
-                break p;
+                break d;
             }
             failures += 1;
             if failures > MAX_DUPLICATE_RENAMES {
@@ -185,7 +212,7 @@ pub(super) fn resolve_duplicates(files: &mut [FileEntry], changes: &mut Vec<Path
             n += 1;
         };
         let original = f.path.clone();
-        f.path = new_path;
+        f.set_disk(new_disk);
         match changes[..base]
             .binary_search_by_key(&(i + 1), key)
             .ok()

@@ -327,3 +327,106 @@ fn lenient_torrent_file() {
     // The strict scanner still tells what is not canonical.
     assert_eq!(bencode::decode(&t).unwrap_err().kind, bencode::ErrorKind::UnsortedKey);
 }
+
+fn multi_raw(name: &[u8], paths: Vec<Vec<&[u8]>>) -> O {
+    let mut info = multi(vec![vec!["x"]; paths.len()]);
+    let files = paths
+        .into_iter()
+        .map(|p| O::dict().with("length", O::Int(10)).with("path", O::List(p.into_iter().map(O::bytes).collect())))
+        .collect();
+    info.insert("files", O::List(files));
+    info.insert("name", O::bytes(name));
+    info
+}
+
+#[test]
+fn names_that_are_not_utf8_are_kept_as_bytes() {
+    // Latin-1 names: the bytes name the files on disk, text shows them escaped.
+    let info = multi_raw(b"r\xe9p", vec![vec![b"caf\xe9.txt"], vec![b"d\xff", b"../x\xe9"], vec![b"ok"]]);
+    let raw_info = info.encode();
+    let m = Metainfo::from_bytes(&torrent(info)).unwrap();
+    assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(&raw_info)));
+    assert_eq!(m.info.name_disk, b"r\xe9p");
+    assert_eq!(m.info.name, "r\\xe9p");
+    assert_eq!(m.info.files[0].disk, vec![b"caf\xe9.txt".to_vec()]);
+    assert_eq!(m.info.files[0].path, vec!["caf\\xe9.txt"]);
+    // Still made safe around the bytes kept.
+    assert_eq!(m.info.files[1].disk, vec![b"d\xff".to_vec(), b"..x\xe9".to_vec()]);
+    assert_eq!(paths(&m), ["caf\\xe9.txt", "d\\xff/..x\\xe9", "ok"]);
+    // Noted: not UTF-8 (and unsafe where it was changed); the ok file not at all.
+    let c = &m.info.path_changes;
+    assert_eq!(c.len(), 3, "{c:?}");
+    assert_eq!((c[0].file, c[0].reasons.clone()), (None, vec![ChangeReason::NotUtf8]));
+    assert_eq!((c[1].file, c[1].reasons.clone()), (Some(0), vec![ChangeReason::NotUtf8]));
+    assert_eq!(c[2].file, Some(1));
+    assert_eq!(c[2].reasons, vec![ChangeReason::Unsafe, ChangeReason::NotUtf8]);
+    assert_eq!(c[2].original, ["d\\xff", "../x\\xe9"]);
+    let w = m.info.path_change_warnings();
+    assert_eq!(w[1], "file 1 \"caf\\xe9.txt\" is not UTF-8: kept as bytes on disk, shown as \\xNN");
+    // On disk under a download directory, byte for byte.
+    use std::os::unix::ffi::OsStrExt;
+    let p = m.info.file_in(std::path::Path::new("/dl"), 0);
+    assert_eq!(p.as_os_str().as_bytes(), b"/dl/r\xe9p/caf\xe9.txt");
+    // A single file too.
+    let mut s = single("x", 100, 32, 4);
+    s.insert("name", O::bytes(b"caf\xe9.iso"));
+    let m = Metainfo::from_bytes(&torrent(s)).unwrap();
+    assert_eq!(m.info.files[0].disk, vec![b"caf\xe9.iso".to_vec()]);
+    assert_eq!(m.info.file_in(std::path::Path::new("/dl"), 0).as_os_str().as_bytes(), b"/dl/caf\xe9.iso");
+}
+
+#[test]
+fn raw_duplicates_are_renamed_as_bytes() {
+    // Same bytes twice, and the same name but for case: `.1` before the
+    // extension, the Latin-1 byte kept.
+    let m = Metainfo::from_bytes(&torrent(multi_raw(b"r", vec![vec![b"caf\xe9.txt"], vec![b"caf\xe9.txt"], vec![b"CAF\xe9.txt"]])))
+        .unwrap();
+    let disk: Vec<&[u8]> = m.info.files.iter().map(|f| f.disk[0].as_slice()).collect();
+    assert_eq!(disk, [&b"caf\xe9.txt"[..], b"caf\xe9.1.txt", b"CAF\xe9.2.txt"]);
+    assert_eq!(paths(&m), ["caf\\xe9.txt", "caf\\xe9.1.txt", "CAF\\xe9.2.txt"]);
+    // Different bytes are different names.
+    let m = Metainfo::from_bytes(&torrent(multi_raw(b"r", vec![vec![b"\xe9"], vec![b"\xc9"]]))).unwrap();
+    assert_eq!(paths(&m), ["\\xe9", "\\xc9"]);
+}
+
+#[test]
+fn utf8_keys_are_preferred_when_valid() {
+    // Valid `name.utf-8`/`path.utf-8`: they name the files (display and disk).
+    let mut info = multi_raw(b"caf\xe9", vec![vec![b"a\xe9"], vec![b"b"]]);
+    info.insert("name.utf-8", "café".into());
+    if let O::Dict(d) = &mut info {
+        if let Some(O::List(files)) = d.get_mut(&b"files"[..]) {
+            files[0].insert("path.utf-8", O::List(vec!["aé".into()]));
+            // Not UTF-8: ignored, `path` is used.
+            files[1].insert("path.utf-8", O::List(vec![O::bytes(b"\xff")]));
+        }
+    }
+    let m = Metainfo::from_bytes(&torrent(info.clone())).unwrap();
+    assert_eq!((m.info.name.as_str(), m.info.name_disk.as_slice()), ("café", "café".as_bytes()));
+    assert_eq!(paths(&m), ["aé", "b"]);
+    assert!(m.info.path_changes.is_empty());
+    // An invalid `name.utf-8` is ignored too.
+    info.insert("name.utf-8", O::bytes(b"\xfe"));
+    let m = Metainfo::from_bytes(&torrent(info)).unwrap();
+    assert_eq!(m.info.name_disk, b"caf\xe9");
+}
+
+#[test]
+fn padding_is_not_affected_by_raw_names() {
+    let mut pad = O::dict().with("attr", "p".into()).with("length", O::Int(6));
+    pad.insert("path", O::List(vec![O::bytes(b".pad"), O::bytes(b"6")]));
+    let files = vec![
+        O::dict().with("length", O::Int(10)).with("path", O::List(vec![O::bytes(b"\xe9")])),
+        pad,
+        O::dict().with("length", O::Int(16)).with("path", O::List(vec![O::bytes(b"b")])),
+    ];
+    let info = O::dict()
+        .with("files", O::List(files))
+        .with("name", O::bytes(b"r\xe9"))
+        .with("piece length", O::Int(16))
+        .with("pieces", O::Bytes(vec![0; 40]));
+    let m = Metainfo::from_bytes(&torrent(info)).unwrap();
+    assert!(m.info.files[1].padding);
+    assert_eq!(m.info.files[1].path, [".pad", "6"]);
+    assert_eq!(m.info.path_changes.iter().filter_map(|c| c.file).collect::<Vec<_>>(), [0]);
+}
