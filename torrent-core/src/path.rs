@@ -139,6 +139,14 @@ pub fn os_name(c: &[u8]) -> &OsStr {
     OsStr::from_bytes(c)
 }
 
+/// A path for messages: its bytes as [`escape_bytes`] shows them (a name
+/// that is not UTF-8 as `\xNN`, not as U+FFFD).
+#[cfg(unix)]
+pub fn show_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    escape_bytes(p.as_os_str().as_bytes())
+}
+
 /// `root` joined with safe components ([`sanitize_path_bytes`]), with no
 /// checks (see [`safe_join`]); for paths to show or look at.
 pub fn join_bytes<C: AsRef<[u8]>>(root: &Path, components: &[C]) -> PathBuf {

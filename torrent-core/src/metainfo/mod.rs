@@ -337,8 +337,8 @@ impl Info {
                 }
                 let length = nonneg(int_field("info.length", Some(len))?, "info.length")?;
                 files.push(FileEntry {
-                    path: Vec::new(),
-                    disk: Vec::new(),
+                    path: vec![escape_bytes(&name_disk)],
+                    disk: vec![name_disk.clone()],
                     length,
                     offset: 0,
                     padding: false,

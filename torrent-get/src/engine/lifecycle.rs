@@ -127,6 +127,7 @@ impl Engine {
         }
         let Some(t) = self.torrents[tid].as_mut() else { return };
         t.name = meta.info.name.clone();
+        t.name_disk = meta.info.name_disk.clone();
         // A magnet's selection is by file number (0-based here), as
         // `torrent-info` numbers them: padding files have none.
         if let Some(sel) = t.select.take() {
