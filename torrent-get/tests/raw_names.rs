@@ -91,3 +91,27 @@ fn seed_only_without_the_data_shows_the_name_escaped() {
     assert_eq!(r.code(), 2, "{}", r.describe());
     assert!(r.stderr.contains(&format!("no data found under {}/caf\\xe9", empty.display())), "{}", r.stderr);
 }
+
+/// A web seed (BEP 19) is asked for the raw bytes, percent-encoded
+/// (`caf%E9.txt`): the mirror has the files under their real names.
+#[test]
+fn web_seed_urls_carry_the_raw_bytes() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let root = src.join(os(b"r\xe9p"));
+    write(&root.join(os(b"caf\xe9.txt")), 90_000, 5);
+    write(&root.join(os(b"d\xff")).join("b"), 40_000, 6);
+    let ws = test_fixtures::webseed::WebSeedServer::start(&src, Default::default()).unwrap();
+    let opts = torrent_core::create::CreateOptions { web_seeds: vec![ws.url()], ..Default::default() };
+    let torrent = work.path().join("t.torrent");
+    std::fs::write(&torrent, torrent_core::create::create_torrent(&root, &opts).unwrap()).unwrap();
+    let out = work.path().join("out");
+    let mut c = cmd(45);
+    c.arg("-o").arg(&out).arg(&torrent).env("XDG_CACHE_HOME", work.path().join("cache"));
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert_same_tree(&root, &out.join(os(b"r\xe9p")));
+    // Both files were asked for (a U+FFFD name would not be found).
+    let asked: Vec<String> = ws.ranges().into_iter().map(|(p, _, _)| p).collect();
+    assert!(asked.iter().any(|p| p.ends_with("/caf\u{fffd}.txt")) && asked.iter().any(|p| p.ends_with("\u{fffd}/b")), "{asked:?}");
+}

@@ -282,6 +282,32 @@ mod tests {
     }
 
     #[test]
+    fn names_that_are_not_utf8_are_encoded_as_their_bytes() {
+        // Latin-1 bytes: `%E9`, never the `%EF%BF%BD` of a replacement.
+        let m = multi(&[(&[b"d\xff", b"caf\xe9.txt"], 10)], b"r\xe9p", 4);
+        let want = "http://m.example/pub/r%E9p/d%FF/caf%E9.txt";
+        assert_eq!(Layout::new(&m).file_url("http://m.example/pub/", 0), want);
+        // The same from the names on disk (the fallback without the raw
+        // dictionary).
+        assert_eq!(Layout::from_info(&m.info).file_url("http://m.example/pub/", 0), want);
+        // A valid `path.utf-8` is the mirror's name (as it is on disk);
+        // an invalid one is not used.
+        for (alt, want) in [(&b"caf\xc3\xa9"[..], "caf%C3%A9"), (b"\xfe", "caf%E9")] {
+            let info = O::dict()
+                .with("files", O::List(vec![O::dict()
+                    .with("length", O::Int(10))
+                    .with("path", O::List(vec![O::bytes(b"caf\xe9")]))
+                    .with("path.utf-8", O::List(vec![O::bytes(alt)]))]))
+                .with("name", "r".into())
+                .with("piece length", O::Int(16))
+                .with("pieces", O::Bytes(vec![0; 20]));
+            let m = Metainfo::from_bytes(&O::dict().with("info", info).encode()).unwrap();
+            assert_eq!(Layout::new(&m).file_url("http://h/", 0), format!("http://h/r/{want}"));
+            assert_eq!(m.info.files[0].disk[0], Layout::new(&m).files[0].path[0]);
+        }
+    }
+
+    #[test]
     fn single_file_url_used_as_is() {
         let info = O::dict()
             .with("length", O::Int(100))
