@@ -115,3 +115,66 @@ fn web_seed_urls_carry_the_raw_bytes() {
     let asked: Vec<String> = ws.ranges().into_iter().map(|(p, _, _)| p).collect();
     assert!(asked.iter().any(|p| p.ends_with("/caf\u{fffd}.txt")) && asked.iter().any(|p| p.ends_with("\u{fffd}/b")), "{asked:?}");
 }
+
+/// libtorrent (python3-libtorrent) as the seeder. It names such files its
+/// own way (each bad UTF-8 sequence becomes `_`: `caf\xe9.txt` is
+/// `caf_xt` in 2.0.8), so its copy of the data is laid out under the names
+/// it asks for; torrent-get, downloading from it, writes the raw names.
+#[test]
+fn download_from_libtorrent_writes_the_raw_names() {
+    use std::io::BufRead;
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("src").join(os(b"r\xe9p"));
+    write(&root.join(os(b"caf\xe9.txt")), 80_000, 7);
+    write(&root.join("ok.txt"), 30_000, 8);
+    let bytes = torrent_core::create::create_torrent(&root, &Default::default()).unwrap();
+    let torrent = work.path().join("t.torrent");
+    std::fs::write(&torrent, &bytes).unwrap();
+    let meta = torrent_core::Metainfo::from_bytes(&bytes).unwrap();
+    // libtorrent's names for the files, in the torrent's order.
+    let ask = "import libtorrent as lt, sys\nfs = lt.torrent_info(sys.argv[1]).files()\nfor i in range(fs.num_files()): print(fs.file_path(i))";
+    let o = Command::new("/usr/bin/python3").args(["-c", ask]).arg(&torrent).output();
+    let Ok(o) = o.as_ref().map_err(|e| e.to_string()).and_then(|o| if o.status.success() { Ok(o) } else { Err(String::from_utf8_lossy(&o.stderr).into_owned()) }) else {
+        test_fixtures::harness::skip(false, &format!("python3-libtorrent not usable: {o:?}"));
+        return;
+    };
+    let lt_names: Vec<&str> = std::str::from_utf8(&o.stdout).unwrap().lines().collect();
+    assert_eq!(lt_names.len(), meta.info.files.len());
+    let lt_dir = work.path().join("lt");
+    for (i, name) in lt_names.iter().enumerate() {
+        assert!(!name.as_bytes().contains(&0xe9), "{name}");
+        let to = lt_dir.join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(meta.info.file_in(&work.path().join("src"), i), to).unwrap();
+    }
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lt_peer.py");
+    let mut lt = Command::new("/usr/bin/python3");
+    lt.arg(script).arg("seed").arg(&torrent).arg(&lt_dir).args(["--port", &port.to_string(), "--check", "--timeout", "60"]);
+    lt.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut lt = lt.spawn().unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let lines = std::io::BufReader::new(lt.stdout.take().unwrap());
+    let _lt = Kill(lt);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let seeding = std::iter::from_fn(|| rx.recv_timeout(LIMIT).ok()).any(|l| l == "SEEDING");
+    assert!(seeding, "libtorrent never had every piece of its copy");
+    let out = work.path().join("out");
+    let mut c = cmd(45);
+    c.args(["--peer", &format!("127.0.0.1:{port}"), "-o"]).arg(&out).arg(&torrent);
+    c.env("XDG_CACHE_HOME", work.path().join("cache"));
+    let r = run(c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.describe());
+    assert_same_tree(&root, &out.join(os(b"r\xe9p")));
+}
