@@ -184,7 +184,7 @@ impl Engine {
             self.report(Report::Json(json!({
                 "event": "existing_data",
                 "info_hash": hash,
-                "file": f.path.display().to_string(),
+                "file": torrent_core::path::show_path(&f.path),
                 "other_pieces": f.other_pieces,
                 "pieces": f.pieces,
                 "longer_by": f.longer_by,
