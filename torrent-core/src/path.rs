@@ -171,6 +171,12 @@ pub fn sanitize_component(raw: &[u8]) -> Result<String, String> {
 /// The bytes of a name as text for messages and JSON: UTF-8 as it is,
 /// other bytes as `\xNN`.
 pub fn escape_bytes(raw: &[u8]) -> String {
+    // The usual case, every safe UTF-8 name: nothing to escape.
+    if let Ok(s) = std::str::from_utf8(raw) {
+        if !s.chars().any(|c| c == '\\' || replaced(c)) {
+            return s.to_string();
+        }
+    }
     let mut out = String::new();
     for chunk in raw.utf8_chunks() {
         for c in chunk.valid().chars() {
