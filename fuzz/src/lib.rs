@@ -105,14 +105,17 @@ pub fn check_info(info: &Info) {
         assert_eq!(f.offset, offset);
         offset += f.length;
         assert!(!f.path.is_empty());
-        for c in &f.path {
-            check_component(c);
+        assert_eq!(f.path.len(), f.disk.len());
+        for (c, d) in f.path.iter().zip(&f.disk) {
+            check_component(d);
+            assert_eq!(c, &torrent_core::path::escape_bytes(d));
         }
         let root = Path::new("/nonexistent-fuzz-root");
-        let joined = safe_join(root, &f.path).expect("sanitised path joins");
+        let joined = safe_join(root, &f.disk).expect("sanitised path joins");
         assert!(joined.starts_with(root) && joined != root);
     }
-    check_component(&info.name);
+    check_component(&info.name_disk);
+    assert_eq!(info.name, torrent_core::path::escape_bytes(&info.name_disk));
     if info.piece_count() > 0 {
         let last = info.piece_count() - 1;
         let l = info.piece_len(last);
@@ -120,12 +123,13 @@ pub fn check_info(info: &Info) {
     }
 }
 
-fn check_component(c: &str) {
+/// A component as named on disk.
+fn check_component(c: &[u8]) {
     assert!(
-        !c.is_empty() && c != "." && c != "..",
+        !c.is_empty() && c != b"." && c != b"..",
         "bad component {c:?}"
     );
-    assert!(!c.contains(['/', '\\', '\0']), "separator in {c:?}");
+    assert!(!c.iter().any(|b| matches!(b, b'/' | b'\\' | 0)), "separator in {c:?}");
     assert!(
         c.len() <= MAX_COMPONENT_BYTES,
         "component of {} bytes",

@@ -148,6 +148,7 @@ mod tests {
             .map(|(p, len, pad)| {
                 let e = FileEntry {
                     path: p.split('/').map(str::to_string).collect(),
+                    disk: p.split('/').map(|c| c.as_bytes().to_vec()).collect(),
                     length: *len,
                     offset: off,
                     padding: *pad,
@@ -159,6 +160,7 @@ mod tests {
             .collect();
         Info {
             name: "multi".into(),
+            name_disk: b"multi".to_vec(),
             piece_length: 16384,
             pieces: Vec::new().into(),
             files,

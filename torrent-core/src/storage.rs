@@ -11,9 +11,13 @@
 //! never followed, so data is never read from or written to a place outside
 //! it. Such a file fails with an I/O error (`ELOOP`/`ENOTDIR`) instead.
 //! BEP 47 symlinks of the torrent are made by [`Storage::create_symlinks`].
+//!
+//! Files are named by the bytes of their components ([`Info::name_disk`],
+//! [`crate::metainfo::FileEntry::disk`]): a name that is not UTF-8 is that
+//! name on disk, not a replacement.
 
 use crate::metainfo::Info;
-use crate::path::safe_join;
+use crate::path::{display_to_bytes, escape_bytes, safe_join};
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -76,12 +80,12 @@ pub struct Storage {
     /// Path of each file; None for padding files.
     paths: Vec<Option<PathBuf>>,
     /// The same as components below `dir` (checked by `safe_join`).
-    comps: Vec<Option<Vec<String>>>,
+    comps: Vec<Option<Vec<Vec<u8>>>>,
     open: HashMap<usize, (File, bool)>,
 }
 
-fn cstr(c: &str) -> io::Result<CString> {
-    CString::new(c.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a name"))
+fn cstr(c: &[u8]) -> io::Result<CString> {
+    CString::new(c).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a name"))
 }
 
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -94,7 +98,7 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
 
 /// Open directory `name` inside `dir` without following a symlink;
 /// create it first if `create`.
-fn open_dir_at(dir: &OwnedFd, name: &str, create: bool) -> io::Result<OwnedFd> {
+fn open_dir_at(dir: &OwnedFd, name: &[u8], create: bool) -> io::Result<OwnedFd> {
     let c = cstr(name)?;
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: valid descriptor and NUL-terminated name; the result is owned.
@@ -114,7 +118,7 @@ fn open_dir_at(dir: &OwnedFd, name: &str, create: bool) -> io::Result<OwnedFd> {
 
 /// Open the directory holding `comps` (all but the last) below `root`,
 /// never following symlinks below `root`.
-fn open_parent(root: &Path, comps: &[String], create: bool) -> io::Result<OwnedFd> {
+fn open_parent(root: &Path, comps: &[Vec<u8>], create: bool) -> io::Result<OwnedFd> {
     let r = CString::new(root.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in the directory"))?;
     // The download directory itself is the user's choice: it may be a link.
@@ -132,7 +136,7 @@ fn open_parent(root: &Path, comps: &[String], create: bool) -> io::Result<OwnedF
 
 /// Open file `comps` below `root` for reading (or for writing, creating it
 /// and its directories), with no symlink followed on the way.
-pub fn open_beneath(root: &Path, comps: &[String], write: bool) -> io::Result<File> {
+pub fn open_beneath(root: &Path, comps: &[Vec<u8>], write: bool) -> io::Result<File> {
     let last = comps
         .last()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))?;
@@ -147,7 +151,7 @@ pub fn open_beneath(root: &Path, comps: &[String], write: bool) -> io::Result<Fi
     // SAFETY: a fresh descriptor we own.
     let f = File::from(unsafe { OwnedFd::from_raw_fd(check(fd)?) });
     if !f.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{last}: not a regular file")));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{}: not a regular file", escape_bytes(last))));
     }
     Ok(f)
 }
@@ -164,11 +168,11 @@ impl Storage {
                 all.push(None);
                 continue;
             }
-            let mut comps = Vec::with_capacity(f.path.len() + 1);
+            let mut comps = Vec::with_capacity(f.disk.len() + 1);
             if info.multi_file {
-                comps.push(info.name.clone());
+                comps.push(info.name_disk.clone());
             }
-            comps.extend(f.path.iter().cloned());
+            comps.extend(f.disk.iter().cloned());
             paths.push(Some(safe_join(dir, &comps)?));
             all.push(Some(comps));
         }
@@ -337,7 +341,8 @@ impl Storage {
             }
             // From the link's directory up to the torrent's directory, then down.
             let ups = f.path.len() - 1;
-            let rel = format!("{}{}", "../".repeat(ups), target.join("/"));
+            let down: Vec<Vec<u8>> = target.iter().map(|c| display_to_bytes(c)).collect();
+            let rel = [b"../".repeat(ups), down.join(&b'/')].concat();
             if let Err(e) = self.symlink_at(comps, &rel) {
                 warnings.push(format!("symlink {shown} -> {}: {e}; not created", target.join("/")));
             }
@@ -345,7 +350,7 @@ impl Storage {
         warnings
     }
 
-    fn symlink_at(&self, comps: &[String], rel: &str) -> io::Result<()> {
+    fn symlink_at(&self, comps: &[Vec<u8>], rel: &[u8]) -> io::Result<()> {
         let dir = open_parent(&self.dir, comps, true)?;
         let name = cstr(comps.last().expect("not empty"))?;
         let target = cstr(rel)?;
@@ -362,7 +367,7 @@ impl Storage {
             let n = unsafe {
                 libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
             };
-            if n >= 0 && &buf[..n as usize] == rel.as_bytes() {
+            if n >= 0 && &buf[..n as usize] == rel {
                 return Ok(());
             }
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "something else is already there"));
@@ -577,5 +582,48 @@ mod tests {
         assert_eq!(std::fs::read(t.join("l4")).unwrap(), b"mine");
         // A second run finds its own links and says nothing new.
         assert_eq!(st.create_symlinks().len(), 2);
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_the_names_on_disk() {
+        use crate::path::os_name;
+        let (a, b) = ([1u8; 20], [2u8; 12]);
+        let all: Vec<u8> = [&a[..], &b[..]].concat();
+        let pieces: Vec<u8> = all.chunks(16).flat_map(|c| <[u8; 20]>::from(Sha1::digest(c))).collect();
+        let link = O::dict()
+            .with("attr", "l".into())
+            .with("path", O::List(vec![O::bytes(b"l\xe9")]))
+            .with("symlink path", O::List(vec![O::bytes(b"d\xff"), O::bytes(b"caf\xe9.txt")]));
+        let files = O::List(vec![
+            O::dict().with("length", O::Int(20)).with("path", O::List(vec![O::bytes(b"d\xff"), O::bytes(b"caf\xe9.txt")])),
+            O::dict().with("length", O::Int(12)).with("path", O::List(vec![O::bytes(b"ok")])),
+            link,
+        ]);
+        let raw = O::dict()
+            .with("files", files)
+            .with("name", O::bytes(b"r\xe9p"))
+            .with("piece length", O::Int(16))
+            .with("pieces", O::Bytes(pieces))
+            .encode();
+        let info = Info::from_bytes(&raw).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Storage::new(dir.path(), &info).unwrap();
+        st.write(0, &all).unwrap();
+        let root = dir.path().join(os_name(b"r\xe9p"));
+        let f = root.join(os_name(b"d\xff")).join(os_name(b"caf\xe9.txt"));
+        assert_eq!(st.path(0), Some(f.as_path()));
+        assert_eq!(std::fs::read(&f).unwrap(), a);
+        assert_eq!(std::fs::read(root.join("ok")).unwrap(), b);
+        // Nothing under a replacement name.
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 2);
+        assert!(st.create_symlinks().is_empty());
+        let l = std::fs::read_link(root.join(os_name(b"l\xe9"))).unwrap();
+        assert_eq!(l.as_os_str().as_encoded_bytes(), b"d\xff/caf\xe9.txt");
+        // A second storage (a restart, a verify) finds the data.
+        let mut st = Storage::new(dir.path(), &info).unwrap();
+        assert!(st.verify_piece(0).unwrap() && st.verify_piece(1).unwrap());
+        std::fs::remove_file(&f).unwrap();
+        let mut st = Storage::new(dir.path(), &info).unwrap();
+        assert!(!st.verify_piece(0).unwrap());
     }
 }

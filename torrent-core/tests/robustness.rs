@@ -15,7 +15,7 @@ use torrent_core::create::{create_torrent, CreateOptions};
 use torrent_core::infohash::InfoHash;
 use torrent_core::magnet::{Magnet, MAX_MAGNET_LEN};
 use torrent_core::metainfo::{Info, Metainfo};
-use torrent_core::path::{safe_join, MAX_COMPONENT_BYTES};
+use torrent_core::path::{escape_bytes, safe_join, MAX_COMPONENT_BYTES};
 use torrent_core::source::Source;
 
 // ---------------------------------------------------------------------------
@@ -157,12 +157,15 @@ fn check_bencode(data: &[u8], ctx: &str) -> bool {
     whole.is_ok()
 }
 
-fn check_component(c: &str, ctx: &str) {
+/// A component as named on disk (bytes; the text forms are checked
+/// against them in `check_info`).
+fn check_component(c: impl AsRef<[u8]>, ctx: &str) {
+    let c = c.as_ref();
     assert!(
-        !c.is_empty() && c != "." && c != "..",
+        !c.is_empty() && c != b"." && c != b"..",
         "{ctx}: component {c:?}"
     );
-    assert!(!c.contains(['/', '\\', '\0']), "{ctx}: component {c:?}");
+    assert!(!c.iter().any(|b| matches!(b, b'/' | b'\\' | 0)), "{ctx}: component {c:?}");
     assert!(c.len() <= MAX_COMPONENT_BYTES, "{ctx}: component {c:?}");
 }
 
@@ -175,16 +178,19 @@ fn check_info(info: &Info, ctx: &str) {
         total.div_ceil(info.piece_length),
         "{ctx}"
     );
-    check_component(&info.name, ctx);
+    check_component(&info.name_disk, ctx);
+    assert_eq!(info.name, escape_bytes(&info.name_disk), "{ctx}");
     let root = Path::new("/robustness-root");
     let mut offset = 0;
     for f in &info.files {
         assert_eq!(f.offset, offset, "{ctx}");
         offset += f.length;
-        for c in &f.path {
-            check_component(c, ctx);
+        assert_eq!(f.path.len(), f.disk.len(), "{ctx}");
+        for (c, d) in f.path.iter().zip(&f.disk) {
+            check_component(d, ctx);
+            assert_eq!(c, &escape_bytes(d), "{ctx}");
         }
-        let p = safe_join(root, &f.path).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let p = safe_join(root, &f.disk).unwrap_or_else(|e| panic!("{ctx}: {e}"));
         assert!(p.starts_with(root) && p != root, "{ctx}: {p:?}");
     }
 }

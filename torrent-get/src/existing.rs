@@ -125,7 +125,7 @@ fn file_part_nonzero(path: &std::path::Path, offset: u64, len: u64) -> io::Resul
 
 /// The person-facing line for a file with other data.
 pub fn describe(f: &Foreign) -> String {
-    let mut s = format!("{} already exists with other data", f.path.display());
+    let mut s = format!("{} already exists with other data", torrent_core::path::show_path(&f.path));
     if f.other_pieces > 0 {
         s += &format!(" ({} of its {} pieces are neither this torrent's nor empty): the download overwrites them", f.other_pieces, f.pieces);
     }

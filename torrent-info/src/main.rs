@@ -247,8 +247,8 @@ fn run_verify(a: VerifyArgs) -> Result<u8, Fail> {
     if !a.dir.is_dir() {
         return Err(Fail::usage(format!("{}: not a directory", a.dir.display())));
     }
-    let data = a.dir.join(&meta.info.name);
-    cli_support::note(format_args!("looking for the data in {}", data.display()));
+    let data = meta.info.root_in(&a.dir);
+    cli_support::note(format_args!("looking for the data in {}", torrent_core::path::show_path(&data)));
     let threads = a.threads.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

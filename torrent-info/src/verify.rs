@@ -15,6 +15,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use torrent_core::storage::{piece_hash_ok, Storage};
+use torrent_core::path::show_path;
 use torrent_core::Metainfo;
 
 /// Bytes read per batch (at least one piece).
@@ -392,12 +393,11 @@ pub fn verify(
 /// we looked and, when the data is one level off (DIR given as the content
 /// folder itself, or the content one folder deeper), the DIR to give.
 pub fn nothing_found(meta: &Metainfo, dir: &Path) -> String {
-    let looked = dir.join(&meta.info.name);
-    let mut msg = format!("no data found under {}", looked.display());
+    let looked = meta.info.root_in(dir);
+    let mut msg = format!("no data found under {}", show_path(&looked));
     let Some(first) = meta.info.files.iter().position(|f| !f.padding) else {
         return msg;
     };
-    let rel = disk_path(meta, first);
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut candidates: Vec<std::path::PathBuf> = Vec::new();
     if let Some(p) = abs.parent() {
@@ -405,10 +405,10 @@ pub fn nothing_found(meta: &Metainfo, dir: &Path) -> String {
     }
     candidates.push(looked.clone());
     for c in candidates {
-        if c.join(&rel).is_file() {
+        if meta.info.file_in(&c, first).is_file() {
             msg.push_str(&format!(
                 "; did you mean {} (the directory that holds {})?",
-                c.display(),
+                show_path(&c),
                 meta.info.name
             ));
             break;

@@ -6,11 +6,13 @@
 //! torrent) the torrent's name and, for multi-file torrents, each path
 //! component are appended, every component percent-encoded byte by byte.
 //! Names are taken from the raw info dictionary (`name.utf-8`/`path.utf-8`
-//! first, like [`crate::metainfo`]), not from the sanitised names used on
-//! disk, because the mirror stores the files under their real names.
+//! when present and valid UTF-8, like [`crate::metainfo`]), not from the
+//! sanitised names used on disk, because the mirror stores the files under
+//! their real names; bytes that are not UTF-8 are percent-encoded as they
+//! are (`caf\xe9` is `caf%E9`).
 
 use crate::bencode;
-use crate::metainfo::{Info, Metainfo};
+use crate::metainfo::{utf8_key, Info, Metainfo};
 use std::ops::Range;
 
 /// One file as a mirror stores it.
@@ -75,13 +77,13 @@ impl Layout {
             total_length: info.total_length,
             num_pieces: info.piece_count() as u32,
             multi_file: info.multi_file,
-            name: info.name.as_bytes().to_vec(),
+            name: info.name_disk.clone(),
             files: info
                 .files
                 .iter()
                 .map(|f| LayoutFile {
                     path: if info.multi_file {
-                        f.path.iter().map(|c| c.as_bytes().to_vec()).collect()
+                        f.disk.clone()
                     } else {
                         Vec::new()
                     },
@@ -158,12 +160,12 @@ impl Layout {
 type RawPath = Vec<Vec<u8>>;
 
 fn raw_names(info_bytes: &[u8]) -> Option<(Vec<u8>, Vec<RawPath>)> {
-    let v = bencode::decode(info_bytes).ok()?;
-    let name = v.get("name.utf-8").or(v.get("name"))?.as_bytes()?.to_vec();
+    let v = bencode::decode_lenient(info_bytes).ok()?;
+    let name = utf8_key(&v, "name")?.as_bytes()?.to_vec();
     let mut paths = Vec::new();
     if let Some(files) = v.get("files").and_then(|f| f.as_list()) {
         for f in files {
-            let p = f.get("path.utf-8").or(f.get("path"))?.as_list()?;
+            let p = utf8_key(f, "path")?.as_list()?;
             let comps: Option<Vec<Vec<u8>>> =
                 p.iter().map(|c| c.as_bytes().map(<[u8]>::to_vec)).collect();
             paths.push(comps?);
@@ -277,6 +279,32 @@ mod tests {
             "http://m.example/pub/My%20Torrent/a%252F%3F%23b"
         );
         assert_eq!(mirrors(&m), vec!["http://m.example/pub/".to_string()]);
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_encoded_as_their_bytes() {
+        // Latin-1 bytes: `%E9`, never the `%EF%BF%BD` of a replacement.
+        let m = multi(&[(&[b"d\xff", b"caf\xe9.txt"], 10)], b"r\xe9p", 4);
+        let want = "http://m.example/pub/r%E9p/d%FF/caf%E9.txt";
+        assert_eq!(Layout::new(&m).file_url("http://m.example/pub/", 0), want);
+        // The same from the names on disk (the fallback without the raw
+        // dictionary).
+        assert_eq!(Layout::from_info(&m.info).file_url("http://m.example/pub/", 0), want);
+        // A valid `path.utf-8` is the mirror's name (as it is on disk);
+        // an invalid one is not used.
+        for (alt, want) in [(&b"caf\xc3\xa9"[..], "caf%C3%A9"), (b"\xfe", "caf%E9")] {
+            let info = O::dict()
+                .with("files", O::List(vec![O::dict()
+                    .with("length", O::Int(10))
+                    .with("path", O::List(vec![O::bytes(b"caf\xe9")]))
+                    .with("path.utf-8", O::List(vec![O::bytes(alt)]))]))
+                .with("name", "r".into())
+                .with("piece length", O::Int(16))
+                .with("pieces", O::Bytes(vec![0; 20]));
+            let m = Metainfo::from_bytes(&O::dict().with("info", info).encode()).unwrap();
+            assert_eq!(Layout::new(&m).file_url("http://h/", 0), format!("http://h/r/{want}"));
+            assert_eq!(m.info.files[0].disk[0], Layout::new(&m).files[0].path[0]);
+        }
     }
 
     #[test]

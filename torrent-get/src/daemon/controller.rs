@@ -365,7 +365,8 @@ impl Daemon {
                 t.entry.completed = true;
                 let _ = self.session.save(&t.entry);
                 let name = engine.torrent(tid).map(|x| x.name.clone()).unwrap_or_else(|| t.entry.name.clone());
-                done.push((hash.to_hex(), name.clone(), t.entry.save_dir.join(&name)));
+                let disk = engine.torrent(tid).map(|x| x.name_disk.clone()).unwrap_or_else(|| name.as_bytes().to_vec());
+                done.push((hash.to_hex(), name, torrent_core::path::join_bytes(&t.entry.save_dir, &[disk])));
             }
         }
         let Some(cmd) = self.on_done.clone() else { return };

@@ -140,6 +140,7 @@ impl Engine {
         }
         let Some(t) = self.torrents[tid].as_mut() else { return };
         t.name = meta.info.name.clone();
+        t.name_disk = meta.info.name_disk.clone();
         // A magnet's selection is by file number (0-based here), as
         // `torrent-info` numbers them: padding files have none.
         if let Some(sel) = t.select.take() {
@@ -196,7 +197,7 @@ impl Engine {
             self.report(Report::Json(json!({
                 "event": "existing_data",
                 "info_hash": hash,
-                "file": f.path.display().to_string(),
+                "file": torrent_core::path::show_path(&f.path),
                 "other_pieces": f.other_pieces,
                 "pieces": f.pieces,
                 "longer_by": f.longer_by,

@@ -337,7 +337,7 @@ impl Engine {
             out.push(Summary {
                 status,
                 snap,
-                path: t.dir.join(&t.name),
+                path: torrent_core::path::join_bytes(&t.dir, &[&t.name_disk]),
                 downloaded: t.downloaded,
                 uploaded: t.uploaded,
                 hash_failures: t.hash_failures,
@@ -418,6 +418,7 @@ impl Engine {
         let mut t = match job {
             Job::Torrent { meta, select } => {
                 let mut t = Torrent::new(id, meta.info_hash, meta.info.name.clone(), dir, now);
+                t.name_disk = meta.info.name_disk.clone();
                 t.trackers = meta.tracker_tiers();
                 t.select = select;
                 self.actions.push_back(Action::Disk(DiskJob::Open {

@@ -16,6 +16,9 @@ pub struct Torrent {
     pub id: usize,
     pub info_hash: InfoHash,
     pub name: String,
+    /// The name on disk (`Info::name_disk`; before a magnet's metadata
+    /// arrives, `name`'s bytes).
+    pub name_disk: Vec<u8>,
     pub life: Lifecycle,
     pub dir: PathBuf,
     /// File indices to download (None: all).
@@ -84,6 +87,7 @@ impl Torrent {
         Torrent {
             id,
             info_hash,
+            name_disk: name.as_bytes().to_vec(),
             name,
             life: Lifecycle::FetchingMetadata { fetch: Box::new(super::metadata_fetch::MetadataFetch::new(info_hash)) },
             dir,

@@ -696,7 +696,7 @@ impl EventLoop {
                     "status": s.status,
                     "info_hash": s.snap.info_hash,
                     "name": s.snap.name,
-                    "path": s.path.display().to_string(),
+                    "path": torrent_core::path::show_path(&s.path),
                     "downloaded": s.downloaded,
                     "uploaded": s.uploaded,
                     "have_bytes": s.snap.have_bytes,
@@ -705,7 +705,7 @@ impl EventLoop {
                     "error": s.error,
                 }));
             } else if !streaming {
-                self.reporter.result_line(&format!("{}\t{}\t{}", s.snap.info_hash, s.status, s.path.display()));
+                self.reporter.result_line(&format!("{}\t{}\t{}", s.snap.info_hash, s.status, torrent_core::path::show_path(&s.path)));
             }
             if quiet_end {
                 continue;
