@@ -54,16 +54,12 @@ impl Lifecycle {
         }
     }
 
-    /// The control API's name of the state (one of [`crate::control::STATES`]).
+    /// The control API's name of the state (one of [`crate::control::STATES`]):
+    /// the same words as [`Lifecycle::name`] but one for fetching metadata.
     pub fn api_name(&self) -> &'static str {
         match self {
             Lifecycle::FetchingMetadata { .. } => "metadata",
-            Lifecycle::Checking { .. } => "checking",
-            Lifecycle::Downloading(_) => "downloading",
-            Lifecycle::Seeding(_) => "seeding",
-            Lifecycle::Paused(_) => "paused",
-            Lifecycle::Done(_) => "done",
-            Lifecycle::Failed { .. } => "failed",
+            other => other.name(),
         }
     }
 
