@@ -150,21 +150,20 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 fn malicious_leecher_cannot_crash_or_bloat_a_seeding_torrent_get() {
     let seed = tempfile::tempdir().unwrap();
     let p = make_payload(seed.path(), "s.bin", &[("", 4 * 1024 * 1024)], 64 * 1024, &[], 33).unwrap();
-    let port = free_port();
+    // Port 0 and the port from the `listening` event: a port picked
+    // beforehand can be taken by a parallel test's torrent-get, and a dial
+    // to it would reach that one.
     let mut c = Command::new(bin());
-    c.args(["--no-dht", "-q", "--seed-only", "--seed-time", "60", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
+    c.args(["--no-dht", "--json", "--seed-only", "--seed-time", "60", "--listen", "127.0.0.1:0"])
         .arg("-o")
         .arg(seed.path())
         .arg(&p.torrent_path);
-    let live = Live::spawn(c);
+    let mut live = Live::spawn(c);
     let pid = live.child.id();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let t0 = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "seeder never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let listening = live.wait_event(Duration::from_secs(20), |e| e["event"] == "listening").expect("seeder never listened");
+    let addr: SocketAddr = format!("127.0.0.1:{}", listening["port"].as_u64().expect("a port")).parse().unwrap();
+    // Seeding once its data is checked.
+    live.wait_event(Duration::from_secs(20), |e| e["event"] == "checked").expect("seeder never checked its data");
     let hash = p.meta.info_hash;
     let plen = 64 * 1024;
 
@@ -213,6 +212,5 @@ fn malicious_leecher_cannot_crash_or_bloat_a_seeding_torrent_get() {
     assert_eq!(r.code(), 0, "{}", r.describe());
     assert_eq!(std::fs::read(out.path().join("s.bin")).unwrap(), std::fs::read(seed.path().join("s.bin")).unwrap());
     drop(flooders);
-    let mut live = live;
     assert!(live.child.try_wait().unwrap().is_none(), "the seeder died");
 }
