@@ -56,16 +56,8 @@ fn a_slow_disk_holds_requests_back_and_loses_nothing() {
 #[test]
 fn a_fast_disk_never_holds_requests_back() {
     let (meta, data) = torrent(20 * MIB, 1024 * 1024, 32);
-    let n = meta.info.pieces.len();
     let mut sim = Sim::new();
-    let mut scfg = config();
-    scfg.seed = true;
-    let s = sim.add_node(scfg, 1);
-    sim.add_torrent(s, &meta, &data, vec![true; n]);
-    let mut lcfg = config();
-    lcfg.extra_peers.push(sim.addr(s));
-    let l = sim.add_node(lcfg, 2);
-    sim.add_torrent(l, &meta, &data, vec![false; n]);
+    let (_, l) = sim.seeder_and_leecher(&meta, &data);
     let until = sim.now + Duration::from_secs(30);
     assert!(sim.run_until(until, |s| s.complete(l, 0)), "not complete");
     assert_eq!(sim.nodes[l].disk[&0], data);

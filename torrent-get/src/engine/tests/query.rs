@@ -60,14 +60,7 @@ fn removal_with_data_deletes_after_close_and_writes_no_resume_data() {
     let n = meta.info.pieces.len();
     let mut sim = Sim::new();
     sim.bandwidth = 256.0 * 1024.0;
-    let mut scfg = config();
-    scfg.seed = true;
-    let s = sim.add_node(scfg, 1);
-    sim.add_torrent(s, &meta, &data, vec![true; n]);
-    let mut lcfg = config();
-    lcfg.extra_peers.push(sim.addr(s));
-    let l = sim.add_node(lcfg, 2);
-    sim.add_torrent(l, &meta, &data, vec![false; n]);
+    let (_, l) = sim.seeder_and_leecher(&meta, &data);
     let saves = |sim: &Sim| sim.nodes[l].disk_log.iter().filter(|e| *e == "resume 0").count();
     let until = sim.now + Duration::from_secs(10);
     let some = |sim: &Sim| sim.nodes[l].engine.have_pieces(0).is_some_and(|h| h.iter().any(|x| *x));

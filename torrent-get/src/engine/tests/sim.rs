@@ -201,6 +201,21 @@ impl Sim {
         tid
     }
 
+    /// Node 1 seeding the torrent and node 2 with none of it, told of the
+    /// seeder; both with the default test config. Returns (seeder, leecher).
+    pub fn seeder_and_leecher(&mut self, meta: &Metainfo, data: &[u8]) -> (usize, usize) {
+        let n = meta.info.pieces.len();
+        let mut scfg = config();
+        scfg.seed = true;
+        let s = self.add_node(scfg, 1);
+        self.add_torrent(s, meta, data, vec![true; n]);
+        let mut lcfg = config();
+        lcfg.extra_peers.push(self.addr(s));
+        let l = self.add_node(lcfg, 2);
+        self.add_torrent(l, meta, data, vec![false; n]);
+        (s, l)
+    }
+
     pub fn command(&mut self, n: usize, c: Command) {
         self.nodes[n].engine.handle(Input::Command(c), self.now);
         self.settle();
