@@ -44,6 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 LT = os.path.join(ROOT, "torrent-get/tests/lt_peer.py")
 TG = os.path.join(ROOT, "target/release/torrent-get")
+SWARM = os.path.join(ROOT, "target/release/fixture-swarm")
 PY = "/usr/bin/python3"
 IP = "127.0.0.1"
 DEFAULT_SHAPES = ["d25", "d100r2M*4", "d10*3+d10r64K"]
@@ -126,7 +127,7 @@ def read_passed(paths):
     total, last = 0, 0.0
     for p in paths:
         try:
-            b, t = open(p).read().split()
+            b, t = open(p).read().split()[:2]
         except (OSError, ValueError):
             continue
         total += int(b)
@@ -302,7 +303,7 @@ def bench(a):
                 left -= n
     if os.environ.get("SKIP_BUILD") != "1":
         log("building torrent-get (release)")
-        subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "torrent-get"], cwd=ROOT)
+        subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "torrent-get", "-p", "test-fixtures"], cwd=ROOT)
     piece_exp = iec(a.piece).bit_length() - 1
     rows = []
     for spec in a.shape:
@@ -318,7 +319,24 @@ def bench(a):
         counters = []
         capacity = sum(r for _, r in seeders) if all(r for _, r in seeders) else 0
         try:
-            for i, (delay, rate) in enumerate(seeders):
+            if a.seeders == "fixture":
+                counter = os.path.join(work, "swarm.passed")
+                if os.path.exists(counter):
+                    os.remove(counter)
+                counters.append(counter)
+                swarm = subprocess.Popen([SWARM, torrent, os.path.join(work, "seed"), counter] +
+                                         ["%d:%d" % (round(d * 1000), r) for d, r in seeders],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                procs.append(swarm)
+                for line in swarm.stdout:
+                    line = line.decode().split()
+                    if line[:1] == ["PROXY"]:
+                        proxies.append(int(line[1].rsplit(":", 1)[1]))
+                    elif line[:1] == ["READY"]:
+                        break
+                if len(proxies) != len(seeders):
+                    raise SystemExit("fixture-swarm did not start")
+            for i, (delay, rate) in enumerate(seeders if a.seeders == "libtorrent" else []):
                 sp, pp = free_port(), free_port()
                 procs.append(subprocess.Popen([PY, "-u", LT, "seed", torrent, os.path.join(work, "seed"), "--port", str(sp),
                                                "--timeout", str(a.timeout * 20), "--check"],
@@ -330,7 +348,7 @@ def bench(a):
                 procs.append(subprocess.Popen([PY, os.path.abspath(__file__), "proxy", str(pp), str(sp), str(delay), str(rate), counter],
                                               stdout=subprocess.DEVNULL))
                 proxies.append(pp)
-            for i, pp in enumerate(proxies):
+            for i, pp in enumerate(proxies if a.seeders == "libtorrent" else []):
                 if not wait_port(pp, 20):
                     raise SystemExit("proxy %d did not start" % pp)
                 logp = os.path.join(work, "seed-%d.log" % i)
@@ -340,7 +358,7 @@ def bench(a):
                         raise SystemExit("seeder %d never finished checking" % i)
                     time.sleep(0.1)
             tracker = start_tracker(tracker_port, proxies)
-            order = ["torrent-get", "aria2c", "libtorrent"]
+            order = a.only or ["torrent-get", "aria2c", "libtorrent"]
             for r in range(a.rounds):
                 for k in range(len(order)):
                     who = order[(k + r) % len(order)]
@@ -361,6 +379,8 @@ def bench(a):
     print("payload: %d bytes (%s), pieces of %s; loopback; %d cores; load average %s" %
           (size, a.size, a.piece, os.cpu_count(), open("/proc/loadavg").read().split()[:3]))
     print("torrent-get: %s" % subprocess.check_output([TG, "--version"]).decode().strip())
+    print("seeders: %s" % ("test-fixtures seeders behind fixture-swarm's Rust proxies" if a.seeders == "fixture"
+                           else "python3-libtorrent behind Python proxies"))
     print("shape: d<one-way delay ms>[r<rate/s per seeder>][*count], '+' joins seeders\n")
     fmt = "%-16s %-12s %5s %9s %8s %7s %12s %6s %6s  %s"
     print(fmt % ("shape", "leecher", "round", "seconds", "MB/s", "CPU s", "peak RSS KiB", "share", "over", "data"))
@@ -395,6 +415,10 @@ def main():
     ap.add_argument("--piece", default="256K")
     ap.add_argument("--shape", action="append")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--seeders", choices=["fixture", "libtorrent"], default="fixture",
+                    help="fixture: test-fixtures seeders behind Rust shaping proxies, all in one fixture-swarm process "
+                         "(light on CPU); libtorrent: a python3-libtorrent seeder and a Python proxy per seeder")
+    ap.add_argument("--only", action="append", help="run only these leechers (torrent-get, aria2c, libtorrent)")
     ap.add_argument("--timeout", type=int, default=300)
     ap.add_argument("--work", default=os.environ.get("WORK", "/tmp/torrent-get-shaped"))
     a = ap.parse_args()

@@ -8,5 +8,6 @@ pub mod hostile_conns;
 pub mod hostile_ext;
 pub mod payload;
 pub mod seeder;
+pub mod shaper;
 pub mod tracker;
 pub mod webseed;

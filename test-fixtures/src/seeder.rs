@@ -23,6 +23,7 @@ use torrent_core::peer::message::piece_header;
 use torrent_core::peer::{
     generate_peer_id, Bitfield, BlockRef, Decoder, Event, Handshake, Message, PeerState,
 };
+use torrent_core::peer::connection::DEFAULT_MAX_PEER_REQUESTS;
 use torrent_core::mse::{Method, Policy, Responder};
 use torrent_core::storage::Storage;
 use torrent_core::transport::{self, CipherStream, TransportKind};
@@ -77,6 +78,13 @@ pub struct SeederOptions {
     /// MSE/PE on incoming connections: off (plaintext only), prefer
     /// (plaintext or MSE, RC4 selected when offered), require (RC4 only).
     pub encryption: Policy,
+    /// Requests a peer may have queued, advertised as `reqq` (more is a
+    /// protocol error). None: advertise 250, accept up to 500.
+    pub reqq: Option<usize>,
+    /// Kernel send buffer of each connection (None: the system's, which
+    /// grows to megabytes on loopback). A small one keeps a slow link's
+    /// queue short, so cancels reach requests not yet sent.
+    pub send_buffer: Option<usize>,
 }
 
 impl Default for SeederOptions {
@@ -89,6 +97,8 @@ impl Default for SeederOptions {
             serve_metadata: true,
             peer_id: None,
             encryption: Policy::Off,
+            reqq: None,
+            send_buffer: None,
         }
     }
 }
@@ -238,6 +248,9 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
             Ok((stream, _)) => {
                 let conn_id = sh.stats.connections.fetch_add(1, Ordering::SeqCst);
                 let _ = stream.set_nonblocking(false);
+                if let Some(n) = sh.opts.send_buffer {
+                    set_send_buffer(&stream, n);
+                }
                 if let Ok(clone) = stream.try_clone() {
                     sh.streams.lock().unwrap().insert(conn_id, clone);
                 }
@@ -266,6 +279,22 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
             }
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
+    }
+}
+
+fn set_send_buffer(s: &TcpStream, n: usize) {
+    use std::os::fd::AsRawFd;
+    let v = n.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the
+    // size passed.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            &v as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 
@@ -322,6 +351,16 @@ impl Conn<'_> {
     }
 }
 
+impl Conn<'_> {
+    /// Read what has arrived without waiting (cancels between blocks).
+    fn poll_input(&mut self) -> io::Result<()> {
+        self.stream.get_ref().set_nonblocking(true)?;
+        let r = self.fill();
+        self.stream.get_ref().set_nonblocking(false)?;
+        r.map(|_| ())
+    }
+}
+
 fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_millis(50)))?;
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
@@ -345,7 +384,7 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
     let mut c = Conn {
         stream,
         dec: Decoder::new(),
-        state: PeerState::new(false, false),
+        state: PeerState::new(false, false).with_max_peer_requests(sh.opts.reqq.unwrap_or(DEFAULT_MAX_PEER_REQUESTS)),
         sh,
         out: Vec::new(),
     };
@@ -380,7 +419,7 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
     c.stream.write_all(&ours.encode())?;
     let fast = ours.supports_fast() && theirs.supports_fast();
     let extended = ours.supports_extended() && theirs.supports_extended();
-    c.state = PeerState::new(fast, extended);
+    c.state = PeerState::new(fast, extended).with_max_peer_requests(sh.opts.reqq.unwrap_or(DEFAULT_MAX_PEER_REQUESTS));
     c.state
         .set_geometry(info.piece_count(), info.piece_length, info.total_length)
         .map_err(proto)?;
@@ -392,6 +431,9 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
             Some(sh.port),
         );
         eh.v = Some(b"test-fixtures seeder".to_vec().into());
+        if let Some(n) = sh.opts.reqq {
+            eh.reqq = Some(n as i64);
+        }
         eh.e = sh.opts.encryption.extension_e();
         if let Ok(ip) = c.stream.get_ref().peer_addr().map(|a| a.ip()) {
             eh.yourip = Some(match ip {
@@ -438,6 +480,16 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
                 if c.stopped() {
                     return Ok(());
                 }
+                // Requests are served one block at a time, in order, with
+                // a look at the input between blocks: a cancel drops a
+                // request still queued, as real clients do.
+                if let Some(b) = c.state.pop_peer_request() {
+                    if !serve_request(&mut c, &mut storage, b, &have, fast, &mut block, &mut misbehaved)? {
+                        return Ok(());
+                    }
+                    c.poll_input()?;
+                    continue;
+                }
                 c.fill()?;
                 continue;
             }
@@ -461,50 +513,6 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
                     begin: b.begin,
                     length: b.length,
                 })?;
-            }
-            Event::Request(_) => {
-                while let Some(b) = c.state.pop_peer_request() {
-                    if !have.get(b.index as usize) {
-                        if fast {
-                            c.send(Message::RejectRequest {
-                                index: b.index,
-                                begin: b.begin,
-                                length: b.length,
-                            })?;
-                            continue;
-                        }
-                        return Err(proto(format!(
-                            "peer requested piece {} which we do not have",
-                            b.index
-                        )));
-                    }
-                    if !misbehaved {
-                        match sh.opts.behaviour {
-                            Behaviour::DisconnectMidPiece => {
-                                let len = b.length as usize;
-                                read_block(&mut storage, info.piece_length, b, &mut block)?;
-                                c.stream.write_all(&piece_header(b.index, b.begin, len))?;
-                                c.stream.write_all(&block[..len / 2])?;
-                                c.stream.flush()?;
-                                let _ = c.stream.get_ref().shutdown(Shutdown::Both);
-                                return Ok(());
-                            }
-                            Behaviour::OversizedMessage => {
-                                misbehaved = true;
-                                let mut m = (64u32 << 20).to_be_bytes().to_vec();
-                                m.push(7);
-                                m.extend_from_slice(&[0u8; 1024]);
-                                c.stream.write_all(&m)?;
-                                continue;
-                            }
-                            _ => {}
-                        }
-                    }
-                    send_block(&mut c, &mut storage, b, &mut block)?;
-                    if sh.opts.behaviour == Behaviour::UnrequestedPieces {
-                        send_garbage_blocks(&mut c, 2)?;
-                    }
-                }
             }
             Event::Extended { id, payload } if id == SEEDER_UT_METADATA_ID => {
                 let Some(their_id) = c
@@ -545,6 +553,61 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
             _ => {}
         }
     }
+}
+
+/// Answer one request (or misbehave on it). Ok(false): the connection is
+/// over (the behaviour hung up).
+fn serve_request(
+    c: &mut Conn<'_>,
+    storage: &mut Storage,
+    b: BlockRef,
+    have: &Bitfield,
+    fast: bool,
+    block: &mut Vec<u8>,
+    misbehaved: &mut bool,
+) -> io::Result<bool> {
+    let sh = c.sh;
+    if !have.get(b.index as usize) {
+        if fast {
+            c.send(Message::RejectRequest {
+                index: b.index,
+                begin: b.begin,
+                length: b.length,
+            })?;
+            return Ok(true);
+        }
+        return Err(proto(format!(
+            "peer requested piece {} which we do not have",
+            b.index
+        )));
+    }
+    if !*misbehaved {
+        match sh.opts.behaviour {
+            Behaviour::DisconnectMidPiece => {
+                let len = b.length as usize;
+                read_block(storage, sh.meta.info.piece_length, b, block)?;
+                c.stream.write_all(&piece_header(b.index, b.begin, len))?;
+                c.stream.write_all(&block[..len / 2])?;
+                c.stream.flush()?;
+                let _ = c.stream.get_ref().shutdown(Shutdown::Both);
+                return Ok(false);
+            }
+            Behaviour::OversizedMessage => {
+                *misbehaved = true;
+                let mut m = (64u32 << 20).to_be_bytes().to_vec();
+                m.push(7);
+                m.extend_from_slice(&[0u8; 1024]);
+                c.stream.write_all(&m)?;
+                return Ok(true);
+            }
+            _ => {}
+        }
+    }
+    send_block(c, storage, b, block)?;
+    if sh.opts.behaviour == Behaviour::UnrequestedPieces {
+        send_garbage_blocks(c, 2)?;
+    }
+    Ok(true)
 }
 
 /// Blocks at pseudo-random places, never requested, full of garbage.

@@ -5,6 +5,7 @@
 //! hash verdicts, blame and bans.
 
 use super::blame::Failure;
+use super::pipeline::Pipeline;
 use super::{Action, CloseReason, Engine, Lifecycle, PeerKey, Report, TorrentId};
 use crate::disk::DiskJob;
 use crate::hasher::HashJob;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use torrent_core::peer::bitfield::Bitfield;
 use torrent_core::peer::message::Message;
+use torrent_core::peer::BlockRef;
 use torrent_core::picker::{Block, BlockOutcome, BLOCK_SIZE};
 
 /// Most bytes of block data asked for and not yet arrived, plus those
@@ -111,11 +113,21 @@ impl Engine {
         let ws = &t.webseeds;
         let Some(l) = t.life.downloading() else { return };
         let outstanding = p.st.outstanding();
-        let mut depth = if p.snubbed { 1 } else { p.pipeline.min(p.reqq.unwrap_or(250)) };
+        let mut depth = if p.snubbed { 1 } else { p.pipeline.depth().min(p.reqq.unwrap_or(250)) };
         if window.is_some() {
             // Streaming: a short queue at each peer, so a window block asked
             // now is not served after seconds of other blocks.
             depth = depth.min(super::stream::stream_depth(p.down.rate(now)));
+        }
+        // Near the end, no peer is given more than it can deliver in the
+        // time the whole swarm needs for what is left: the last pieces
+        // must not wait in a slow peer's queue while fast peers idle.
+        // (A peer with no rate yet is not held back: it has no queue.)
+        let (peer_rate, swarm_rate) = (p.pipeline.rate(), t.down.rate(now));
+        if peer_rate > 0.0 && swarm_rate > 0.0 {
+            let horizon = l.picker.left_bytes() as f64 / swarm_rate;
+            let in_time = (peer_rate * horizon / BLOCK_SIZE as f64).ceil() as usize + 1;
+            depth = depth.min(in_time.max(2));
         }
         let endgame = l.picker.in_endgame();
         if endgame {
@@ -167,9 +179,20 @@ impl Engine {
             p.send(&Message::Request { index: b.index, begin: b.begin, length: b.length }, now);
             t.blame.took(b.index, key, p.serial);
         }
+        p.pipeline.requests_sent(blocks.first().map(|b| BlockRef { index: b.index, begin: b.begin, length: b.length }), now);
         if window.is_some() {
             self.stream_requested(tid, key, &blocks, now);
         }
+    }
+
+    /// Peer keys for a refill of every peer, each time starting one further
+    /// on: when the budget is short, the first peers refilled get it, and
+    /// no peer may always come last (it would be starved for seconds).
+    pub(crate) fn fill_order(&mut self) -> impl Iterator<Item = PeerKey> {
+        let n = self.peers.len();
+        let c = if n == 0 { 0 } else { self.fill_cursor % n };
+        self.fill_cursor = c + 1;
+        (c..n).chain(0..c)
     }
 
     /// Bytes that may still be asked for: [`MAX_IN_FLIGHT`] less the
@@ -206,10 +229,9 @@ impl Engine {
         p.last_block = now;
         p.last_useful = now;
         p.snubbed = false;
-        if p.slow_start && (p.proven || p.pipeline < super::peer::UNPROVEN_PIPELINE) {
-            p.pipeline = (p.pipeline + 1).min(super::peer::MAX_PIPELINE);
-        }
         let Some(t) = self.torrents[tid].as_mut() else { return };
+        let piece_length = t.life.loaded().map_or(0, |l| l.meta.info.piece_length);
+        p.pipeline.block_arrived(BlockRef { index, begin, length: len as u32 }, now, Pipeline::unproven_cap(p.proven, piece_length));
         t.down.add(now, len);
         t.downloaded += len;
         let Some(l) = t.life.downloading() else {

@@ -36,6 +36,7 @@ pub mod metadata;
 pub mod metadata_fetch;
 pub mod peer;
 pub mod pex;
+pub mod pipeline;
 pub mod query;
 pub mod slots;
 pub mod readers;
@@ -92,6 +93,8 @@ pub struct Engine {
     pub(crate) backlog: u64,
     /// Requests were held back for [`download::MAX_IN_FLIGHT`].
     pub(crate) held_back: bool,
+    /// Where the next refill of every peer starts (see `fill_order`).
+    pub(crate) fill_cursor: usize,
     pub(crate) down_bucket: TokenBucket,
     pub(crate) up_bucket: TokenBucket,
     pub(crate) choker: choke::Choker,
@@ -133,6 +136,7 @@ impl Engine {
             dirty: Vec::new(),
             backlog: 0,
             held_back: false,
+            fill_cursor: 0,
             choker: choke::Choker::new(now, slots),
             dialling: 0,
             next_tick: now,
@@ -206,7 +210,7 @@ impl Engine {
                 if self.held_back && drained {
                     // The disk caught up: request again now, not at the next tick.
                     self.held_back = false;
-                    for key in 0..self.peers.len() {
+                    for key in self.fill_order() {
                         self.fill_requests(key, now);
                     }
                     for tid in 0..self.torrents.len() {
@@ -514,7 +518,9 @@ impl Engine {
                     if now.duration_since(p.last_send) > KEEPALIVE_EVERY {
                         p.send(&torrent_core::peer::message::Message::KeepAlive, now);
                     }
-                    p.size_pipeline(now);
+                    let piece_length = p.torrent.and_then(|t| self.torrents[t].as_ref()).and_then(|t| t.life.loaded()).map_or(0, |l| l.meta.info.piece_length);
+                    let st = &p.st;
+                    p.pipeline.tick(now, pipeline::Pipeline::unproven_cap(p.proven, piece_length), |b| st.is_requested(b));
                     if p.st.outstanding() > 0 && !p.snubbed && now.duration_since(p.last_block) > SNUB_TIMEOUT {
                         // Snubbed: give its requests to others, ask one at a time.
                         p.snubbed = true;
@@ -530,7 +536,7 @@ impl Engine {
                 _ => {}
             }
         }
-        for key in 0..self.peers.len() {
+        for key in self.fill_order() {
             if self.peers[key].as_ref().is_some_and(|p| p.active()) {
                 self.update_interest(key, now);
                 self.fill_requests(key, now);

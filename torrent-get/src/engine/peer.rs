@@ -7,26 +7,18 @@ use super::{CloseReason, ConnKind, TorrentId};
 use crate::rate::RateMeter;
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use super::pipeline::Pipeline;
 use std::time::Instant;
 use torrent_core::peer::codec::Decoder;
 use torrent_core::peer::connection::{PeerState, Policy};
 use torrent_core::peer::message::Message;
 
-/// Most requests from a peer we queue before refusing more.
-pub const MAX_PEER_REQUESTS: usize = 256;
-/// Initial and bounds of our request pipeline depth per peer. It starts in
-/// slow start (one more request per block received, so it doubles every
-/// round trip: a 50 ms link is filled in a few hundred ms, not after the
-/// first rate sample a second later) and then follows the peer's rate.
-pub const MIN_PIPELINE: usize = 16;
-/// 16 MiB: the whole [`super::download::MAX_IN_FLIGHT`] budget, so one
-/// fast far peer can be asked for its bandwidth-delay product with room to
-/// spare (20 MiB/s at 400 ms RTT is 8 MiB; at 512 blocks the pipeline was
-/// exactly that and the link was never full).
-pub const MAX_PIPELINE: usize = 1024;
-/// Slow start stops here until a piece the peer sent blocks of passes its
-/// check: a liar's first verdict comes before it holds many requests.
-pub const UNPROVEN_PIPELINE: usize = 32;
+/// Most requests from a peer we queue before refusing more (advertised as
+/// `reqq`): a leecher 200 ms away at 20 MiB/s needs 512 queued to keep its
+/// link full. Only block references are queued; reads are bounded by
+/// [`MAX_OUT_BUFFER`].
+pub const MAX_PEER_REQUESTS: usize = 1024;
+pub use super::pipeline::{MAX_PIPELINE, MIN_PIPELINE};
 /// Stop serving a peer's requests while this much waits to be sent to it.
 pub const MAX_OUT_BUFFER: usize = 4 * 1024 * 1024;
 /// Longest bitfield or extended message: the bitfield of the largest
@@ -79,14 +71,10 @@ pub struct Peer {
     pub dht: bool,
     /// Its `port` message was taken (one DHT ping per connection).
     pub dht_pinged: bool,
-    pub pipeline: usize,
-    /// Pipeline slow start: on until the rate stops growing (see
-    /// [`Peer::size_pipeline`]).
-    pub slow_start: bool,
+    /// How many requests to keep at the peer.
+    pub pipeline: Pipeline,
     /// A piece it sent blocks of passed the hash check.
     pub proven: bool,
-    /// The download rate at the last pipeline sizing.
-    pub last_sized_rate: f64,
     pub reads_in_flight: usize,
     pub started: Instant,
     pub last_recv: Instant,
@@ -108,25 +96,6 @@ pub fn tolerant_state(fast: bool, extended: bool) -> PeerState {
 }
 
 impl Peer {
-    /// Once a second: the pipeline holds about a second of the peer's
-    /// rate (at least [`MIN_PIPELINE`]). In slow start it only grows, and
-    /// slow start ends at the first second the rate grew by less than 10%.
-    pub fn size_pipeline(&mut self, now: Instant) {
-        let rate = self.down.rate(now);
-        let target = ((rate / 16384.0) as usize + MIN_PIPELINE).clamp(MIN_PIPELINE, MAX_PIPELINE);
-        if self.slow_start {
-            if self.last_sized_rate > 0.0 && rate < self.last_sized_rate * 1.1 {
-                self.slow_start = false;
-                self.pipeline = target;
-            } else {
-                self.pipeline = self.pipeline.max(target);
-            }
-        } else {
-            self.pipeline = target;
-        }
-        self.last_sized_rate = rate;
-    }
-
     pub fn new(addr: SocketAddr, kind: ConnKind, outgoing: bool, torrent: Option<TorrentId>, now: Instant) -> Peer {
         Peer {
             addr,
@@ -152,10 +121,8 @@ impl Peer {
             listen_port: None,
             dht: false,
             dht_pinged: false,
-            pipeline: MIN_PIPELINE,
-            slow_start: true,
+            pipeline: Pipeline::new(now),
             proven: false,
-            last_sized_rate: 0.0,
             reads_in_flight: 0,
             started: now,
             last_recv: now,
@@ -208,44 +175,5 @@ impl Peer {
     /// Bytes waiting to be written to this peer (ours and the loop's).
     pub fn out_pending(&self) -> usize {
         self.outbox.len() + self.unsent
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// The pipeline a peer gets after `secs` seconds at `rate` bytes/s,
-    /// sized once a second as the engine's tick does.
-    fn sized_at(rate: u64, secs: u64) -> usize {
-        let t0 = Instant::now();
-        let mut p = Peer::new("127.0.0.1:1".parse().unwrap(), ConnKind::Tcp, true, Some(0), t0);
-        for ms in (0..secs * 1000).step_by(10) {
-            let now = t0 + Duration::from_millis(ms + 10);
-            p.down.add(now, rate / 100);
-            if (ms + 10) % 1000 == 0 {
-                p.size_pipeline(now);
-            }
-        }
-        p.pipeline
-    }
-
-    #[test]
-    fn queue_depth_follows_the_bandwidth_delay_product() {
-        let block = 16384.0;
-        // A fast far peer, 20 MiB/s at 400 ms RTT: its BDP is 8 MiB; the
-        // depth holds it with half again to spare (the old cap of 512
-        // blocks was the BDP itself).
-        let far = sized_at(20 << 20, 4);
-        assert!(far as f64 * block >= 1.5 * (20u64 << 20) as f64 * 0.4, "{far} blocks");
-        assert!(far as f64 * block <= super::super::download::MAX_IN_FLIGHT as f64);
-        // A slow near one, 1 MiB/s: about a second of its rate, not more
-        // than two (it would take the budget the fast peer needs).
-        let near = sized_at(1 << 20, 4);
-        assert!(near as f64 * block >= 0.15 * (1u64 << 20) as f64, "{near} blocks");
-        assert!(near as f64 * block <= 2.0 * (1u64 << 20) as f64, "{near} blocks");
-        // A stalled peer keeps the minimum.
-        assert_eq!(sized_at(0, 3), MIN_PIPELINE);
     }
 }

@@ -7,6 +7,7 @@ mod blame;
 mod direct;
 mod eyeballs;
 mod hints;
+mod latency;
 mod metadata;
 mod pex;
 mod query;

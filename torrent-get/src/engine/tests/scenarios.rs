@@ -80,7 +80,8 @@ fn liar_is_banned_and_its_pieces_come_from_the_honest_peer() {
     assert!(sim.run_until(until, |s| s.complete(l, 0)), "not complete");
     assert_eq!(sim.nodes[l].disk[&0], data);
     let t = sim.nodes[l].engine.torrent(0).unwrap();
-    assert!(t.hash_failures >= 2, "{} hash failures", t.hash_failures);
+    // At least its first piece failed (a piece of its alone bans it at once).
+    assert!(t.hash_failures >= 1, "{} hash failures", t.hash_failures);
     let liar_addr = sim.addr(liar);
     let banned: Vec<_> = sim.nodes[l].closed.iter().filter(|c| c.1 == CloseReason::BannedNow).collect();
     assert_eq!(banned.len(), 1, "{banned:?}");
@@ -281,7 +282,7 @@ fn pipeline_slow_start_fills_a_long_link_quickly() {
     // set-up takes 3 round trips; at a fixed 16 blocks per round trip the
     // leecher would have 16 in flight and about 1.3 MB by now.
     sim.run_for(Duration::from_millis(800));
-    let pipeline: Vec<usize> = sim.nodes[l].engine.peers.iter().flatten().map(|p| p.pipeline).collect();
+    let pipeline: Vec<usize> = sim.nodes[l].engine.peers.iter().flatten().map(|p| p.pipeline.depth()).collect();
     let got = sim.nodes[l].engine.torrent(0).unwrap().downloaded;
     assert!(pipeline.len() == 1 && pipeline[0] > 128, "pipeline {pipeline:?}");
     assert!(got > 3 * MIB as u64, "only {got} bytes after 0.8 s");
@@ -290,19 +291,24 @@ fn pipeline_slow_start_fills_a_long_link_quickly() {
     assert_eq!(sim.nodes[l].disk[&0], data);
 }
 
-/// A rate-limited peer ends slow start once its rate stops growing: the
-/// pipeline then holds about a second of its rate, not the maximum.
+/// A rate-limited peer near by is asked for about its bandwidth-delay
+/// product, not a second of its rate or the maximum: requests queued there
+/// would only hold budget other peers need and delay the last pieces.
 #[test]
-fn pipeline_slow_start_ends_at_a_rate_limited_peer() {
+fn a_rate_limited_peer_gets_its_bandwidth_delay_product() {
     let (meta, data) = torrent(8 * MIB, 256 * 1024, 12);
     let mut sim = Sim::new();
     sim.bandwidth = 1e6;
     let (_, l) = seed_and_leecher(&mut sim, &meta, &data, config());
     sim.run_for(Duration::from_secs(4));
     let p = sim.nodes[l].engine.peers.iter().flatten().next().expect("connected");
-    assert!(!p.slow_start, "still in slow start at a steady 1 MB/s");
-    // About 1 MB/s / 16 KiB + 16 = 77 blocks.
-    assert!((40..=140).contains(&p.pipeline), "pipeline {}", p.pipeline);
+    let rtt = p.pipeline.min_rtt().expect("round trip measured");
+    // 10 ms of latency plus a block at 1 MB/s (16 ms).
+    assert!(rtt >= Duration::from_millis(10) && rtt < Duration::from_millis(60), "{rtt:?}");
+    let rate = p.pipeline.rate();
+    assert!((0.9e6..1.1e6).contains(&rate), "rate {rate}");
+    // 1 MB/s for twice 26 ms plus 100 ms, plus 8: about 18 blocks.
+    assert!((16..=30).contains(&p.pipeline.depth()), "depth {}", p.pipeline.depth());
 }
 
 #[test]

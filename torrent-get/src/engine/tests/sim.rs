@@ -4,7 +4,8 @@
 //! pieces from those bytes, and a tap that decodes what each side sends so
 //! tests can count messages. No sockets, no threads, no sleeping. With
 //! `SIM_LOG` set in the environment, the engines' log lines go to stderr
-//! with the simulated time.
+//! with the simulated time; with `SIM_TRACE`, every message sent but
+//! requests and pieces (`SIM_TRACE_ALL`: every one).
 
 use crate::disk::{DiskEvent, DiskJob};
 use crate::engine::{Action, CloseReason, Command, Config, ConnKind, Engine, Input, Job, PeerKey};
@@ -103,6 +104,9 @@ pub struct Sim {
     pub latency: Duration,
     pub bandwidth: f64,
     pub slow: HashMap<usize, f64>,
+    /// One-way latency of every link of a node (the larger of its two
+    /// ends' wins), overriding `latency`: a far peer.
+    pub far: HashMap<usize, Duration>,
     link_free: HashMap<(usize, PeerKey), Instant>,
     /// Nodes that serve wrong bytes (see [`Liar`]).
     pub liars: HashMap<usize, Liar>,
@@ -145,6 +149,7 @@ impl Sim {
             latency: Duration::from_millis(5),
             bandwidth: 20e6,
             slow: HashMap::new(),
+            far: HashMap::new(),
             link_free: HashMap::new(),
             liars: HashMap::new(),
         }
@@ -241,6 +246,13 @@ impl Sim {
         }
     }
 
+    fn link_latency(&self, a: usize, b: usize) -> Duration {
+        match (self.far.get(&a), self.far.get(&b)) {
+            (None, None) => self.latency,
+            (x, y) => x.max(y).copied().unwrap_or(self.latency),
+        }
+    }
+
     fn push(&mut self, at: Instant, ev: Ev) {
         self.seq += 1;
         self.queue.insert((at, self.seq), ev);
@@ -253,10 +265,15 @@ impl Sim {
                 let Some(&(other, okey)) = self.nodes[n].links.get(&peer) else { return };
                 self.tap(n, peer, &data);
                 let bw = self.slow.get(&n).copied().unwrap_or(self.bandwidth);
-                let free = self.link_free.get(&(n, peer)).copied().unwrap_or(now).max(now);
-                let done = free + Duration::from_secs_f64(data.len() as f64 / bw);
+                let mut done = self.link_free.get(&(n, peer)).copied().unwrap_or(now).max(now);
+                let latency = self.link_latency(n, other);
+                // In chunks as a stream delivers them: the first blocks of
+                // a long send arrive before the last have left.
+                for chunk in data.chunks(16 * 1024) {
+                    done += Duration::from_secs_f64(chunk.len() as f64 / bw);
+                    self.push(done + latency, Ev::Deliver { node: other, key: okey, data: chunk.to_vec() });
+                }
                 self.link_free.insert((n, peer), done);
-                self.push(done + self.latency, Ev::Deliver { node: other, key: okey, data });
                 // The "socket" took it all.
                 self.nodes[n].engine.handle(Input::Sent { peer, pending: 0 }, now);
             }
@@ -265,7 +282,7 @@ impl Sim {
                 if let Some((other, okey)) = node.links.remove(&peer) {
                     let addr = self.nodes[other].addr;
                     self.nodes[n].closed.push((addr, reason));
-                    let at = self.link_free.get(&(n, peer)).copied().unwrap_or(now).max(now) + self.latency;
+                    let at = self.link_free.get(&(n, peer)).copied().unwrap_or(now).max(now) + self.link_latency(n, other);
                     self.push(at, Ev::Close { node: other, key: okey });
                 }
             }
@@ -408,6 +425,9 @@ impl Sim {
                 continue;
             }
             while let Some(m) = d.next_message().expect("we send valid messages") {
+                if std::env::var_os("SIM_TRACE").is_some() && !matches!(m, Message::Piece { .. } | Message::Request { .. }) || std::env::var_os("SIM_TRACE_ALL").is_some() {
+                    eprintln!("[{:?} node {n} peer {peer}] {}", self.now - self.start, kind(&m));
+                }
                 *node.sent.entry(kind(&m)).or_default() += 1;
             }
         }
