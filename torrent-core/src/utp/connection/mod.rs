@@ -32,6 +32,12 @@ use std::time::{Duration, Instant};
 
 use super::packet::{sack_has, seq_less, Packet, PacketType, HEADER_LEN, MAX_SACK_LEN};
 
+mod congestion;
+mod rtt;
+
+use congestion::Ledbat;
+use rtt::Rtt;
+
 /// Tunables; [`Config::default`] matches common client settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -154,42 +160,6 @@ impl OutPacket {
     }
 }
 
-/// Minimum of the delay samples over the last few minutes, one bucket per
-/// minute (the base delay of LEDBAT).
-#[derive(Debug, Default)]
-struct DelayHistory {
-    buckets: VecDeque<(u64, u32)>,
-}
-
-impl DelayHistory {
-    const BUCKETS: usize = 3;
-
-    fn add(&mut self, minute: u64, sample: u32) {
-        match self.buckets.back_mut() {
-            Some((m, v)) if *m == minute => {
-                if (sample.wrapping_sub(*v) as i32) < 0 {
-                    *v = sample;
-                }
-            }
-            _ => {
-                self.buckets.push_back((minute, sample));
-                while self.buckets.len() > Self::BUCKETS {
-                    self.buckets.pop_front();
-                }
-            }
-        }
-    }
-
-    fn base(&self) -> Option<u32> {
-        let mut it = self.buckets.iter().map(|b| b.1);
-        let first = it.next()?;
-        Some(it.fold(
-            first,
-            |a, b| if (b.wrapping_sub(a) as i32) < 0 { b } else { a },
-        ))
-    }
-}
-
 pub struct Connection {
     cfg: Config,
     epoch: Instant,
@@ -213,21 +183,13 @@ pub struct Connection {
     fin_acked: bool,
     write_blocked: bool,
     peer_wnd: usize,
-    cwnd: f64,
-    ssthresh: f64,
-    slow_start: bool,
+    ledbat: Ledbat,
     last_ack_recv: u16,
     dup_acks: u32,
-    /// In loss recovery until this sequence number is acknowledged.
-    recovery_until: Option<u16>,
     fast_resent: Option<u16>,
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    rto: Duration,
+    rtt: Rtt,
     rto_deadline: Option<Instant>,
     timeouts: u32,
-    delays: DelayHistory,
-    queuing_delay_us: u32,
 
     // Receiving.
     /// Last sequence number received in order.
@@ -282,20 +244,13 @@ impl Connection {
             fin_acked: false,
             write_blocked: false,
             peer_wnd: cfg.max_payload,
-            cwnd: (2 * cfg.max_payload) as f64,
-            ssthresh: cfg.max_window as f64,
-            slow_start: true,
+            ledbat: Ledbat::new(&cfg),
             last_ack_recv: 0,
             dup_acks: 0,
-            recovery_until: None,
             fast_resent: None,
-            srtt: None,
-            rttvar: Duration::ZERO,
-            rto: cfg.initial_rto,
+            rtt: Rtt::new(&cfg),
             rto_deadline: None,
             timeouts: 0,
-            delays: DelayHistory::default(),
-            queuing_delay_us: 0,
             ack_nr: 0,
             reorder: HashMap::new(),
             reorder_bytes: 0,
@@ -384,18 +339,18 @@ impl Connection {
     }
     /// Smoothed round-trip time, once measured.
     pub fn rtt(&self) -> Option<Duration> {
-        self.srtt
+        self.rtt.srtt()
     }
     pub fn rto(&self) -> Duration {
-        self.rto
+        self.rtt.rto()
     }
     /// Congestion window (bytes).
     pub fn cwnd(&self) -> usize {
-        self.cwnd as usize
+        self.ledbat.cwnd()
     }
     /// The last measured queueing delay (µs above the base delay).
     pub fn queuing_delay(&self) -> Duration {
-        Duration::from_micros(self.queuing_delay_us as u64)
+        self.ledbat.queuing_delay()
     }
     /// Bytes queued by the application and not yet acknowledged.
     pub fn unacked_bytes(&self) -> usize {
@@ -560,7 +515,8 @@ impl Connection {
     }
 
     fn send_window(&self) -> usize {
-        (self.cwnd as usize)
+        self.ledbat
+            .cwnd()
             .min(self.peer_wnd)
             .min(self.cfg.max_window)
     }
@@ -640,13 +596,10 @@ impl Connection {
             }
         }
         self.bytes_in_flight = 0;
-        self.ssthresh = (self.cwnd / 2.0).max((2 * self.cfg.max_payload) as f64);
-        self.cwnd = self.cfg.max_payload as f64;
-        self.slow_start = true;
+        self.ledbat.on_timeout(self.seq_nr.wrapping_sub(1));
         self.fast_resent = None;
-        self.recovery_until = Some(self.seq_nr.wrapping_sub(1));
-        self.rto = (self.rto * 2).min(self.cfg.max_rto);
-        self.rto_deadline = Some(now + self.rto);
+        self.rtt.back_off();
+        self.rto_deadline = Some(now + self.rtt.rto());
     }
 
     /// Feed one packet addressed to this connection (the endpoint matched
@@ -693,10 +646,10 @@ impl Connection {
         self.reply_micro = micros(self.epoch, now).wrapping_sub(p.timestamp_us);
         self.peer_wnd = p.wnd_size as usize;
         if p.timestamp_diff_us != 0 {
-            let minute = now.saturating_duration_since(self.epoch).as_secs() / 60;
-            self.delays.add(minute, p.timestamp_diff_us);
-            let base = self.delays.base().unwrap_or(p.timestamp_diff_us);
-            self.queuing_delay_us = p.timestamp_diff_us.wrapping_sub(base).min(10_000_000);
+            self.ledbat.delay_sample(
+                now.saturating_duration_since(self.epoch),
+                p.timestamp_diff_us,
+            );
         }
         self.process_ack(p, now);
         if matches!(p.ty, PacketType::Data | PacketType::Fin) {
@@ -727,7 +680,7 @@ impl Connection {
                 self.n_resend -= 1;
             }
             if f.transmissions == 1 {
-                self.rtt_sample(now.saturating_duration_since(f.last_sent));
+                self.rtt.sample(now.saturating_duration_since(f.last_sent));
             }
             if f.ty == PacketType::Fin {
                 self.fin_acked = true;
@@ -762,16 +715,12 @@ impl Connection {
         if progressed {
             self.dup_acks = 0;
             self.timeouts = 0;
-            if let Some(r) = self.recovery_until {
-                if !seq_less(ack, r) {
-                    self.recovery_until = None;
-                }
-            }
-            self.rto = self.computed_rto();
+            self.ledbat.on_progress(ack);
+            self.rtt.reset();
             self.rto_deadline = if self.inflight.is_empty() {
                 None
             } else {
-                Some(now + self.rto)
+                Some(now + self.rtt.rto())
             };
             if self.write_blocked && self.writable_len() > 0 {
                 self.write_blocked = false;
@@ -789,7 +738,7 @@ impl Connection {
         self.last_ack_recv = ack;
         if acked > 0 {
             self.stats.bytes_acked += acked as u64;
-            self.on_acked(acked);
+            self.ledbat.on_acked(acked);
         }
     }
 
@@ -805,59 +754,7 @@ impl Connection {
         self.n_resend += 1;
         self.bytes_in_flight -= front.payload.len();
         self.stats.fast_retransmits += 1;
-        if self.recovery_until.is_none() {
-            self.cwnd = (self.cwnd / 2.0).max((2 * self.cfg.max_payload) as f64);
-            self.ssthresh = self.cwnd;
-            self.slow_start = false;
-            self.recovery_until = Some(self.seq_nr.wrapping_sub(1));
-        }
-    }
-
-    fn rtt_sample(&mut self, s: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(s);
-                self.rttvar = s / 2;
-            }
-            Some(srtt) => {
-                let delta = if s > srtt { s - srtt } else { srtt - s };
-                self.rttvar = (self.rttvar * 3 + delta) / 4;
-                self.srtt = Some((srtt * 7 + s) / 8);
-            }
-        }
-    }
-
-    fn computed_rto(&self) -> Duration {
-        match self.srtt {
-            Some(srtt) => (srtt + self.rttvar * 4).clamp(self.cfg.min_rto, self.cfg.max_rto),
-            None => self.cfg.initial_rto,
-        }
-    }
-
-    /// LEDBAT window update for `acked` newly acknowledged bytes.
-    fn on_acked(&mut self, acked: usize) {
-        let target = self.cfg.target_delay.as_micros().max(1) as f64;
-        let delay = self.queuing_delay_us as f64;
-        let min = (2 * self.cfg.max_payload) as f64;
-        if self.slow_start {
-            if delay > target / 2.0 {
-                self.slow_start = false;
-                self.ssthresh = self.cwnd;
-            } else {
-                self.cwnd += acked as f64;
-                if self.cwnd >= self.ssthresh {
-                    self.slow_start = false;
-                }
-            }
-        }
-        if !self.slow_start {
-            let off_target = ((target - delay) / target).clamp(-1.0, 1.0);
-            let window_factor = (acked as f64 / self.cwnd.max(1.0)).min(1.0);
-            self.cwnd += 3000.0 * off_target * window_factor;
-        }
-        self.cwnd = self
-            .cwnd
-            .clamp(min, self.cfg.max_window.max(min as usize) as f64);
+        self.ledbat.on_loss(self.seq_nr.wrapping_sub(1));
     }
 
     fn receive(&mut self, p: &Packet<'_>) {
@@ -1078,7 +975,7 @@ impl Connection {
         self.n_resend -= 1;
         self.bytes_in_flight += pk.payload.len();
         if self.rto_deadline.is_none() {
-            self.rto_deadline = Some(now + self.rto);
+            self.rto_deadline = Some(now + self.rtt.rto());
         }
         self.finish_send(now);
     }
