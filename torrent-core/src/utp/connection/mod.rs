@@ -26,16 +26,18 @@
 //!   ACK shows 3 packets past it arrived;
 //! - keep-alive: an ACK when nothing was sent for 29 s.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
 use super::packet::{sack_has, seq_less, Packet, PacketType, HEADER_LEN, MAX_SACK_LEN};
 
 mod congestion;
+mod recv_buffer;
 mod rtt;
 
 use congestion::Ledbat;
+use recv_buffer::RecvBuffer;
 use rtt::Rtt;
 
 /// Tunables; [`Config::default`] matches common client settings.
@@ -192,14 +194,7 @@ pub struct Connection {
     timeouts: u32,
 
     // Receiving.
-    /// Last sequence number received in order.
-    ack_nr: u16,
-    reorder: HashMap<u16, Vec<u8>>,
-    reorder_bytes: usize,
-    readable: VecDeque<u8>,
-    readable_signalled: bool,
-    peer_fin: Option<u16>,
-    eof: bool,
+    recv: RecvBuffer,
     /// Our receive time minus the peer's send time, last packet (µs).
     reply_micro: u32,
     ack_pending: bool,
@@ -251,13 +246,7 @@ impl Connection {
             rtt: Rtt::new(&cfg),
             rto_deadline: None,
             timeouts: 0,
-            ack_nr: 0,
-            reorder: HashMap::new(),
-            reorder_bytes: 0,
-            readable: VecDeque::new(),
-            readable_signalled: false,
-            peer_fin: None,
-            eof: false,
+            recv: RecvBuffer::new(&cfg),
             reply_micro: 0,
             ack_pending: false,
             syn_seq: None,
@@ -312,7 +301,7 @@ impl Connection {
         c.state = State::Connected;
         c.seq_nr = seq;
         c.last_ack_recv = seq.wrapping_sub(1);
-        c.ack_nr = syn.seq_nr;
+        c.recv.start_after(syn.seq_nr);
         c.syn_seq = Some(syn.seq_nr);
         c.got_non_syn = false;
         c.peer_wnd = syn.wnd_size as usize;
@@ -365,7 +354,7 @@ impl Connection {
     }
     /// Bytes ready for [`read`](Self::read).
     pub fn readable_len(&self) -> usize {
-        self.readable.len()
+        self.recv.len()
     }
     /// Bytes [`write`](Self::write) would take now.
     pub fn writable_len(&self) -> usize {
@@ -452,10 +441,10 @@ impl Connection {
         if buf.is_empty() {
             return Ok(0);
         }
-        if self.readable.is_empty() {
-            self.readable_signalled = false;
+        let n = self.recv.read(buf);
+        if n == 0 {
             return match self.state {
-                _ if self.eof => Ok(0),
+                _ if self.recv.at_eof() => Ok(0),
                 State::Closed(CloseReason::Reset) => {
                     Err(io::Error::new(io::ErrorKind::ConnectionReset, "uTP reset"))
                 }
@@ -466,18 +455,8 @@ impl Connection {
                 _ => Err(io::ErrorKind::WouldBlock.into()),
             };
         }
-        let (a, b) = self.readable.as_slices();
-        let n1 = a.len().min(buf.len());
-        buf[..n1].copy_from_slice(&a[..n1]);
-        let n2 = b.len().min(buf.len() - n1);
-        buf[n1..n1 + n2].copy_from_slice(&b[..n2]);
-        let n = n1 + n2;
-        self.readable.drain(..n);
-        if self.readable.is_empty() {
-            self.readable_signalled = false;
-        }
         // Tell a sender stalled on our window that it opened again.
-        let wnd = self.advertised_window();
+        let wnd = self.recv.window();
         if !self.is_closed()
             && self.last_advertised < self.cfg.recv_buffer / 2
             && wnd >= self.cfg.recv_buffer / 2
@@ -503,15 +482,14 @@ impl Connection {
 
     /// A RESET for this connection (an aborting side sends it).
     pub fn reset_packet(&self, now: Instant) -> Vec<u8> {
-        let mut p = Packet::new(PacketType::Reset, self.send_id, self.seq_nr, self.ack_nr);
+        let mut p = Packet::new(
+            PacketType::Reset,
+            self.send_id,
+            self.seq_nr,
+            self.recv.ack_nr(),
+        );
         p.timestamp_us = micros(self.epoch, now);
         p.encode()
-    }
-
-    fn advertised_window(&self) -> usize {
-        self.cfg
-            .recv_buffer
-            .saturating_sub(self.readable.len() + self.reorder_bytes)
     }
 
     fn send_window(&self) -> usize {
@@ -638,7 +616,7 @@ impl Connection {
                 return;
             }
             self.state = State::Connected;
-            self.ack_nr = p.seq_nr.wrapping_sub(1);
+            self.recv.start_after(p.seq_nr.wrapping_sub(1));
             self.events.push_back(ConnEvent::Connected);
         }
         self.got_non_syn = true;
@@ -653,9 +631,19 @@ impl Connection {
         }
         self.process_ack(p, now);
         if matches!(p.ty, PacketType::Data | PacketType::Fin) {
-            self.receive(p);
+            self.ack_pending = true;
+            let r = self.recv.receive(p);
+            if r.readable {
+                self.events.push_back(ConnEvent::Readable);
+            }
+            if r.finished {
+                self.events.push_back(ConnEvent::PeerFinished);
+            }
+            if r.duplicate {
+                self.stats.duplicates_received += 1;
+            }
         }
-        if self.fin_sent && self.fin_acked && self.eof {
+        if self.fin_sent && self.fin_acked && self.recv.at_eof() {
             self.close_with(CloseReason::Finished);
         }
     }
@@ -757,96 +745,6 @@ impl Connection {
         self.ledbat.on_loss(self.seq_nr.wrapping_sub(1));
     }
 
-    fn receive(&mut self, p: &Packet<'_>) {
-        self.ack_pending = true;
-        if let Some(fin) = self.peer_fin {
-            if seq_less(fin, p.seq_nr) {
-                return; // past the end of the stream
-            }
-        }
-        let next = self.ack_nr.wrapping_add(1);
-        if p.ty == PacketType::Fin && self.peer_fin.is_none() {
-            // Only a FIN inside the receive window marks the end.
-            let ahead = p.seq_nr.wrapping_sub(next) as usize;
-            if !seq_less(self.ack_nr, p.seq_nr) || ahead >= self.cfg.max_reorder {
-                return;
-            }
-            self.peer_fin = Some(p.seq_nr);
-        }
-        let slack = self.cfg.recv_buffer + self.cfg.max_payload;
-        if p.seq_nr == next {
-            if p.ty == PacketType::Data {
-                if self.readable.len() + self.reorder_bytes + p.payload.len() > slack {
-                    return; // over our window: the sender resends later
-                }
-                self.deliver(p.payload);
-            }
-            self.ack_nr = next;
-            loop {
-                let n = self.ack_nr.wrapping_add(1);
-                if let Some(buf) = self.reorder.remove(&n) {
-                    self.reorder_bytes -= buf.len();
-                    self.deliver(&buf);
-                    self.ack_nr = n;
-                } else if self.peer_fin == Some(n) {
-                    self.ack_nr = n;
-                } else {
-                    break;
-                }
-            }
-            if !self.eof && self.peer_fin == Some(self.ack_nr) {
-                self.eof = true;
-                self.reorder.clear();
-                self.reorder_bytes = 0;
-                self.events.push_back(ConnEvent::PeerFinished);
-            }
-        } else if seq_less(self.ack_nr, p.seq_nr) {
-            let dist = p.seq_nr.wrapping_sub(next) as usize;
-            if p.ty != PacketType::Data
-                || dist >= self.cfg.max_reorder
-                || self.reorder.len() >= self.cfg.max_reorder
-                || self.reorder.contains_key(&p.seq_nr)
-                || self.readable.len() + self.reorder_bytes + p.payload.len() > slack
-            {
-                if self.reorder.contains_key(&p.seq_nr) {
-                    self.stats.duplicates_received += 1;
-                }
-                return;
-            }
-            self.reorder_bytes += p.payload.len();
-            self.reorder.insert(p.seq_nr, p.payload.to_vec());
-        } else {
-            self.stats.duplicates_received += 1;
-        }
-    }
-
-    fn deliver(&mut self, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        self.readable.extend(data);
-        if !self.readable_signalled {
-            self.readable_signalled = true;
-            self.events.push_back(ConnEvent::Readable);
-        }
-    }
-
-    /// The selective ACK of what waits in the reorder buffer.
-    fn sack_mask(&self, mask: &mut [u8; MAX_SACK_LEN]) -> usize {
-        if self.reorder.is_empty() {
-            return 0;
-        }
-        let mut top = 0;
-        for &seq in self.reorder.keys() {
-            let i = seq.wrapping_sub(self.ack_nr).wrapping_sub(2) as usize;
-            if i < MAX_SACK_LEN * 8 {
-                mask[i / 8] |= 1 << (i % 8);
-                top = top.max(i / 8 + 1);
-            }
-        }
-        top.div_ceil(4) * 4
-    }
-
     /// Write the next datagram for the peer into `out` (cleared first);
     /// false when there is nothing to send now.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
@@ -919,7 +817,7 @@ impl Connection {
     }
 
     fn header(&mut self, ty: PacketType, seq: u16, now: Instant) -> Packet<'static> {
-        let wnd = self.advertised_window();
+        let wnd = self.recv.window();
         self.last_advertised = wnd;
         Packet {
             ty,
@@ -935,7 +833,7 @@ impl Connection {
             ack_nr: if ty == PacketType::Syn {
                 0
             } else {
-                self.ack_nr
+                self.recv.ack_nr()
             },
             sack: None,
             payload: &[],
@@ -956,7 +854,7 @@ impl Connection {
         let mlen = if ty == PacketType::Syn {
             0
         } else {
-            self.sack_mask(&mut mask)
+            self.recv.sack_mask(&mut mask)
         };
         let pk = &mut self.inflight[i];
         let p = Packet {
@@ -983,7 +881,7 @@ impl Connection {
     fn emit_state(&mut self, now: Instant, out: &mut Vec<u8>) {
         let hdr = self.header(PacketType::State, self.seq_nr, now);
         let mut mask = [0u8; MAX_SACK_LEN];
-        let mlen = self.sack_mask(&mut mask);
+        let mlen = self.recv.sack_mask(&mut mask);
         let p = Packet {
             sack: (mlen > 0).then_some(&mask[..mlen]),
             ..hdr
