@@ -30,15 +30,17 @@ use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::packet::{sack_has, seq_less, Packet, PacketType, HEADER_LEN, MAX_SACK_LEN};
+use super::packet::{seq_less, Packet, PacketType, HEADER_LEN, MAX_SACK_LEN};
 
 mod congestion;
 mod recv_buffer;
 mod rtt;
+mod send_queue;
 
 use congestion::Ledbat;
 use recv_buffer::RecvBuffer;
 use rtt::Rtt;
+use send_queue::SendQueue;
 
 /// Tunables; [`Config::default`] matches common client settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,23 +147,6 @@ pub struct Stats {
     pub bytes_acked: u64,
 }
 
-struct OutPacket {
-    seq: u16,
-    ty: PacketType,
-    payload: Vec<u8>,
-    last_sent: Instant,
-    transmissions: u32,
-    need_resend: bool,
-    sacked: bool,
-}
-
-impl OutPacket {
-    /// Counts toward the bytes in flight.
-    fn counted(&self) -> bool {
-        !self.need_resend && !self.sacked
-    }
-}
-
 pub struct Connection {
     cfg: Config,
     epoch: Instant,
@@ -171,24 +156,13 @@ pub struct Connection {
     initiator: bool,
 
     // Sending.
-    /// Sequence number the next SYN/DATA/FIN gets.
-    seq_nr: u16,
-    /// Sent and not yet cumulatively acknowledged, in sequence order.
-    inflight: VecDeque<OutPacket>,
-    /// Payload bytes of `inflight` that count toward the window.
-    bytes_in_flight: usize,
-    /// Packets of `inflight` marked for resending.
-    n_resend: usize,
-    send_buf: VecDeque<u8>,
+    send: SendQueue,
     fin_requested: bool,
     fin_sent: bool,
     fin_acked: bool,
     write_blocked: bool,
     peer_wnd: usize,
     ledbat: Ledbat,
-    last_ack_recv: u16,
-    dup_acks: u32,
-    fast_resent: Option<u16>,
     rtt: Rtt,
     rto_deadline: Option<Instant>,
     timeouts: u32,
@@ -216,7 +190,14 @@ fn micros(epoch: Instant, now: Instant) -> u32 {
 }
 
 impl Connection {
-    fn blank(cfg: Config, epoch: Instant, now: Instant, recv_id: u16, send_id: u16) -> Connection {
+    fn blank(
+        cfg: Config,
+        epoch: Instant,
+        now: Instant,
+        recv_id: u16,
+        send_id: u16,
+        seq: u16,
+    ) -> Connection {
         let cfg = Config {
             max_payload: cfg.max_payload.clamp(1, 65_000),
             max_reorder: cfg.max_reorder.clamp(1, 16_384),
@@ -229,20 +210,13 @@ impl Connection {
             recv_id,
             send_id,
             initiator: true,
-            seq_nr: 1,
-            inflight: VecDeque::new(),
-            bytes_in_flight: 0,
-            n_resend: 0,
-            send_buf: VecDeque::new(),
+            send: SendQueue::new(seq),
             fin_requested: false,
             fin_sent: false,
             fin_acked: false,
             write_blocked: false,
             peer_wnd: cfg.max_payload,
             ledbat: Ledbat::new(&cfg),
-            last_ack_recv: 0,
-            dup_acks: 0,
-            fast_resent: None,
             rtt: Rtt::new(&cfg),
             rto_deadline: None,
             timeouts: 0,
@@ -269,20 +243,8 @@ impl Connection {
         recv_id: u16,
         seq: u16,
     ) -> Connection {
-        let mut c = Connection::blank(cfg, epoch, now, recv_id, recv_id.wrapping_add(1));
-        c.seq_nr = seq;
-        c.last_ack_recv = seq.wrapping_sub(1);
-        c.inflight.push_back(OutPacket {
-            seq,
-            ty: PacketType::Syn,
-            payload: Vec::new(),
-            last_sent: now,
-            transmissions: 0,
-            need_resend: true,
-            sacked: false,
-        });
-        c.n_resend = 1;
-        c.seq_nr = seq.wrapping_add(1);
+        let mut c = Connection::blank(cfg, epoch, now, recv_id, recv_id.wrapping_add(1), seq);
+        c.send.push(PacketType::Syn, Vec::new(), now);
         c
     }
 
@@ -296,11 +258,16 @@ impl Connection {
         syn: &Packet<'_>,
         seq: u16,
     ) -> Connection {
-        let mut c = Connection::blank(cfg, epoch, now, syn.conn_id.wrapping_add(1), syn.conn_id);
+        let mut c = Connection::blank(
+            cfg,
+            epoch,
+            now,
+            syn.conn_id.wrapping_add(1),
+            syn.conn_id,
+            seq,
+        );
         c.initiator = false;
         c.state = State::Connected;
-        c.seq_nr = seq;
-        c.last_ack_recv = seq.wrapping_sub(1);
         c.recv.start_after(syn.seq_nr);
         c.syn_seq = Some(syn.seq_nr);
         c.got_non_syn = false;
@@ -343,11 +310,11 @@ impl Connection {
     }
     /// Bytes queued by the application and not yet acknowledged.
     pub fn unacked_bytes(&self) -> usize {
-        self.send_buf.len() + self.inflight.iter().map(|p| p.payload.len()).sum::<usize>()
+        self.send.unacked_bytes()
     }
     /// Everything written was acknowledged (and the FIN, if one was sent).
     pub fn all_acked(&self) -> bool {
-        self.send_buf.is_empty() && self.inflight.is_empty()
+        self.send.is_empty()
     }
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed(_))
@@ -361,7 +328,7 @@ impl Connection {
         if self.fin_requested || self.is_closed() {
             0
         } else {
-            self.cfg.send_buffer.saturating_sub(self.send_buf.len())
+            self.cfg.send_buffer.saturating_sub(self.send.buffered())
         }
     }
 
@@ -430,7 +397,7 @@ impl Connection {
         if n < data.len() {
             self.write_blocked = true;
         }
-        self.send_buf.extend(&data[..n]);
+        self.send.queue(&data[..n]);
         Ok(n)
     }
 
@@ -485,7 +452,7 @@ impl Connection {
         let mut p = Packet::new(
             PacketType::Reset,
             self.send_id,
-            self.seq_nr,
+            self.send.next_seq(),
             self.recv.ack_nr(),
         );
         p.timestamp_us = micros(self.epoch, now);
@@ -547,14 +514,13 @@ impl Connection {
     }
 
     fn on_rto(&mut self, now: Instant) {
-        if self.inflight.is_empty() {
+        let Some(front_len) = self.send.front_len() else {
             self.rto_deadline = None;
             return;
-        }
+        };
         self.stats.timeouts += 1;
         // A peer with a closed window is not a dead peer: probes that it
         // drops do not count against the connection.
-        let front_len = self.inflight[0].payload.len();
         if self.peer_wnd >= front_len.max(1) || self.state == State::SynSent {
             self.timeouts += 1;
         }
@@ -567,15 +533,8 @@ impl Connection {
             self.close_with(CloseReason::TimedOut);
             return;
         }
-        for p in self.inflight.iter_mut() {
-            if p.counted() {
-                p.need_resend = true;
-                self.n_resend += 1;
-            }
-        }
-        self.bytes_in_flight = 0;
-        self.ledbat.on_timeout(self.seq_nr.wrapping_sub(1));
-        self.fast_resent = None;
+        self.send.timed_out();
+        self.ledbat.on_timeout(self.send.last_seq());
         self.rtt.back_off();
         self.rto_deadline = Some(now + self.rtt.rto());
     }
@@ -593,7 +552,7 @@ impl Connection {
         self.stats.packets_received += 1;
         if p.ty == PacketType::Reset {
             // Only a RESET that does not acknowledge the unsent is believed.
-            if !seq_less(self.seq_nr.wrapping_sub(1), p.ack_nr) {
+            if !seq_less(self.send.last_seq(), p.ack_nr) {
                 self.close_with(CloseReason::Reset);
             }
             return;
@@ -607,12 +566,11 @@ impl Connection {
             return;
         }
         // Acknowledges something never sent: forged or confused, drop.
-        if seq_less(self.seq_nr.wrapping_sub(1), p.ack_nr) {
+        if seq_less(self.send.last_seq(), p.ack_nr) {
             return;
         }
         if self.state == State::SynSent {
-            let syn = self.inflight.front().map(|s| s.seq);
-            if Some(p.ack_nr) != syn {
+            if Some(p.ack_nr) != self.send.front_seq() {
                 return;
             }
             self.state = State::Connected;
@@ -650,99 +608,47 @@ impl Connection {
 
     fn process_ack(&mut self, p: &Packet<'_>, now: Instant) {
         let ack = p.ack_nr;
-        let mut acked = 0usize;
-        let mut progressed = false;
-        while let Some(front) = self.inflight.front() {
-            if seq_less(ack, front.seq) {
-                break;
-            }
-            let f = self.inflight.pop_front().unwrap();
-            progressed = true;
-            if f.counted() {
-                self.bytes_in_flight -= f.payload.len();
-            }
-            if !f.sacked {
-                acked += f.payload.len();
-            }
-            if f.need_resend {
-                self.n_resend -= 1;
-            }
-            if f.transmissions == 1 {
-                self.rtt.sample(now.saturating_duration_since(f.last_sent));
-            }
-            if f.ty == PacketType::Fin {
-                self.fin_acked = true;
-            }
+        let a = self.send.ack(ack, now, &mut self.rtt);
+        if a.fin {
+            self.fin_acked = true;
         }
+        let mut acked = a.bytes;
         if let Some(mask) = p.sack {
-            let mut past = 0;
-            for pk in self.inflight.iter_mut() {
-                let dist = pk.seq.wrapping_sub(ack).wrapping_sub(2) as usize;
-                if dist >= mask.len() * 8 {
-                    continue;
-                }
-                if sack_has(mask, ack, pk.seq) {
-                    past += 1;
-                    if !pk.sacked {
-                        if pk.counted() {
-                            self.bytes_in_flight -= pk.payload.len();
-                        }
-                        if pk.need_resend {
-                            pk.need_resend = false;
-                            self.n_resend -= 1;
-                        }
-                        pk.sacked = true;
-                        acked += pk.payload.len();
-                    }
-                }
-            }
+            let (bytes, past) = self.send.sack(ack, mask);
+            acked += bytes;
             if past >= 3 {
-                self.fast_retransmit(now);
+                self.fast_retransmit();
             }
         }
-        if progressed {
-            self.dup_acks = 0;
+        if a.progressed {
             self.timeouts = 0;
             self.ledbat.on_progress(ack);
             self.rtt.reset();
-            self.rto_deadline = if self.inflight.is_empty() {
-                None
-            } else {
+            self.rto_deadline = if self.send.has_inflight() {
                 Some(now + self.rtt.rto())
+            } else {
+                None
             };
             if self.write_blocked && self.writable_len() > 0 {
                 self.write_blocked = false;
                 self.events.push_back(ConnEvent::Writable);
             }
-        } else if p.ty == PacketType::State
-            && ack == self.last_ack_recv
-            && !self.inflight.is_empty()
-        {
-            self.dup_acks += 1;
-            if self.dup_acks >= 3 {
-                self.fast_retransmit(now);
-            }
         }
-        self.last_ack_recv = ack;
+        let maybe_dup = !a.progressed && p.ty == PacketType::State;
+        if self.send.note_ack(ack, maybe_dup) {
+            self.fast_retransmit();
+        }
         if acked > 0 {
             self.stats.bytes_acked += acked as u64;
             self.ledbat.on_acked(acked);
         }
     }
 
-    fn fast_retransmit(&mut self, _now: Instant) {
-        let Some(front) = self.inflight.front_mut() else {
-            return;
-        };
-        if front.sacked || front.need_resend || self.fast_resent == Some(front.seq) {
-            return;
+    fn fast_retransmit(&mut self) {
+        if self.send.fast_resend() {
+            self.stats.fast_retransmits += 1;
+            self.ledbat.on_loss(self.send.last_seq());
         }
-        self.fast_resent = Some(front.seq);
-        front.need_resend = true;
-        self.n_resend += 1;
-        self.bytes_in_flight -= front.payload.len();
-        self.stats.fast_retransmits += 1;
-        self.ledbat.on_loss(self.seq_nr.wrapping_sub(1));
     }
 
     /// Write the next datagram for the peer into `out` (cleared first);
@@ -757,14 +663,8 @@ impl Connection {
             return false;
         }
         let window = self.send_window();
-        if self.n_resend > 0 {
-            let i = self
-                .inflight
-                .iter()
-                .position(|p| p.need_resend)
-                .expect("n_resend counts marked packets");
-            let len = self.inflight[i].payload.len();
-            if self.bytes_in_flight == 0 || self.bytes_in_flight + len <= window {
+        if let Some(i) = self.send.next_resend() {
+            if self.send.fits(self.send.packet(i).payload.len(), window) {
                 self.emit(i, now, out);
                 return true;
             }
@@ -773,23 +673,17 @@ impl Connection {
             // packet: until then a lost SYN-ACK could be repeated with a
             // later sequence number, and reordered data could be taken for
             // the first.)
-            if !self.send_buf.is_empty() && self.inflight.len() < 16_384 {
-                let len = self.send_buf.len().min(self.cfg.max_payload);
-                if self.bytes_in_flight == 0 || self.bytes_in_flight + len <= window {
-                    let payload: Vec<u8> = self.send_buf.drain(..len).collect();
-                    self.push_new(PacketType::Data, payload, now);
-                    let i = self.inflight.len() - 1;
+            let queued = self.send.buffered();
+            if queued > 0 && self.send.has_room() {
+                let len = queued.min(self.cfg.max_payload);
+                if self.send.fits(len, window) {
+                    let i = self.send.push_data(len, now);
                     self.emit(i, now, out);
                     return true;
                 }
-            } else if self.send_buf.is_empty()
-                && self.fin_requested
-                && !self.fin_sent
-                && self.inflight.len() < 16_384
-            {
+            } else if queued == 0 && self.fin_requested && !self.fin_sent && self.send.has_room() {
                 self.fin_sent = true;
-                self.push_new(PacketType::Fin, Vec::new(), now);
-                let i = self.inflight.len() - 1;
+                let i = self.send.push(PacketType::Fin, Vec::new(), now);
                 self.emit(i, now, out);
                 return true;
             }
@@ -799,21 +693,6 @@ impl Connection {
             return true;
         }
         false
-    }
-
-    fn push_new(&mut self, ty: PacketType, payload: Vec<u8>, now: Instant) {
-        let seq = self.seq_nr;
-        self.seq_nr = self.seq_nr.wrapping_add(1);
-        self.inflight.push_back(OutPacket {
-            seq,
-            ty,
-            payload,
-            last_sent: now,
-            transmissions: 0,
-            need_resend: true,
-            sacked: false,
-        });
-        self.n_resend += 1;
     }
 
     fn header(&mut self, ty: PacketType, seq: u16, now: Instant) -> Packet<'static> {
@@ -848,7 +727,7 @@ impl Connection {
 
     /// (Re)send `inflight[i]`.
     fn emit(&mut self, i: usize, now: Instant, out: &mut Vec<u8>) {
-        let (ty, seq) = (self.inflight[i].ty, self.inflight[i].seq);
+        let (ty, seq) = (self.send.packet(i).ty, self.send.packet(i).seq);
         let hdr = self.header(ty, seq, now);
         let mut mask = [0u8; MAX_SACK_LEN];
         let mlen = if ty == PacketType::Syn {
@@ -856,22 +735,16 @@ impl Connection {
         } else {
             self.recv.sack_mask(&mut mask)
         };
-        let pk = &mut self.inflight[i];
         let p = Packet {
             sack: (mlen > 0).then_some(&mask[..mlen]),
-            payload: &pk.payload,
+            payload: &self.send.packet(i).payload,
             ..hdr
         };
         debug_assert!(p.encoded_len() <= HEADER_LEN + 2 + MAX_SACK_LEN + self.cfg.max_payload);
         p.encode_into(out);
-        if pk.transmissions > 0 {
+        if self.send.sent(i, now) {
             self.stats.retransmits += 1;
         }
-        pk.transmissions += 1;
-        pk.last_sent = now;
-        pk.need_resend = false;
-        self.n_resend -= 1;
-        self.bytes_in_flight += pk.payload.len();
         if self.rto_deadline.is_none() {
             self.rto_deadline = Some(now + self.rtt.rto());
         }
@@ -879,7 +752,7 @@ impl Connection {
     }
 
     fn emit_state(&mut self, now: Instant, out: &mut Vec<u8>) {
-        let hdr = self.header(PacketType::State, self.seq_nr, now);
+        let hdr = self.header(PacketType::State, self.send.next_seq(), now);
         let mut mask = [0u8; MAX_SACK_LEN];
         let mlen = self.recv.sack_mask(&mut mask);
         let p = Packet {
