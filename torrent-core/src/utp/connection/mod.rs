@@ -25,17 +25,33 @@
 //! - a packet is resent early after 3 duplicate ACKs, or when a selective
 //!   ACK shows 3 packets past it arrived;
 //! - keep-alive: an ACK when nothing was sent for 29 s.
+//!
+//! This module owns the public types, the connection's fields, its
+//! construction (connect, accept) and the application's side (write, read,
+//! close, abort). The rest, by concept:
+//! - `inbound`: a packet from the peer (handshake, ACK processing, data);
+//! - `transmit`: what to send next and its encoding;
+//! - `timers`: retransmission timeout, keep-alive, idle limit;
+//! - `send_queue`: queued bytes, packets in flight, their acknowledgement
+//!   and resending;
+//! - `recv_buffer`: in-order delivery, the reorder buffer, the peer's FIN,
+//!   the advertised window and the selective ACK;
+//! - `congestion`: LEDBAT (window, slow start, base delay, loss recovery);
+//! - `rtt`: the round-trip time estimate and the RTO.
 
 use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::packet::{seq_less, Packet, PacketType, HEADER_LEN, MAX_SACK_LEN};
+use super::packet::{Packet, PacketType};
 
 mod congestion;
+mod inbound;
 mod recv_buffer;
 mod rtt;
 mod send_queue;
+mod timers;
+mod transmit;
 
 use congestion::Ledbat;
 use recv_buffer::RecvBuffer;
@@ -457,309 +473,5 @@ impl Connection {
         );
         p.timestamp_us = micros(self.epoch, now);
         p.encode()
-    }
-
-    fn send_window(&self) -> usize {
-        self.ledbat
-            .cwnd()
-            .min(self.peer_wnd)
-            .min(self.cfg.max_window)
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) wants to be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.is_closed() {
-            return None;
-        }
-        let mut t = self.last_recv + self.idle_limit();
-        if let Some(r) = self.rto_deadline {
-            t = t.min(r);
-        }
-        // (A due keep-alive is already pending: poll_transmit sends it.)
-        if self.state == State::Connected && !self.ack_pending {
-            t = t.min(self.last_send + self.cfg.keepalive);
-        }
-        Some(t)
-    }
-
-    fn idle_limit(&self) -> Duration {
-        if self.got_non_syn {
-            self.cfg.idle_timeout
-        } else {
-            // An acceptor whose peer never followed up its SYN.
-            self.cfg.initial_rto * 10
-        }
-    }
-
-    /// Run the timers: retransmission, keep-alive, idle limit.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.is_closed() {
-            return;
-        }
-        if now >= self.last_recv + self.idle_limit() {
-            self.close_with(CloseReason::TimedOut);
-            return;
-        }
-        if let Some(deadline) = self.rto_deadline {
-            if now >= deadline {
-                self.on_rto(now);
-                if self.is_closed() {
-                    return;
-                }
-            }
-        }
-        if self.state == State::Connected && now >= self.last_send + self.cfg.keepalive {
-            self.ack_pending = true;
-        }
-    }
-
-    fn on_rto(&mut self, now: Instant) {
-        let Some(front_len) = self.send.front_len() else {
-            self.rto_deadline = None;
-            return;
-        };
-        self.stats.timeouts += 1;
-        // A peer with a closed window is not a dead peer: probes that it
-        // drops do not count against the connection.
-        if self.peer_wnd >= front_len.max(1) || self.state == State::SynSent {
-            self.timeouts += 1;
-        }
-        let limit = if self.state == State::SynSent {
-            self.cfg.syn_retransmits
-        } else {
-            self.cfg.max_retransmits
-        };
-        if self.timeouts > limit {
-            self.close_with(CloseReason::TimedOut);
-            return;
-        }
-        self.send.timed_out();
-        self.ledbat.on_timeout(self.send.last_seq());
-        self.rtt.back_off();
-        self.rto_deadline = Some(now + self.rtt.rto());
-    }
-
-    /// Feed one packet addressed to this connection (the endpoint matched
-    /// the connection id and address).
-    pub fn handle_packet(&mut self, p: &Packet<'_>, now: Instant) {
-        if self.is_closed() {
-            // Our ACK of its FIN was lost: the peer says FIN again.
-            if self.state == State::Closed(CloseReason::Finished) && p.ty == PacketType::Fin {
-                self.ack_pending = true;
-            }
-            return;
-        }
-        self.stats.packets_received += 1;
-        if p.ty == PacketType::Reset {
-            // Only a RESET that does not acknowledge the unsent is believed.
-            if !seq_less(self.send.last_seq(), p.ack_nr) {
-                self.close_with(CloseReason::Reset);
-            }
-            return;
-        }
-        if p.ty == PacketType::Syn {
-            if Some(p.seq_nr) == self.syn_seq && !self.got_non_syn {
-                // Our SYN-ACK was lost: say it again.
-                self.last_recv = now;
-                self.ack_pending = true;
-            }
-            return;
-        }
-        // Acknowledges something never sent: forged or confused, drop.
-        if seq_less(self.send.last_seq(), p.ack_nr) {
-            return;
-        }
-        if self.state == State::SynSent {
-            if Some(p.ack_nr) != self.send.front_seq() {
-                return;
-            }
-            self.state = State::Connected;
-            self.recv.start_after(p.seq_nr.wrapping_sub(1));
-            self.events.push_back(ConnEvent::Connected);
-        }
-        self.got_non_syn = true;
-        self.last_recv = now;
-        self.reply_micro = micros(self.epoch, now).wrapping_sub(p.timestamp_us);
-        self.peer_wnd = p.wnd_size as usize;
-        if p.timestamp_diff_us != 0 {
-            self.ledbat.delay_sample(
-                now.saturating_duration_since(self.epoch),
-                p.timestamp_diff_us,
-            );
-        }
-        self.process_ack(p, now);
-        if matches!(p.ty, PacketType::Data | PacketType::Fin) {
-            self.ack_pending = true;
-            let r = self.recv.receive(p);
-            if r.readable {
-                self.events.push_back(ConnEvent::Readable);
-            }
-            if r.finished {
-                self.events.push_back(ConnEvent::PeerFinished);
-            }
-            if r.duplicate {
-                self.stats.duplicates_received += 1;
-            }
-        }
-        if self.fin_sent && self.fin_acked && self.recv.at_eof() {
-            self.close_with(CloseReason::Finished);
-        }
-    }
-
-    fn process_ack(&mut self, p: &Packet<'_>, now: Instant) {
-        let ack = p.ack_nr;
-        let a = self.send.ack(ack, now, &mut self.rtt);
-        if a.fin {
-            self.fin_acked = true;
-        }
-        let mut acked = a.bytes;
-        if let Some(mask) = p.sack {
-            let (bytes, past) = self.send.sack(ack, mask);
-            acked += bytes;
-            if past >= 3 {
-                self.fast_retransmit();
-            }
-        }
-        if a.progressed {
-            self.timeouts = 0;
-            self.ledbat.on_progress(ack);
-            self.rtt.reset();
-            self.rto_deadline = if self.send.has_inflight() {
-                Some(now + self.rtt.rto())
-            } else {
-                None
-            };
-            if self.write_blocked && self.writable_len() > 0 {
-                self.write_blocked = false;
-                self.events.push_back(ConnEvent::Writable);
-            }
-        }
-        let maybe_dup = !a.progressed && p.ty == PacketType::State;
-        if self.send.note_ack(ack, maybe_dup) {
-            self.fast_retransmit();
-        }
-        if acked > 0 {
-            self.stats.bytes_acked += acked as u64;
-            self.ledbat.on_acked(acked);
-        }
-    }
-
-    fn fast_retransmit(&mut self) {
-        if self.send.fast_resend() {
-            self.stats.fast_retransmits += 1;
-            self.ledbat.on_loss(self.send.last_seq());
-        }
-    }
-
-    /// Write the next datagram for the peer into `out` (cleared first);
-    /// false when there is nothing to send now.
-    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
-        out.clear();
-        if self.is_closed() {
-            if self.ack_pending {
-                self.emit_state(now, out);
-                return true;
-            }
-            return false;
-        }
-        let window = self.send_window();
-        if let Some(i) = self.send.next_resend() {
-            if self.send.fits(self.send.packet(i).payload.len(), window) {
-                self.emit(i, now, out);
-                return true;
-            }
-        } else if self.state == State::Connected && self.got_non_syn {
-            // (An acceptor sends data only after the initiator's first
-            // packet: until then a lost SYN-ACK could be repeated with a
-            // later sequence number, and reordered data could be taken for
-            // the first.)
-            let queued = self.send.buffered();
-            if queued > 0 && self.send.has_room() {
-                let len = queued.min(self.cfg.max_payload);
-                if self.send.fits(len, window) {
-                    let i = self.send.push_data(len, now);
-                    self.emit(i, now, out);
-                    return true;
-                }
-            } else if queued == 0 && self.fin_requested && !self.fin_sent && self.send.has_room() {
-                self.fin_sent = true;
-                let i = self.send.push(PacketType::Fin, Vec::new(), now);
-                self.emit(i, now, out);
-                return true;
-            }
-        }
-        if self.ack_pending && self.state == State::Connected {
-            self.emit_state(now, out);
-            return true;
-        }
-        false
-    }
-
-    fn header(&mut self, ty: PacketType, seq: u16, now: Instant) -> Packet<'static> {
-        let wnd = self.recv.window();
-        self.last_advertised = wnd;
-        Packet {
-            ty,
-            conn_id: if ty == PacketType::Syn {
-                self.recv_id
-            } else {
-                self.send_id
-            },
-            timestamp_us: micros(self.epoch, now),
-            timestamp_diff_us: self.reply_micro,
-            wnd_size: wnd.min(u32::MAX as usize) as u32,
-            seq_nr: seq,
-            ack_nr: if ty == PacketType::Syn {
-                0
-            } else {
-                self.recv.ack_nr()
-            },
-            sack: None,
-            payload: &[],
-        }
-    }
-
-    fn finish_send(&mut self, now: Instant) {
-        self.ack_pending = false;
-        self.last_send = now;
-        self.stats.packets_sent += 1;
-    }
-
-    /// (Re)send `inflight[i]`.
-    fn emit(&mut self, i: usize, now: Instant, out: &mut Vec<u8>) {
-        let (ty, seq) = (self.send.packet(i).ty, self.send.packet(i).seq);
-        let hdr = self.header(ty, seq, now);
-        let mut mask = [0u8; MAX_SACK_LEN];
-        let mlen = if ty == PacketType::Syn {
-            0
-        } else {
-            self.recv.sack_mask(&mut mask)
-        };
-        let p = Packet {
-            sack: (mlen > 0).then_some(&mask[..mlen]),
-            payload: &self.send.packet(i).payload,
-            ..hdr
-        };
-        debug_assert!(p.encoded_len() <= HEADER_LEN + 2 + MAX_SACK_LEN + self.cfg.max_payload);
-        p.encode_into(out);
-        if self.send.sent(i, now) {
-            self.stats.retransmits += 1;
-        }
-        if self.rto_deadline.is_none() {
-            self.rto_deadline = Some(now + self.rtt.rto());
-        }
-        self.finish_send(now);
-    }
-
-    fn emit_state(&mut self, now: Instant, out: &mut Vec<u8>) {
-        let hdr = self.header(PacketType::State, self.send.next_seq(), now);
-        let mut mask = [0u8; MAX_SACK_LEN];
-        let mlen = self.recv.sack_mask(&mut mask);
-        let p = Packet {
-            sack: (mlen > 0).then_some(&mask[..mlen]),
-            ..hdr
-        };
-        p.encode_into(out);
-        self.finish_send(now);
     }
 }
