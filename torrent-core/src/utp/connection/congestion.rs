@@ -1,6 +1,7 @@
 //! LEDBAT congestion control (BEP 29): the congestion window, slow start,
-//! the one-way delay measurements and their base (the minimum over about
-//! three minutes, one bucket a minute, which cancels the clocks' offset),
+//! the one-way delay measurements and their base (the minimum over the
+//! last two to three minutes, one bucket a minute, which cancels the
+//! clocks' offset),
 //! and loss recovery (the window halves once per loss episode and falls to
 //! one packet on a timeout). The target queueing delay is 100 ms by
 //! default; the window grows or shrinks by at most 3000 bytes per RTT,
@@ -153,5 +154,65 @@ impl Ledbat {
         self.cwnd = self
             .cwnd
             .clamp(min, self.max_window.max(min as usize) as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_delay_is_the_minimum_of_the_last_three_minutes() {
+        let mut h = DelayHistory::default();
+        assert_eq!(h.base(), None);
+        h.add(0, 100);
+        h.add(0, 50);
+        h.add(0, 70);
+        h.add(1, 80);
+        h.add(2, 90);
+        assert_eq!(h.base(), Some(50));
+        h.add(3, 95); // minute 0 falls out
+        assert_eq!(h.base(), Some(80));
+    }
+
+    #[test]
+    fn base_delay_compares_across_the_32_bit_wrap() {
+        let mut h = DelayHistory::default();
+        h.add(0, u32::MAX - 5);
+        h.add(1, 10); // 16 µs later than the first, not smaller
+        assert_eq!(h.base(), Some(u32::MAX - 5));
+    }
+
+    #[test]
+    fn slow_start_grows_by_the_acked_bytes_until_the_delay_rises() {
+        let mut l = Ledbat::new(&Config::default());
+        assert_eq!(l.cwnd(), 2800);
+        l.delay_sample(Duration::ZERO, 1000);
+        assert_eq!(l.queuing_delay(), Duration::ZERO);
+        l.on_acked(14_000);
+        assert_eq!(l.cwnd(), 16_800);
+        // 200 ms over the base: twice the target, the window shrinks by
+        // the most LEDBAT allows for a window's worth of ACKs.
+        l.delay_sample(Duration::from_secs(1), 201_000);
+        assert_eq!(l.queuing_delay(), Duration::from_millis(200));
+        l.on_acked(16_800);
+        assert_eq!(l.cwnd(), 13_800);
+    }
+
+    #[test]
+    fn a_loss_halves_the_window_once_per_episode_and_a_timeout_drops_it_to_one_packet() {
+        let mut l = Ledbat::new(&Config::default());
+        l.on_acked(14_000);
+        l.on_loss(10);
+        assert_eq!(l.cwnd(), 8400);
+        l.on_loss(10);
+        l.on_progress(9);
+        l.on_loss(12);
+        assert_eq!(l.cwnd(), 8400, "still in the episode that ends at 10");
+        l.on_progress(10);
+        l.on_loss(20);
+        assert_eq!(l.cwnd(), 4200);
+        l.on_timeout(30);
+        assert_eq!(l.cwnd(), 1400);
     }
 }

@@ -182,3 +182,85 @@ impl RecvBuffer {
         top.div_ceil(4) * 4
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(seq: u16, payload: &[u8]) -> Packet<'_> {
+        Packet {
+            payload,
+            ..Packet::new(PacketType::Data, 1, seq, 0)
+        }
+    }
+
+    fn read_all(r: &mut RecvBuffer) -> Vec<u8> {
+        let mut buf = vec![0; r.len()];
+        let n = r.read(&mut buf);
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn packets_out_of_order_wait_and_are_selectively_acked() {
+        let mut r = RecvBuffer::new(&Config::default());
+        r.start_after(100);
+        let mut mask = [0u8; MAX_SACK_LEN];
+        assert_eq!(r.sack_mask(&mut mask), 0);
+        assert!(!r.receive(&data(102, b"bb")).readable);
+        assert!(!r.receive(&data(104, b"dd")).readable);
+        assert_eq!(r.window(), Config::default().recv_buffer - 4);
+        assert_eq!(r.sack_mask(&mut mask), 4, "padded to 4 bytes");
+        assert_eq!(mask[0], 0b101, "bit i is ack_nr + 2 + i");
+        assert!(r.receive(&data(102, b"bb")).duplicate);
+        let got = r.receive(&data(101, b"aa"));
+        assert!(got.readable && !got.finished && !got.duplicate);
+        assert_eq!(r.ack_nr(), 102, "103 is still missing");
+        assert_eq!(read_all(&mut r), b"aabb");
+        assert!(r.receive(&data(101, b"aa")).duplicate);
+        assert!(r.receive(&data(103, b"cc")).readable);
+        assert_eq!(read_all(&mut r), b"ccdd");
+        assert_eq!(r.ack_nr(), 104);
+    }
+
+    #[test]
+    fn readable_is_signalled_once_until_the_buffer_is_drained() {
+        let mut r = RecvBuffer::new(&Config::default());
+        assert!(r.receive(&data(1, b"a")).readable);
+        assert!(!r.receive(&data(2, b"b")).readable);
+        assert_eq!(read_all(&mut r), b"ab");
+        assert_eq!(r.read(&mut [0; 4]), 0);
+        assert!(r.receive(&data(3, b"c")).readable);
+    }
+
+    #[test]
+    fn the_fin_ends_the_stream_once_everything_before_it_arrived() {
+        let mut r = RecvBuffer::new(&Config::default());
+        let fin = Packet::new(PacketType::Fin, 1, 3, 0);
+        assert!(!r.receive(&fin).finished);
+        assert!(!r.receive(&data(2, b"b")).finished);
+        assert!(!r.at_eof());
+        let got = r.receive(&data(1, b"a"));
+        assert!(got.readable && got.finished);
+        assert!(r.at_eof());
+        assert_eq!(r.ack_nr(), 3);
+        assert!(!r.receive(&data(4, b"late")).readable, "past the FIN");
+        assert_eq!(read_all(&mut r), b"ab");
+    }
+
+    #[test]
+    fn a_packet_over_the_window_is_dropped() {
+        let cfg = Config {
+            recv_buffer: 10,
+            max_payload: 4,
+            ..Config::default()
+        };
+        let mut r = RecvBuffer::new(&cfg);
+        assert!(r.receive(&data(1, b"0123456789")).readable);
+        assert_eq!(r.window(), 0);
+        r.receive(&data(2, b"abcde")); // 15 > 10 + 4
+        assert_eq!((r.len(), r.ack_nr()), (10, 1));
+        r.receive(&data(2, b"abcd"));
+        assert_eq!((r.len(), r.ack_nr()), (14, 2));
+    }
+}

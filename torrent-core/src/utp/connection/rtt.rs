@@ -73,3 +73,44 @@ impl Rtt {
         self.rto = (self.rto * 2).min(self.max_rto);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rto_follows_the_smoothed_samples_within_its_bounds() {
+        let mut r = Rtt::new(&Config::default());
+        assert_eq!((r.srtt(), r.rto()), (None, Duration::from_secs(1)));
+        r.sample(Duration::from_millis(100));
+        assert_eq!(r.srtt(), Some(Duration::from_millis(100)));
+        r.reset();
+        assert_eq!(
+            r.rto(),
+            Duration::from_millis(500),
+            "100 + 4·50 ms, raised to the minimum"
+        );
+        r.sample(Duration::from_millis(1000));
+        // rttvar (3·50 + 900) / 4 = 262.5 ms, srtt (7·100 + 1000) / 8 = 212.5 ms
+        assert_eq!(r.srtt(), Some(Duration::from_micros(212_500)));
+        r.reset();
+        assert_eq!(r.rto(), Duration::from_micros(1_262_500));
+    }
+
+    #[test]
+    fn back_off_doubles_up_to_the_maximum_and_reset_ends_it() {
+        let mut r = Rtt::new(&Config::default());
+        r.back_off();
+        assert_eq!(r.rto(), Duration::from_secs(2));
+        for _ in 0..10 {
+            r.back_off();
+        }
+        assert_eq!(r.rto(), Duration::from_secs(60));
+        r.reset();
+        assert_eq!(
+            r.rto(),
+            Duration::from_secs(1),
+            "no sample yet: the initial RTO"
+        );
+    }
+}

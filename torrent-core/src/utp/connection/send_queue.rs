@@ -285,3 +285,85 @@ impl SendQueue {
         self.fast_resent = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::utp::Config;
+
+    /// Four DATA packets of 100 bytes, 10..=13, sent at `t0`.
+    fn four_sent(t0: Instant) -> SendQueue {
+        let mut q = SendQueue::new(10);
+        q.queue(&[7; 400]);
+        for _ in 0..4 {
+            let i = q.push_data(100, t0);
+            assert!(!q.sent(i, t0));
+        }
+        q
+    }
+
+    #[test]
+    fn a_cumulative_ack_pops_what_it_covers_and_samples_the_rtt() {
+        let t0 = Instant::now();
+        let mut q = four_sent(t0);
+        assert_eq!((q.next_seq(), q.unacked_bytes()), (14, 400));
+        assert!(!q.fits(1, 400) && q.fits(0, 400));
+        let mut rtt = Rtt::new(&Config::default());
+        let a = q.ack(11, t0 + Duration::from_millis(80), &mut rtt);
+        assert!(a.progressed && !a.fin);
+        assert_eq!(a.bytes, 200);
+        assert_eq!(rtt.srtt(), Some(Duration::from_millis(80)));
+        assert_eq!((q.front_seq(), q.unacked_bytes()), (Some(12), 200));
+        assert!(q.fits(200, 400));
+        assert!(!q.ack(11, t0, &mut rtt).progressed);
+    }
+
+    #[test]
+    fn three_selectively_acked_successors_resend_the_first_once() {
+        let t0 = Instant::now();
+        let mut q = four_sent(t0);
+        // ack_nr 9 (nothing in order): bit i is 11 + i.
+        let (bytes, past) = q.sack(9, &[0b0111, 0, 0, 0]);
+        assert_eq!((bytes, past), (300, 3));
+        assert_eq!(q.next_resend(), None);
+        assert!(q.fast_resend());
+        assert_eq!(q.next_resend(), Some(0));
+        assert!(!q.fast_resend(), "already marked");
+        assert!(q.sent(0, t0), "a retransmission");
+        assert!(!q.fast_resend(), "resent early once already");
+        let mut rtt = Rtt::new(&Config::default());
+        let a = q.ack(10, t0 + Duration::from_millis(80), &mut rtt);
+        assert_eq!(a.bytes, 100);
+        assert_eq!(rtt.srtt(), None, "a resent packet is no sample");
+        let a = q.ack(13, t0 + Duration::from_millis(50), &mut rtt);
+        assert!(a.progressed);
+        assert_eq!(a.bytes, 0, "counted when selectively acked");
+        assert_eq!(rtt.srtt(), Some(Duration::from_millis(50)));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn the_third_duplicate_ack_in_a_row_says_so() {
+        let t0 = Instant::now();
+        let mut q = four_sent(t0);
+        assert!(!q.note_ack(9, true));
+        assert!(!q.note_ack(9, true));
+        assert!(!q.note_ack(9, false), "not a duplicate: not counted");
+        assert!(q.note_ack(9, true));
+    }
+
+    #[test]
+    fn a_timeout_marks_everything_in_flight_for_resending() {
+        let t0 = Instant::now();
+        let mut q = four_sent(t0);
+        q.timed_out();
+        assert!(q.fits(400, 0), "nothing counts as in flight");
+        for i in 0..4 {
+            assert_eq!(q.next_resend(), Some(i));
+            assert!(q.sent(i, t0));
+        }
+        assert_eq!(q.next_resend(), None);
+    }
+}
