@@ -52,7 +52,7 @@ impl Rtt {
                 self.rttvar = s / 2;
             }
             Some(srtt) => {
-                let delta = if s > srtt { s - srtt } else { srtt - s };
+                let delta = s.abs_diff(srtt);
                 self.rttvar = (self.rttvar * 3 + delta) / 4;
                 self.srtt = Some((srtt * 7 + s) / 8);
             }
