@@ -2,7 +2,8 @@
 //! over UDP with LEDBAT delay-based congestion control.
 //!
 //! - [`packet`]: the wire codec (header v1, selective ACK extension);
-//! - [`connection`]: one connection's state machine (sans-IO);
+//! - [`connection`]: one connection's state machine (sans-IO), with its
+//!   send queue, receive buffer, LEDBAT and RTT estimate in submodules;
 //! - [`endpoint`]: many connections over one UDP socket (sans-IO): feed it
 //!   datagrams with their source address and the time, take datagrams to
 //!   send, events and the next deadline;
