@@ -132,6 +132,9 @@ impl Engine {
     }
 
     /// Dial again at once (the fallback), not waiting for the back-off.
+    /// It needs no room of its own under the half-open limit: it replaces
+    /// an attempt that was still connecting (a uTP connect, or an MSE
+    /// handshake, which comes before `Input::Connected`), gone by now.
     pub(crate) fn redial(&mut self, torrent: TorrentId, addr: SocketAddr, kind: ConnKind) {
         let Some(Some(t)) = self.torrents.get_mut(torrent) else { return };
         if !t.life.wants_peers() {

@@ -167,14 +167,14 @@ impl Engine {
             }
             Input::DialFailed { torrent, addr } => {
                 self.dialling = self.dialling.saturating_sub(1);
-                if self.eyeballs_dial_failed(torrent, addr) {
-                    return self.reap_at(now);
+                // A racer's: the other attempt goes on.
+                if !self.eyeballs_dial_failed(torrent, addr) {
+                    if let Some(Some(t)) = self.torrents.get_mut(torrent) {
+                        t.connection_failed(addr, now, false);
+                    }
+                    self.peer_failed(torrent, addr, "cannot connect".into());
+                    self.connect_more(now);
                 }
-                if let Some(Some(t)) = self.torrents.get_mut(torrent) {
-                    t.connection_failed(addr, now, false);
-                }
-                self.peer_failed(torrent, addr, "cannot connect".into());
-                self.connect_more(now);
             }
             Input::Connected { peer, local } => {
                 self.eyeballs_up(peer);
@@ -227,10 +227,7 @@ impl Engine {
                     t.dht_empty += 1;
                 }
             }
-            Input::Tick => {
-                self.eyeballs_due(now);
-                self.tick(now);
-            }
+            Input::Tick => self.tick(now),
             Input::Command(c) => self.command(c, now),
             Input::StreamBacklog(n) => self.stream_backlog(n, now),
             Input::ReaderBacklog { reader, bytes } => self.reader_backlog(reader, bytes, now),
@@ -238,6 +235,9 @@ impl Engine {
             Input::WebSeed { torrent, event } => self.webseed_input(torrent, event, now),
         }
         self.reap_at(now);
+        // Head starts run out; an attempt that ended freed a slot for a
+        // waiting racer.
+        self.eyeballs_due(now);
     }
 
     /// The next thing to do.

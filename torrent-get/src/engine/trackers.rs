@@ -32,7 +32,8 @@ pub const ANNOUNCE_RETRY: Duration = Duration::from_secs(60);
 pub fn announce_retry(failures: u32) -> Duration {
     Duration::from_secs(5u64.saturating_mul(1 << failures.saturating_sub(1).min(5))).min(ANNOUNCE_RETRY)
 }
-const MAX_HALF_OPEN: usize = 16;
+/// Most dial attempts outstanding at once ([`Engine::half_open`]).
+pub(crate) const MAX_HALF_OPEN: usize = 16;
 /// A bounded wait for `stopped` announces at exit.
 const STOPPED_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -235,12 +236,27 @@ impl Engine {
         }
     }
 
-    /// Dial candidates: at most 16 connects at once, `max_peers` per torrent.
-    pub(crate) fn connect_more(&mut self, now: Instant) {
-        let half_open = self.peers.iter().flatten().filter(|p| p.phase == Phase::Connecting).count() + self.dialling;
-        // Descriptors: never dial past the connection budget (slots).
+    /// Dial attempts outstanding: dials the loop has not answered yet
+    /// (`dialling`) and dialled connections still connecting (closing ones
+    /// too, until the loop has closed them). Each attempt of a happy-eyeballs
+    /// race ([`super::eyeballs`]) is one.
+    pub(crate) fn half_open(&self) -> usize {
+        self.peers.iter().flatten().filter(|p| p.phase == Phase::Connecting).count() + self.dialling
+    }
+
+    /// How many more dials may start now: under [`MAX_HALF_OPEN`], and
+    /// within the connection budget (descriptors, [`super::slots`]).
+    pub(crate) fn dial_room(&self) -> usize {
         let open = self.connection_count() + self.dialling;
-        let mut budget = MAX_HALF_OPEN.saturating_sub(half_open).min(self.cfg.max_connections.saturating_sub(open));
+        MAX_HALF_OPEN.saturating_sub(self.half_open()).min(self.cfg.max_connections.saturating_sub(open))
+    }
+
+    /// Dial candidates: at most [`MAX_HALF_OPEN`] connects at once,
+    /// `max_peers` per torrent.
+    /// Racers waiting for a slot ([`super::eyeballs`]) go first.
+    pub(crate) fn connect_more(&mut self, now: Instant) {
+        self.eyeballs_due(now);
+        let mut budget = self.dial_room();
         let mut dials = Vec::new();
         for tid in 0..self.torrents.len() {
             let Some(t) = self.torrents[tid].as_mut() else { continue };

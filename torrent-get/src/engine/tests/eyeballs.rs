@@ -22,6 +22,8 @@ struct Net {
     dials: Vec<(usize, ConnKind, Duration)>,
     closes: Vec<(usize, CloseReason)>,
     errors: Vec<String>,
+    /// TCP dials cannot even start (answered with `DialFailed`, key 0).
+    fail_tcp: bool,
 }
 
 impl Net {
@@ -34,7 +36,7 @@ impl Net {
         cfg.extra_peers = vec![X.parse().unwrap()];
         let mut e = Engine::new(cfg, *b"-TE0001-eyeballseyes", 6881, Some(5), t0);
         e.add(Job::Torrent { meta: Box::new(meta), select: None }, t0);
-        let mut n = Net { e, t0, dials: Vec::new(), closes: Vec::new(), errors: Vec::new() };
+        let mut n = Net { e, t0, dials: Vec::new(), closes: Vec::new(), errors: Vec::new(), fail_tcp: false };
         n.drain(Duration::ZERO);
         n.tick(Duration::ZERO);
         n
@@ -54,6 +56,11 @@ impl Net {
                 }
                 Action::Dial { torrent, addr, kind } => {
                     assert_eq!(addr, X.parse::<SocketAddr>().unwrap());
+                    if self.fail_tcp && kind.transport == TransportKind::Tcp {
+                        self.dials.push((0, kind, t));
+                        self.e.handle(Input::DialFailed { torrent, addr }, now);
+                        continue;
+                    }
                     let peer = 100 + self.dials.len();
                     self.dials.push((peer, kind, t));
                     self.e.handle(Input::Dialing { peer, torrent, addr, kind }, now);
@@ -190,6 +197,38 @@ fn a_racer_failing_leaves_the_other_to_go_on() {
     n.input(Input::Connected { peer: utp, local: None }, ms(400));
     assert_eq!(n.e.torrent(0).unwrap().peers, [utp]);
     n.assert_not_blamed();
+}
+
+#[test]
+fn a_tcp_racer_that_cannot_start_leaves_utp_going_then_one_back_off() {
+    let mut n = Net::new(Transports::Both);
+    n.fail_tcp = true;
+    let utp = n.key(0);
+    n.tick(HEAD_START);
+    assert_eq!(n.kinds(), [TransportKind::Utp, TransportKind::Tcp], "TCP dialled at the head start");
+    assert!(n.e.peer(utp).is_some_and(|p| p.live()), "uTP keeps trying");
+    assert!(n.closes.is_empty(), "{:?}", n.closes);
+    n.assert_not_blamed();
+    assert!(n.e.races.list.is_empty(), "the race is over");
+    assert_eq!(n.e.half_open(), 1, "only uTP is still half-open");
+    n.tick(Duration::from_secs(1));
+    n.tick(Duration::from_secs(2));
+    assert_eq!(n.dials.len(), 2, "no second TCP dial while uTP tries");
+    n.assert_not_blamed();
+    // uTP times out too (3 s under `--transport both`, seen at the 4 s tick).
+    let gone = Duration::from_secs(4);
+    n.tick(gone);
+    assert_eq!(n.closes, [(utp, CloseReason::Timeout("connect"))]);
+    assert_eq!(n.dials.len(), 2, "TCP failed already: no TCP fallback");
+    let c = n.candidate();
+    assert_eq!((c.failures, c.connected), (1, false), "backed off once: {c:?}");
+    assert_eq!(c.next_try, n.at(gone + Duration::from_secs(1)), "the first back-off, 1 s");
+    assert_eq!(n.errors.len(), 1, "one peer_error: {:?}", n.errors);
+    assert_eq!(n.e.half_open(), 0);
+    n.tick(gone + ms(500));
+    assert_eq!(n.dials.len(), 2, "not before the back-off");
+    n.tick(gone + Duration::from_secs(1));
+    assert_eq!(n.dials.len(), 3, "dialled again after it");
 }
 
 #[test]

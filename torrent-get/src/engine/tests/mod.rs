@@ -6,6 +6,7 @@ mod batch;
 mod blame;
 mod direct;
 mod eyeballs;
+mod half_open;
 mod hints;
 mod latency;
 mod metadata;
