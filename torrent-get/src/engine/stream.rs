@@ -391,8 +391,7 @@ impl Engine {
             // drops it, and the stream's copy is dropped by the stream (a
             // shared one would stay counted for good and stall the
             // download once the budget is spent).
-            let data = Arc::new(data.to_vec());
-            self.actions.push_back(Action::Hash(HashJob::Block { torrent: tid, piece: block.index, begin: 0, data }));
+            self.hand_over(tid, block.index, 0, Arc::new(data.to_vec()), None);
             self.actions.push_back(Action::Hash(HashJob::Finish { torrent: tid, piece: block.index, piece_len: piece_len as u64, expected }));
         }
         true

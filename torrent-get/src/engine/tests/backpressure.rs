@@ -38,6 +38,11 @@ fn a_slow_disk_holds_requests_back_and_loses_nothing() {
     // plus what was asked for never passed the bound.
     assert!(node.max_backlog > MAX_IN_FLIGHT / 2, "backlog only reached {}", node.max_backlog);
     assert!(node.max_in_flight <= MAX_IN_FLIGHT, "{} bytes in flight", node.max_in_flight);
+    // The engine's own count (its charges less the releases) kept it too,
+    // and every charge was released in the end.
+    assert!(node.max_charged <= MAX_IN_FLIGHT, "{} bytes counted in flight", node.max_charged);
+    assert!(node.max_charged >= node.max_in_flight, "counted {} of {} in flight", node.max_charged, node.max_in_flight);
+    assert_eq!(node.engine.budget_held(), 0);
     // Nothing dropped and fetched again: beyond the payload only the
     // endgame's few duplicates (at most ENDGAME_DEPTH per peer).
     let t = node.engine.torrent(0).unwrap();
@@ -63,4 +68,5 @@ fn a_fast_disk_never_holds_requests_back() {
     assert_eq!(sim.nodes[l].disk[&0], data);
     assert!(!sim.nodes[l].engine.held_back());
     assert_eq!(sim.nodes[l].max_backlog, 16384, "each block is written at once");
+    assert_eq!(sim.nodes[l].engine.budget_held(), 0);
 }
