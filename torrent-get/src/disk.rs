@@ -12,9 +12,9 @@
 //! Jobs run in order, so a `Verify` always sees the writes sent before it.
 
 use crate::existing::Tally;
+use crate::releases::Releases;
 use crate::resume;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use sha1::{Digest, Sha1};
@@ -41,6 +41,9 @@ pub enum DiskJob {
         offset: u64,
         /// Shared with the hash thread.
         data: Arc<Vec<u8>>,
+        /// Bytes this job counts against the in-flight budget, released
+        /// when it is done ([`crate::engine::budget`]).
+        charge: u64,
     },
     /// Finish a piece's hash: `hashed` is the SHA-1 state over the first
     /// bytes of the piece and how many; the rest is read from the file.
@@ -136,52 +139,6 @@ pub enum DiskEvent {
     },
 }
 
-/// Bytes of received block data alive in the disk and hash threads' queues
-/// (each block counted once, from the moment the loop hands it over until
-/// the last of the two threads is done with it): the engine stops
-/// requesting while this plus what it has asked for is high
-/// ([`crate::engine::download::MAX_IN_FLIGHT`]), so memory stays bounded
-/// when the disk or the hashing is slower than the network, and no block
-/// is ever dropped for it.
-#[derive(Clone, Default)]
-pub struct Backlog(Arc<BacklogInner>);
-
-#[derive(Default)]
-struct BacklogInner {
-    bytes: AtomicU64,
-    /// The engine holds requests back for the backlog: the next release
-    /// wakes the loop (else it would wait for its next timeout).
-    waiting: AtomicBool,
-}
-
-impl Backlog {
-    /// A block handed to the threads (counted once, at its hash job).
-    pub fn add(&self, n: u64) {
-        self.0.bytes.fetch_add(n, Ordering::Relaxed);
-    }
-    /// A thread is done with a block: the last holder uncounts it, and
-    /// wakes the loop if the engine is waiting for room.
-    pub fn release(&self, data: Arc<Vec<u8>>, waker: &mio::Waker) {
-        if let Some(v) = Arc::into_inner(data) {
-            self.0.bytes.fetch_sub(v.len() as u64, Ordering::Relaxed);
-            drop(v);
-            if self.0.waiting.swap(false, Ordering::Relaxed) {
-                let _ = waker.wake();
-            }
-        }
-    }
-    pub fn get(&self) -> u64 {
-        self.0.bytes.load(Ordering::Relaxed)
-    }
-    /// Before the loop sleeps: `held` is [`crate::engine::Engine::held_back`]
-    /// and `seen` the backlog the engine knows. Arms the wake-up; true if a
-    /// release came already (then the loop must not sleep on it).
-    pub fn wait_for_release(&self, held: bool, seen: u64) -> bool {
-        self.0.waiting.store(held, Ordering::Relaxed);
-        held && self.get() < seen
-    }
-}
-
 /// What a `Verify` reads back at a time.
 const VERIFY_CHUNK: u64 = 1024 * 1024;
 
@@ -220,15 +177,15 @@ pub fn spawn(
     jobs: Receiver<DiskJob>,
     events: Sender<DiskEvent>,
     waker: Arc<mio::Waker>,
-    backlog: Backlog,
+    releases: Releases,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("disk".into())
-        .spawn(move || run(jobs, events, waker, backlog))
+        .spawn(move || run(jobs, events, waker, releases))
         .expect("spawn disk thread")
 }
 
-fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker>, backlog: Backlog) {
+fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker>, releases: Releases) {
     let mut slots: Vec<Option<Slot>> = Vec::new();
     // Events are sent at once but the loop is woken once per batch of jobs:
     // one wake-up per 16 KiB block read cost more context switches than the
@@ -293,7 +250,7 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                 slots[torrent] = Some(slot);
                 send(DiskEvent::Opened { torrent, have, rechecked });
             }
-            DiskJob::Write { torrent, offset, data } => {
+            DiskJob::Write { torrent, offset, data, charge } => {
                 if let Some(Some(slot)) = slots.get_mut(torrent) {
                     if !slot.failed {
                         if let Err(e) = slot.storage.write(offset, &data) {
@@ -302,7 +259,8 @@ fn run(jobs: Receiver<DiskJob>, events: Sender<DiskEvent>, waker: Arc<mio::Waker
                         }
                     }
                 }
-                backlog.release(data, &waker);
+                drop(data);
+                releases.written(charge, &waker);
             }
             DiskJob::Verify { torrent, piece, hashed } => {
                 let Some(Some(slot)) = slots.get_mut(torrent) else { continue };

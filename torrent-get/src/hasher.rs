@@ -10,7 +10,8 @@
 //! are queued before, so they are done). Either way the hash covers exactly
 //! the bytes written.
 
-use crate::disk::{Backlog, DiskEvent, DiskJob, TorrentId};
+use crate::disk::{DiskEvent, DiskJob, TorrentId};
+use crate::releases::Releases;
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, Sender};
@@ -22,6 +23,10 @@ pub enum HashJob {
         piece: u32,
         begin: u32,
         data: Arc<Vec<u8>>,
+        /// Bytes this job counts against the in-flight budget, released
+        /// once hashed ([`crate::engine::budget`]), whoever else holds
+        /// `data`.
+        charge: u64,
     },
     Finish {
         torrent: TorrentId,
@@ -42,26 +47,27 @@ pub fn spawn(
     events: Sender<DiskEvent>,
     disk: Sender<DiskJob>,
     waker: Arc<mio::Waker>,
-    backlog: Backlog,
+    releases: Releases,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("hash".into())
-        .spawn(move || run(jobs, events, disk, waker, backlog))
+        .spawn(move || run(jobs, events, disk, waker, releases))
         .expect("spawn hash thread")
 }
 
-fn run(jobs: Receiver<HashJob>, events: Sender<DiskEvent>, disk: Sender<DiskJob>, waker: Arc<mio::Waker>, backlog: Backlog) {
+fn run(jobs: Receiver<HashJob>, events: Sender<DiskEvent>, disk: Sender<DiskJob>, waker: Arc<mio::Waker>, releases: Releases) {
     // Running hash and bytes hashed, per piece in progress.
     let mut running: HashMap<(TorrentId, u32), (Sha1, u64)> = HashMap::new();
     while let Ok(job) = jobs.recv() {
         match job {
-            HashJob::Block { torrent, piece, begin, data } => {
+            HashJob::Block { torrent, piece, begin, data, charge } => {
                 let (h, next) = running.entry((torrent, piece)).or_insert_with(|| (Sha1::new(), 0));
                 if begin as u64 == *next {
                     h.update(&data[..]);
                     *next += data.len() as u64;
                 }
-                backlog.release(data, &waker);
+                drop(data);
+                releases.hashed(charge, &waker);
             }
             HashJob::Finish { torrent, piece, piece_len, expected } => {
                 let (h, next) = running.remove(&(torrent, piece)).unwrap_or_else(|| (Sha1::new(), 0));
@@ -93,7 +99,8 @@ mod tests {
         let (tx, rx) = channel();
         let (ev_tx, ev_rx) = channel();
         let (disk_tx, disk_rx) = channel();
-        let t = spawn(rx, ev_tx, disk_tx, waker, Backlog::default());
+        let releases = Releases::default();
+        let t = spawn(rx, ev_tx, disk_tx, waker, releases.clone());
         let a = Arc::new(vec![1u8; 10]);
         let b = Arc::new(vec![2u8; 6]);
         let mut whole = Sha1::new();
@@ -101,15 +108,17 @@ mod tests {
         whole.update(&b[..]);
         let expected: [u8; 20] = whole.finalize().into();
         // Piece 0 in order: judged here.
-        tx.send(HashJob::Block { torrent: 0, piece: 0, begin: 0, data: a.clone() }).unwrap();
-        tx.send(HashJob::Block { torrent: 0, piece: 0, begin: 10, data: b.clone() }).unwrap();
+        tx.send(HashJob::Block { torrent: 0, piece: 0, begin: 0, data: a.clone(), charge: 10 }).unwrap();
+        tx.send(HashJob::Block { torrent: 0, piece: 0, begin: 10, data: b.clone(), charge: 6 }).unwrap();
         tx.send(HashJob::Finish { torrent: 0, piece: 0, piece_len: 16, expected }).unwrap();
         // Piece 1 out of order: only the part before the gap is hashed here.
-        tx.send(HashJob::Block { torrent: 0, piece: 1, begin: 10, data: b }).unwrap();
-        tx.send(HashJob::Block { torrent: 0, piece: 1, begin: 0, data: a }).unwrap();
+        tx.send(HashJob::Block { torrent: 0, piece: 1, begin: 10, data: b, charge: 6 }).unwrap();
+        tx.send(HashJob::Block { torrent: 0, piece: 1, begin: 0, data: a, charge: 0 }).unwrap();
         tx.send(HashJob::Finish { torrent: 0, piece: 1, piece_len: 16, expected }).unwrap();
         tx.send(HashJob::Shutdown).unwrap();
         t.join().unwrap();
+        // Each block's charge released once hashed; the uncharged one not.
+        assert_eq!(releases.get().hashed, 22);
         match ev_rx.try_recv().unwrap() {
             DiskEvent::Verified { piece: 0, ok: true, .. } => {}
             _ => panic!("piece 0 not verified here"),

@@ -17,6 +17,7 @@ pub mod existing;
 pub mod hasher;
 pub mod progress;
 pub mod rate;
+pub mod releases;
 pub mod remote;
 pub mod remote_stream;
 pub mod utp_driver;

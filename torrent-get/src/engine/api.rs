@@ -138,8 +138,9 @@ pub enum Input {
     /// The connection ended (read/write error, EOF, connect failure).
     Closed { peer: PeerKey, reason: CloseReason },
     Disk(DiskEvent),
-    /// Bytes of blocks handed to the disk thread and not yet written.
-    DiskBacklog(u64),
+    /// The charges the hash and disk threads have released so far
+    /// ([`super::budget`]).
+    Released(super::budget::Released),
     Announced(AnnounceResult),
     Dht(DhtEvent),
     /// A DHT lookup could not be started.

@@ -195,15 +195,40 @@ impl Engine {
         (c..n).chain(0..c)
     }
 
-    /// Bytes that may still be asked for: [`MAX_IN_FLIGHT`] less the
-    /// backlog and every peer's outstanding requests.
+    /// Bytes that may still be asked for: [`MAX_IN_FLIGHT`] less what the
+    /// hash and disk threads hold ([`super::budget`]) and every peer's
+    /// outstanding requests.
     pub(crate) fn in_flight_room(&self) -> u64 {
         let asked: usize = self.peers.iter().flatten().map(|p| p.st.outstanding()).sum();
-        MAX_IN_FLIGHT.saturating_sub(self.backlog + asked as u64 * BLOCK_SIZE as u64)
+        MAX_IN_FLIGHT.saturating_sub(self.budget.held() + asked as u64 * BLOCK_SIZE as u64)
+    }
+
+    /// Received bytes of a piece to the hash thread and, if `write_at`
+    /// (a torrent offset), the same bytes to the disk thread, charged
+    /// against the budget until both are done with them.
+    pub(crate) fn hand_over(&mut self, tid: TorrentId, piece: u32, begin: u32, data: Arc<Vec<u8>>, write_at: Option<u64>) {
+        let charge = self.budget.charge(data.len() as u64, true, write_at.is_some());
+        let write = write_at.map(|offset| DiskJob::Write { torrent: tid, offset, data: data.clone(), charge });
+        self.actions.push_back(Action::Hash(HashJob::Block { torrent: tid, piece, begin, data, charge }));
+        if let Some(w) = write {
+            self.actions.push_back(Action::Disk(w));
+        }
+    }
+
+    /// Block bytes counted against the budget now: handed to the hash and
+    /// disk threads and not yet released.
+    pub fn budget_held(&self) -> u64 {
+        self.budget.held()
+    }
+
+    /// The threads' releases the engine was last told of: the loop sleeps
+    /// on a newer one while requests are held back.
+    pub fn released(&self) -> super::budget::Released {
+        self.budget.released()
     }
 
     /// Requests wait for the disk and hash threads: the loop wakes for
-    /// their next release.
+    /// their next release ([`Input::Released`](super::Input::Released)).
     pub fn held_back(&self) -> bool {
         self.held_back
     }
@@ -249,11 +274,7 @@ impl Engine {
                 if self.stream.is_some() && self.stream_block(tid, block, &data, piece_len, piece_complete.then_some(expected)) {
                     // Streamed without saving: kept in memory, hashed whole.
                 } else {
-                    // The same bytes go to the disk thread and the hash thread.
-                    let data = Arc::new(data);
-                    self.backlog += len;
-                    self.actions.push_back(Action::Hash(HashJob::Block { torrent: tid, piece: index, begin, data: data.clone() }));
-                    self.actions.push_back(Action::Disk(DiskJob::Write { torrent: tid, offset, data }));
+                    self.hand_over(tid, index, begin, Arc::new(data), Some(offset));
                     if piece_complete {
                         self.actions.push_back(Action::Hash(HashJob::Finish { torrent: tid, piece: index, piece_len: piece_len as u64, expected }));
                     }

@@ -176,7 +176,7 @@ pub fn drive(input: &[u8]) -> u64 {
                 };
                 e.handle(Input::Command(c), now);
             }
-            11 => e.handle(Input::DiskBacklog(inp.u8() as u64 * 1024 * 1024), now),
+            11 => e.handle(Input::Released(super::budget::Released { hashed: inp.u8() as u64 * 1024 * 1024, written: inp.u8() as u64 * 1024 * 1024 }), now),
             _ => {
                 // The peer answers some of our requests, with the right
                 // bytes or wrong ones.

@@ -12,6 +12,8 @@
 //!   limit), received blocks, hash verdicts and bans;
 //! - [`blame`]: who sent the bad blocks of a failed piece (parole, block
 //!   comparison);
+//! - [`budget`]: received bytes handed to the hash and disk threads, what
+//!   each job charges and when the threads' releases uncount it;
 //! - [`upload`]: serving requests (disk reads, upload rate limit);
 //! - [`metadata`]: BEP 9, fetching and serving the info dictionary
 //!   ([`metadata_fetch`]: the fetch no single peer can stall);
@@ -25,6 +27,7 @@
 
 pub mod api;
 pub mod blame;
+pub mod budget;
 pub mod candidates;
 pub mod choke;
 pub mod download;
@@ -88,9 +91,9 @@ pub struct Engine {
     pub(crate) rng: StdRng,
     pub(crate) actions: VecDeque<Action>,
     dirty: Vec<PeerKey>,
-    /// Block bytes the disk and hash threads hold (`Input::DiskBacklog`,
-    /// plus what was handed over since).
-    pub(crate) backlog: u64,
+    /// Block bytes handed to the disk and hash threads and not yet
+    /// released by them ([`Input::Released`]).
+    pub(crate) budget: budget::Budget,
     /// Requests were held back for [`download::MAX_IN_FLIGHT`].
     pub(crate) held_back: bool,
     /// Where the next refill of every peer starts (see `fill_order`).
@@ -134,7 +137,7 @@ impl Engine {
             rng: seed.map(StdRng::seed_from_u64).unwrap_or_else(StdRng::from_entropy),
             actions: VecDeque::new(),
             dirty: Vec::new(),
-            backlog: 0,
+            budget: Default::default(),
             held_back: false,
             fill_cursor: 0,
             choker: choke::Choker::new(now, slots),
@@ -204,9 +207,8 @@ impl Engine {
                 }
             }
             Input::Disk(ev) => self.on_disk(ev, now),
-            Input::DiskBacklog(b) => {
-                let drained = b < self.backlog;
-                self.backlog = b;
+            Input::Released(r) => {
+                let drained = self.budget.report(r);
                 if self.held_back && drained {
                     // The disk caught up: request again now, not at the next tick.
                     self.held_back = false;

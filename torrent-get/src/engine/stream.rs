@@ -386,13 +386,10 @@ impl Engine {
             debug_assert!(buf.got.iter().all(|g| *g));
             let data = Arc::new(buf.data);
             s.verified.insert(block.index, data.clone());
-            // The hasher gets a copy of its own: the loop counts every hash
-            // block against the in-flight budget until its last holder
-            // drops it, and the stream's copy is dropped by the stream (a
-            // shared one would stay counted for good and stall the
-            // download once the budget is spent).
-            let data = Arc::new(data.to_vec());
-            self.actions.push_back(Action::Hash(HashJob::Block { torrent: tid, piece: block.index, begin: 0, data }));
+            // The hasher shares the buffer, no copy: its charge is released
+            // once hashed though the stream still holds the bytes (the
+            // stream's own bound covers them from then on).
+            self.hand_over(tid, block.index, 0, data, None);
             self.actions.push_back(Action::Hash(HashJob::Finish { torrent: tid, piece: block.index, piece_len: piece_len as u64, expected }));
         }
         true

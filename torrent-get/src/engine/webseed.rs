@@ -16,7 +16,6 @@
 //! the piece goes back to the picker (its partial hash state forgotten).
 
 use super::{Action, Engine, Input, Lifecycle, Report, TorrentId};
-use crate::disk::DiskJob;
 use crate::hasher::HashJob;
 use serde_json::json;
 use std::collections::HashSet;
@@ -198,7 +197,7 @@ impl Engine {
             let ws = &mut t.webseeds;
             let Some(s) = ws.sched.as_mut() else { return };
             if let Lifecycle::Downloading(l) = &t.life {
-                if self.backlog > super::download::MAX_IN_FLIGHT {
+                if self.budget.held() > super::download::MAX_IN_FLIGHT {
                     self.held_back = true;
                 } else {
                     let picker = &l.picker;
@@ -260,10 +259,7 @@ impl Engine {
                     return;
                 }
                 let offset = piece as u64 * l.meta.info.piece_length + begin;
-                let data = Arc::new(data);
-                self.backlog += len;
-                self.actions.push_back(Action::Hash(HashJob::Block { torrent: tid, piece, begin: begin as u32, data: data.clone() }));
-                self.actions.push_back(Action::Disk(DiskJob::Write { torrent: tid, offset, data }));
+                self.hand_over(tid, piece, begin as u32, Arc::new(data), Some(offset));
             }
             Event::PieceReceived { piece, .. } => {
                 let Some(l) = t.life.downloading() else { return };

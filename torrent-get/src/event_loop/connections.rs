@@ -189,9 +189,9 @@ impl EventLoop {
                     if let Some(cp) = c.cipher.as_mut() {
                         cp.decrypt.apply(&mut buf[..n]);
                     }
-                    // The disk thread's backlog as of now: requests stop
-                    // while it is high and go on as soon as it drains.
-                    self.engine.handle(Input::DiskBacklog(self.backlog.get()), now);
+                    // The threads' releases as of now: requests stop while
+                    // the budget is spent and go on as soon as it drains.
+                    self.engine.handle(Input::Released(self.releases.get()), now);
                     self.engine.handle(Input::Received { peer: key, n }, now);
                     self.run_actions(now);
                     budget = budget.saturating_sub(n);

@@ -24,7 +24,8 @@ use conn::{Conn, Stream};
 use crate::announce::{self, AnnounceResult};
 use crate::crypt::{self, Handshake};
 use crate::dht::Dht;
-use crate::disk::{self, Backlog, DiskEvent, DiskJob};
+use crate::disk::{self, DiskEvent, DiskJob};
+use crate::releases::Releases;
 use crate::engine::{Action, CloseReason, Config, ConnKind, Engine, Input, Job, Outcome, PeerKey, Report};
 use crate::hasher::{self, HashJob};
 use crate::progress::Reporter;
@@ -80,7 +81,7 @@ pub struct EventLoop {
     disk_thread: Option<std::thread::JoinHandle<()>>,
     hash_tx: Sender<HashJob>,
     hash_thread: Option<std::thread::JoinHandle<()>>,
-    backlog: Backlog,
+    releases: Releases,
     ann_tx: Sender<AnnounceResult>,
     ann_rx: Receiver<AnnounceResult>,
     waker: Arc<Waker>,
@@ -117,10 +118,10 @@ impl EventLoop {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (disk_tx, jobs_rx) = mpsc::channel();
         let (ev_tx, disk_rx) = mpsc::channel();
-        let backlog = Backlog::default();
+        let releases = Releases::default();
         let (hash_tx, hash_rx) = mpsc::channel();
-        let hash_thread = hasher::spawn(hash_rx, ev_tx.clone(), disk_tx.clone(), waker.clone(), backlog.clone());
-        let disk_thread = disk::spawn(jobs_rx, ev_tx, waker.clone(), backlog.clone());
+        let hash_thread = hasher::spawn(hash_rx, ev_tx.clone(), disk_tx.clone(), waker.clone(), releases.clone());
+        let disk_thread = disk::spawn(jobs_rx, ev_tx, waker.clone(), releases.clone());
         let (ann_tx, ann_rx) = mpsc::channel();
         let mut listener = None;
         let mut listen_port = 0;
@@ -198,7 +199,7 @@ impl EventLoop {
             disk_thread: Some(disk_thread),
             hash_tx,
             hash_thread: Some(hash_thread),
-            backlog,
+            releases,
             ann_tx,
             ann_rx,
             waker,
@@ -260,7 +261,7 @@ impl EventLoop {
                 until_tick = until_tick.min(t.saturating_duration_since(now));
             }
             // Requests held back for the disk and hash threads: woken by their next release.
-            let released = self.backlog.wait_for_release(self.engine.held_back(), self.engine.backlog);
+            let released = self.releases.wait_for_release(self.engine.held_back(), self.engine.released());
             let timeout = if self.unread.is_empty() && !released { until_tick.min(Duration::from_millis(100)) } else { Duration::ZERO };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -269,7 +270,7 @@ impl EventLoop {
                 }
             }
             let now = Instant::now();
-            self.engine.handle(Input::DiskBacklog(self.backlog.get()), now);
+            self.engine.handle(Input::Released(self.releases.get()), now);
             if let Some(w) = &self.stream_out {
                 if w.closed() {
                     if let Some(e) = w.error() {
@@ -370,10 +371,6 @@ impl EventLoop {
                     let _ = self.disk_tx.send(job);
                 }
                 Action::Hash(job) => {
-                    // Every written block has a hash job, sent first.
-                    if let HashJob::Block { data, .. } = &job {
-                        self.backlog.add(data.len() as u64);
-                    }
                     let _ = self.hash_tx.send(job);
                 }
                 Action::Announce { torrent, tiers, request, timeout } => {

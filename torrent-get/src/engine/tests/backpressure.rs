@@ -1,8 +1,11 @@
 //! A disk slower than the network: requests wait for the disk and hash
 //! threads' backlog ([`MAX_IN_FLIGHT`]), no block is dropped or fetched
-//! twice, and the download goes at the disk's speed.
+//! twice, and the download goes at the disk's speed. And a `--no-save`
+//! stream, whose pieces stay with the stream after hashing, gets their
+//! charges back and goes on far past the budget.
 
 use super::sim::{config, torrent, Sim};
+use crate::engine::stream::{FileChoice, StreamSpec, DEFAULT_BUFFER};
 use crate::engine::download::{ENDGAME_DEPTH, MAX_IN_FLIGHT};
 use std::time::Duration;
 
@@ -38,6 +41,11 @@ fn a_slow_disk_holds_requests_back_and_loses_nothing() {
     // plus what was asked for never passed the bound.
     assert!(node.max_backlog > MAX_IN_FLIGHT / 2, "backlog only reached {}", node.max_backlog);
     assert!(node.max_in_flight <= MAX_IN_FLIGHT, "{} bytes in flight", node.max_in_flight);
+    // The engine's own count (its charges less the releases) kept it too,
+    // and every charge was released in the end.
+    assert!(node.max_charged <= MAX_IN_FLIGHT, "{} bytes counted in flight", node.max_charged);
+    assert!(node.max_charged >= node.max_in_flight, "counted {} of {} in flight", node.max_charged, node.max_in_flight);
+    assert_eq!(node.engine.budget_held(), 0);
     // Nothing dropped and fetched again: beyond the payload only the
     // endgame's few duplicates (at most ENDGAME_DEPTH per peer).
     let t = node.engine.torrent(0).unwrap();
@@ -63,4 +71,44 @@ fn a_fast_disk_never_holds_requests_back() {
     assert_eq!(sim.nodes[l].disk[&0], data);
     assert!(!sim.nodes[l].engine.held_back());
     assert_eq!(sim.nodes[l].max_backlog, 16384, "each block is written at once");
+    assert_eq!(sim.nodes[l].engine.budget_held(), 0);
+}
+
+#[test]
+fn a_no_save_stream_shares_its_pieces_with_the_hasher_and_goes_far_past_the_budget() {
+    // Four times the budget: had a piece stayed counted while the stream
+    // holds it (the hash job shares its buffer), requests would stop for
+    // good after the first MAX_IN_FLIGHT bytes.
+    let len = 4 * MAX_IN_FLIGHT as usize + 5000;
+    let plen = 256 * 1024;
+    let (meta, data) = torrent(len, plen, 33);
+    let n = meta.info.pieces.len();
+    let mut sim = Sim::new();
+    let mut lcfg = config();
+    for i in 0..2 {
+        let mut scfg = config();
+        scfg.seed = true;
+        let s = sim.add_node(scfg, 10 + i);
+        sim.add_torrent(s, &meta, &data, vec![true; n]);
+        lcfg.extra_peers.push(sim.addr(s));
+    }
+    let l = sim.add_node(lcfg, 2);
+    sim.add_torrent(l, &meta, &vec![0; len], vec![false; n]);
+    let spec = StreamSpec { file: FileChoice::Only, no_save: true, buffer: DEFAULT_BUFFER };
+    sim.nodes[l].engine.stream_file(0, spec).unwrap();
+    let until = sim.now + Duration::from_secs(60);
+    let done = sim.run_until(until, |s| s.nodes[l].engine.stream().unwrap().done());
+    let node = &sim.nodes[l];
+    let st = node.engine.stream().unwrap();
+    assert!(done, "stream stalled at {} of {len} bytes, {} counted in flight", st.emitted, node.engine.budget_held());
+    let streamed: Vec<u8> = node.streamed.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+    assert!(streamed == data, "streamed bytes differ");
+    // Whole pieces hashed, nothing written, every charge released.
+    assert_eq!(node.released.written, 0);
+    assert_eq!(node.released.hashed, len as u64);
+    assert_eq!(node.engine.budget_held(), 0);
+    // Memory stayed bounded: the budget, and the stream's buffers by its
+    // window (half the buffer) and the piece being assembled.
+    assert!(node.max_charged <= MAX_IN_FLIGHT, "{} bytes counted in flight", node.max_charged);
+    assert!(st.peak_buffered <= DEFAULT_BUFFER / 2 + plen as u64, "buffered {} bytes", st.peak_buffered);
 }

@@ -48,7 +48,7 @@ fn swarm(seeders: &[(u64, f64)], len: usize) -> Outcome {
             let el = sim.elapsed().as_secs_f64();
             let e = &sim.nodes[l].engine;
             let line: Vec<String> = e.peers.iter().flatten().map(|p| format!("{}:{}/{}/{:.0}k/{:?}", p.addr.port() % 100, p.st.outstanding(), p.pipeline.depth(), p.pipeline.rate() / 1024.0, p.pipeline.min_rtt().map(|d| d.as_millis()))).collect();
-            eprintln!("{:.2} room {} backlog {} | {}", el, e.in_flight_room() / 16384, e.backlog / 16384, line.join(" "));
+            eprintln!("{:.2} room {} | {}", el, e.in_flight_room() / 16384, line.join(" "));
         }
     }
     assert!(sim.run_until(until, |s| s.complete(l, 0)), "not complete after 120 s");

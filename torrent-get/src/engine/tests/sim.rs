@@ -1,13 +1,15 @@
 //! An in-memory world for engine tests: engines ("nodes") wired to each
 //! other through simulated links (latency and bandwidth, a simulated clock),
 //! a disk that keeps each torrent's bytes in a Vec, a hasher that judges
-//! pieces from those bytes, and a tap that decodes what each side sends so
+//! pieces from those bytes (both release the budget charges of the jobs
+//! they finish, as the threads do), and a tap that decodes what each side sends so
 //! tests can count messages. No sockets, no threads, no sleeping. With
 //! `SIM_LOG` set in the environment, the engines' log lines go to stderr
 //! with the simulated time; with `SIM_TRACE`, every message sent but
 //! requests and pieces (`SIM_TRACE_ALL`: every one).
 
 use crate::disk::{DiskEvent, DiskJob};
+use crate::engine::budget::Released;
 use crate::engine::{Action, CloseReason, Command, Config, ConnKind, Engine, Input, Job, PeerKey};
 use crate::hasher::HashJob;
 use sha1::{Digest, Sha1};
@@ -73,12 +75,26 @@ pub struct Node {
     /// time; without it every job is done at once.
     pub disk_rate: Option<f64>,
     disk_free: Option<Instant>,
-    /// Block bytes handed over and not yet written (what the loop reports
-    /// as `Input::DiskBacklog`), and the most it reached, and the most
-    /// that plus the bytes asked of peers reached.
+    /// Block bytes in disk jobs not yet done (counted here, from the jobs,
+    /// not from the engine's charges), and the most it reached, and the
+    /// most that plus the bytes asked of peers reached.
     pub backlog: u64,
     pub max_backlog: u64,
     pub max_in_flight: u64,
+    /// The charges the hash and disk "threads" released, as reported to
+    /// the engine ([`Input::Released`]).
+    pub released: Released,
+    /// The most the engine counted against its budget plus the bytes
+    /// asked of peers, seen at each hand-over.
+    pub max_charged: u64,
+}
+
+impl Node {
+    /// Bytes asked of peers and not yet received.
+    fn asked(&self) -> u64 {
+        let blocks: usize = self.engine.peers.iter().flatten().map(|p| p.st.outstanding()).sum();
+        blocks as u64 * 16384
+    }
 }
 
 enum Ev {
@@ -185,6 +201,8 @@ impl Sim {
             backlog: 0,
             max_backlog: 0,
             max_in_flight: 0,
+            released: Released::default(),
+            max_charged: 0,
         });
         i
     }
@@ -335,12 +353,13 @@ impl Sim {
     fn enqueue(&mut self, n: usize, job: Queued) {
         let now = self.now;
         let node = &mut self.nodes[n];
-        if let Queued::Disk(DiskJob::Write { data, .. }) = &job {
-            // The loop counts each block once, at its hash job (sent first).
+        if let Queued::Disk(DiskJob::Write { data, charge, .. }) = &job {
+            assert_eq!(*charge, data.len() as u64, "a written block not charged in full");
             node.backlog += data.len() as u64;
             node.max_backlog = node.max_backlog.max(node.backlog);
-            let asked: usize = node.engine.peers.iter().flatten().map(|p| p.st.outstanding()).sum();
-            node.max_in_flight = node.max_in_flight.max(node.backlog + asked as u64 * 16384);
+            let asked = node.asked();
+            node.max_in_flight = node.max_in_flight.max(node.backlog + asked);
+            node.max_charged = node.max_charged.max(node.engine.budget_held() + asked);
         }
         let Some(rate) = node.disk_rate else { return self.run_queued(n, job) };
         let cost = match &job {
@@ -355,16 +374,17 @@ impl Sim {
     fn run_queued(&mut self, n: usize, job: Queued) {
         match job {
             Queued::Disk(job) => {
-                let written = match &job {
-                    DiskJob::Write { data, .. } => data.len() as u64,
-                    _ => 0,
+                let (written, charge) = match &job {
+                    DiskJob::Write { data, charge, .. } => (data.len() as u64, *charge),
+                    _ => (0, 0),
                 };
                 self.disk(n, job);
-                if written > 0 {
-                    let node = &mut self.nodes[n];
-                    node.backlog -= written;
-                    let b = node.backlog;
-                    node.engine.handle(Input::DiskBacklog(b), self.now);
+                let node = &mut self.nodes[n];
+                node.backlog -= written;
+                if charge > 0 {
+                    node.released.written += charge;
+                    let r = node.released;
+                    node.engine.handle(Input::Released(r), self.now);
                 }
             }
             Queued::Hash(job) => self.hash(n, job),
@@ -373,8 +393,10 @@ impl Sim {
 
     fn hash(&mut self, n: usize, job: HashJob) {
         let now = self.now;
-        if let HashJob::Block { torrent, piece, begin, data } = &job {
+        if let HashJob::Block { torrent, piece, begin, data, charge } = &job {
             let node = &mut self.nodes[n];
+            assert_eq!(*charge, data.len() as u64, "a block to hash not charged in full");
+            node.max_charged = node.max_charged.max(node.engine.budget_held() + node.asked());
             let plen = node.engine.torrent(*torrent).and_then(|t| t.life.picker()).map(|p| p.piece_len(*piece)).unwrap_or(0);
             if *begin == 0 && data.len() == plen as usize {
                 node.hashed_whole.insert((*torrent, *piece), data.to_vec());
@@ -385,6 +407,10 @@ impl Sim {
                     *next += data.len() as u64;
                 }
             }
+            // Done with it: its charge goes, whoever else holds the bytes.
+            node.released.hashed += *charge;
+            let r = node.released;
+            node.engine.handle(Input::Released(r), now);
         }
         if let HashJob::Forget { torrent, piece } = &job {
             self.nodes[n].running.remove(&(*torrent, *piece));
@@ -452,7 +478,7 @@ impl Sim {
                 node.disk.insert(torrent, spec.data);
                 node.engine.handle(Input::Disk(DiskEvent::Opened { torrent, have: spec.have, rechecked: true }), now);
             }
-            DiskJob::Write { torrent, offset, data } => {
+            DiskJob::Write { torrent, offset, data, .. } => {
                 if let Some(d) = node.disk.get_mut(&torrent) {
                     d[offset as usize..offset as usize + data.len()].copy_from_slice(&data);
                 }
