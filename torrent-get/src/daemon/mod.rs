@@ -184,9 +184,9 @@ pub struct AddOp {
     pub save_dir: Option<PathBuf>,
     pub paused: bool,
     pub select: Option<String>,
-    /// Its own seeding limits (None: the daemon's defaults).
-    pub seed_ratio: Option<f64>,
-    pub seed_time: Option<u64>,
+    /// Its own seeding limits.
+    pub seed_ratio: crate::control::SeedLimit<f64>,
+    pub seed_time: crate::control::SeedLimit<u64>,
 }
 
 /// A full 40-hex info-hash.

@@ -39,6 +39,7 @@ pub mod pex;
 pub mod query;
 pub mod slots;
 pub mod readers;
+pub mod seeding;
 pub mod stream;
 pub mod torrent;
 pub mod trackers;
