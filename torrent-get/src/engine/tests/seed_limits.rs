@@ -222,7 +222,8 @@ fn a_lowered_ratio_ends_seeding_at_once() {
     assert_eq!(state(&sim, s, tid), "done", "ratio 1.5 of 1, without waiting for a tick");
 }
 
-/// Paused time is not seeding time.
+/// Paused time is not seeding time (the check after the resume runs at
+/// the ticks, once a second: 1.2 s of running has one).
 #[test]
 fn a_pause_stops_the_seeding_clock() {
     let (meta, data) = torrent(4 * 64 * KIB, 64 * KIB, 47);
@@ -232,13 +233,13 @@ fn a_pause_stops_the_seeding_clock() {
     cfg.seed = true;
     let s = sim.add_node(cfg, 1);
     let tid = sim.add_torrent(s, &meta, &data, vec![true; n]);
-    sim.command(s, Command::SetSeedLimits(tid, time(2)));
+    sim.command(s, Command::SetSeedLimits(tid, time(3)));
     sim.run_for(Duration::from_secs(1));
     sim.command(s, Command::Pause(tid));
     sim.run_for(Duration::from_secs(5));
     sim.command(s, Command::Resume(tid));
-    sim.run_for(Duration::from_millis(500));
-    assert_eq!(state(&sim, s, tid), "seeding", "1.5 s seeded of 2");
+    sim.run_for(Duration::from_millis(1200));
+    assert_eq!(state(&sim, s, tid), "seeding", "2.2 s seeded of 3 (7.2 s since it completed)");
     sim.run_for(Duration::from_secs(1));
     assert_eq!(state(&sim, s, tid), "done");
 }
