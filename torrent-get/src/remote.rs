@@ -29,6 +29,10 @@ Output (stdout):
                   TORRENT: info-hash TAB seed ratio TAB seed time (seconds) in force,
                   each `-` when the daemon's default is none, `unlimited` when the
                   torrent's own is none
+  watch:          the daemon's events, one JSON object per line, as they happen
+  stream:         the file's bytes (verified ones only, in order, as they arrive);
+                  exit 1 if the stream ends before the file does (torrent removed
+                  or paused); a closed stdout (`| head -c N`) ends it quietly with 0
 
 Seeding limits: --seed-ratio/--seed-time take a number, `default` (follow the
 daemon's --seed-ratio/--seed-time) or `unlimited` (seed without that limit
@@ -36,10 +40,6 @@ whatever the daemon's default). A torrent done because it reached its limit
 seeds again (and announces to its trackers) when its new limit is not reached;
 a seeding torrent past its new limit is done at once. The seeding time counts
 time spent seeding since the daemon started, not while done or paused.
-  watch:          the daemon's events, one JSON object per line, as they happen
-  stream:         the file's bytes (verified ones only, in order, as they arrive);
-                  exit 1 if the stream ends before the file does (torrent removed
-                  or paused); a closed stdout (`| head -c N`) ends it quietly with 0
 
 The control API underneath: JSON over HTTP on loopback, `Authorization:
 Bearer TOKEN` on every request; the daemon writes its address to STATE/api

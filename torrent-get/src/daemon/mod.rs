@@ -95,8 +95,9 @@ pub struct DaemonArgs {
     /// `done`); the default of torrents without a limit of their own
     #[arg(long, value_name = "RATIO", value_parser = crate::args::parse_ratio)]
     pub seed_ratio: Option<f64>,
-    /// Stop seeding a complete torrent after this many seconds; the default
-    /// of torrents without a limit of their own
+    /// Stop seeding a complete torrent after this many seconds of seeding
+    /// (not while done or paused); the default of torrents without a limit
+    /// of their own
     #[arg(long, value_name = "SECS")]
     pub seed_time: Option<u64>,
     /// Download rate limit per second (K/M/G = KiB/MiB/GiB; 0: none)
