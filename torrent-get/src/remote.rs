@@ -4,7 +4,7 @@
 //! one, or their name. Data on stdout, messages on stderr.
 
 use crate::control::client::Client;
-use crate::control::{self, AddRequest, Limits, SeedLimitsRequest, TorrentStatus};
+use crate::control::{self, AddRequest, Limits, SeedLimit, SeedLimitMode, SeedLimitsRequest, TorrentStatus};
 use crate::progress::{human_bytes, human_rate};
 use clap::{Parser, Subcommand};
 use cli_support::Fail;
@@ -26,11 +26,20 @@ Output (stdout):
   pause, resume, select: <info-hash> TAB <state> for each torrent
   remove:         the info-hash of each removed torrent
   limits:         download TAB upload (bytes per second, 0: none); with a
-                  TORRENT: info-hash TAB seed ratio TAB seed time (seconds; -: none)
+                  TORRENT: info-hash TAB seed ratio TAB seed time (seconds) in force,
+                  each `-` when the daemon's default is none, `unlimited` when the
+                  torrent's own is none
   watch:          the daemon's events, one JSON object per line, as they happen
   stream:         the file's bytes (verified ones only, in order, as they arrive);
                   exit 1 if the stream ends before the file does (torrent removed
                   or paused); a closed stdout (`| head -c N`) ends it quietly with 0
+
+Seeding limits: --seed-ratio/--seed-time take a number, `default` (follow the
+daemon's --seed-ratio/--seed-time) or `unlimited` (seed without that limit
+whatever the daemon's default). A torrent done because it reached its limit
+seeds again (and announces to its trackers) when its new limit is not reached;
+a seeding torrent past its new limit is done at once. The seeding time counts
+time spent seeding since the daemon started, not while done or paused.
 
 The control API underneath: JSON over HTTP on loopback, `Authorization:
 Bearer TOKEN` on every request; the daemon writes its address to STATE/api
@@ -38,7 +47,8 @@ and the token to STATE/token. GET /v1/torrents, GET /v1/torrents/HASH,
 POST /v1/torrents {\"source\": \"magnet:...\"} or {\"torrent_base64\": \"...\"}
 (with \"save_dir\", \"paused\", \"select\"), POST /v1/torrents/HASH/pause,
 /resume, /remove {\"delete_data\": true}, /select {\"select\": \"1,3\"},
-/limits {\"seed_ratio\": R, \"seed_time\": SECS} (null: the daemon's default),
+/limits {\"seed_ratio\": R, \"seed_time\": SECS} (null: the daemon's default;
+\"unlimited\": none whatever the default; also in the add request),
 GET|POST /v1/limits {\"download\": N, \"upload\": N}, GET /v1/events (NDJSON),
 POST /v1/torrents/HASH/files/N/stream?offset=BYTES (or /v1/torrents/HASH/stream
 for a single-file torrent): the file's bytes, chunked, with the file's length
@@ -74,12 +84,12 @@ enum Cmd {
         /// Files to download: 1,3-5, names or globs (numbers only for a magnet link)
         #[arg(long, value_name = "LIST")]
         select: Option<String>,
-        /// Stop seeding at this upload ratio (default: the daemon's --seed-ratio)
-        #[arg(long, value_name = "RATIO", value_parser = crate::args::parse_ratio)]
-        seed_ratio: Option<f64>,
-        /// Stop seeding after this many seconds (default: the daemon's --seed-time)
-        #[arg(long, value_name = "SECS")]
-        seed_time: Option<u64>,
+        /// Stop seeding at this upload ratio (`unlimited`: never; default: the daemon's --seed-ratio)
+        #[arg(long, value_name = "RATIO", value_parser = ratio_setting)]
+        seed_ratio: Option<SeedLimit<f64>>,
+        /// Stop seeding after this many seconds (`unlimited`: never; default: the daemon's --seed-time)
+        #[arg(long, value_name = "SECS", value_parser = time_setting)]
+        seed_time: Option<SeedLimit<u64>>,
     },
     /// List the torrents
     List {
@@ -132,12 +142,12 @@ enum Cmd {
         /// The daemon's upload rate limit
         #[arg(long, value_name = "RATE", value_parser = crate::args::parse_rate, conflicts_with = "torrent")]
         upload: Option<u64>,
-        /// The torrent stops seeding at this upload ratio (`default`: the daemon's)
+        /// The torrent stops seeding at this upload ratio (`default`: the daemon's; `unlimited`: never)
         #[arg(long, value_name = "RATIO", requires = "torrent", value_parser = ratio_setting)]
-        seed_ratio: Option<Setting<f64>>,
-        /// The torrent stops seeding after this many seconds (`default`: the daemon's)
+        seed_ratio: Option<SeedLimit<f64>>,
+        /// The torrent stops seeding after this many seconds (`default`: the daemon's; `unlimited`: never)
         #[arg(long, value_name = "SECS", requires = "torrent", value_parser = time_setting)]
-        seed_time: Option<Setting<u64>>,
+        seed_time: Option<SeedLimit<u64>>,
     },
     /// Print the daemon's events (NDJSON) as they happen, until interrupted
     Watch,
@@ -153,32 +163,39 @@ enum Cmd {
     },
 }
 
-/// A torrent's seeding limit as `remote limits` takes it: a value, or
-/// `default` (None: follow the daemon's).
-#[derive(Debug, Clone, Copy)]
-struct Setting<T>(Option<T>);
+/// A seeding limit as `remote add|limits` take it: a number, `default`
+/// (follow the daemon's) or `unlimited`.
+fn ratio_setting(s: &str) -> Result<SeedLimit<f64>, String> {
+    SeedLimit::parse(s, crate::args::parse_ratio).map_err(|e| format!("{e}, `unlimited` or `default`"))
+}
 
-fn setting<T>(s: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Setting<T>, String> {
-    if s.trim().eq_ignore_ascii_case("default") {
-        Ok(Setting(None))
-    } else {
-        parse(s).map(|v| Setting(Some(v)))
+fn time_setting(s: &str) -> Result<SeedLimit<u64>, String> {
+    SeedLimit::parse(s, |s| s.parse::<u64>().map_err(|_| format!("{s:?} is not a number of seconds, `unlimited` or `default`")))
+}
+
+/// A limit in force for `remote limits`: the value, `unlimited` (the
+/// torrent's own "no limit"), `-` (none by default).
+fn limit_word<T: ToString>(v: Option<T>, mode: SeedLimitMode) -> String {
+    match (v, mode) {
+        (_, SeedLimitMode::Unlimited) => control::seed_limit::UNLIMITED.to_string(),
+        (Some(v), _) => v.to_string(),
+        (None, _) => "-".to_string(),
     }
 }
 
-fn ratio_setting(s: &str) -> Result<Setting<f64>, String> {
-    setting(s, crate::args::parse_ratio)
-}
-
-fn time_setting(s: &str) -> Result<Setting<u64>, String> {
-    setting(s, |s| s.trim().parse::<u64>().map_err(|_| format!("{s:?} is not a number of seconds (or `default`)")))
-}
-
-/// `HASH TAB RATIO TAB SECS`, `-` for no limit.
+/// `HASH TAB RATIO TAB SECS` (see [`limit_word`]).
 fn seed_line(s: &TorrentStatus) -> String {
-    let ratio = s.seed_ratio.map_or("-".to_string(), |r| r.to_string());
-    let time = s.seed_time.map_or("-".to_string(), |t| t.to_string());
-    format!("{}\t{ratio}\t{time}", s.info_hash)
+    format!("{}\t{}\t{}", s.info_hash, limit_word(s.seed_ratio, s.seed_ratio_mode), limit_word(s.seed_time, s.seed_time_mode))
+}
+
+/// `show`'s words for a limit in force and whose it is.
+fn limit_text(v: Option<String>, mode: SeedLimitMode) -> String {
+    match (v, mode) {
+        (_, SeedLimitMode::Unlimited) => "unlimited (its own)".to_string(),
+        (Some(v), SeedLimitMode::Own) => format!("{v} (its own)"),
+        (Some(v), SeedLimitMode::Default) => format!("{v} (the daemon's)"),
+        (None, _) => "none".to_string(),
+    }
 }
 
 pub fn main(args: &[OsString]) -> std::process::ExitCode {
@@ -209,7 +226,14 @@ fn run(a: RemoteArgs) -> Result<u8, Fail> {
             let save_dir = output.map(|o| absolute(&o).display().to_string());
             let mut failed = false;
             for s in sources {
-                let mut req = AddRequest { save_dir: save_dir.clone(), paused, select: select.clone(), seed_ratio, seed_time, ..Default::default() };
+                let mut req = AddRequest {
+                    save_dir: save_dir.clone(),
+                    paused,
+                    select: select.clone(),
+                    seed_ratio: seed_ratio.unwrap_or_default(),
+                    seed_time: seed_time.unwrap_or_default(),
+                    ..Default::default()
+                };
                 let path = std::path::Path::new(&s);
                 if s == "-" || (path.is_file() && !s.starts_with("magnet:")) {
                     let bytes = read_source(&s).map_err(|e| Fail::usage(format!("{s}: {e}")))?;
@@ -269,7 +293,7 @@ fn run(a: RemoteArgs) -> Result<u8, Fail> {
             each(&client, &[torrent], |c, h| c.select(h, spec.clone()).map(|s| format!("{}\t{}", s.info_hash, s.state)), reach)
         }
         Cmd::Limits { torrent: Some(torrent), seed_ratio, seed_time, .. } => {
-            let req = SeedLimitsRequest { seed_ratio: seed_ratio.map(|s| s.0), seed_time: seed_time.map(|s| s.0) };
+            let req = SeedLimitsRequest { seed_ratio, seed_time };
             each(&client, &[torrent], |c, h| c.set_seed_limits(h, &req).map(|s| seed_line(&s)), reach)
         }
         Cmd::Limits { download, upload, .. } => {
@@ -418,10 +442,11 @@ fn show(d: &control::TorrentDetail) -> String {
         s.known,
         s.save_dir
     );
-    if s.seed_ratio.is_some() || s.seed_time.is_some() {
-        let ratio = s.seed_ratio.map(|r| format!("ratio {r}"));
-        let time = s.seed_time.map(|t| format!("{t} s"));
-        out.push_str(&format!("  seeding until {}\n", [ratio, time].into_iter().flatten().collect::<Vec<_>>().join(" or ")));
+    let own = s.seed_ratio_mode != SeedLimitMode::Default || s.seed_time_mode != SeedLimitMode::Default;
+    if own || s.seed_ratio.is_some() || s.seed_time.is_some() {
+        let ratio = limit_text(s.seed_ratio.map(|r| r.to_string()), s.seed_ratio_mode);
+        let time = limit_text(s.seed_time.map(|t| format!("{t} s")), s.seed_time_mode);
+        out.push_str(&format!("  seeding limits: ratio {ratio}, time {time}\n"));
     }
     for line in &d.diagnosis {
         out.push_str(&format!("  not finishing: {line}\n"));

@@ -14,6 +14,7 @@
 //! | `POST /v1/torrents/{hash}/resume` | | [`TorrentStatus`] |
 //! | `POST /v1/torrents/{hash}/remove` | [`RemoveRequest`] | [`Removed`] |
 //! | `POST /v1/torrents/{hash}/select` | [`SelectRequest`] | [`TorrentStatus`] |
+//! | `POST /v1/torrents/{hash}/limits` | [`SeedLimitsRequest`] (numbers, `"unlimited"`, `null`: the default) | [`TorrentStatus`] |
 //! | `POST /v1/limits` | [`Limits`] | [`Limits`] |
 //! | `GET /v1/events` | | NDJSON: the objects `--json` prints, one per line, as they happen |
 //! | `POST /v1/torrents/{hash}/files/{n}/stream?offset=B` | | the file's verified bytes from B, chunked, as they arrive ([`crate::daemon::stream`]) |
@@ -25,8 +26,10 @@
 //! add the header cross-origin without a preflight the server refuses).
 
 pub mod client;
+pub mod seed_limit;
 pub mod types;
 
+pub use seed_limit::{SeedLimit, SeedLimitMode};
 pub use types::*;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! The JSON shapes of the control API (see [`super`]). Fields are added,
 //! never renamed: scripts read them.
 
+use super::seed_limit::{present, SeedLimit, SeedLimitMode};
 use serde::{Deserialize, Serialize};
 
 /// A torrent's lifecycle as the API names it.
@@ -52,6 +53,13 @@ pub struct TorrentStatus {
     pub seed_ratio: Option<f64>,
     #[serde(default)]
     pub seed_time: Option<u64>,
+    /// Whose each limit is: "default" (the daemon's, maybe none), "own"
+    /// (the torrent's value) or "unlimited" (the torrent's own "no limit",
+    /// whatever the daemon's default).
+    #[serde(default)]
+    pub seed_ratio_mode: SeedLimitMode,
+    #[serde(default)]
+    pub seed_time_mode: SeedLimitMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,38 +200,25 @@ pub struct AddRequest {
     /// A `--select` spec ("1,3-5", "*.iso"); all files when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub select: Option<String>,
-    /// The torrent's own seeding limits (absent: the daemon's defaults).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed_ratio: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed_time: Option<u64>,
+    /// The torrent's own seeding limits: a number, `"unlimited"` (no
+    /// limit whatever the daemon's default), absent: the daemon's default.
+    #[serde(default, skip_serializing_if = "SeedLimit::is_default")]
+    pub seed_ratio: SeedLimit<f64>,
+    #[serde(default, skip_serializing_if = "SeedLimit::is_default")]
+    pub seed_time: SeedLimit<u64>,
 }
 
 /// `POST /v1/torrents/{hash}/limits`: a torrent's own seeding limits. A
 /// field left out is unchanged; `null` makes it follow the daemon's
-/// default again.
+/// default again; `"unlimited"` seeds without that limit whatever the
+/// default. A torrent done because it reached its limit seeds again when
+/// the new one is not reached; a seeding one past the new one is done.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeedLimitsRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
-    pub seed_ratio: Option<Option<f64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
-    pub seed_time: Option<Option<u64>>,
-}
-
-/// A field that can be absent (outer None), `null` (inner None) or a value.
-mod double_option {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<T: Serialize, S: Serializer>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(inner) => inner.serialize(s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(d).map(Some)
-    }
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub seed_ratio: Option<SeedLimit<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub seed_time: Option<SeedLimit<u64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -266,11 +261,61 @@ mod tests {
     #[test]
     fn seed_limits_tell_absent_from_null() {
         let r: SeedLimitsRequest = serde_json::from_str(r#"{"seed_ratio": null, "seed_time": 60}"#).unwrap();
-        assert_eq!(r, SeedLimitsRequest { seed_ratio: Some(None), seed_time: Some(Some(60)) });
+        assert_eq!(r, SeedLimitsRequest { seed_ratio: Some(SeedLimit::Default), seed_time: Some(SeedLimit::Value(60)) });
         let r: SeedLimitsRequest = serde_json::from_str(r#"{"seed_ratio": 1.5}"#).unwrap();
-        assert_eq!(r, SeedLimitsRequest { seed_ratio: Some(Some(1.5)), seed_time: None });
-        let back = serde_json::to_string(&SeedLimitsRequest { seed_ratio: Some(None), seed_time: None }).unwrap();
+        assert_eq!(r, SeedLimitsRequest { seed_ratio: Some(SeedLimit::Value(1.5)), seed_time: None });
+        let back = serde_json::to_string(&SeedLimitsRequest { seed_ratio: Some(SeedLimit::Default), seed_time: None }).unwrap();
         assert_eq!(back, r#"{"seed_ratio":null}"#);
+    }
+
+    #[test]
+    fn unlimited_is_neither_absent_nor_null() {
+        let r: SeedLimitsRequest = serde_json::from_str(r#"{"seed_time": "unlimited"}"#).unwrap();
+        assert_eq!(r, SeedLimitsRequest { seed_ratio: None, seed_time: Some(SeedLimit::Unlimited) });
+        let back = serde_json::to_string(&SeedLimitsRequest { seed_ratio: Some(SeedLimit::Unlimited), seed_time: None }).unwrap();
+        assert_eq!(back, r#"{"seed_ratio":"unlimited"}"#);
+        let add: AddRequest = serde_json::from_str(r#"{"source": "x", "seed_ratio": "unlimited", "seed_time": 5}"#).unwrap();
+        assert_eq!((add.seed_ratio, add.seed_time), (SeedLimit::Unlimited, SeedLimit::Value(5)));
+        let add: AddRequest = serde_json::from_str(r#"{"source": "x"}"#).unwrap();
+        assert_eq!((add.seed_ratio, add.seed_time), (SeedLimit::Default, SeedLimit::Default));
+        assert_eq!(serde_json::to_string(&add).unwrap(), r#"{"source":"x","paused":false}"#);
+    }
+
+    #[test]
+    fn a_status_from_an_older_daemon_has_default_modes() {
+        let mut v = serde_json::to_value(TorrentStatus {
+            info_hash: "h".into(),
+            name: "n".into(),
+            state: "seeding".into(),
+            progress: 1.0,
+            total_bytes: 1,
+            have_bytes: 1,
+            downloaded: 0,
+            uploaded: 0,
+            download_rate: 0,
+            upload_rate: 0,
+            peers: 0,
+            connecting: 0,
+            known: 0,
+            eta_secs: None,
+            ratio: 0.0,
+            save_dir: "/".into(),
+            error: None,
+            stalled: None,
+            session_downloaded: 0,
+            session_uploaded: 0,
+            seed_ratio: None,
+            seed_time: None,
+            seed_ratio_mode: SeedLimitMode::Own,
+            seed_time_mode: SeedLimitMode::Unlimited,
+        })
+        .unwrap();
+        assert_eq!((v["seed_ratio_mode"].as_str(), v["seed_time_mode"].as_str()), (Some("own"), Some("unlimited")));
+        let o = v.as_object_mut().unwrap();
+        o.remove("seed_ratio_mode");
+        o.remove("seed_time_mode");
+        let s: TorrentStatus = serde_json::from_value(v).unwrap();
+        assert_eq!((s.seed_ratio_mode, s.seed_time_mode), (SeedLimitMode::Default, SeedLimitMode::Default));
     }
 }
 

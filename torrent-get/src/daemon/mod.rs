@@ -95,8 +95,9 @@ pub struct DaemonArgs {
     /// `done`); the default of torrents without a limit of their own
     #[arg(long, value_name = "RATIO", value_parser = crate::args::parse_ratio)]
     pub seed_ratio: Option<f64>,
-    /// Stop seeding a complete torrent after this many seconds; the default
-    /// of torrents without a limit of their own
+    /// Stop seeding a complete torrent after this many seconds of seeding
+    /// (not while done or paused); the default of torrents without a limit
+    /// of their own
     #[arg(long, value_name = "SECS")]
     pub seed_time: Option<u64>,
     /// Download rate limit per second (K/M/G = KiB/MiB/GiB; 0: none)
@@ -184,9 +185,9 @@ pub struct AddOp {
     pub save_dir: Option<PathBuf>,
     pub paused: bool,
     pub select: Option<String>,
-    /// Its own seeding limits (None: the daemon's defaults).
-    pub seed_ratio: Option<f64>,
-    pub seed_time: Option<u64>,
+    /// Its own seeding limits.
+    pub seed_ratio: crate::control::SeedLimit<f64>,
+    pub seed_time: crate::control::SeedLimit<u64>,
 }
 
 /// A full 40-hex info-hash.

@@ -6,7 +6,7 @@
 //! anything but GET and POST (a CORS preflight included) is refused.
 
 use super::{parse_hash, Call, Op, Reply};
-use crate::control::{self, AddRequest, ApiError, Limits, RemoveRequest, SeedLimitsRequest, SelectRequest};
+use crate::control::{self, AddRequest, ApiError, Limits, RemoveRequest, SeedLimit, SeedLimitsRequest, SelectRequest};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
@@ -186,7 +186,7 @@ fn route(method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Op, Re
         }
         ["v1", "torrents", h, "limits"] => {
             let r: SeedLimitsRequest = parse(body, "limits")?;
-            if let Some(Some(x)) = r.seed_ratio {
+            if let Some(SeedLimit::Value(x)) = r.seed_ratio {
                 check_ratio(x)?;
             }
             Ok(Op::SeedLimits(hash(h)?, r))
@@ -227,7 +227,7 @@ fn check_ratio(x: f64) -> Result<(), Reply> {
 
 /// Load the source of an add request here, off the event loop.
 fn add_op(req: AddRequest) -> Result<Op, Reply> {
-    if let Some(x) = req.seed_ratio {
+    if let SeedLimit::Value(x) = req.seed_ratio {
         check_ratio(x)?;
     }
     let save_dir = match &req.save_dir {

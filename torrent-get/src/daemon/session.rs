@@ -8,7 +8,7 @@
 //! change, never half of it. Verified pieces are not here: they are in the
 //! torrent's resume file, next to its data ([`crate::resume`]).
 
-use crate::control::Limits;
+use crate::control::{Limits, SeedLimit};
 use crate::resume::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -38,11 +38,13 @@ pub struct Entry {
     /// Seconds since the epoch.
     #[serde(default)]
     pub added_at: u64,
-    /// The torrent's own seeding limits (None: the daemon's default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed_ratio: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed_time: Option<u64>,
+    /// The torrent's own seeding limits: a number, `"unlimited"`, or
+    /// absent (the daemon's default; entries older than the limits, and
+    /// than "unlimited", read as before).
+    #[serde(default, skip_serializing_if = "SeedLimit::is_default")]
+    pub seed_ratio: SeedLimit<f64>,
+    #[serde(default, skip_serializing_if = "SeedLimit::is_default")]
+    pub seed_time: SeedLimit<u64>,
 }
 
 impl Entry {
@@ -155,8 +157,8 @@ mod tests {
             uploaded: 7,
             completed: false,
             added_at: 1,
-            seed_ratio: Some(2.5),
-            seed_time: None,
+            seed_ratio: SeedLimit::Value(2.5),
+            seed_time: SeedLimit::Unlimited,
         };
         s.save(&e).unwrap();
         std::fs::write(dir.path().join("torrents/garbage.json"), b"{").unwrap();
@@ -176,10 +178,43 @@ mod tests {
         let s = Session::open(dir.path()).unwrap();
         let hash = "0123456789abcdef0123456789abcdef01234567";
         let old = format!(r#"{{"info_hash": "{hash}", "name": "n", "magnet": null, "save_dir": "/tmp", "select": null, "paused": false, "downloaded": 1, "uploaded": 2, "completed": true, "added_at": 3}}"#);
-        std::fs::write(dir.path().join(format!("torrents/{hash}.json")), old).unwrap();
+        std::fs::write(dir.path().join(format!("torrents/{hash}.json")), &old).unwrap();
         let e = s.load();
         assert_eq!(e.len(), 1);
-        assert_eq!((e[0].seed_ratio, e[0].seed_time, e[0].uploaded), (None, None, 2));
+        assert_eq!((e[0].seed_ratio, e[0].seed_time, e[0].uploaded), (SeedLimit::Default, SeedLimit::Default, 2));
         assert_eq!(e[0].seed_limits(), crate::engine::SeedLimits::default());
+        // Written by a daemon with limits but before "unlimited".
+        let older = old.replace(r#""added_at": 3"#, r#""added_at": 3, "seed_ratio": 1.5, "seed_time": 60"#);
+        std::fs::write(dir.path().join(format!("torrents/{hash}.json")), older).unwrap();
+        let e = s.load();
+        assert_eq!((e[0].seed_ratio, e[0].seed_time), (SeedLimit::Value(1.5), SeedLimit::Value(60)));
+    }
+
+    #[test]
+    fn unlimited_is_kept_apart_from_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Session::open(dir.path()).unwrap();
+        let hash = "0123456789abcdef0123456789abcdef01234567".to_string();
+        let e = Entry {
+            info_hash: hash.clone(),
+            name: "n".into(),
+            magnet: None,
+            save_dir: dir.path().to_path_buf(),
+            select: None,
+            paused: false,
+            downloaded: 0,
+            uploaded: 0,
+            completed: true,
+            added_at: 1,
+            seed_ratio: SeedLimit::Default,
+            seed_time: SeedLimit::Unlimited,
+        };
+        s.save(&e).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(format!("torrents/{hash}.json"))).unwrap();
+        assert!(text.contains(r#""seed_time": "unlimited""#) && !text.contains("seed_ratio"), "{text}");
+        let back = s.load();
+        assert_eq!(back, vec![e]);
+        let l = back[0].seed_limits();
+        assert_eq!((l.ratio, l.time), (SeedLimit::Default, SeedLimit::Unlimited));
     }
 }

@@ -88,7 +88,7 @@ fn add(p: &Path, len: u64, calls: &Sender<Call>, waker: &mio::Waker) -> Result<(
         (s, Some(line.to_string()))
     };
     let (tx, rx) = mpsc::channel();
-    let op = Op::Add(Box::new(AddOp { source, magnet, save_dir: None, paused: false, select: None, seed_ratio: None, seed_time: None }));
+    let op = Op::Add(Box::new(AddOp { source, magnet, save_dir: None, paused: false, select: None, seed_ratio: Default::default(), seed_time: Default::default() }));
     calls.send(Call { op, reply: Some(tx) }).map_err(|_| "the daemon is stopping".to_string())?;
     let _ = waker.wake();
     let r = rx.recv_timeout(Duration::from_secs(30)).map_err(|_| "the daemon did not answer".to_string())?;

@@ -106,12 +106,23 @@ pub enum Command {
     SetSeedLimits(TorrentId, SeedLimits),
 }
 
-/// A torrent's seeding limits: once complete, it seeds until its upload
-/// ratio reaches `ratio` or it has seeded `time`, then it is done. None:
-/// the [`Config`]'s (`--seed-ratio`/`--seed-time`; None there too:
-/// unlimited).
+/// A torrent's own seeding limits: once complete, it seeds until its
+/// upload ratio reaches `ratio` or it has seeded `time`, then it is done.
+/// [`SeedLimit::Default`]: the [`Config`]'s (`--seed-ratio`/`--seed-time`;
+/// None there: unlimited); [`SeedLimit::Unlimited`]: no limit whatever the
+/// configuration says. See [`super::seeding`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SeedLimits {
+    pub ratio: SeedLimit<f64>,
+    pub time: SeedLimit<Duration>,
+}
+
+pub use crate::control::SeedLimit;
+
+/// The seeding limits in force for a torrent (its own, else the
+/// configuration's); None: no such limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AppliedSeedLimits {
     pub ratio: Option<f64>,
     pub time: Option<Duration>,
 }

@@ -168,10 +168,20 @@ pub fn drive(input: &[u8]) -> u64 {
                     1 => Command::Resume(tid),
                     2 => Command::SelectFiles(tid, Some(vec![inp.u8() as usize % 2])),
                     3 => Command::SelectFiles(tid, None),
-                    4 => Command::SetSeedLimits(
-                        tid,
-                        super::SeedLimits { ratio: Some(inp.u8() as f64 / 64.0), time: Some(std::time::Duration::from_secs(inp.u8() as u64)) },
-                    ),
+                    4 => {
+                        use super::SeedLimit;
+                        let ratio = match inp.u8() % 4 {
+                            0 => SeedLimit::Default,
+                            1 => SeedLimit::Unlimited,
+                            _ => SeedLimit::Value(inp.u8() as f64 / 64.0),
+                        };
+                        let time = match inp.u8() % 4 {
+                            0 => SeedLimit::Default,
+                            1 => SeedLimit::Unlimited,
+                            _ => SeedLimit::Value(std::time::Duration::from_secs(inp.u8() as u64)),
+                        };
+                        Command::SetSeedLimits(tid, super::SeedLimits { ratio, time })
+                    }
                     _ => Command::SetRateLimits { download: inp.u8() as u64 * 1024, upload: inp.u8() as u64 * 1024 },
                 };
                 e.handle(Input::Command(c), now);

@@ -2,8 +2,8 @@
 //! that state (no tag plus options): metadata being fetched (magnet), data
 //! being checked, then downloading or seeding with metadata and picker,
 //! paused (the state it will resume to inside), done, failed. And the
-//! transitions: metadata known, check finished, complete, seeding limits,
-//! pause/resume/remove, file selection, failure.
+//! transitions: metadata known, check finished, complete, pause/resume/
+//! remove, file selection, failure (seeding limits: [`super::seeding`]).
 
 use super::{Action, CloseReason, Engine, Report, TorrentId};
 use crate::disk::DiskJob;
@@ -123,7 +123,7 @@ impl Lifecycle {
         }
     }
 
-    fn take(&mut self) -> Lifecycle {
+    pub(crate) fn take(&mut self) -> Lifecycle {
         std::mem::replace(self, Lifecycle::Failed { reason: String::new(), loaded: None, input: false })
     }
 }
@@ -222,7 +222,7 @@ impl Engine {
         let loaded = Box::new(Loaded { meta: *meta, picker });
         *t.life.settled_mut() = if self.cfg.seed_only { Lifecycle::Seeding(loaded) } else { Lifecycle::Downloading(loaded) };
         if self.cfg.seed_only {
-            t.completed_at = Some(now);
+            t.seeding_since = Some(now);
         }
         let (name, hash, pieces) = (t.name.clone(), t.info_hash.to_hex(), have.len());
         let how = if rechecked { "checked" } else { "resume data" };
@@ -279,7 +279,7 @@ impl Engine {
             .filter(|(i, f)| f.length == 0 && !f.padding && f.symlink.is_none() && t.select.as_ref().is_none_or(|s| s.contains(i)))
             .map(|(i, _)| i)
             .collect();
-        t.completed_at = Some(now);
+        t.seeding_since = self.cfg.seed.then_some(now);
         let Lifecycle::Downloading(l) = t.life.take() else { unreachable!("matched above") };
         t.life = if self.cfg.seed { Lifecycle::Seeding(l) } else { Lifecycle::Done(l) };
         let done = matches!(t.life, Lifecycle::Done(_));
@@ -363,53 +363,15 @@ impl Engine {
         }
     }
 
-    /// The seeding limits that apply to a torrent: its own, else the
-    /// configuration's.
-    pub fn effective_seed_limits(&self, tid: TorrentId) -> super::SeedLimits {
-        let own = self.torrent(tid).map(|t| t.seed_limits).unwrap_or_default();
-        super::SeedLimits { ratio: own.ratio.or(self.cfg.seed_ratio), time: own.time.or(self.cfg.seed_time) }
-    }
-
-    /// Set a torrent's own seeding limits; a seeding torrent already past
-    /// them is done at once.
-    pub(crate) fn set_seed_limits(&mut self, tid: TorrentId, limits: super::SeedLimits, now: Instant) {
-        let Some(t) = self.torrents.get_mut(tid).and_then(|t| t.as_mut()) else { return };
-        t.seed_limits = limits;
-        self.seed_limits(now);
-    }
-
-    /// Bytes the torrent uploaded in earlier runs (for its seed ratio).
-    pub fn set_uploaded_before(&mut self, tid: TorrentId, bytes: u64) {
-        if let Some(t) = self.torrents.get_mut(tid).and_then(|t| t.as_mut()) {
-            t.uploaded_before = bytes;
-        }
-    }
-
-    /// Seeding limits (ratio, time): the torrent is done.
-    pub(crate) fn seed_limits(&mut self, now: Instant) {
-        for tid in 0..self.torrents.len() {
-            let limits = self.effective_seed_limits(tid);
-            let Some(t) = self.torrents[tid].as_mut() else { continue };
-            let Lifecycle::Seeding(l) = &t.life else { continue };
-            let total = l.meta.info.total_length.max(1);
-            let ratio_hit = limits.ratio.is_some_and(|r| (t.uploaded + t.uploaded_before) as f64 / total as f64 >= r);
-            let time_hit = limits.time.is_some_and(|d| t.completed_at.is_some_and(|c| now.duration_since(c) >= d));
-            if ratio_hit || time_hit {
-                let Lifecycle::Seeding(l) = t.life.take() else { unreachable!("matched above") };
-                t.life = Lifecycle::Done(l);
-                let name = t.name.clone();
-                self.log(format!("{name}: seeding limit reached"));
-                self.close_torrent_peers(tid, CloseReason::SeedingFinished);
-            }
-        }
-    }
-
     pub(crate) fn pause(&mut self, tid: TorrentId, now: Instant) {
         let Some(t) = self.torrents[tid].as_mut() else { return };
         if matches!(t.life, Lifecycle::Paused(_)) || t.life.finished() {
             return;
         }
         let inner = t.life.take();
+        if matches!(inner, Lifecycle::Seeding(_)) {
+            t.seeding_clock_stop(now);
+        }
         t.life = Lifecycle::Paused(Box::new(inner));
         let (name, hash) = (t.name.clone(), t.info_hash.to_hex());
         let have = t.life.picker().map(|p| p.have_slice().to_vec());
@@ -430,6 +392,9 @@ impl Engine {
         }
         let Lifecycle::Paused(inner) = t.life.take() else { unreachable!("matched above") };
         t.life = *inner;
+        if matches!(t.life, Lifecycle::Seeding(_)) {
+            t.seeding_since = Some(now);
+        }
         // Reconnect at once: forget the back-off of the peers we dropped.
         for c in t.candidates.values_mut() {
             c.next_try = now;
@@ -496,6 +461,9 @@ impl Engine {
                     *settled = Lifecycle::Downloading(l);
                 }
             }
+        }
+        if !matches!(t.life, Lifecycle::Seeding(_)) {
+            t.seeding_clock_stop(now);
         }
         let keys = t.peers.clone();
         for k in keys {

@@ -43,6 +43,7 @@ pub mod pipeline;
 pub mod query;
 pub mod slots;
 pub mod readers;
+pub mod seeding;
 pub mod stream;
 pub mod torrent;
 pub mod trackers;

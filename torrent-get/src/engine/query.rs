@@ -64,6 +64,7 @@ impl Engine {
         let connecting = self.connecting(tid);
         let limits = self.effective_seed_limits(tid);
         let t = self.torrents.get_mut(tid)?.as_mut()?;
+        let own = t.seed_limits;
         let snap = t.snapshot(now);
         let state = t.life.api_name();
         let complete = t.life.picker().is_some_and(|p| p.is_complete());
@@ -107,6 +108,8 @@ impl Engine {
             session_uploaded: snap.uploaded,
             seed_ratio: limits.ratio,
             seed_time: limits.time.map(|d| d.as_secs()),
+            seed_ratio_mode: own.ratio.mode(),
+            seed_time_mode: own.time.mode(),
         })
     }
 

@@ -43,8 +43,12 @@ pub struct Torrent {
     /// Bytes received that were not needed (duplicates, unrequested).
     pub wasted: u64,
     pub hash_failures: u32,
-    pub completed_at: Option<Instant>,
-    /// Its own seeding limits (None in a field: the configuration's).
+    /// Since when it seeds (completion, or seeding again after a limit
+    /// was raised; None: not seeding), and how long it seeded before that
+    /// (this run): its seeding time, for the time limit.
+    pub seeding_since: Option<Instant>,
+    pub seeded: std::time::Duration,
+    /// Its own seeding limits (each may follow the configuration's).
     pub seed_limits: super::SeedLimits,
     /// Bytes uploaded by earlier runs (the daemon's session): they count
     /// towards the seed ratio.
@@ -83,6 +87,19 @@ pub fn is_connectable(addr: &SocketAddr) -> bool {
 }
 
 impl Torrent {
+    /// How long it has seeded in this run (not while done or paused).
+    pub fn seeding_time(&self, now: Instant) -> std::time::Duration {
+        self.seeded + self.seeding_since.map_or(std::time::Duration::ZERO, |s| now.saturating_duration_since(s))
+    }
+
+    /// It stops seeding (done, paused, downloading more): the time so far
+    /// is kept for when it seeds again.
+    pub fn seeding_clock_stop(&mut self, now: Instant) {
+        if let Some(s) = self.seeding_since.take() {
+            self.seeded += now.saturating_duration_since(s);
+        }
+    }
+
     pub fn new(id: usize, info_hash: InfoHash, name: String, dir: PathBuf, now: Instant) -> Torrent {
         Torrent {
             id,
@@ -107,7 +124,8 @@ impl Torrent {
             uploaded: 0,
             wasted: 0,
             hash_failures: 0,
-            completed_at: None,
+            seeding_since: None,
+            seeded: std::time::Duration::ZERO,
             seed_limits: Default::default(),
             uploaded_before: 0,
             started_at: now,

@@ -116,11 +116,24 @@ impl Engine {
         }
     }
 
+    /// `stopped` (at the end of the run, or when seeding ends at a limit),
+    /// once: a torrent that starts again announces `started`.
     pub(crate) fn announce_stopped(&mut self, tid: TorrentId) {
-        let Some(t) = self.torrents[tid].as_ref() else { return };
+        let Some(t) = self.torrents[tid].as_mut() else { return };
         if t.announced_started && !t.trackers.is_empty() {
+            t.announced_started = false;
             // Best effort, bounded: do not wait for slow trackers.
             self.announce(tid, Event::Stopped, STOPPED_TIMEOUT);
+        }
+    }
+
+    /// `started` now, not at the next planned announce (seeding again
+    /// after a stop), even while another announce is under way.
+    pub(crate) fn announce_started_now(&mut self, tid: TorrentId) {
+        let Some(t) = self.torrents[tid].as_mut() else { return };
+        if !t.trackers.is_empty() {
+            t.announced_started = true;
+            self.announce(tid, Event::Started, self.cfg.tracker_timeout);
         }
     }
 

@@ -52,6 +52,9 @@ pub struct Node {
     taps: HashMap<PeerKey, Decoder>,
     pub closed: Vec<(SocketAddr, CloseReason)>,
     pub saved_metadata: usize,
+    /// Tracker announces asked for: (torrent, event), in order (none is
+    /// answered).
+    pub announces: Vec<(usize, torrent_core::tracker::Event)>,
     /// Resume records asked for: (when, clean, pieces verified).
     pub resume_saves: Vec<(Instant, bool, usize)>,
     pub disk_jobs_closed: Vec<usize>,
@@ -188,6 +191,7 @@ impl Sim {
             taps: HashMap::new(),
             closed: Vec::new(),
             saved_metadata: 0,
+            announces: Vec::new(),
             resume_saves: Vec::new(),
             disk_jobs_closed: Vec::new(),
             disk_log: Vec::new(),
@@ -344,7 +348,8 @@ impl Sim {
             Action::Report(crate::engine::Report::Log(m)) if std::env::var_os("SIM_LOG").is_some() => {
                 eprintln!("[{:?} node {n}] {m}", now - self.start);
             }
-            Action::Announce { .. } | Action::DhtLookup { .. } | Action::DhtPing { .. } | Action::Report(_) | Action::WebSeed { .. } | Action::WebSeedClose { .. } => {}
+            Action::Announce { torrent, request, .. } => self.nodes[n].announces.push((torrent, request.event)),
+            Action::DhtLookup { .. } | Action::DhtPing { .. } | Action::Report(_) | Action::WebSeed { .. } | Action::WebSeedClose { .. } => {}
         }
     }
 
