@@ -335,7 +335,7 @@ fn lenient_torrent_file() {
     t.extend_from_slice(b"8:announce9:http://x/8:announce9:http://y/e\n");
     let m = Metainfo::from_bytes(&t).unwrap();
     assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(&info[..])));
-    assert_eq!(m.info_bytes, info);
+    assert_eq!(*m.info_bytes, info);
     assert_eq!(m.announce.as_deref(), Some("http://x/"));
     assert_eq!(m.info.name, "a.bin");
     // The strict scanner still tells what is not canonical.
