@@ -252,7 +252,7 @@ fn small_info_dicts() -> Vec<Vec<u8>> {
         if let Ok(m) = Metainfo::from_bytes(&bytes) {
             let n = m.info_bytes.len();
             if n <= 40_000 && !out.iter().any(|o: &Vec<u8>| o.len() / 16384 == n / 16384) {
-                out.push(m.info_bytes.clone());
+                out.push(m.info_bytes.to_vec());
             }
         }
         if out.len() >= 3 {

@@ -147,7 +147,7 @@ pub fn check_metainfo(data: &[u8]) {
         return;
     };
     check_info(&m.info);
-    let sha: [u8; 20] = Sha1::digest(&m.info_bytes).into();
+    let sha: [u8; 20] = Sha1::digest(&m.info_bytes[..]).into();
     assert_eq!(m.info_hash.0, sha);
     let info2 = Info::from_bytes(&m.info_bytes).expect("info bytes parse on their own");
     assert_eq!(info2.files, m.info.files);

@@ -442,7 +442,7 @@ fn check_assembler(inp: &mut Input) {
             _ => match asm.finish(Vec::new()) {
                 Ok(m) => {
                     assert_eq!(m.info_hash, hash);
-                    assert_eq!(m.info_bytes, info);
+                    assert_eq!(*m.info_bytes, info);
                 }
                 Err(_) => {
                     let _ = corrupted;

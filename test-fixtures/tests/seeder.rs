@@ -126,7 +126,7 @@ fn serves_blocks_metadata_and_stops_on_drop() {
             data,
         } => {
             assert_eq!(total_size, p.meta.info_bytes.len() as u64);
-            assert_eq!(data, p.meta.info_bytes);
+            assert_eq!(data, *p.meta.info_bytes);
         }
         other => panic!("{other:?}"),
     }

@@ -149,6 +149,14 @@ impl<'a> Value<'a> {
     pub fn offset_in(&self, buf: &[u8]) -> usize {
         (self.raw.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize)
     }
+    /// Where this byte string's contents (after the `N:` prefix) lie inside
+    /// `buf`, the buffer it was decoded from or the `raw` of a value holding
+    /// it. `None` if it is not a byte string or not inside `buf`.
+    pub fn bytes_range_in(&self, buf: &[u8]) -> Option<std::ops::Range<usize>> {
+        let b = self.as_bytes()?;
+        let start = (b.as_ptr() as usize).checked_sub(buf.as_ptr() as usize)?;
+        (start + b.len() <= buf.len()).then(|| start..start + b.len())
+    }
     pub fn to_owned_value(&self) -> OwnedValue {
         match &self.kind {
             Kind::Int(i) => OwnedValue::Int(*i),
@@ -546,6 +554,12 @@ mod tests {
         assert_eq!(info.raw, b"d1:ai1ee");
         assert_eq!(info.offset_in(buf), 27);
         assert!(v.get("zzz").is_none());
+        // The contents of a byte string, in the buffer and in a value's raw.
+        let spam = v.get("bar").unwrap();
+        assert_eq!(spam.bytes_range_in(buf), Some(8..12));
+        assert_eq!(spam.bytes_range_in(&buf[5..]), Some(3..7));
+        assert_eq!(spam.bytes_range_in(info.raw), None);
+        assert_eq!(v.get("foo").unwrap().bytes_range_in(buf), None);
     }
 
     #[test]

@@ -162,7 +162,7 @@ mod tests {
             name: "multi".into(),
             name_disk: b"multi".to_vec(),
             piece_length: 16384,
-            pieces: Vec::new().into(),
+            pieces: Default::default(),
             files,
             multi_file: true,
             private: false,

@@ -206,7 +206,7 @@ fn check_metainfo(data: &[u8], ctx: &str) -> bool {
     check_info(&m.info, ctx);
     assert_eq!(
         m.info_hash.0,
-        <[u8; 20]>::from(Sha1::digest(&m.info_bytes)),
+        <[u8; 20]>::from(Sha1::digest(&m.info_bytes[..])),
         "{ctx}"
     );
     let again =

@@ -65,7 +65,7 @@ fn magnet_completes_when_the_first_peer_claims_a_wrong_metadata_size() {
 
 #[test]
 fn magnet_completes_when_a_peer_sends_garbage_or_short_metadata() {
-    magnet_with_hostile(|m| ExtMode::Garbage(m.info_bytes.clone()));
+    magnet_with_hostile(|m| ExtMode::Garbage(m.info_bytes.to_vec()));
     magnet_with_hostile(|m| ExtMode::Short(m.info_bytes.len()));
 }
 

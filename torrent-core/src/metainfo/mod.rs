@@ -3,7 +3,8 @@
 //!
 //! The info-hash is the SHA-1 of the exact `info` bytes of the file; they are
 //! kept in [`Metainfo::info_bytes`] so the dictionary can be served to peers
-//! (BEP 9) byte for byte.
+//! (BEP 9) byte for byte, and the piece hashes are a view into them
+//! ([`PieceHashes`]), not a copy.
 
 use crate::bencode::{self, Value};
 use crate::infohash::InfoHash;
@@ -11,13 +12,18 @@ use crate::path::{escape_bytes, sanitize_path_bytes, sanitize_path_element};
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::Arc;
 
 mod hybrid;
 mod names;
+mod pieces;
 
 use hybrid::check_hybrid;
 pub(crate) use names::{utf8_key, PathIndex};
+pub use names::{ChangeReason, PathChange};
 use names::{file_entry, resolve_duplicates, resolve_symlinks};
+pub use pieces::PieceHashes;
 
 /// Largest .torrent file we accept.
 pub const MAX_TORRENT_SIZE: usize = 64 * 1024 * 1024;
@@ -114,50 +120,6 @@ impl FileEntry {
     }
 }
 
-/// Why a name of the torrent was changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ChangeReason {
-    /// Separators, `.`/`..`, empty components, controls or invalid UTF-8.
-    Unsafe,
-    /// The name had nothing left once made safe: the info-hash is used.
-    EmptyName,
-    /// The name is torrent-get's own ([`RESERVED_NAME`]).
-    Reserved,
-    /// Another file (or a directory) already has this path.
-    Duplicate,
-    /// Not UTF-8: not changed, the bytes name the file on disk; text shows
-    /// them as `\xNN`.
-    NotUtf8,
-}
-
-impl ChangeReason {
-    pub fn describe(self) -> &'static str {
-        match self {
-            ChangeReason::Unsafe => "unsafe characters or components",
-            ChangeReason::EmptyName => "nothing left once made safe; named after the info-hash",
-            ChangeReason::Reserved => "reserved for torrent-get's resume data",
-            ChangeReason::Duplicate => "another file has the same path",
-            ChangeReason::NotUtf8 => "not UTF-8: kept as bytes on disk, shown as \\xNN",
-        }
-    }
-}
-
-/// A name of the torrent that was changed to make it safe (or that is not
-/// UTF-8, [`ChangeReason::NotUtf8`]), so tools can warn and show what the
-/// torrent really says.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PathChange {
-    /// Index into [`Info::files`]; `None` for the torrent's name.
-    pub file: Option<usize>,
-    /// The components as the torrent has them ([`escape_bytes`]: UTF-8 as
-    /// is, other bytes as `\xNN`).
-    pub original: Vec<String>,
-    /// The safe path (or name) used instead, components joined with `/`.
-    pub safe: String,
-    pub reasons: Vec<ChangeReason>,
-}
-
 /// The info dictionary.
 #[derive(Debug, Clone)]
 pub struct Info {
@@ -167,9 +129,10 @@ pub struct Info {
     /// The same name as the bytes of the name on disk.
     pub name_disk: Vec<u8>,
     pub piece_length: u64,
-    /// Shared: clones of the info (the disk thread's, the engine's) do not
-    /// copy the hashes (20 MiB for a million pieces).
-    pub pieces: std::sync::Arc<[[u8; 20]]>,
+    /// The `pieces` string as a view into the info bytes: neither parsing
+    /// nor clones of the info (the disk thread's, the engine's) copy the
+    /// hashes (20 MiB for a million pieces).
+    pub pieces: PieceHashes,
     pub files: Vec<FileEntry>,
     /// True for a multi-file torrent (a `files` list; data goes under `name/`).
     pub multi_file: bool,
@@ -194,8 +157,29 @@ impl Info {
     /// Parse and validate an info dictionary from its raw bytes (lenient
     /// about key order, see [`bencode::decode_lenient`]).
     pub fn from_bytes(raw: &[u8]) -> Result<Info, MetainfoError> {
-        let v = bencode::decode_lenient(raw)?;
-        Info::from_value(&v)
+        Info::from_shared(Arc::new(raw.to_vec()))
+    }
+
+    /// [`Info::from_bytes`] of bytes already shared: the piece hashes are a
+    /// view into `raw`, nothing is copied.
+    pub fn from_shared(raw: Arc<Vec<u8>>) -> Result<Info, MetainfoError> {
+        let v = bencode::decode_lenient(&raw)?;
+        let (info, pieces) = Info::from_value(&v)?;
+        let base = v.offset_in(&raw);
+        info.with_pieces(raw.clone(), base + pieces.start..base + pieces.end)
+    }
+
+    /// Set the piece hashes to `bytes[range]` (what [`Info::from_value`]
+    /// left out).
+    fn with_pieces(mut self, bytes: Arc<Vec<u8>>, range: Range<usize>) -> Result<Info, MetainfoError> {
+        self.pieces = PieceHashes::new(bytes, range)
+            .filter(|p| p.len() == self.pieces_expected())
+            .ok_or_else(|| invalid("info.pieces", "not where the info dictionary has it"))?;
+        Ok(self)
+    }
+
+    fn pieces_expected(&self) -> usize {
+        self.total_length.div_ceil(self.piece_length) as usize
     }
 
     /// Where the torrent's data is below download directory `dir`: the
@@ -215,40 +199,10 @@ impl Info {
         }
     }
 
-    /// One line per changed name, for warnings on stderr: at most
-    /// [`MAX_WARNINGS`], then one line saying how many more there are.
-    pub fn path_change_warnings(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .path_changes
-            .iter()
-            .take(MAX_WARNINGS)
-            .map(|c| {
-                let what = match c.file {
-                    None => "torrent name".to_string(),
-                    Some(i) => format!("file {}", i + 1),
-                };
-                if c.reasons == [ChangeReason::NotUtf8] {
-                    return format!("{what} \"{}\" is {}", c.safe, ChangeReason::NotUtf8.describe());
-                }
-                let why: Vec<&str> = c.reasons.iter().map(|r| r.describe()).collect();
-                format!(
-                    "{what} {:?} is stored as {:?} ({})",
-                    c.original.join("/"),
-                    c.safe,
-                    why.join("; ")
-                )
-            })
-            .collect();
-        if self.path_changes.len() > MAX_WARNINGS {
-            out.push(format!(
-                "{} more names were changed to be safe (torrent-info show --json lists them)",
-                self.path_changes.len() - MAX_WARNINGS
-            ));
-        }
-        out
-    }
-
-    fn from_value(info: &Value<'_>) -> Result<Info, MetainfoError> {
+    /// The info without its piece hashes (empty), and where the `pieces`
+    /// string lies in `info.raw` (checked: as many hashes as pieces), for
+    /// [`Info::with_pieces`] once the bytes are shared.
+    fn from_value(info: &Value<'_>) -> Result<(Info, Range<usize>), MetainfoError> {
         if info.as_dict().is_none() {
             return Err(wrong_type("info", "dictionary", info));
         }
@@ -291,7 +245,8 @@ impl Info {
             ));
         }
 
-        let pieces_raw = match info.get("pieces") {
+        let pieces_v = info.get("pieces");
+        let pieces_raw = match pieces_v {
             Some(p) => bytes_field("info.pieces", p)?,
             None if meta_version == Some(2) => {
                 let h = Sha256::digest(info.raw);
@@ -311,11 +266,11 @@ impl Info {
                 format!("{} pieces, more than the limit of {MAX_PIECES}", pieces_raw.len() / 20),
             ));
         }
-        // Straight into the shared slice (one allocation, no copy).
-        let pieces: std::sync::Arc<[[u8; 20]]> = pieces_raw
-            .chunks_exact(20)
-            .map(|c| c.try_into().expect("chunk of 20"))
-            .collect();
+        // Not copied: the caller views the hashes in the shared info bytes.
+        let pieces_at = pieces_v
+            .and_then(|p| p.bytes_range_in(info.raw))
+            .ok_or_else(|| invalid("info.pieces", "not inside the info dictionary"))?;
+        let piece_count = pieces_raw.len() / 20;
 
         let private = match info.get("private") {
             None => false,
@@ -388,12 +343,11 @@ impl Info {
             Version::V1
         };
         let expected_pieces = total_length.div_ceil(piece_length);
-        if pieces.len() as u64 != expected_pieces {
+        if piece_count as u64 != expected_pieces {
             return Err(invalid(
                 "info.pieces",
                 format!(
-                    "has {} hashes, but {total_length} bytes in pieces of {piece_length} need {expected_pieces}",
-                    pieces.len()
+                    "has {piece_count} hashes, but {total_length} bytes in pieces of {piece_length} need {expected_pieces}",
                 ),
             ));
         }
@@ -423,18 +377,19 @@ impl Info {
             resolve_duplicates(&mut files, &mut changes)?;
             resolve_symlinks(&mut files);
         }
-        Ok(Info {
+        let info = Info {
             name,
             name_disk,
             piece_length,
-            pieces,
+            pieces: PieceHashes::default(),
             files,
             multi_file,
             private,
             total_length,
             version,
             path_changes: changes,
-        })
+        };
+        Ok((info, pieces_at))
     }
 }
 
@@ -444,8 +399,9 @@ pub struct Metainfo {
     pub info_hash: InfoHash,
     /// SHA-256 of the info bytes, for hybrid (BEP 52) torrents.
     pub info_hash_v2: Option<[u8; 32]>,
-    /// The exact bytes of the `info` dictionary as they appear in the file.
-    pub info_bytes: Vec<u8>,
+    /// The exact bytes of the `info` dictionary as they appear in the file;
+    /// [`Info::pieces`] is a view into them (shared, clones are cheap).
+    pub info_bytes: Arc<Vec<u8>>,
     pub info: Info,
     pub announce: Option<String>,
     /// BEP 12 tiers.
@@ -459,9 +415,8 @@ pub struct Metainfo {
 
 impl Metainfo {
     pub fn from_bytes(buf: &[u8]) -> Result<Metainfo, MetainfoError> {
-        let (mut m, span) = Metainfo::parse(buf)?;
-        m.info_bytes = buf[span].to_vec();
-        Ok(m)
+        let (m, span, pieces) = Metainfo::parse(buf)?;
+        m.with_info_bytes(Arc::new(buf[span].to_vec()), pieces)
     }
 
     /// [`Metainfo::from_bytes`] keeping the buffer as `info_bytes` (cut to
@@ -469,19 +424,31 @@ impl Metainfo {
     /// (the file and the copy of its info). On an error the buffer comes
     /// back with it.
     pub fn from_vec(mut buf: Vec<u8>) -> Result<Metainfo, (MetainfoError, Vec<u8>)> {
-        let (mut m, span) = match Metainfo::parse(&buf) {
+        let (m, span, pieces) = match Metainfo::parse(&buf) {
             Ok(x) => x,
             Err(e) => return Err((e, buf)),
         };
         buf.truncate(span.end);
         buf.drain(..span.start);
         buf.shrink_to_fit();
-        m.info_bytes = buf;
-        Ok(m)
+        // Cannot fail (the span and the range come from the same parse); if
+        // it did, the (cut) buffer comes back.
+        let bytes = Arc::new(buf);
+        m.with_info_bytes(bytes.clone(), pieces)
+            .map_err(|e| (e, Arc::try_unwrap(bytes).unwrap_or_else(|b| b.to_vec())))
     }
 
-    /// The metainfo without `info_bytes`, and where they lie in `buf`.
-    fn parse(buf: &[u8]) -> Result<(Metainfo, std::ops::Range<usize>), MetainfoError> {
+    /// Set `info_bytes` and the piece hashes, a view into them at `pieces`
+    /// (what [`Metainfo::parse`] left out).
+    fn with_info_bytes(mut self, info_bytes: Arc<Vec<u8>>, pieces: Range<usize>) -> Result<Metainfo, MetainfoError> {
+        self.info = self.info.with_pieces(info_bytes.clone(), pieces)?;
+        self.info_bytes = info_bytes;
+        Ok(self)
+    }
+
+    /// The metainfo without `info_bytes` and piece hashes, where the info
+    /// bytes lie in `buf`, and where the `pieces` string lies in them.
+    fn parse(buf: &[u8]) -> Result<(Metainfo, Range<usize>, Range<usize>), MetainfoError> {
         if buf.len() > MAX_TORRENT_SIZE {
             return Err(MetainfoError::TooLarge(buf.len()));
         }
@@ -493,7 +460,7 @@ impl Metainfo {
             return Err(wrong_type("torrent", "dictionary", &root));
         }
         let info_v = root.get("info").ok_or_else(|| missing("info"))?;
-        let info = Info::from_value(info_v)?;
+        let (info, pieces) = Info::from_value(info_v)?;
         let info_hash = InfoHash(Sha1::digest(info_v.raw).into());
         let info_hash_v2 = (info.version == Version::Hybrid).then(|| Sha256::digest(info_v.raw).into());
 
@@ -541,7 +508,7 @@ impl Metainfo {
         let m = Metainfo {
             info_hash,
             info_hash_v2,
-            info_bytes: Vec::new(),
+            info_bytes: Arc::default(),
             info,
             announce,
             announce_list,
@@ -550,7 +517,7 @@ impl Metainfo {
             comment: opt_string(root.get("comment.utf-8").or(root.get("comment"))),
             created_by: opt_string(root.get("created by")),
         };
-        Ok((m, span))
+        Ok((m, span, pieces))
     }
 
     /// Build from info bytes fetched from peers (BEP 9); checks the hash.
@@ -566,13 +533,13 @@ impl Metainfo {
                 format!("SHA-1 is {got}, expected info-hash {expected}"),
             ));
         }
-        let v = bencode::decode_lenient(info_bytes)?;
-        let info = Info::from_value(&v)?;
-        let info_hash_v2 = (info.version == Version::Hybrid).then(|| Sha256::digest(info_bytes).into());
+        let info_bytes = Arc::new(info_bytes.to_vec());
+        let info = Info::from_shared(info_bytes.clone())?;
+        let info_hash_v2 = (info.version == Version::Hybrid).then(|| Sha256::digest(&info_bytes[..]).into());
         Ok(Metainfo {
             info_hash: got,
             info_hash_v2,
-            info_bytes: info_bytes.to_vec(),
+            info_bytes,
             info,
             announce: trackers.first().and_then(|t| t.first()).cloned(),
             announce_list: trackers,
@@ -623,7 +590,7 @@ impl Metainfo {
             O::Dict(d) => d.into_iter().map(|(k, v)| (k, v.encode())).collect(),
             _ => unreachable!("built as a dictionary"),
         };
-        entries.insert(b"info".to_vec(), self.info_bytes.clone());
+        entries.insert(b"info".to_vec(), self.info_bytes.to_vec());
         let mut out = vec![b'd'];
         for (k, v) in entries {
             O::Bytes(k).encode_into(&mut out);

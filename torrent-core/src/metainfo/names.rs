@@ -1,7 +1,86 @@
 //! Names of the files of a torrent: `info.files` entries, duplicate paths,
-//! symlink targets.
+//! symlink targets, and the record of names changed to be safe.
 
 use super::*;
+
+/// Why a name of the torrent was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeReason {
+    /// Separators, `.`/`..`, empty components, controls or invalid UTF-8.
+    Unsafe,
+    /// The name had nothing left once made safe: the info-hash is used.
+    EmptyName,
+    /// The name is torrent-get's own ([`RESERVED_NAME`]).
+    Reserved,
+    /// Another file (or a directory) already has this path.
+    Duplicate,
+    /// Not UTF-8: not changed, the bytes name the file on disk; text shows
+    /// them as `\xNN`.
+    NotUtf8,
+}
+
+impl ChangeReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChangeReason::Unsafe => "unsafe characters or components",
+            ChangeReason::EmptyName => "nothing left once made safe; named after the info-hash",
+            ChangeReason::Reserved => "reserved for torrent-get's resume data",
+            ChangeReason::Duplicate => "another file has the same path",
+            ChangeReason::NotUtf8 => "not UTF-8: kept as bytes on disk, shown as \\xNN",
+        }
+    }
+}
+
+/// A name of the torrent that was changed to make it safe (or that is not
+/// UTF-8, [`ChangeReason::NotUtf8`]), so tools can warn and show what the
+/// torrent really says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PathChange {
+    /// Index into [`Info::files`]; `None` for the torrent's name.
+    pub file: Option<usize>,
+    /// The components as the torrent has them ([`escape_bytes`]: UTF-8 as
+    /// is, other bytes as `\xNN`).
+    pub original: Vec<String>,
+    /// The safe path (or name) used instead, components joined with `/`.
+    pub safe: String,
+    pub reasons: Vec<ChangeReason>,
+}
+
+impl Info {
+    /// One line per changed name, for warnings on stderr: at most
+    /// [`MAX_WARNINGS`], then one line saying how many more there are.
+    pub fn path_change_warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .path_changes
+            .iter()
+            .take(MAX_WARNINGS)
+            .map(|c| {
+                let what = match c.file {
+                    None => "torrent name".to_string(),
+                    Some(i) => format!("file {}", i + 1),
+                };
+                if c.reasons == [ChangeReason::NotUtf8] {
+                    return format!("{what} \"{}\" is {}", c.safe, ChangeReason::NotUtf8.describe());
+                }
+                let why: Vec<&str> = c.reasons.iter().map(|r| r.describe()).collect();
+                format!(
+                    "{what} {:?} is stored as {:?} ({})",
+                    c.original.join("/"),
+                    c.safe,
+                    why.join("; ")
+                )
+            })
+            .collect();
+        if self.path_changes.len() > MAX_WARNINGS {
+            out.push(format!(
+                "{} more names were changed to be safe (torrent-info show --json lists them)",
+                self.path_changes.len() - MAX_WARNINGS
+            ));
+        }
+        out
+    }
+}
 
 /// True for a byte string that is UTF-8, or a list of only such strings.
 fn is_utf8(v: &Value<'_>) -> bool {

@@ -335,7 +335,7 @@ fn lenient_torrent_file() {
     t.extend_from_slice(b"8:announce9:http://x/8:announce9:http://y/e\n");
     let m = Metainfo::from_bytes(&t).unwrap();
     assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(&info[..])));
-    assert_eq!(m.info_bytes, info);
+    assert_eq!(*m.info_bytes, info);
     assert_eq!(m.announce.as_deref(), Some("http://x/"));
     assert_eq!(m.info.name, "a.bin");
     // The strict scanner still tells what is not canonical.
@@ -443,4 +443,105 @@ fn padding_is_not_affected_by_raw_names() {
     assert!(m.info.files[1].padding);
     assert_eq!(m.info.files[1].path, [".pad", "6"]);
     assert_eq!(m.info.path_changes.iter().filter_map(|c| c.file).collect::<Vec<_>>(), [0]);
+}
+
+/// Distinct hashes: piece `i`'s is 20 bytes of `i + 1`.
+fn hashes(n: usize) -> Vec<u8> {
+    (0..n).flat_map(|i| [i as u8 + 1; 20]).collect()
+}
+
+/// The hashes are `info_bytes[range]`, in the same shared buffer.
+fn assert_view(m: &Metainfo, n: usize) {
+    let p = &m.info.pieces;
+    assert!(Arc::ptr_eq(p.buffer(), &m.info_bytes), "a view into the info bytes, not a copy");
+    assert_eq!(&m.info_bytes[p.range()], &hashes(n)[..]);
+    assert_eq!(p.len(), n);
+    for i in 0..n {
+        assert_eq!(p[i], [i as u8 + 1; 20]);
+    }
+    assert_eq!(p.get(n), None);
+    assert_eq!(p.iter().count(), n);
+}
+
+#[test]
+fn piece_hashes_are_a_view_into_the_info_bytes() {
+    // `private` and an unknown key sort after `pieces`: the string is not
+    // at the end of the info dictionary.
+    let info = single("a.bin", 100, 32, 0)
+        .with("pieces", O::Bytes(hashes(4)))
+        .with("private", O::Int(1))
+        .with("zzz", "after".into());
+    let raw_info = info.encode();
+    let buf = torrent(info);
+    let a = Metainfo::from_bytes(&buf).unwrap();
+    assert_view(&a, 4);
+    assert!(a.info.pieces.range().end + 20 < a.info_bytes.len());
+    let b = Metainfo::from_vec(buf.clone()).unwrap();
+    assert_view(&b, 4);
+    assert_eq!(b.info.pieces, a.info.pieces);
+    let c = Metainfo::from_info_bytes(&raw_info, &a.info_hash, Vec::new()).unwrap();
+    assert_view(&c, 4);
+    // Info on its own: a view into its own copy of the bytes.
+    let shared = Arc::new(raw_info.clone());
+    let i = Info::from_shared(shared.clone()).unwrap();
+    assert!(Arc::ptr_eq(i.pieces.buffer(), &shared));
+    assert_eq!(i.pieces, a.info.pieces);
+    assert_eq!(Info::from_bytes(&raw_info).unwrap().pieces, a.info.pieces);
+    // Clones share the bytes.
+    let m2 = a.clone();
+    assert!(Arc::ptr_eq(m2.info.pieces.buffer(), &a.info_bytes));
+    // Multi-file: `files` comes before `pieces` (and the name after it in
+    // the file is irrelevant).
+    let mut multi = with_files(vec![file(Some(vec!["x"]), Some(40), None), file(Some(vec!["y"]), Some(30), None)], 70, 16);
+    multi.insert("pieces", O::Bytes(hashes(5)));
+    multi.insert("source", "s".into());
+    assert_view(&Metainfo::from_vec(torrent(multi)).unwrap(), 5);
+}
+
+#[test]
+fn piece_hashes_of_a_lenient_dictionary_in_any_key_order() {
+    // `pieces` first, then the other keys unsorted, a duplicate `pieces`
+    // (the first is kept, as for every duplicate key) and a newline after.
+    let mut info = b"d6:pieces40:".to_vec();
+    info.extend_from_slice(&hashes(2));
+    info.extend_from_slice(b"4:name1:a6:lengthi64e12:piece lengthi32e6:pieces40:");
+    info.extend_from_slice(&[0xee; 40]);
+    info.push(b'e');
+    let mut t = b"d4:info".to_vec();
+    t.extend_from_slice(&info);
+    t.extend_from_slice(b"8:announce9:http://x/e\n");
+    for m in [Metainfo::from_bytes(&t).unwrap(), Metainfo::from_vec(t.clone()).unwrap()] {
+        assert_eq!(*m.info_bytes, info);
+        assert_view(&m, 2);
+        assert_eq!(m.info.pieces.range(), 12..52);
+    }
+    let m = Metainfo::from_info_bytes(&info, &Metainfo::from_bytes(&t).unwrap().info_hash, Vec::new()).unwrap();
+    assert_view(&m, 2);
+    // (The duplicate's 40 bytes of 0xee were not read.) Too few hashes,
+    // first in the dictionary: refused.
+    let mut short = b"d6:pieces20:".to_vec();
+    short.extend_from_slice(&hashes(1));
+    short.extend_from_slice(b"4:name1:a6:lengthi64e12:piece lengthi32ee");
+    let e = Info::from_bytes(&short).unwrap_err().to_string();
+    assert!(e.contains("has 1 hashes") && e.contains("need 2"), "{e}");
+}
+
+#[test]
+fn piece_hashes_of_a_hybrid_torrent() {
+    let v1 = vec![
+        file(Some(vec!["a"]), Some(100), None),
+        file(Some(vec![".pad", "16284"]), Some(16284), Some("p")),
+        file(Some(vec!["b"]), Some(5), None),
+    ];
+    let tree = O::dict().with("a", v2_file(100)).with("b", v2_file(5));
+    let mut info = hybrid(v1, tree, 16389);
+    info.insert("pieces", O::Bytes(hashes(2)));
+    let raw_info = info.encode();
+    let m = Metainfo::from_vec(torrent(info)).unwrap();
+    assert_eq!(m.info.version, Version::Hybrid);
+    assert_view(&m, 2);
+    assert_eq!(m.info_hash_v2, Some(<[u8; 32]>::from(Sha256::digest(&raw_info))));
+    let back = Metainfo::from_info_bytes(&raw_info, &m.info_hash, Vec::new()).unwrap();
+    assert_view(&back, 2);
+    assert_eq!(back.info_hash_v2, m.info_hash_v2);
 }

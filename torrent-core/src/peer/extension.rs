@@ -464,7 +464,7 @@ mod tests {
             .finish(vec![vec!["http://127.0.0.1:1/announce".into()]])
             .unwrap();
         assert_eq!(m.info_hash, ih);
-        assert_eq!(m.info_bytes, info);
+        assert_eq!(*m.info_bytes, info);
         assert_eq!(m.announce.as_deref(), Some("http://127.0.0.1:1/announce"));
     }
 

@@ -200,7 +200,7 @@ fn info(pieces: usize) -> (Vec<u8>, InfoHash) {
     let n = pieces * PIECE / 20;
     let (meta, _) = make_torrent(n * plen, plen, 42);
     let hash = meta.info_hash;
-    (meta.info_bytes.clone(), hash)
+    (meta.info_bytes.to_vec(), hash)
 }
 
 #[test]
