@@ -17,11 +17,15 @@ With rate caps on every seeder, each download's share of capacity is printed: th
 rate while data flowed (first to last byte the proxies passed to the leecher) over the sum of
 the caps, and its over-download: the bytes the proxies passed over the payload size.
 
-Each seeder is a python3-libtorrent process (torrent-get/tests/lt_peer.py seed --check) on its
-own port; its proxy (this file, `proxy` mode, one process per seeder) delays every chunk by the
-one-way delay in each direction and paces it to the rate. A static HTTP tracker (this file)
-tells leechers the proxy addresses only, so every leecher sees the same shaped peers; seeders
-are told nothing. The leechers (torrent-get, aria2c, python3-libtorrent) take turns, one at a
+Seeders (--seeders): `fixture` (the default) runs one `fixture-swarm` process (test-fixtures):
+a test-fixtures seeder per SEEDER, each behind its own Rust shaping proxy (test-fixtures
+`shaper`: the one-way delay in each direction, each direction paced to the rate, 64 KiB socket
+buffers so little queues before the link; the seeders drop cancelled requests not yet sent and
+advertise reqq 2000), light enough that ten of them do not load the machine. `libtorrent` runs
+a python3-libtorrent process per seeder (torrent-get/tests/lt_peer.py seed --check) behind a
+Python proxy process (this file, `proxy` mode). A static HTTP tracker (this file) tells leechers
+the proxy addresses only, so every leecher sees the same shaped peers; seeders are told nothing.
+The leechers (torrent-get, aria2c, python3-libtorrent; --only to pick) take turns, one at a
 time, ROUNDS times; wall time, MB/s (10^6 bytes/s), CPU seconds and peak RSS (/usr/bin/time)
 are printed, and the data is compared with the original. DHT, PEX, LSD, UPnP and uTP are off.
 Needs: cargo (unless SKIP_BUILD=1), mktorrent, aria2c, python3-libtorrent, /usr/bin/time.

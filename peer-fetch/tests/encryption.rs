@@ -157,26 +157,3 @@ fn wrong_torrent_is_refused_by_an_encrypted_seeder() {
     assert!(err.contains("encryption handshake"), "{err}");
     assert!(s.last_error().unwrap_or_default().contains("none of our torrents"), "{:?}", s.last_error());
 }
-
-/// The cost of RC4 on a whole download: peer-fetch `all` of 256 MiB from
-/// the embedded seeder, plaintext vs RC4, three rounds each. Run with
-/// `cargo test --release -p peer-fetch --test encryption -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn bench_plain_vs_rc4_download() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = make_payload(dir.path(), "big.bin", &[("", 256 << 20)], 1 << 20, &[], 3).unwrap();
-    let t = p.torrent_path.to_str().unwrap();
-    for round in 0..3 {
-        for (sp, cp) in [(Policy::Off, "off"), (Policy::Require, "require")] {
-            let s = seeder(&p, sp);
-            let out = dir.path().join(format!("out-{cp}-{round}"));
-            let t0 = std::time::Instant::now();
-            let o = run(&[t, &s.addr().to_string(), "all", "-o", out.to_str().unwrap(), "--encrypt", cp, "--depth", "64"]);
-            let secs = t0.elapsed().as_secs_f64();
-            assert!(o.status.success(), "{}", stderr(&o));
-            eprintln!("round {round} --encrypt {cp}: 256 MiB in {secs:.2} s = {:.0} MiB/s ({:.2} s/GiB)", 256.0 / secs, secs * 4.0);
-            std::fs::remove_dir_all(&out).unwrap();
-        }
-    }
-}
