@@ -249,7 +249,7 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
                 let conn_id = sh.stats.connections.fetch_add(1, Ordering::SeqCst);
                 let _ = stream.set_nonblocking(false);
                 if let Some(n) = sh.opts.send_buffer {
-                    set_send_buffer(&stream, n);
+                    crate::shaper::set_socket_buffer(&stream, libc::SO_SNDBUF, n);
                 }
                 if let Ok(clone) = stream.try_clone() {
                     sh.streams.lock().unwrap().insert(conn_id, clone);
@@ -279,22 +279,6 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
             }
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
-    }
-}
-
-fn set_send_buffer(s: &TcpStream, n: usize) {
-    use std::os::fd::AsRawFd;
-    let v = n.min(i32::MAX as usize) as libc::c_int;
-    // SAFETY: a valid socket descriptor and a pointer to a c_int of the
-    // size passed.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            &v as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
     }
 }
 

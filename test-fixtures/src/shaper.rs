@@ -127,8 +127,10 @@ impl Drop for Shaper {
     }
 }
 
-fn set_buffer(s: &TcpStream, option: libc::c_int) {
-    let v = SOCKET_BUFFER as libc::c_int;
+/// Set a socket's kernel buffer (`SO_RCVBUF` or `SO_SNDBUF`) to `n` bytes
+/// (the kernel doubles it); a failure leaves the system's.
+pub(crate) fn set_socket_buffer(s: &TcpStream, option: libc::c_int, n: usize) {
+    let v = n.min(i32::MAX as usize) as libc::c_int;
     // SAFETY: a valid socket descriptor and a pointer to a c_int of the
     // size passed.
     unsafe {
@@ -158,8 +160,8 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
         };
         for s in [&client, &upstream] {
             let _ = s.set_nodelay(true);
-            set_buffer(s, libc::SO_RCVBUF);
-            set_buffer(s, libc::SO_SNDBUF);
+            set_socket_buffer(s, libc::SO_RCVBUF, SOCKET_BUFFER);
+            set_socket_buffer(s, libc::SO_SNDBUF, SOCKET_BUFFER);
         }
         next_id += 1;
         let clones = || Some((client.try_clone().ok()?, upstream.try_clone().ok()?));
