@@ -19,9 +19,9 @@
 //!   round trip (slow start comes for free); the slack covers a peer that
 //!   serves in bursts.
 //!
-//! Until the first round trip is known, slow start: one more request per
-//! block received. A peer none of whose blocks is in a verified piece yet
-//! holds at most [`UNPROVEN_PIPELINE`] (or two pieces' worth of blocks), so
+//! Until the first round trip and the first window's rate are known, slow
+//! start: one more request per block received. A peer none of whose blocks is in a verified piece yet
+//! holds at most [`UNPROVEN_PIPELINE`] (or a piece's worth of blocks), so
 //! a liar's first verdict comes before it holds many requests.
 
 use std::time::{Duration, Instant};
@@ -54,6 +54,8 @@ pub struct Pipeline {
     /// Delivery-rate samples (bytes/s), newest at `next - 1`.
     samples: [f64; WINDOWS],
     next: usize,
+    /// Windows closed so far (none: the rate is not known yet).
+    windows: u64,
 }
 
 impl Pipeline {
@@ -66,6 +68,7 @@ impl Pipeline {
             window_bytes: 0,
             samples: [0.0; WINDOWS],
             next: 0,
+            windows: 0,
         }
     }
 
@@ -103,10 +106,11 @@ impl Pipeline {
         }
         self.window_bytes += b.length as u64;
         self.close_window(now);
-        match self.min_rtt {
-            // Slow start until the round trip is known.
-            None => self.depth = (self.depth + 1).min(cap).max(MIN_PIPELINE),
-            Some(_) => self.resize(cap),
+        if self.measured() {
+            self.resize(cap);
+        } else {
+            // Slow start until the round trip and a rate are known.
+            self.depth = (self.depth + 1).min(cap).max(MIN_PIPELINE);
         }
     }
 
@@ -120,21 +124,25 @@ impl Pipeline {
             }
         }
         self.close_window(now);
-        if self.min_rtt.is_some() {
+        if self.measured() {
             self.resize(cap);
         }
     }
 
     /// The cap for a peer: [`MAX_PIPELINE`] once a piece it sent blocks of
-    /// passed, else [`UNPROVEN_PIPELINE`] or two pieces of blocks if more
-    /// (a verdict needs a whole piece).
+    /// passed, else [`UNPROVEN_PIPELINE`] or a piece of blocks if more (a
+    /// verdict needs a whole piece).
     pub fn unproven_cap(proven: bool, piece_length: u64) -> usize {
         if proven {
             MAX_PIPELINE
         } else {
             let blocks = piece_length.div_ceil(BLOCK_SIZE as u64) as usize;
-            UNPROVEN_PIPELINE.max(2 * blocks).min(MAX_PIPELINE)
+            UNPROVEN_PIPELINE.max(blocks).min(MAX_PIPELINE)
         }
+    }
+
+    fn measured(&self) -> bool {
+        self.min_rtt.is_some() && self.windows > 0
     }
 
     fn close_window(&mut self, now: Instant) {
@@ -144,6 +152,7 @@ impl Pipeline {
         }
         self.samples[self.next] = self.window_bytes as f64 / len.as_secs_f64();
         self.next = (self.next + 1) % WINDOWS;
+        self.windows += 1;
         self.window_start = now;
         self.window_bytes = 0;
     }
@@ -228,7 +237,7 @@ mod tests {
     #[test]
     fn an_unproven_peer_is_capped() {
         assert_eq!(Pipeline::unproven_cap(false, 256 * 1024), UNPROVEN_PIPELINE);
-        assert_eq!(Pipeline::unproven_cap(false, 4 << 20), 512);
+        assert_eq!(Pipeline::unproven_cap(false, 4 << 20), 256);
         assert_eq!(Pipeline::unproven_cap(true, 256 * 1024), MAX_PIPELINE);
         let t0 = Instant::now();
         let mut p = Pipeline::new(t0);
