@@ -242,6 +242,13 @@ def log(msg):
 
 
 def stop(p):
+    if p.stdin and p.poll() is None:
+        # fixture-swarm ends when its input closes (and says what went wrong).
+        p.stdin.close()
+        try:
+            p.wait(3)
+        except subprocess.TimeoutExpired:
+            pass
     if p.poll() is None:
         p.terminate()
         try:

@@ -23,7 +23,7 @@ use torrent_core::peer::message::piece_header;
 use torrent_core::peer::{
     generate_peer_id, Bitfield, BlockRef, Decoder, Event, Handshake, Message, PeerState,
 };
-use torrent_core::peer::connection::DEFAULT_MAX_PEER_REQUESTS;
+use torrent_core::peer::connection::{Policy as ReadPolicy, DEFAULT_MAX_PEER_REQUESTS};
 use torrent_core::mse::{Method, Policy, Responder};
 use torrent_core::storage::Storage;
 use torrent_core::transport::{self, CipherStream, TransportKind};
@@ -81,6 +81,10 @@ pub struct SeederOptions {
     /// Requests a peer may have queued, advertised as `reqq` (more is a
     /// protocol error). None: advertise 250, accept up to 500.
     pub reqq: Option<usize>,
+    /// Read the peer's messages with the tolerant policy torrent-get uses
+    /// (real clients' quirks, such as aria2c's bitfield after its extended
+    /// handshake, pass); else strict, every violation ends the connection.
+    pub tolerant: bool,
     /// Kernel send buffer of each connection (None: the system's, which
     /// grows to megabytes on loopback). A small one keeps a slow link's
     /// queue short, so cancels reach requests not yet sent.
@@ -98,6 +102,7 @@ impl Default for SeederOptions {
             peer_id: None,
             encryption: Policy::Off,
             reqq: None,
+            tolerant: false,
             send_buffer: None,
         }
     }
@@ -282,6 +287,15 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
     }
 }
 
+fn peer_state(opts: &SeederOptions, fast: bool, extended: bool) -> PeerState {
+    let st = PeerState::new(fast, extended).with_max_peer_requests(opts.reqq.unwrap_or(DEFAULT_MAX_PEER_REQUESTS));
+    if opts.tolerant {
+        st.with_policy(ReadPolicy::Tolerant { max_unrequested: 2 << 20 })
+    } else {
+        st
+    }
+}
+
 fn proto(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
@@ -368,7 +382,7 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
     let mut c = Conn {
         stream,
         dec: Decoder::new(),
-        state: PeerState::new(false, false).with_max_peer_requests(sh.opts.reqq.unwrap_or(DEFAULT_MAX_PEER_REQUESTS)),
+        state: peer_state(&sh.opts, false, false),
         sh,
         out: Vec::new(),
     };
@@ -403,7 +417,7 @@ fn serve(stream: TcpStream, sh: &Shared) -> io::Result<()> {
     c.stream.write_all(&ours.encode())?;
     let fast = ours.supports_fast() && theirs.supports_fast();
     let extended = ours.supports_extended() && theirs.supports_extended();
-    c.state = PeerState::new(fast, extended).with_max_peer_requests(sh.opts.reqq.unwrap_or(DEFAULT_MAX_PEER_REQUESTS));
+    c.state = peer_state(&sh.opts, fast, extended);
     c.state
         .set_geometry(info.piece_count(), info.piece_length, info.total_length)
         .map_err(proto)?;

@@ -10,7 +10,9 @@
 //! COUNTERS_FILE: the bytes all proxies passed to leechers, when they last
 //! did (Unix seconds), and each proxy's bytes in the order of the shapes. Ends when its standard input is closed.
 //!
-//! The seeders advertise `reqq` 2000 (libtorrent's high_performance_seed),
+//! The seeders read peers tolerantly (as torrent-get and libtorrent do: a
+//! strict one dropped aria2c, which sends its bitfield after its extended
+//! handshake), advertise `reqq` 2000 (libtorrent's high_performance_seed),
 //! keep a 64 KiB socket send buffer and drop cancelled requests they have
 //! not yet sent, as libtorrent does.
 
@@ -40,6 +42,7 @@ fn main() -> Result<()> {
         };
         let opts = SeederOptions {
             reqq: Some(2000),
+            tolerant: true,
             send_buffer: Some(64 * 1024),
             ..Default::default()
         };
@@ -68,6 +71,13 @@ fn main() -> Result<()> {
             seen = Some(bytes);
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // What went wrong on the seeders' side, for whoever reads the log.
+    for (i, (s, _)) in pairs.iter().enumerate() {
+        let errors = s.stats().protocol_errors.load(std::sync::atomic::Ordering::SeqCst);
+        if let Some(e) = s.last_error() {
+            eprintln!("seeder {i}: {} connections, {errors} protocol errors, last error: {e}", s.connections());
+        }
     }
     Ok(())
 }
