@@ -10,7 +10,10 @@
 //! COUNTERS_FILE: the bytes all proxies passed to leechers, when they last
 //! did (Unix seconds), and each proxy's bytes in the order of the shapes. Ends when its standard input is closed.
 //!
-//! The seeders read peers tolerantly (as torrent-get and libtorrent do: a
+//! The seeders accept plaintext and MSE/PE (RC4 when offered), as
+//! libtorrent's default does: with plaintext only, a leecher that dials
+//! with MSE first pays a refused handshake and a redial per peer. They
+//! read peers tolerantly (as torrent-get and libtorrent do: a
 //! strict one dropped aria2c, which sends its bitfield after its extended
 //! handshake), advertise `reqq` 2000 (libtorrent's high_performance_seed),
 //! keep a 64 KiB socket send buffer and drop cancelled requests they have
@@ -43,6 +46,7 @@ fn main() -> Result<()> {
         let opts = SeederOptions {
             reqq: Some(2000),
             tolerant: true,
+            encryption: torrent_core::mse::Policy::Prefer,
             send_buffer: Some(64 * 1024),
             ..Default::default()
         };
