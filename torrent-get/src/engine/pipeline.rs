@@ -153,6 +153,14 @@ impl Pipeline {
         self.samples[self.next] = self.window_bytes as f64 / len.as_secs_f64();
         self.next = (self.next + 1) % WINDOWS;
         self.windows += 1;
+        // A span of several windows (nothing arrived to close them): the
+        // windows before are as empty, so a peer that stalls after a burst
+        // loses its depth (and its share of the budget) at the next tick.
+        let spans = (len.as_nanos() / WINDOW.as_nanos()).min(WINDOWS as u128) as usize;
+        for _ in 1..spans {
+            self.samples[self.next] = 0.0;
+            self.next = (self.next + 1) % WINDOWS;
+        }
         self.window_start = now;
         self.window_bytes = 0;
     }
@@ -223,14 +231,20 @@ mod tests {
     }
 
     #[test]
-    fn the_rate_falls_when_nothing_arrives() {
-        let mut p = run(8.0 * 1048576.0, Duration::from_millis(50), 2.0);
-        assert!(p.depth() > 50);
-        let mut now = Instant::now() + Duration::from_secs(3);
-        for _ in 0..10 {
-            now += Duration::from_millis(200);
-            p.tick(now, MAX_PIPELINE, |_| true);
+    fn the_rate_falls_at_the_first_tick_after_a_stall() {
+        let t0 = Instant::now();
+        let mut p = Pipeline::new(t0);
+        // A burst at 8 MiB/s for a second, 50 ms away...
+        p.requests_sent(Some(BlockRef { index: 0, begin: 0, length: B }), t0);
+        let mut now = t0;
+        for i in 0..512 {
+            now = t0 + Duration::from_millis(50) + Duration::from_micros(1953 * i);
+            p.block_arrived(BlockRef { index: i as u32, begin: 0, length: B }, now, MAX_PIPELINE);
         }
+        assert!(p.depth() > 100, "depth {}", p.depth());
+        // ...then nothing: the engine's next tick (a second later) finds
+        // the windows empty.
+        p.tick(now + Duration::from_secs(1), MAX_PIPELINE, |_| true);
         assert_eq!(p.depth(), MIN_PIPELINE);
     }
 
