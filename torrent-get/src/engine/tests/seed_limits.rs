@@ -10,6 +10,27 @@ use crate::engine::{Command, SeedLimit, SeedLimits};
 use std::time::Duration;
 use torrent_core::tracker::Event;
 
+/// A seeding node with a 256 KiB torrent of four pieces (`seed` makes the
+/// bytes), and the torrent and its data for leechers.
+struct Seeder {
+    sim: Sim,
+    s: usize,
+    tid: usize,
+    meta: torrent_core::Metainfo,
+    data: Vec<u8>,
+}
+
+fn seeder(seed: u64) -> Seeder {
+    let (meta, data) = torrent(4 * 64 * KIB, 64 * KIB, seed);
+    let n = meta.info.pieces.len();
+    let mut sim = Sim::new();
+    let mut cfg = config();
+    cfg.seed = true;
+    let s = sim.add_node(cfg, 1);
+    let tid = sim.add_torrent(s, &meta, &data, vec![true; n]);
+    Seeder { sim, s, tid, meta, data }
+}
+
 fn time(secs: u64) -> SeedLimits {
     SeedLimits { ratio: SeedLimit::Default, time: SeedLimit::Value(Duration::from_secs(secs)) }
 }
@@ -83,13 +104,8 @@ fn a_torrents_own_ratio_ends_its_seeding_once_uploaded() {
 
 #[test]
 fn uploads_of_earlier_runs_count_towards_the_ratio() {
-    let (meta, data) = torrent(4 * 64 * KIB, 64 * KIB, 35);
+    let Seeder { mut sim, s, tid: a, meta, data } = seeder(35);
     let n = meta.info.pieces.len();
-    let mut sim = Sim::new();
-    let mut cfg = config();
-    cfg.seed = true;
-    let s = sim.add_node(cfg, 1);
-    let a = sim.add_torrent(s, &meta, &data, vec![true; n]);
     let (meta2, data2) = torrent(4 * 64 * KIB, 64 * KIB, 36);
     let b = sim.add_torrent(s, &meta2, &data2, vec![true; n]);
     // a: uploaded twice its size before; b: half of it.
@@ -166,13 +182,7 @@ fn raising_a_reached_ratio_seeds_again_to_new_peers() {
 /// end. Lowered below what it seeded: done at once (no tick needed).
 #[test]
 fn a_changed_seed_time_is_judged_at_once_on_seeding_time_only() {
-    let (meta, data) = torrent(4 * 64 * KIB, 64 * KIB, 45);
-    let n = meta.info.pieces.len();
-    let mut sim = Sim::new();
-    let mut cfg = config();
-    cfg.seed = true;
-    let s = sim.add_node(cfg, 1);
-    let tid = sim.add_torrent(s, &meta, &data, vec![true; n]);
+    let Seeder { mut sim, s, tid, .. } = seeder(45);
     sim.nodes[s].engine.torrents[tid].as_mut().unwrap().trackers = vec![vec!["http://127.0.0.1:9/announce".into()]];
     sim.command(s, Command::SetSeedLimits(tid, time(1)));
     let events = |sim: &Sim| sim.nodes[s].announces.iter().filter(|(t, _)| *t == tid).map(|(_, e)| *e).collect::<Vec<_>>();
@@ -208,13 +218,7 @@ fn a_changed_seed_time_is_judged_at_once_on_seeding_time_only() {
 
 #[test]
 fn a_lowered_ratio_ends_seeding_at_once() {
-    let (meta, data) = torrent(4 * 64 * KIB, 64 * KIB, 46);
-    let n = meta.info.pieces.len();
-    let mut sim = Sim::new();
-    let mut cfg = config();
-    cfg.seed = true;
-    let s = sim.add_node(cfg, 1);
-    let tid = sim.add_torrent(s, &meta, &data, vec![true; n]);
+    let Seeder { mut sim, s, tid, data, .. } = seeder(46);
     sim.nodes[s].engine.set_uploaded_before(tid, data.len() as u64 * 3 / 2);
     sim.command(s, Command::SetSeedLimits(tid, ratio(2.0)));
     assert_eq!(state(&sim, s, tid), "seeding", "ratio 1.5 of 2");
@@ -226,13 +230,7 @@ fn a_lowered_ratio_ends_seeding_at_once() {
 /// the ticks, once a second: 1.2 s of running has one).
 #[test]
 fn a_pause_stops_the_seeding_clock() {
-    let (meta, data) = torrent(4 * 64 * KIB, 64 * KIB, 47);
-    let n = meta.info.pieces.len();
-    let mut sim = Sim::new();
-    let mut cfg = config();
-    cfg.seed = true;
-    let s = sim.add_node(cfg, 1);
-    let tid = sim.add_torrent(s, &meta, &data, vec![true; n]);
+    let Seeder { mut sim, s, tid, .. } = seeder(47);
     sim.command(s, Command::SetSeedLimits(tid, time(3)));
     sim.run_for(Duration::from_secs(1));
     sim.command(s, Command::Pause(tid));
