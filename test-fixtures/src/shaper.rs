@@ -15,7 +15,6 @@
 //! Four threads per connection (a reader and a writer per direction) and
 //! one that accepts. Everything stops when the [`Shaper`] is dropped.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -55,7 +54,8 @@ struct Shared {
     shape: Shape,
     stop: AtomicBool,
     counters: Counters,
-    streams: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
+    /// Every open connection's two sockets, to end them on drop.
+    conns: Mutex<Vec<Pair>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -76,7 +76,7 @@ impl Shaper {
             shape,
             stop: AtomicBool::new(false),
             counters: Counters::default(),
-            streams: Mutex::new(HashMap::new()),
+            conns: Mutex::new(Vec::new()),
             threads: Mutex::new(Vec::new()),
         });
         let sh = shared.clone();
@@ -116,9 +116,8 @@ impl Drop for Shaper {
         if let Some(h) = self.listener.take() {
             let _ = h.join();
         }
-        for (_, (a, b)) in self.shared.streams.lock().unwrap().drain() {
-            let _ = a.shutdown(Shutdown::Both);
-            let _ = b.shutdown(Shutdown::Both);
+        for pair in self.shared.conns.lock().unwrap().drain(..) {
+            kill(&pair);
         }
         let threads: Vec<_> = self.shared.threads.lock().unwrap().drain(..).collect();
         for t in threads {
@@ -145,7 +144,6 @@ pub(crate) fn set_socket_buffer(s: &TcpStream, option: libc::c_int, n: usize) {
 }
 
 fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
-    let mut next_id = 0u64;
     while !sh.stop.load(Ordering::SeqCst) {
         let client = match listener.accept() {
             Ok((c, _)) => c,
@@ -163,21 +161,22 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
             set_socket_buffer(s, libc::SO_RCVBUF, SOCKET_BUFFER);
             set_socket_buffer(s, libc::SO_SNDBUF, SOCKET_BUFFER);
         }
-        next_id += 1;
-        let clones = || Some((client.try_clone().ok()?, upstream.try_clone().ok()?));
-        let (Some(pair), Some(kept)) = (clones(), clones()) else { continue };
-        let pair = Arc::new(pair);
-        let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else { continue };
-        let mut streams = sh.streams.lock().unwrap();
-        streams.insert(next_id, kept);
+        let (Ok(c1), Ok(u1), Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone(), client.try_clone(), upstream.try_clone())
+        else {
+            continue;
+        };
+        let pair = Arc::new((c1, u1));
+        let mut conns = sh.conns.lock().unwrap();
+        // Forget connections that ended: their threads held the other
+        // references to the pair.
+        conns.retain(|p| Arc::strong_count(p) > 1);
+        conns.push(pair.clone());
         let mut handles = Vec::new();
         handles.extend(pump(&sh, client, u2, false, pair.clone()));
         handles.extend(pump(&sh, upstream, c2, true, pair));
-        // Forget connections that ended (all their threads have exited).
         let mut threads = sh.threads.lock().unwrap();
         threads.retain(|h| !h.is_finished());
         threads.extend(handles);
-        streams.retain(|_, (c, _)| c.peer_addr().is_ok());
     }
 }
 
